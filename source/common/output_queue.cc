@@ -1,0 +1,41 @@
+#include "source/common/output_queue.h"
+
+#include <unistd.h>
+
+namespace pounce {
+
+FileHandle::~FileHandle() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+  }
+}
+
+void OutputQueue::drained(uint64_t n) {
+  length_ -= std::min(n, length_);
+  while (n > 0 && head_ < segments_.size()) {
+    Segment& s = segments_[head_];
+    const uint64_t len = s.length();
+    if (n < len) {
+      if (s.isFile()) {
+        s.offset += n;
+        s.file_length -= n;
+      } else {
+        s.bytes.drain(n);
+      }
+      return;
+    }
+    n -= len;
+    s.file.reset();
+    s.bytes.clear();
+    ++head_;
+  }
+  if (head_ == segments_.size()) {
+    segments_.clear();
+    head_ = 0;
+  } else if (head_ > 16) {
+    segments_.erase(segments_.begin(), segments_.begin() + static_cast<long>(head_));
+    head_ = 0;
+  }
+}
+
+} // namespace pounce

@@ -1,0 +1,98 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "source/common/buffer.h"
+
+namespace pounce {
+
+// An open file shared by the responses that send ranges of it; closed with the last one.
+class FileHandle {
+public:
+  explicit FileHandle(int fd) : fd_(fd) {}
+  ~FileHandle();
+  FileHandle(const FileHandle&) = delete;
+  FileHandle& operator=(const FileHandle&) = delete;
+  int fd() const { return fd_; }
+
+private:
+  int fd_;
+};
+using FileHandleSharedPtr = std::shared_ptr<FileHandle>;
+
+// What a connection has yet to write: bytes, and ranges of files that a plain-text
+// connection sends with sendfile(2) (a TLS connection reads them through a bounded buffer).
+class OutputQueue {
+public:
+  struct Segment {
+    Buffer bytes;
+    FileHandleSharedPtr file; // set for a file range
+    uint64_t offset{0};
+    uint64_t file_length{0};
+    bool isFile() const { return file != nullptr; }
+    uint64_t length() const { return isFile() ? file_length : bytes.length(); }
+  };
+
+  void add(std::string_view bytes) {
+    if (bytes.empty()) {
+      return;
+    }
+    tail().add(bytes);
+    length_ += bytes.size();
+  }
+  void move(Buffer& data) {
+    if (data.empty()) {
+      return;
+    }
+    length_ += data.length();
+    tail().move(data);
+  }
+  void addFile(FileHandleSharedPtr file, uint64_t offset, uint64_t length) {
+    if (length == 0) {
+      return;
+    }
+    Segment s;
+    s.file = std::move(file);
+    s.offset = offset;
+    s.file_length = length;
+    segments_.push_back(std::move(s));
+    length_ += length;
+  }
+
+  uint64_t length() const { return length_; }
+  bool empty() const { return length_ == 0; }
+
+  // Writers walk segments from the front and call drained() with what went out.
+  size_t segmentCount() const { return segments_.size() - head_; }
+  Segment& segment(size_t i) { return segments_[head_ + i]; }
+  void drained(uint64_t n);
+  void clear() {
+    segments_.clear();
+    head_ = 0;
+    length_ = 0;
+  }
+
+private:
+  Buffer& tail() {
+    if (segmentCount() == 0 || segments_.back().isFile()) {
+      if (head_ > 0 && head_ == segments_.size()) {
+        segments_.clear();
+        head_ = 0;
+      }
+      segments_.emplace_back();
+    }
+    return segments_.back().bytes;
+  }
+
+  std::vector<Segment> segments_;
+  size_t head_{0};
+  uint64_t length_{0};
+};
+
+} // namespace pounce

@@ -1,0 +1,102 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace pounce::stats {
+
+// Metrics are written by many threads without locks and merged when read.
+//
+// Every value lives in a per-thread slot: a thread only ever writes its own slots (plain
+// relaxed load + store, no read-modify-write), and a reader sums the slots of all threads.
+// Families and series are created under a lock (at config time or the first time a label
+// combination is seen) and are never destroyed, so pointers to them stay valid.
+
+enum class Type { Counter, Gauge, Histogram };
+
+class Store;
+
+class Series {
+public:
+  // Counter / gauge.
+  void inc(uint64_t n = 1) const { addSlot(base_, n); }
+  void dec(uint64_t n = 1) const { addSlot(base_, static_cast<uint64_t>(-static_cast<int64_t>(n))); }
+  void set(int64_t value) const; // gauges that are set, not moved: kept in slot 0 only
+  // Histogram.
+  void observe(double value) const;
+
+  int64_t value() const;                      // merged counter/gauge value
+  std::vector<uint64_t> bucketCounts() const; // merged, non-cumulative, last = +Inf
+  double sum() const;
+  uint64_t count() const;
+
+  const std::vector<std::string>& labelValues() const { return label_values_; }
+
+private:
+  friend class Store;
+  void addSlot(uint32_t slot, uint64_t n) const;
+
+  const struct Family* family_{nullptr};
+  std::vector<std::string> label_values_;
+  uint32_t base_{0}; // first slot; histograms use buckets+1 (inf) + sum slots
+  mutable std::atomic<bool> set_mode_{false};
+  mutable std::atomic<int64_t> set_value_{0};
+};
+
+struct Family {
+  std::string name;
+  std::string help;
+  Type type;
+  std::vector<std::string> label_names;
+  std::vector<double> buckets; // histogram upper bounds, ascending, without +Inf
+  // Series in creation order.
+  std::vector<std::unique_ptr<Series>> series;
+  std::unordered_map<std::string, Series*> by_key;
+};
+
+class Store {
+public:
+  static Store& global();
+
+  // Finds or creates a family. A second call with the same name returns the first family
+  // (type, labels and buckets of the first call win).
+  Family& family(std::string_view name, std::string_view help, Type type,
+                 std::vector<std::string> label_names = {}, std::vector<double> buckets = {});
+  // Finds or creates the series with these label values (slow path: takes a lock).
+  const Series& series(Family& family, const std::vector<std::string>& label_values = {});
+  // Convenience for unlabelled metrics.
+  const Series& counter(std::string_view name, std::string_view help);
+  const Series& gauge(std::string_view name, std::string_view help);
+
+  // Prometheus text exposition format 0.0.4.
+  std::string prometheusText() const;
+  // {"name{label=\"v\"}": value, ...}; histograms as count/sum.
+  std::string jsonText() const;
+  // name{labels} value lines, sorted.
+  std::string plainText() const;
+  // Value of one counter/gauge series (tests, health filter); 0 if absent.
+  int64_t valueOf(std::string_view name, const std::vector<std::string>& label_values = {}) const;
+
+  // Per-thread storage (internal).
+  struct ThreadBlock;
+  ThreadBlock& threadBlock();
+  uint64_t readSlot(uint32_t slot) const;
+  double readDoubleSlot(uint32_t slot) const; // sum of per-thread doubles
+
+private:
+  uint32_t allocateSlots(uint32_t n);
+
+  mutable std::mutex lock_;
+  std::vector<std::unique_ptr<Family>> families_;
+  std::unordered_map<std::string, Family*> by_name_;
+  std::vector<ThreadBlock*> blocks_;
+  std::atomic<uint32_t> next_slot_{0};
+};
+
+} // namespace pounce::stats

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <charconv>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+namespace pounce {
+
+namespace detail {
+inline void appendPiece(std::string& out, std::string_view s) { out.append(s.data(), s.size()); }
+inline void appendPiece(std::string& out, const char* s) { out.append(s); }
+inline void appendPiece(std::string& out, const std::string& s) { out.append(s); }
+inline void appendPiece(std::string& out, char c) { out.push_back(c); }
+template <class T, std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, char> &&
+                                        !std::is_same_v<T, bool>,
+                                    int> = 0>
+void appendPiece(std::string& out, T v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  out.append(buf, r.ptr);
+}
+inline void appendPiece(std::string& out, bool b) { out.append(b ? "true" : "false"); }
+} // namespace detail
+
+// Concatenates strings, string_views, chars and integers.
+template <class... Args> std::string cat(const Args&... args) {
+  std::string out;
+  (detail::appendPiece(out, args), ...);
+  return out;
+}
+
+// Strict unsigned decimal: digits only, no sign, no spaces, no overflow.
+bool parseUint(std::string_view text, uint64_t& out);
+bool parseInt(std::string_view text, int64_t& out);
+bool parseDouble(std::string_view text, double& out);
+
+std::string_view trim(std::string_view s);
+std::vector<std::string_view> split(std::string_view s, char sep);
+std::string toLower(std::string_view s);
+bool startsWith(std::string_view s, std::string_view prefix);
+
+} // namespace pounce

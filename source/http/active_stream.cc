@@ -1,0 +1,611 @@
+#include "source/http/active_stream.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "source/common/logger.h"
+#include "source/http/conn_manager.h"
+
+namespace pounce::http {
+
+namespace {
+constexpr uint64_t kFileReadChunk = 64 * 1024;
+} // namespace
+
+// The callbacks object of one filter: it knows its position, which decides where resumed
+// iteration and responses it produces start.
+class ActiveStream::ActiveFilter : public DecoderFilterCallbacks, public EncoderFilterCallbacks {
+public:
+  ActiveFilter(ActiveStream& stream, size_t index, StreamFilterPtr filter)
+      : stream_(stream), index_(index), filter_(std::move(filter)) {}
+
+  StreamFilter& filter() { return *filter_; }
+
+  // StreamFilterCallbacks
+  StreamInfo& streamInfo() override { return stream_.info_; }
+  event::Dispatcher& dispatcher() override { return stream_.parent_.streamDispatcher(); }
+  void resetStream() override { stream_.reset(true); }
+  const RequestHeaders& requestHeaders() const override { return *stream_.request_headers_; }
+
+  // DecoderFilterCallbacks
+  void continueDecoding() override { stream_.continueDecoding(index_); }
+  void sendLocalReply(int status, std::string_view body,
+                      const std::function<void(ResponseHeaders&)>& modify) override {
+    stream_.sendLocalReply(producer(), status, body, modify);
+  }
+  void encodeHeaders(ResponseHeadersPtr headers, bool end_stream) override {
+    stream_.encodeHeaders(producer(), std::move(headers), end_stream);
+  }
+  void encodeData(Buffer& data, bool end_stream) override {
+    stream_.encodeData(producer(), data, end_stream);
+  }
+  void encodeFile(FileHandleSharedPtr file, uint64_t offset, uint64_t length,
+                  bool end_stream) override {
+    stream_.encodeFile(producer(), std::move(file), offset, length, end_stream);
+  }
+  void encodeTrailers(HeaderMapPtr trailers) override {
+    stream_.encodeTrailers(producer(), std::move(trailers));
+  }
+  void encode1xxHeaders(ResponseHeadersPtr headers) override { stream_.encode1xx(std::move(headers)); }
+  bool responseStarted() const override { return stream_.response_started_; }
+  bool clientAcceptsTrailers() const override {
+    return stream_.request_headers_ != nullptr &&
+           (stream_.info_.protocol == Protocol::Http2 ||
+            hasToken(stream_.request_headers_->getOr("te"), "trailers"));
+  }
+  void addDownstreamWatermarkCallbacks(DownstreamWatermarkCallbacks& callbacks) override {
+    stream_.watermark_callbacks_.push_back(&callbacks);
+  }
+  void removeDownstreamWatermarkCallbacks(DownstreamWatermarkCallbacks& callbacks) override {
+    auto& v = stream_.watermark_callbacks_;
+    v.erase(std::remove(v.begin(), v.end(), &callbacks), v.end());
+  }
+  bool downstreamAboveHighWatermark() const override { return stream_.above_high_watermark_; }
+  void pauseRequestBody(bool pause) override {
+    if (pause == paused_ || stream_.done_) {
+      return;
+    }
+    paused_ = pause;
+    stream_.body_pause_count_ += pause ? 1 : -1;
+    if (pause && stream_.body_pause_count_ == 1) {
+      stream_.encoder_.readDisable(true);
+    } else if (!pause && stream_.body_pause_count_ == 0) {
+      stream_.encoder_.readDisable(false);
+    }
+  }
+  uint32_t bufferLimit() const override { return stream_.parent_.streamSettings().limits.buffer_limit; }
+
+  // EncoderFilterCallbacks
+  void continueEncoding() override { stream_.continueEncoding(index_); }
+
+private:
+  // A response made by this filter passes the encoders before it.
+  int producer() const { return static_cast<int>(index_) - 1; }
+
+  ActiveStream& stream_;
+  const size_t index_;
+  StreamFilterPtr filter_;
+  bool paused_{false};
+};
+
+ActiveStream::ActiveStream(StreamParent& parent, ResponseEncoder& encoder,
+                           FilterChainSharedPtr chain, StreamInfo info)
+    : parent_(parent), encoder_(encoder), chain_(std::move(chain)), info_(std::move(info)) {
+  encoder_.setStreamCallbacks(this);
+}
+
+ActiveStream::~ActiveStream() = default;
+
+void ActiveStream::createFilters() {
+  if (!filters_.empty() || chain_ == nullptr) {
+    return;
+  }
+  filters_.reserve(chain_->size());
+  for (const auto& entry : chain_->entries()) {
+    auto filter = std::make_unique<ActiveFilter>(*this, filters_.size(), entry.factory());
+    filter->filter().setDecoderFilterCallbacks(*filter);
+    filter->filter().setEncoderFilterCallbacks(*filter);
+    filters_.push_back(std::move(filter));
+  }
+}
+
+size_t ActiveStream::decodeEnd() const { return std::min(filters_.size(), decode_limit_); }
+
+// --- decoding -----------------------------------------------------------------------------
+
+void ActiveStream::decodeHeaders(RequestHeadersPtr headers, bool end_stream) {
+  request_headers_ = std::move(headers);
+  info_.request_headers = request_headers_.get();
+  request_complete_ = end_stream;
+  if (const ListenerStats* stats = parent_.streamStats()) {
+    stats->requests_total->inc();
+  }
+  createFilters();
+  const auto timeout = parent_.streamSettings().request_timeout;
+  if (timeout.count() > 0) {
+    request_timer_ = parent_.streamDispatcher().createTimer([this] { onRequestTimeout(); });
+    request_timer_->enableTimer(timeout);
+  }
+  iterateDecodeHeaders();
+}
+
+void ActiveStream::iterateDecodeHeaders() {
+  while (headers_next_ < decodeEnd()) {
+    const size_t i = headers_next_++;
+    const bool end = request_complete_ && buffered_request_.empty() && !buffered_request_end_ &&
+                     buffered_trailers_ == nullptr;
+    const FilterStatus status = filters_[i]->filter().decodeHeaders(*request_headers_, end);
+    if (done_) {
+      return;
+    }
+    if (status == FilterStatus::StopIteration && headers_next_ < decodeEnd()) {
+      decode_stopped_at_ = static_cast<int>(i);
+      return;
+    }
+  }
+  if (headers_next_ >= filters_.size()) {
+    maybeSendContinue();
+  }
+}
+
+void ActiveStream::maybeSendContinue() {
+  if (continue_sent_ || response_started_ || request_complete_ || request_headers_ == nullptr) {
+    return;
+  }
+  if (!equalsIgnoreCase(request_headers_->getOr("expect"), "100-continue")) {
+    return;
+  }
+  continue_sent_ = true;
+  encoder_.encode1xxHeaders(ResponseHeaders(100));
+}
+
+void ActiveStream::decodeData(Buffer& data, bool end_stream) {
+  info_.bytes_received += data.length();
+  if (end_stream) {
+    request_complete_ = true;
+  }
+  if (done_) {
+    data.clear();
+    return;
+  }
+  iterateDecodeData(0, data, end_stream);
+}
+
+void ActiveStream::iterateDecodeData(size_t from, Buffer& data, bool end_stream) {
+  const size_t last = decodeEnd();
+  const size_t stop = decode_stopped_at_ >= 0 ? static_cast<size_t>(decode_stopped_at_) : SIZE_MAX;
+  for (size_t i = from; i < last; ++i) {
+    if (i == stop || i >= headers_next_) {
+      // This filter has not let the headers through yet: hold the data for it.
+      bufferRequestData(data, end_stream);
+      return;
+    }
+    const FilterStatus status = filters_[i]->filter().decodeData(data, end_stream);
+    if (done_) {
+      return;
+    }
+    if (status == FilterStatus::StopIteration && i + 1 < decodeEnd()) {
+      decode_stopped_at_ = static_cast<int>(i);
+      bufferRequestData(data, end_stream);
+      return;
+    }
+  }
+  data.clear();
+}
+
+void ActiveStream::bufferRequestData(Buffer& data, bool end_stream) {
+  buffered_request_.move(data);
+  buffered_request_end_ = buffered_request_end_ || end_stream;
+  if (!request_paused_ &&
+      buffered_request_.length() > parent_.streamSettings().limits.buffer_limit) {
+    request_paused_ = true;
+    encoder_.readDisable(true);
+  }
+}
+
+void ActiveStream::decodeTrailers(HeaderMapPtr trailers) {
+  request_complete_ = true;
+  if (done_) {
+    return;
+  }
+  buffered_trailers_ = std::move(trailers);
+  if (decode_stopped_at_ >= 0 || headers_next_ < decodeEnd()) {
+    return;
+  }
+  iterateDecodeTrailers(0);
+}
+
+void ActiveStream::iterateDecodeTrailers(size_t from) {
+  if (buffered_trailers_ == nullptr) {
+    return;
+  }
+  HeaderMapPtr trailers = std::move(buffered_trailers_);
+  for (size_t i = from; i < decodeEnd(); ++i) {
+    const FilterStatus status = filters_[i]->filter().decodeTrailers(*trailers);
+    if (done_) {
+      return;
+    }
+    if (status == FilterStatus::StopIteration && i + 1 < decodeEnd()) {
+      decode_stopped_at_ = static_cast<int>(i);
+      buffered_trailers_ = std::move(trailers);
+      return;
+    }
+  }
+}
+
+void ActiveStream::continueDecoding(size_t index) {
+  if (done_ || decode_stopped_at_ != static_cast<int>(index)) {
+    return;
+  }
+  decode_stopped_at_ = -1;
+  if (headers_next_ < decodeEnd()) {
+    // An empty end-of-stream marker folds into the headers' end_stream.
+    if (buffered_request_.empty() && buffered_request_end_ && buffered_trailers_ == nullptr) {
+      buffered_request_end_ = false;
+    }
+    iterateDecodeHeaders();
+    if (done_ || decode_stopped_at_ >= 0) {
+      return;
+    }
+  }
+  if (!buffered_request_.empty() || buffered_request_end_) {
+    Buffer data(std::move(buffered_request_));
+    const bool end = buffered_request_end_;
+    buffered_request_end_ = false;
+    if (request_paused_) {
+      request_paused_ = false;
+      encoder_.readDisable(false);
+    }
+    iterateDecodeData(index + 1, data, end);
+    if (done_ || decode_stopped_at_ >= 0) {
+      return;
+    }
+  }
+  if (buffered_trailers_ != nullptr) {
+    iterateDecodeTrailers(index + 1);
+  }
+}
+
+void ActiveStream::onProtocolError(int status, std::string_view details) {
+  info_.setFlag(ResponseFlag::ProtocolError);
+  if (const ListenerStats* stats = parent_.streamStats()) {
+    stats->protocol_errors->inc();
+  }
+  if (request_headers_ == nullptr) {
+    request_headers_ = std::make_unique<RequestHeaders>();
+    request_headers_->setMethod("-");
+    request_headers_->setPath("-");
+    info_.request_headers = request_headers_.get();
+  }
+  createFilters();
+  decode_limit_ = 0;
+  if (response_started_) {
+    reset(true);
+    return;
+  }
+  std::string body(reasonPhrase(status));
+  body += '\n';
+  sendLocalReply(-1, status, body,
+                 [](ResponseHeaders& h) { h.set("connection", "close"); });
+}
+
+// --- encoding -----------------------------------------------------------------------------
+
+void ActiveStream::sendLocalReply(int from, int status, std::string_view body,
+                                  const std::function<void(ResponseHeaders&)>& modify) {
+  if (done_) {
+    return;
+  }
+  if (response_started_) {
+    // Too late for a clean answer.
+    reset(true);
+    return;
+  }
+  local_reply_ = true;
+  info_.setFlag(ResponseFlag::LocalReply);
+  auto headers = std::make_unique<ResponseHeaders>(status);
+  if (!body.empty()) {
+    headers->addLowercase("content-type", "text/plain; charset=utf-8");
+  }
+  headers->addLowercase("content-length", std::to_string(body.size()));
+  if (modify) {
+    modify(*headers);
+  }
+  const bool has_body = !body.empty();
+  encodeHeaders(from, std::move(headers), !has_body);
+  if (has_body && !done_) {
+    Buffer data(body);
+    encodeData(from, data, true);
+  }
+}
+
+void ActiveStream::encodeHeaders(int from, ResponseHeadersPtr headers, bool end_stream) {
+  if (done_ || response_started_) {
+    return;
+  }
+  response_started_ = true;
+  encode_from_ = from;
+  // Filters after the producer never see this request again.
+  decode_limit_ = std::min<size_t>(decode_limit_, static_cast<size_t>(from + 2));
+  if (request_timer_) {
+    request_timer_->disableTimer();
+  }
+  response_headers_ = std::move(headers);
+  response_headers_end_ = end_stream;
+  for (int k = from; k >= 0; --k) {
+    encode_headers_next_ = k - 1;
+    const FilterStatus status = filters_[k]->filter().encodeHeaders(*response_headers_, end_stream);
+    if (done_) {
+      return;
+    }
+    if (status == FilterStatus::StopIteration) {
+      encode_stopped_at_ = k;
+      return;
+    }
+  }
+  encode_headers_next_ = -1;
+  sendHeadersToCodec();
+}
+
+void ActiveStream::sendHeadersToCodec() {
+  response_head_sent_ = true;
+  info_.response_code = response_headers_->status();
+  info_.response_start_time = parent_.streamDispatcher().now();
+  encoder_.encodeHeaders(*response_headers_, response_headers_end_);
+  if (response_headers_end_) {
+    onResponseComplete();
+  }
+}
+
+void ActiveStream::encodeData(int from, Buffer& data, bool end_stream) {
+  if (done_ || !response_started_) {
+    data.clear();
+    return;
+  }
+  iterateEncodeData(from, data, end_stream);
+}
+
+void ActiveStream::iterateEncodeData(int from, Buffer& data, bool end_stream) {
+  for (int k = from; k >= 0; --k) {
+    if (k == encode_stopped_at_) {
+      buffered_response_.move(data);
+      buffered_response_end_ = buffered_response_end_ || end_stream;
+      return;
+    }
+    const FilterStatus status = filters_[k]->filter().encodeData(data, end_stream);
+    if (done_) {
+      return;
+    }
+    if (status == FilterStatus::StopIteration) {
+      encode_stopped_at_ = k;
+      buffered_response_.move(data);
+      buffered_response_end_ = buffered_response_end_ || end_stream;
+      return;
+    }
+  }
+  if (!response_head_sent_) {
+    buffered_response_.move(data);
+    buffered_response_end_ = buffered_response_end_ || end_stream;
+    return;
+  }
+  info_.bytes_sent += data.length();
+  encoder_.encodeData(data, end_stream);
+  if (end_stream) {
+    onResponseComplete();
+  }
+}
+
+bool ActiveStream::encodersNeedBytes(int from) const {
+  for (int k = std::min<int>(from, static_cast<int>(filters_.size()) - 1); k >= 0; --k) {
+    if (filters_[k]->filter().needsResponseBodyBytes()) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void ActiveStream::encodeFile(int from, FileHandleSharedPtr file, uint64_t offset,
+                              uint64_t length, bool end_stream) {
+  if (done_ || !response_started_) {
+    return;
+  }
+  if (encoder_.canSendFile() && response_head_sent_ && encode_stopped_at_ < 0 &&
+      buffered_response_.empty() && !encodersNeedBytes(from) && pending_file_ == nullptr) {
+    info_.bytes_sent += length;
+    encoder_.encodeFile(std::move(file), offset, length, end_stream);
+    if (end_stream) {
+      onResponseComplete();
+    }
+    return;
+  }
+  pending_file_ = std::move(file);
+  pending_offset_ = offset;
+  pending_left_ = length;
+  pending_end_ = end_stream;
+  pending_from_ = from;
+  pumpFile();
+}
+
+void ActiveStream::pumpFile() {
+  const uint32_t limit = parent_.streamSettings().limits.buffer_limit;
+  while (pending_file_ != nullptr && !done_ && !above_high_watermark_ &&
+         buffered_response_.length() < limit) {
+    if (pending_left_ == 0) {
+      pending_file_.reset();
+      if (pending_end_) {
+        Buffer empty;
+        iterateEncodeData(pending_from_, empty, true);
+      }
+      return;
+    }
+    const uint64_t want = std::min(pending_left_, kFileReadChunk);
+    Buffer chunk;
+    char* p = chunk.reserve(static_cast<size_t>(want));
+    ssize_t n;
+    do {
+      n = ::pread(pending_file_->fd(), p, static_cast<size_t>(want),
+                  static_cast<off_t>(pending_offset_));
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+      chunk.commit(0);
+      POUNCE_LOG(Http, Warning, "file read failed while sending a response; resetting stream");
+      pending_file_.reset();
+      reset(true);
+      return;
+    }
+    chunk.commit(static_cast<size_t>(n));
+    pending_offset_ += static_cast<uint64_t>(n);
+    pending_left_ -= static_cast<uint64_t>(n);
+    const bool last = pending_left_ == 0;
+    if (last) {
+      pending_file_.reset();
+    }
+    iterateEncodeData(pending_from_, chunk, last && pending_end_);
+  }
+}
+
+void ActiveStream::encodeTrailers(int from, HeaderMapPtr trailers) {
+  if (done_ || !response_started_) {
+    return;
+  }
+  if (encode_stopped_at_ >= 0 || !response_head_sent_) {
+    buffered_response_trailers_ = std::move(trailers);
+    return;
+  }
+  for (int k = from; k >= 0; --k) {
+    filters_[k]->filter().encodeTrailers(*trailers);
+    if (done_) {
+      return;
+    }
+  }
+  encoder_.encodeTrailers(*trailers);
+  onResponseComplete();
+}
+
+void ActiveStream::encode1xx(ResponseHeadersPtr headers) {
+  if (done_ || response_head_sent_) {
+    return;
+  }
+  encoder_.encode1xxHeaders(*headers);
+}
+
+void ActiveStream::continueEncoding(size_t index) {
+  if (done_ || encode_stopped_at_ != static_cast<int>(index)) {
+    return;
+  }
+  encode_stopped_at_ = -1;
+  if (!response_head_sent_) {
+    for (int k = static_cast<int>(index) - 1; k >= 0; --k) {
+      encode_headers_next_ = k - 1;
+      const FilterStatus status =
+          filters_[k]->filter().encodeHeaders(*response_headers_, response_headers_end_);
+      if (done_) {
+        return;
+      }
+      if (status == FilterStatus::StopIteration) {
+        encode_stopped_at_ = k;
+        return;
+      }
+    }
+    encode_headers_next_ = -1;
+    sendHeadersToCodec();
+    if (done_) {
+      return;
+    }
+  }
+  if (!buffered_response_.empty() || buffered_response_end_) {
+    Buffer data(std::move(buffered_response_));
+    const bool end = buffered_response_end_;
+    buffered_response_end_ = false;
+    iterateEncodeData(static_cast<int>(index) - 1, data, end);
+    if (done_ || encode_stopped_at_ >= 0) {
+      return;
+    }
+  }
+  if (buffered_response_trailers_ != nullptr) {
+    encodeTrailers(static_cast<int>(index) - 1, std::move(buffered_response_trailers_));
+    return;
+  }
+  pumpFile();
+}
+
+// --- lifecycle ----------------------------------------------------------------------------
+
+void ActiveStream::onResponseComplete() {
+  response_complete_ = true;
+  finish();
+}
+
+void ActiveStream::onRequestTimeout() {
+  if (done_ || response_started_) {
+    return;
+  }
+  info_.setFlag(ResponseFlag::RequestTimeout);
+  // Answer as if from the terminal filter: every filter before it encodes the 504.
+  const int from = static_cast<int>(filters_.size()) - 2;
+  sendLocalReply(from, 504, "Gateway Timeout\n", nullptr);
+}
+
+void ActiveStream::reset(bool notify_codec) {
+  if (done_) {
+    return;
+  }
+  info_.setFlag(notify_codec ? ResponseFlag::StreamReset : ResponseFlag::DownstreamReset);
+  if (!notify_codec) {
+    if (const ListenerStats* stats = parent_.streamStats()) {
+      stats->downstream_resets->inc();
+    }
+  }
+  if (notify_codec) {
+    encoder_.setStreamCallbacks(nullptr);
+    encoder_.resetStream();
+  }
+  finish();
+}
+
+void ActiveStream::onResetStream(StreamResetReason reason) { reset(false); }
+
+void ActiveStream::onAboveWriteBufferHighWatermark() {
+  above_high_watermark_ = true;
+  for (size_t i = 0; i < watermark_callbacks_.size(); ++i) {
+    watermark_callbacks_[i]->onAboveWriteBufferHighWatermark();
+  }
+}
+
+void ActiveStream::onBelowWriteBufferLowWatermark() {
+  above_high_watermark_ = false;
+  for (size_t i = 0; i < watermark_callbacks_.size(); ++i) {
+    watermark_callbacks_[i]->onBelowWriteBufferLowWatermark();
+  }
+  pumpFile();
+}
+
+void ActiveStream::finish() {
+  if (done_) {
+    return;
+  }
+  done_ = true;
+  info_.end_time = parent_.streamDispatcher().now();
+  if (request_timer_) {
+    request_timer_->disableTimer();
+  }
+  pending_file_.reset();
+  if (const ListenerStats* stats = parent_.streamStats()) {
+    const int code = info_.response_code;
+    if (code >= 100 && code < 600) {
+      stats->responses_by_class[code / 100 - 1]->inc();
+    }
+  }
+  for (auto& f : filters_) {
+    f->filter().onStreamComplete();
+  }
+  for (auto& f : filters_) {
+    f->filter().onDestroy();
+  }
+  watermark_callbacks_.clear();
+  parent_.onStreamDone(*this);
+}
+
+} // namespace pounce::http

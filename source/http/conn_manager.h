@@ -1,0 +1,118 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "source/common/event/dispatcher.h"
+#include "source/common/server_context.h"
+#include "source/common/stats.h"
+#include "source/http/active_stream.h"
+#include "source/http/codec.h"
+#include "source/http/filter.h"
+#include "source/http/filter_chain.h"
+#include "source/network/connection.h"
+
+namespace pounce::http {
+
+// A listener's HTTP settings, fixed when the listener is built.
+struct HttpSettings {
+  std::string listener_name;
+  CodecLimits limits;
+  std::chrono::milliseconds header_timeout{10000};
+  std::chrono::milliseconds keep_alive_timeout{5000};
+  std::chrono::milliseconds request_timeout{60000}; // 0 = none
+  std::chrono::milliseconds shutdown_timeout{10000};
+};
+
+// Core counters of one listener.
+struct ListenerStats {
+  const stats::Series* connections_total;
+  const stats::Series* connections_active;
+  const stats::Series* requests_total;
+  const stats::Series* protocol_errors;
+  const stats::Series* responses_by_class[5]; // 1xx..5xx
+  const stats::Series* downstream_resets;
+  static ListenerStats create(stats::Store& store, const std::string& listener);
+};
+
+// One listener's state on one I/O thread. Only that thread touches it, so swapping the
+// chain is a pointer store; the admin API posts the new chain to every I/O thread.
+class ListenerRuntime {
+public:
+  ListenerRuntime(std::shared_ptr<const HttpSettings> settings, FilterChainSharedPtr chain,
+                  ListenerStats stats)
+      : settings_(std::move(settings)), chain_(std::move(chain)), stats_(stats) {}
+  const HttpSettings& settings() const { return *settings_; }
+  const FilterChainSharedPtr& chain() const { return chain_; }
+  void setChain(FilterChainSharedPtr chain) { chain_ = std::move(chain); }
+  const ListenerStats& stats() const { return stats_; }
+
+private:
+  std::shared_ptr<const HttpSettings> settings_;
+  FilterChainSharedPtr chain_;
+  ListenerStats stats_;
+};
+
+// Envoy's HTTP connection manager: owns the codec of one connection and the streams on it,
+// enforces the connection's timeouts, and runs each stream through its filter chain.
+class ConnectionManager : public network::ConnectionCallbacks,
+                          public ServerConnectionCallbacks,
+                          public StreamParent {
+public:
+  ConnectionManager(network::Connection& connection, ListenerRuntime& listener,
+                    ServerContext& server, uint32_t worker_index);
+  ~ConnectionManager() override;
+
+  // Begin draining: no new requests after the current ones; close when idle.
+  void startDrain();
+  bool idle() const { return streams_.empty() && codec_->idle(); }
+
+  // network::ConnectionCallbacks
+  void onData(Buffer& data, bool end_stream) override;
+  void onEvent(network::ConnectionEvent event) override;
+  void onAboveWriteBufferHighWatermark() override;
+  void onBelowWriteBufferLowWatermark() override;
+
+  // ServerConnectionCallbacks
+  RequestDecoder& newStream(ResponseEncoder& encoder) override;
+  void onCodecOutput() override;
+  void readDisable(bool disable) override;
+  void closeConnection(bool flush) override;
+
+  network::Connection& connection() { return connection_; }
+  ListenerRuntime& listener() { return listener_; }
+  ServerContext& server() { return server_; }
+  uint32_t workerIndex() const { return worker_index_; }
+
+  // StreamParent
+  event::Dispatcher& streamDispatcher() override { return connection_.dispatcher(); }
+  const HttpSettings& streamSettings() const override { return listener_.settings(); }
+  const ListenerStats* streamStats() const override { return &listener_.stats(); }
+  bool streamDraining() const override { return draining_; }
+  void onStreamDone(ActiveStream& stream) override;
+
+private:
+  void createCodec(std::string_view alpn);
+  void onIdleTimer();
+  void armIdleTimer();
+
+  network::Connection& connection_;
+  ListenerRuntime& listener_;
+  ServerContext& server_;
+  const uint32_t worker_index_;
+  ServerConnectionPtr codec_;
+  std::list<std::unique_ptr<ActiveStream>> streams_;
+  event::TimerPtr idle_timer_;
+  MonotonicTime idle_since_;
+  MonotonicTime head_started_at_{};
+  uint64_t requests_started_{0};
+  uint64_t next_stream_id_{1};
+  bool draining_{false};
+  bool closed_{false};
+};
+
+} // namespace pounce::http

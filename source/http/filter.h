@@ -1,0 +1,144 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string_view>
+
+#include "source/common/buffer.h"
+#include "source/common/event/dispatcher.h"
+#include "source/common/output_queue.h"
+#include "source/http/headers.h"
+#include "source/http/stream_info.h"
+
+namespace pounce::http {
+
+// The HTTP filter API.
+//
+// Every request is a stream that passes an ordered chain of filters. Request events
+// (decode*) go through the filters in order, ending at the chain's terminal filter, which
+// produces the response; response events (encode*) come back through the filters before
+// it in reverse order, then to the client. The filters never learn whether HTTP/1.1 or
+// HTTP/2 carried the stream.
+//
+//   client ─► [f0] ─► [f1] ─► [f2 terminal]      decode: in order
+//   client ◄─ [f0] ◄─ [f1] ◄──┘                  encode: reverse order
+//
+// A filter that answers by itself (sendLocalReply, or encodeHeaders on its callbacks)
+// ends the decode iteration; its response is encoded through the filters before it.
+
+enum class FilterStatus {
+  // Pass the event on to the next filter.
+  Continue,
+  // Stop here. The filter resumes iteration later with continueDecoding() /
+  // continueEncoding(). Events that arrive meanwhile (body data, trailers) are buffered by
+  // the stream and handed to the *next* filter on resume; if they exceed the stream's
+  // buffer limit, the peer is paused (backpressure), never buffered without bound.
+  StopIteration,
+};
+
+// Notified when the client side cannot take more response data (the connection's output
+// is above its high watermark) and again when it can.
+class DownstreamWatermarkCallbacks {
+public:
+  virtual ~DownstreamWatermarkCallbacks() = default;
+  virtual void onAboveWriteBufferHighWatermark() = 0;
+  virtual void onBelowWriteBufferLowWatermark() = 0;
+};
+
+// Services every filter gets for its stream.
+class StreamFilterCallbacks {
+public:
+  virtual ~StreamFilterCallbacks() = default;
+  virtual StreamInfo& streamInfo() = 0;
+  virtual event::Dispatcher& dispatcher() = 0;
+  // Abandons the stream: HTTP/1.1 closes the connection, HTTP/2 sends RST_STREAM. Every
+  // filter's onDestroy() runs.
+  virtual void resetStream() = 0;
+  // The request head (valid for the stream's life once decodeHeaders ran).
+  virtual const RequestHeaders& requestHeaders() const = 0;
+};
+
+class DecoderFilterCallbacks : public virtual StreamFilterCallbacks {
+public:
+  // Resumes decode iteration after this filter returned StopIteration.
+  virtual void continueDecoding() = 0;
+
+  // Answers the request from this filter with `status` and a plain-text `body`; the reply
+  // passes the encoder filters before this one. `modify` may add headers. If the response
+  // already started, the stream is reset instead.
+  virtual void sendLocalReply(int status, std::string_view body,
+                              const std::function<void(ResponseHeaders&)>& modify = nullptr) = 0;
+
+  // The response path for filters that produce a response (terminal filters, static files,
+  // health). Calls must come in order: headers, data*, trailers?; end_stream on the last.
+  virtual void encodeHeaders(ResponseHeadersPtr headers, bool end_stream) = 0;
+  virtual void encodeData(Buffer& data, bool end_stream) = 0;
+  // Sends a file range (sendfile on plain connections, a bounded read loop elsewhere).
+  virtual void encodeFile(FileHandleSharedPtr file, uint64_t offset, uint64_t length,
+                          bool end_stream) = 0;
+  virtual void encodeTrailers(HeaderMapPtr trailers) = 0;
+  // An informational response (103 Early Hints); ignored once the final head went out.
+  virtual void encode1xxHeaders(ResponseHeadersPtr headers) = 0;
+  virtual bool responseStarted() const = 0;
+  // The client sent `TE: trailers` (so trailers may be sent).
+  virtual bool clientAcceptsTrailers() const = 0;
+
+  // Response-side backpressure for producers (e.g. the ASGI app's send()).
+  virtual void addDownstreamWatermarkCallbacks(DownstreamWatermarkCallbacks& callbacks) = 0;
+  virtual void removeDownstreamWatermarkCallbacks(DownstreamWatermarkCallbacks& callbacks) = 0;
+  virtual bool downstreamAboveHighWatermark() const = 0;
+
+  // Request-side backpressure: a filter holding request body it cannot pass on yet pauses
+  // reading from the client (reference counted).
+  virtual void pauseRequestBody(bool pause) = 0;
+  virtual uint32_t bufferLimit() const = 0;
+};
+
+class EncoderFilterCallbacks : public virtual StreamFilterCallbacks {
+public:
+  virtual void continueEncoding() = 0;
+};
+
+// The base of every filter. All methods are optional: the defaults pass everything on
+// (Envoy's PassThroughFilter). A filter overrides the events it cares about.
+class StreamFilter {
+public:
+  virtual ~StreamFilter() = default;
+
+  // http::StreamDecoderFilter
+  virtual FilterStatus decodeHeaders(RequestHeaders& headers, bool end_stream) {
+    return FilterStatus::Continue;
+  }
+  virtual FilterStatus decodeData(Buffer& data, bool end_stream) { return FilterStatus::Continue; }
+  virtual FilterStatus decodeTrailers(HeaderMap& trailers) { return FilterStatus::Continue; }
+  virtual void setDecoderFilterCallbacks(DecoderFilterCallbacks& callbacks) {
+    decoder_callbacks_ = &callbacks;
+  }
+
+  // http::StreamEncoderFilter
+  virtual FilterStatus encodeHeaders(ResponseHeaders& headers, bool end_stream) {
+    return FilterStatus::Continue;
+  }
+  virtual FilterStatus encodeData(Buffer& data, bool end_stream) { return FilterStatus::Continue; }
+  virtual FilterStatus encodeTrailers(HeaderMap& trailers) { return FilterStatus::Continue; }
+  virtual void setEncoderFilterCallbacks(EncoderFilterCallbacks& callbacks) {
+    encoder_callbacks_ = &callbacks;
+  }
+  // Whether encodeData must see file ranges as bytes (e.g. compression). Plain filters
+  // let sendfile ranges pass untouched.
+  virtual bool needsResponseBodyBytes() const { return false; }
+
+  // The stream is finishing (response done, or reset). Release resources and complete
+  // anything that waits on the stream. Called once, before destruction.
+  virtual void onDestroy() {}
+  // The stream finished (after the last byte was queued or the stream was reset): the
+  // place for logs and metrics. StreamInfo is complete.
+  virtual void onStreamComplete() {}
+
+protected:
+  DecoderFilterCallbacks* decoder_callbacks_{nullptr};
+  EncoderFilterCallbacks* encoder_callbacks_{nullptr};
+};
+using StreamFilterPtr = std::unique_ptr<StreamFilter>;
+
+} // namespace pounce::http

@@ -1,0 +1,284 @@
+#include "source/http/headers.h"
+
+#include <algorithm>
+
+namespace pounce::http {
+
+namespace {
+
+inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+
+// RFC 9110 tchar.
+struct TokenTable {
+  bool set[256] = {};
+  constexpr TokenTable() {
+    for (int c = '0'; c <= '9'; ++c) {
+      set[c] = true;
+    }
+    for (int c = 'a'; c <= 'z'; ++c) {
+      set[c] = true;
+      set[c - 32] = true;
+    }
+    for (char c : std::string_view("!#$%&'*+-.^_`|~")) {
+      set[static_cast<unsigned char>(c)] = true;
+    }
+  }
+};
+constexpr TokenTable kToken;
+
+} // namespace
+
+uint32_t HeaderMap::append(std::string_view bytes) {
+  const auto off = static_cast<uint32_t>(storage_.size());
+  // `bytes` may point into storage_ itself (copying a value of this map).
+  if (!bytes.empty() && bytes.data() >= storage_.data() &&
+      bytes.data() < storage_.data() + storage_.size()) {
+    const std::string copy(bytes);
+    storage_.append(copy);
+  } else {
+    storage_.append(bytes.data(), bytes.size());
+  }
+  return off;
+}
+
+void HeaderMap::add(std::string_view name, std::string_view value) {
+  Entry e;
+  e.name_off = append(name);
+  e.name_len = static_cast<uint32_t>(name.size());
+  for (uint32_t i = 0; i < e.name_len; ++i) {
+    storage_[e.name_off + i] = lower(storage_[e.name_off + i]);
+  }
+  e.value_off = append(value);
+  e.value_len = static_cast<uint32_t>(value.size());
+  entries_.push_back(e);
+}
+
+void HeaderMap::addLowercase(std::string_view name, std::string_view value) {
+  Entry e;
+  e.name_off = append(name);
+  e.name_len = static_cast<uint32_t>(name.size());
+  e.value_off = append(value);
+  e.value_len = static_cast<uint32_t>(value.size());
+  entries_.push_back(e);
+}
+
+void HeaderMap::appendToLastName(std::string_view more) {
+  // Names arrive before values, so the last name is at the end of storage.
+  Entry& e = entries_.back();
+  const uint32_t off = append(more);
+  for (uint32_t i = 0; i < more.size(); ++i) {
+    storage_[off + i] = lower(storage_[off + i]);
+  }
+  e.name_len += static_cast<uint32_t>(more.size());
+  e.value_off = static_cast<uint32_t>(storage_.size());
+}
+
+void HeaderMap::appendToLastValue(std::string_view more) {
+  Entry& e = entries_.back();
+  append(more);
+  e.value_len += static_cast<uint32_t>(more.size());
+}
+
+void HeaderMap::set(std::string_view name, std::string_view value) {
+  std::string lname(name);
+  for (auto& c : lname) {
+    c = lower(c);
+  }
+  // Keep the value alive if it points into this map.
+  const std::string v(value);
+  remove(lname);
+  addLowercase(lname, v);
+}
+
+size_t HeaderMap::remove(std::string_view name) {
+  const size_t before = entries_.size();
+  entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
+                                [&](const Entry& e) {
+                                  return equalsIgnoreCase(
+                                      std::string_view(storage_.data() + e.name_off, e.name_len),
+                                      name);
+                                }),
+                 entries_.end());
+  return before - entries_.size();
+}
+
+std::optional<std::string_view> HeaderMap::get(std::string_view name) const {
+  for (const Entry& e : entries_) {
+    if (e.name_len == name.size() &&
+        std::string_view(storage_.data() + e.name_off, e.name_len) == name) {
+      return std::string_view(storage_.data() + e.value_off, e.value_len);
+    }
+  }
+  return std::nullopt;
+}
+
+size_t HeaderMap::count(std::string_view name) const {
+  size_t n = 0;
+  for (const Entry& e : entries_) {
+    if (std::string_view(storage_.data() + e.name_off, e.name_len) == name) {
+      ++n;
+    }
+  }
+  return n;
+}
+
+std::string HeaderMap::getJoined(std::string_view name) const {
+  std::string out;
+  for (const Entry& e : entries_) {
+    if (std::string_view(storage_.data() + e.name_off, e.name_len) == name) {
+      if (!out.empty()) {
+        out += ", ";
+      }
+      out.append(storage_.data() + e.value_off, e.value_len);
+    }
+  }
+  return out;
+}
+
+size_t HeaderMap::byteSize() const {
+  size_t n = 0;
+  for (const Entry& e : entries_) {
+    n += e.name_len + e.value_len;
+  }
+  return n;
+}
+
+void HeaderMap::clear() {
+  storage_.clear();
+  entries_.clear();
+}
+
+std::string_view RequestHeaders::authority() const {
+  if (!authority_.empty()) {
+    return authority_;
+  }
+  return getOr("host");
+}
+
+std::string_view RequestHeaders::pathOnly() const {
+  const size_t q = path_.find('?');
+  return q == std::string::npos ? std::string_view(path_) : std::string_view(path_).substr(0, q);
+}
+
+std::string_view RequestHeaders::query() const {
+  const size_t q = path_.find('?');
+  return q == std::string::npos ? std::string_view() : std::string_view(path_).substr(q + 1);
+}
+
+std::string_view reasonPhrase(int status) {
+  switch (status) {
+  case 100: return "Continue";
+  case 101: return "Switching Protocols";
+  case 103: return "Early Hints";
+  case 200: return "OK";
+  case 201: return "Created";
+  case 202: return "Accepted";
+  case 203: return "Non-Authoritative Information";
+  case 204: return "No Content";
+  case 205: return "Reset Content";
+  case 206: return "Partial Content";
+  case 207: return "Multi-Status";
+  case 300: return "Multiple Choices";
+  case 301: return "Moved Permanently";
+  case 302: return "Found";
+  case 303: return "See Other";
+  case 304: return "Not Modified";
+  case 307: return "Temporary Redirect";
+  case 308: return "Permanent Redirect";
+  case 400: return "Bad Request";
+  case 401: return "Unauthorized";
+  case 402: return "Payment Required";
+  case 403: return "Forbidden";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 406: return "Not Acceptable";
+  case 407: return "Proxy Authentication Required";
+  case 408: return "Request Timeout";
+  case 409: return "Conflict";
+  case 410: return "Gone";
+  case 411: return "Length Required";
+  case 412: return "Precondition Failed";
+  case 413: return "Content Too Large";
+  case 414: return "URI Too Long";
+  case 415: return "Unsupported Media Type";
+  case 416: return "Range Not Satisfiable";
+  case 417: return "Expectation Failed";
+  case 418: return "I'm a teapot";
+  case 421: return "Misdirected Request";
+  case 422: return "Unprocessable Content";
+  case 425: return "Too Early";
+  case 426: return "Upgrade Required";
+  case 428: return "Precondition Required";
+  case 429: return "Too Many Requests";
+  case 431: return "Request Header Fields Too Large";
+  case 451: return "Unavailable For Legal Reasons";
+  case 500: return "Internal Server Error";
+  case 501: return "Not Implemented";
+  case 502: return "Bad Gateway";
+  case 503: return "Service Unavailable";
+  case 504: return "Gateway Timeout";
+  case 505: return "HTTP Version Not Supported";
+  case 507: return "Insufficient Storage";
+  case 511: return "Network Authentication Required";
+  default: return "Unknown";
+  }
+}
+
+bool isTokenChar(unsigned char c) { return kToken.set[c]; }
+
+bool isValidHeaderName(std::string_view name) {
+  if (name.empty()) {
+    return false;
+  }
+  for (unsigned char c : name) {
+    if (!kToken.set[c]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool isValidHeaderValue(std::string_view value) {
+  for (unsigned char c : value) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (lower(a[i]) != lower(b[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool hasToken(std::string_view list, std::string_view token) {
+  size_t pos = 0;
+  while (pos <= list.size()) {
+    size_t comma = list.find(',', pos);
+    if (comma == std::string_view::npos) {
+      comma = list.size();
+    }
+    std::string_view item = list.substr(pos, comma - pos);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) {
+      item.remove_prefix(1);
+    }
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) {
+      item.remove_suffix(1);
+    }
+    if (equalsIgnoreCase(item, token)) {
+      return true;
+    }
+    pos = comma + 1;
+  }
+  return false;
+}
+
+} // namespace pounce::http

@@ -1,0 +1,17 @@
+#include "source/http/stream_info.h"
+
+namespace pounce::http {
+
+std::string_view protocolString(Protocol p) {
+  switch (p) {
+  case Protocol::Http10:
+    return "HTTP/1.0";
+  case Protocol::Http11:
+    return "HTTP/1.1";
+  case Protocol::Http2:
+    return "HTTP/2";
+  }
+  return "HTTP/1.1";
+}
+
+} // namespace pounce::http

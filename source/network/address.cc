@@ -1,0 +1,217 @@
+#include "source/network/address.h"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+
+#include "source/common/strings.h"
+
+namespace pounce::network {
+
+absl::StatusOr<Address> Address::fromIp(std::string_view ip_in, uint16_t port) {
+  std::string ip(ip_in);
+  if (ip == "localhost") {
+    ip = "127.0.0.1";
+  }
+  if (ip.size() > 2 && ip.front() == '[' && ip.back() == ']') {
+    ip = ip.substr(1, ip.size() - 2);
+  }
+  Address a;
+  a.type_ = Type::Ip;
+  a.port_ = port;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&a.storage_);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.storage_);
+  if (inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    a.len_ = sizeof(sockaddr_in);
+  } else if (inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    a.len_ = sizeof(sockaddr_in6);
+  } else {
+    return absl::InvalidArgumentError(
+        cat("'", ip_in, "' is not an IPv4 or IPv6 address"));
+  }
+  char buf[INET6_ADDRSTRLEN];
+  if (v4->sin_family == AF_INET) {
+    inet_ntop(AF_INET, &v4->sin_addr, buf, sizeof(buf));
+  } else {
+    inet_ntop(AF_INET6, &v6->sin6_addr, buf, sizeof(buf));
+  }
+  a.text_ = buf;
+  return a;
+}
+
+Address Address::fromSockaddr(const sockaddr* sa, socklen_t len) {
+  Address a;
+  if (sa == nullptr || len == 0) {
+    return a;
+  }
+  std::memcpy(&a.storage_, sa, std::min<size_t>(len, sizeof(a.storage_)));
+  a.len_ = len;
+  char buf[INET6_ADDRSTRLEN];
+  switch (sa->sa_family) {
+  case AF_INET: {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(sa);
+    a.type_ = Type::Ip;
+    a.port_ = ntohs(v4->sin_port);
+    inet_ntop(AF_INET, &v4->sin_addr, buf, sizeof(buf));
+    a.text_ = buf;
+    break;
+  }
+  case AF_INET6: {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(sa);
+    a.type_ = Type::Ip;
+    a.port_ = ntohs(v6->sin6_port);
+    inet_ntop(AF_INET6, &v6->sin6_addr, buf, sizeof(buf));
+    a.text_ = buf;
+    break;
+  }
+  case AF_UNIX: {
+    const auto* un = reinterpret_cast<const sockaddr_un*>(sa);
+    a.type_ = Type::Pipe;
+    const size_t max = len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
+    a.text_ = std::string(un->sun_path, strnlen(un->sun_path, max));
+    break;
+  }
+  default:
+    break;
+  }
+  return a;
+}
+
+Address Address::fromPipe(std::string_view path) {
+  Address a;
+  a.type_ = Type::Pipe;
+  auto* un = reinterpret_cast<sockaddr_un*>(&a.storage_);
+  un->sun_family = AF_UNIX;
+  const size_t n = std::min(path.size(), sizeof(un->sun_path) - 1);
+  std::memcpy(un->sun_path, path.data(), n);
+  a.len_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + n + 1);
+  a.text_ = std::string(path);
+  return a;
+}
+
+Address Address::local(int fd) {
+  sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    return {};
+  }
+  return fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+Address Address::peer(int fd) {
+  sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    return {};
+  }
+  return fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+std::string Address::asString() const {
+  switch (type_) {
+  case Type::Ip:
+    return isV6() ? cat("[", text_, "]:", port_) : cat(text_, ":", port_);
+  case Type::Pipe:
+    return "unix:" + text_;
+  case Type::None:
+    break;
+  }
+  return "";
+}
+
+std::string_view Address::rawIp() const {
+  if (storage_.ss_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&storage_);
+    return {reinterpret_cast<const char*>(&v4->sin_addr), 4};
+  }
+  if (storage_.ss_family == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&storage_);
+    return {reinterpret_cast<const char*>(&v6->sin6_addr), 16};
+  }
+  return {};
+}
+
+bool Address::isLoopback() const {
+  if (storage_.ss_family == AF_INET) {
+    return static_cast<unsigned char>(rawIp()[0]) == 127;
+  }
+  if (storage_.ss_family == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&storage_);
+    return IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
+  }
+  return type_ == Type::Pipe;
+}
+
+absl::StatusOr<CidrRange> CidrRange::parse(std::string_view text) {
+  std::string_view ip = text;
+  int prefix = -1;
+  const size_t slash = text.find('/');
+  if (slash != std::string_view::npos) {
+    ip = text.substr(0, slash);
+    uint64_t n;
+    if (!parseUint(text.substr(slash + 1), n) || n > 128) {
+      return absl::InvalidArgumentError(cat("'", text, "' has a bad prefix length"));
+    }
+    prefix = static_cast<int>(n);
+  }
+  auto address = Address::fromIp(ip, 0);
+  if (!address.ok()) {
+    return absl::InvalidArgumentError(cat("'", text, "' is not an IP address or CIDR range"));
+  }
+  CidrRange range;
+  range.family_ = address->family();
+  const std::string_view raw = address->rawIp();
+  std::memcpy(range.bytes_, raw.data(), raw.size());
+  const int max = static_cast<int>(raw.size()) * 8;
+  if (prefix > max) {
+    return absl::InvalidArgumentError(
+        cat("'", text, "': prefix length exceeds ", max));
+  }
+  range.prefix_len_ = prefix < 0 ? max : prefix;
+  // Zero the host bits so asString() is canonical.
+  for (int bit = range.prefix_len_; bit < max; ++bit) {
+    range.bytes_[bit / 8] &= static_cast<unsigned char>(~(0x80 >> (bit % 8)));
+  }
+  return range;
+}
+
+bool CidrRange::contains(const Address& address) const {
+  if (!address.isIp()) {
+    return false;
+  }
+  std::string_view raw = address.rawIp();
+  unsigned char mapped[4];
+  if (family_ == AF_INET && address.family() == AF_INET6) {
+    // ::ffff:a.b.c.d matches IPv4 ranges.
+    static const unsigned char kPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (std::memcmp(raw.data(), kPrefix, 12) != 0) {
+      return false;
+    }
+    std::memcpy(mapped, raw.data() + 12, 4);
+    raw = std::string_view(reinterpret_cast<const char*>(mapped), 4);
+  } else if (family_ != address.family()) {
+    return false;
+  }
+  const int full = prefix_len_ / 8;
+  if (std::memcmp(raw.data(), bytes_, full) != 0) {
+    return false;
+  }
+  const int rest = prefix_len_ % 8;
+  if (rest == 0) {
+    return true;
+  }
+  const auto mask = static_cast<unsigned char>(0xff << (8 - rest));
+  return (static_cast<unsigned char>(raw[full]) & mask) == (bytes_[full] & mask);
+}
+
+std::string CidrRange::asString() const {
+  char buf[INET6_ADDRSTRLEN];
+  inet_ntop(family_, bytes_, buf, sizeof(buf));
+  return cat(buf, "/", prefix_len_);
+}
+
+} // namespace pounce::network

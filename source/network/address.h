@@ -1,0 +1,69 @@
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace pounce::network {
+
+// A socket address: IPv4, IPv6 or a Unix domain socket path.
+class Address {
+public:
+  enum class Type { None, Ip, Pipe };
+
+  Address() = default;
+  static absl::StatusOr<Address> fromIp(std::string_view ip, uint16_t port);
+  static Address fromSockaddr(const sockaddr* sa, socklen_t len);
+  static Address fromPipe(std::string_view path);
+  // The local or peer address of a connected/bound socket.
+  static Address local(int fd);
+  static Address peer(int fd);
+
+  Type type() const { return type_; }
+  bool isIp() const { return type_ == Type::Ip; }
+  bool isPipe() const { return type_ == Type::Pipe; }
+  bool isV6() const { return isIp() && storage_.ss_family == AF_INET6; }
+  int family() const { return storage_.ss_family; }
+
+  // "127.0.0.1", "::1" (no brackets); "" for pipes.
+  const std::string& ip() const { return text_; }
+  uint16_t port() const { return port_; }
+  const std::string& path() const { return text_; }
+  // "127.0.0.1:8000", "[::1]:8000", "unix:/run/pounce.sock".
+  std::string asString() const;
+
+  const sockaddr* sockAddr() const { return reinterpret_cast<const sockaddr*>(&storage_); }
+  socklen_t sockAddrLen() const { return len_; }
+  // Raw IPv4 (4 bytes, network order) or IPv6 (16 bytes) address.
+  std::string_view rawIp() const;
+
+  bool isLoopback() const;
+
+private:
+  Type type_{Type::None};
+  sockaddr_storage storage_{};
+  socklen_t len_{0};
+  std::string text_;
+  uint16_t port_{0};
+};
+
+// An IP prefix such as 10.0.0.0/8 or fd00::/8; a bare address is a /32 or /128.
+class CidrRange {
+public:
+  static absl::StatusOr<CidrRange> parse(std::string_view text);
+  bool contains(const Address& address) const;
+  std::string asString() const;
+
+private:
+  int family_{0};
+  unsigned char bytes_[16]{};
+  int prefix_len_{0};
+};
+
+} // namespace pounce::network
