@@ -1,0 +1,64 @@
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <google/protobuf/message.h>
+#include <yaml-cpp/yaml.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace pounce::config {
+
+// Errors found while reading a config, each "source:line:col: field.path: problem".
+// Reading goes on after an error so that one run reports everything wrong with a file.
+class ConfigErrors {
+public:
+  explicit ConfigErrors(std::string source) : source_(std::move(source)) {}
+
+  // Where the node for `path` was in the source (recorded while converting).
+  void recordMark(const std::string& path, const YAML::Mark& mark);
+  void add(const std::string& path, std::string_view problem);
+  void addAt(const YAML::Mark& mark, const std::string& path, std::string_view problem);
+
+  bool empty() const { return errors_.empty(); }
+  const std::vector<std::string>& errors() const { return errors_; }
+  const std::string& source() const { return source_; }
+  // All errors, one per line.
+  std::string text() const;
+  absl::Status status() const;
+
+private:
+  std::string location(const std::string& path) const;
+
+  std::string source_;
+  std::vector<std::string> errors_;
+  std::map<std::string, std::pair<int, int>> marks_;
+};
+
+// Parses YAML (JSON is accepted as well). Syntax errors are reported with line and column.
+absl::StatusOr<YAML::Node> parseYaml(std::string_view text, const std::string& source);
+absl::StatusOr<YAML::Node> parseYamlFile(const std::string& path);
+
+// Fills `message` from `node` strictly: unknown fields, wrong types, bad durations and
+// unknown `@type`s are errors. `path` is the field path of `node` ("" at the top).
+// Field names may be snake_case or lowerCamelCase; enums are case-insensitive;
+// google.protobuf.Duration is written "10s" / "250ms"; google.protobuf.Any is a map with
+// "@type": "type.googleapis.com/<message>" plus the message's fields.
+void yamlToMessage(const YAML::Node& node, google::protobuf::Message& message,
+                   const std::string& path, ConfigErrors& errors);
+
+// The reverse, in the same form the loader reads: snake_case names, lowercase enums,
+// durations as strings, Any with "@type". Default-valued fields are left out.
+YAML::Node messageToYamlNode(const google::protobuf::Message& message);
+std::string messageToYaml(const google::protobuf::Message& message);
+std::string messageToJson(const google::protobuf::Message& message, bool pretty = true);
+
+// The config message type behind a "type.googleapis.com/x.y.Z" URL, or nullptr.
+const google::protobuf::Descriptor* findConfigType(std::string_view type_url);
+
+} // namespace pounce::config

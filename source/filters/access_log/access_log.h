@@ -1,0 +1,56 @@
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "source/common/event/dispatcher.h"
+#include "source/http/filter.h"
+
+namespace pounce::filters::access_log {
+
+// A log destination shared by every filter instance writing to it. Lines are collected per
+// I/O thread and written with one write(2) per event-loop iteration, so a busy server does
+// not make a system call per request.
+class Sink : public std::enable_shared_from_this<Sink> {
+public:
+  // "" or "-" = stdout, "stderr", or a file (appended, created 0640).
+  static absl::StatusOr<std::shared_ptr<Sink>> open(const std::string& path);
+  ~Sink();
+
+  void write(event::Dispatcher& dispatcher, std::string_view line);
+  void writeNow(std::string_view bytes);
+  const std::string& path() const { return path_; }
+
+private:
+  Sink(std::string path, int fd, bool owns) : path_(std::move(path)), fd_(fd), owns_(owns) {}
+  void flushThread();
+
+  std::string path_;
+  int fd_;
+  bool owns_;
+};
+using SinkSharedPtr = std::shared_ptr<Sink>;
+
+enum class Format { Text, Json };
+
+struct Config {
+  Format format{Format::Text};
+  SinkSharedPtr sink;
+};
+using ConfigSharedPtr = std::shared_ptr<const Config>;
+
+// Formats one finished stream.
+std::string formatLine(const http::StreamInfo& info, Format format);
+
+class AccessLogFilter : public http::StreamFilter {
+public:
+  explicit AccessLogFilter(ConfigSharedPtr config) : config_(std::move(config)) {}
+  void onStreamComplete() override;
+
+private:
+  ConfigSharedPtr config_;
+};
+
+} // namespace pounce::filters::access_log

@@ -1,0 +1,32 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "source/http/filter.h"
+
+namespace pounce::filters::direct_response {
+
+// The validated config: built once, shared by every stream.
+struct Config {
+  int status{200};
+  std::string body;
+  http::ResponseHeaders headers; // template, content-length included
+};
+using ConfigSharedPtr = std::shared_ptr<const Config>;
+
+// Terminal: answers every request with the configured response.
+class DirectResponseFilter : public http::StreamFilter {
+public:
+  explicit DirectResponseFilter(ConfigSharedPtr config) : config_(std::move(config)) {}
+
+  // http::StreamDecoderFilter
+  http::FilterStatus decodeHeaders(http::RequestHeaders& headers, bool end_stream) override;
+
+private:
+  ConfigSharedPtr config_;
+};
+
+} // namespace pounce::filters::direct_response

@@ -1,0 +1,380 @@
+#include "source/server/config_builder.h"
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+
+#include "source/common/strings.h"
+
+namespace pounce::server {
+
+namespace v1 = pounce::config::v1;
+
+namespace {
+
+std::chrono::milliseconds toMs(const google::protobuf::Duration& d) {
+  return std::chrono::milliseconds(d.seconds() * 1000 + d.nanos() / 1000000);
+}
+
+class FactoryContextImpl : public http::FactoryContext {
+public:
+  FactoryContextImpl(ServerContext& server, const ConfigBuilder& builder, std::string listener,
+                     bool validate_only, size_t index, size_t length)
+      : server_(server), builder_(builder), listener_(std::move(listener)),
+        validate_only_(validate_only), index_(index), length_(length) {}
+  ServerContext& server() override { return server_; }
+  const std::string& listenerName() const override { return listener_; }
+  std::string resolvePath(std::string_view path) const override {
+    return builder_.resolvePath(path);
+  }
+  bool validateOnly() const override { return validate_only_; }
+  size_t filterIndex() const override { return index_; }
+  size_t chainLength() const override { return length_; }
+
+private:
+  ServerContext& server_;
+  const ConfigBuilder& builder_;
+  std::string listener_;
+  bool validate_only_;
+  size_t index_;
+  size_t length_;
+};
+
+std::string knownFilters() {
+  std::string out;
+  for (const auto* f : http::FilterRegistry::get().all()) {
+    if (!out.empty()) {
+      out += ", ";
+    }
+    out += f->name();
+  }
+  return out;
+}
+
+} // namespace
+
+absl::StatusOr<Bootstrap> loadBootstrapText(std::string_view text, const std::string& source) {
+  auto node = config::parseYaml(text, source);
+  if (!node.ok()) {
+    return node.status();
+  }
+  Bootstrap bootstrap;
+  config::ConfigErrors errors(source);
+  config::yamlToMessage(*node, bootstrap, "", errors);
+  if (errors.empty()) {
+    validateBootstrap(bootstrap, errors);
+  }
+  if (!errors.empty()) {
+    return errors.status();
+  }
+  return bootstrap;
+}
+
+absl::StatusOr<Bootstrap> loadBootstrapFile(const std::string& path) {
+  auto node = config::parseYamlFile(path);
+  if (!node.ok()) {
+    return node.status();
+  }
+  Bootstrap bootstrap;
+  config::ConfigErrors errors(path);
+  config::yamlToMessage(*node, bootstrap, "", errors);
+  if (errors.empty()) {
+    validateBootstrap(bootstrap, errors);
+  }
+  if (!errors.empty()) {
+    return errors.status();
+  }
+  return bootstrap;
+}
+
+namespace {
+
+void validateAddress(const v1::Address& address, const std::string& path,
+                     config::ConfigErrors& errors) {
+  if (address.has_socket_address()) {
+    const auto& sa = address.socket_address();
+    if (sa.port_value() > 65535) {
+      errors.add(path + ".socket_address.port_value",
+                 cat("port ", sa.port_value(), " is out of range (0-65535)"));
+    }
+    if (!network::Address::fromIp(sa.address().empty() ? "0.0.0.0" : sa.address(), 0).ok()) {
+      errors.add(path + ".socket_address.address",
+                 cat("'", sa.address(), "' is not an IP address (or \"localhost\")"));
+    }
+  } else if (address.has_pipe()) {
+    const auto& pipe = address.pipe();
+    if (pipe.path().empty()) {
+      errors.add(path + ".pipe.path", "must not be empty");
+    } else if (pipe.path().size() >= sizeof(sockaddr_un::sun_path)) {
+      errors.add(path + ".pipe.path", "is too long for a Unix socket path");
+    }
+    if (!pipe.mode().empty()) {
+      uint64_t mode = 0;
+      bool ok = pipe.mode().size() <= 4;
+      for (char c : pipe.mode()) {
+        ok = ok && c >= '0' && c <= '7';
+        mode = mode * 8 + static_cast<uint64_t>(c - '0');
+      }
+      if (!ok || mode > 0777) {
+        errors.add(path + ".pipe.mode", cat("'", pipe.mode(), "' is not an octal file mode like \"0660\""));
+      }
+    }
+  } else {
+    errors.add(path, "an address needs socket_address or pipe");
+  }
+}
+
+void validateDuration(const google::protobuf::Duration& d, const std::string& path,
+                      bool allow_zero, config::ConfigErrors& errors) {
+  if (d.seconds() < 0 || d.nanos() < 0) {
+    errors.add(path, "must not be negative");
+  } else if (!allow_zero && d.seconds() == 0 && d.nanos() < 1000000) {
+    errors.add(path, "must be at least 1ms");
+  }
+}
+
+} // namespace
+
+void validateBootstrap(const Bootstrap& bootstrap, config::ConfigErrors& errors) {
+  if (bootstrap.listeners_size() == 0) {
+    errors.add("listeners", "at least one listener is required");
+  }
+  std::set<std::string> names;
+  std::set<std::string> addresses;
+  for (int i = 0; i < bootstrap.listeners_size(); ++i) {
+    const auto& l = bootstrap.listeners(i);
+    const std::string path = cat("listeners[", i, "]");
+    const std::string name = l.name().empty() ? cat("listener_", i) : l.name();
+    if (!names.insert(name).second) {
+      errors.add(path + ".name", cat("listener name '", name, "' is used twice"));
+    }
+    if (!l.has_address()) {
+      errors.add(path + ".address", "is required");
+    } else {
+      validateAddress(l.address(), path + ".address", errors);
+      const std::string key = l.address().has_pipe()
+                                  ? "unix:" + l.address().pipe().path()
+                                  : cat(l.address().socket_address().address(), ":",
+                                        l.address().socket_address().port_value());
+      if (!(l.address().has_socket_address() && l.address().socket_address().port_value() == 0) &&
+          !addresses.insert(key).second) {
+        errors.add(path + ".address", cat("address ", key, " is used by another listener"));
+      }
+    }
+    if (l.filter_chain_size() == 0) {
+      errors.add(path + ".filter_chain", "must have at least one filter (a terminal one last)");
+    }
+    const auto& h = l.http();
+    if (h.has_header_timeout()) {
+      validateDuration(h.header_timeout(), path + ".http.header_timeout", false, errors);
+    }
+    if (h.has_keep_alive_timeout()) {
+      validateDuration(h.keep_alive_timeout(), path + ".http.keep_alive_timeout", false, errors);
+    }
+    if (h.has_request_timeout()) {
+      validateDuration(h.request_timeout(), path + ".http.request_timeout", true, errors);
+    }
+    if (h.has_shutdown_timeout()) {
+      validateDuration(h.shutdown_timeout(), path + ".http.shutdown_timeout", true, errors);
+    }
+    if (h.has_max_header_bytes() && (h.max_header_bytes() < 256 || h.max_header_bytes() > (16u << 20))) {
+      errors.add(path + ".http.max_header_bytes", "must be between 256 and 16777216");
+    }
+    if (h.has_max_headers() && h.max_headers() == 0) {
+      errors.add(path + ".http.max_headers", "must be at least 1");
+    }
+    if (h.has_max_uri_bytes() && h.max_uri_bytes() < 16) {
+      errors.add(path + ".http.max_uri_bytes", "must be at least 16");
+    }
+    if (h.has_max_connections() && h.max_connections() == 0) {
+      errors.add(path + ".http.max_connections", "must be at least 1");
+    }
+    if (h.has_buffer_limit_bytes() && h.buffer_limit_bytes() < 1024) {
+      errors.add(path + ".http.buffer_limit_bytes", "must be at least 1024");
+    }
+    if (h.has_server_header() && !http::isValidHeaderValue(h.server_header())) {
+      errors.add(path + ".http.server_header", "contains characters not allowed in a header");
+    }
+  }
+  if (bootstrap.concurrency() > 1024) {
+    errors.add("concurrency", "must be at most 1024");
+  }
+  if (bootstrap.has_admin() && bootstrap.admin().has_address()) {
+    validateAddress(bootstrap.admin().address(), "admin.address", errors);
+  }
+}
+
+http::HttpSettings httpSettingsFrom(const std::string& listener_name, const v1::HttpOptions& h) {
+  http::HttpSettings s;
+  s.listener_name = listener_name;
+  if (h.has_header_timeout()) {
+    s.header_timeout = toMs(h.header_timeout());
+  }
+  if (h.has_keep_alive_timeout()) {
+    s.keep_alive_timeout = toMs(h.keep_alive_timeout());
+  }
+  if (h.has_request_timeout()) {
+    s.request_timeout = toMs(h.request_timeout());
+  }
+  if (h.has_shutdown_timeout()) {
+    s.shutdown_timeout = toMs(h.shutdown_timeout());
+  }
+  if (h.has_max_header_bytes()) {
+    s.limits.max_header_bytes = h.max_header_bytes();
+  }
+  if (h.has_max_headers()) {
+    s.limits.max_headers = h.max_headers();
+  }
+  if (h.has_max_request_bytes()) {
+    s.limits.max_request_bytes = h.max_request_bytes();
+  }
+  if (h.has_max_uri_bytes()) {
+    s.limits.max_uri_bytes = h.max_uri_bytes();
+  }
+  if (h.has_buffer_limit_bytes()) {
+    s.limits.buffer_limit = h.buffer_limit_bytes();
+  }
+  if (h.has_server_header()) {
+    s.limits.server_header = h.server_header();
+  }
+  s.limits.max_requests_per_connection = h.max_requests_per_connection();
+  return s;
+}
+
+std::string ConfigBuilder::resolvePath(std::string_view path) const {
+  if (path.empty() || path[0] == '/' || config_dir_.empty()) {
+    return std::string(path);
+  }
+  return cat(config_dir_, "/", path);
+}
+
+http::FilterChainSharedPtr ConfigBuilder::buildFilterChain(
+    const google::protobuf::RepeatedPtrField<v1::Filter>& filters,
+    const std::string& listener_name, const std::string& path, config::ConfigErrors& errors,
+    uint64_t version) {
+  std::vector<http::FilterChainEntry> entries;
+  const size_t before = errors.errors().size();
+  if (filters.empty()) {
+    errors.add(path, "must have at least one filter (a terminal one last)");
+    return nullptr;
+  }
+  for (int i = 0; i < filters.size(); ++i) {
+    const auto& f = filters[i];
+    const std::string fpath = cat(path, "[", i, "]");
+    const http::FilterConfigFactory* factory = nullptr;
+    std::string type;
+    if (f.has_typed_config()) {
+      type = f.typed_config().type_url();
+      const size_t slash = type.rfind('/');
+      const std::string type_name = slash == std::string::npos ? type : type.substr(slash + 1);
+      factory = http::FilterRegistry::get().findByConfigType(type_name);
+      if (factory == nullptr) {
+        errors.add(fpath + ".typed_config",
+                   cat("no filter takes a config of type '", type_name, "'"));
+        continue;
+      }
+      const auto* by_name = http::FilterRegistry::get().findByName(f.name());
+      if (by_name != nullptr && by_name != factory) {
+        errors.add(fpath + ".name", cat("'", f.name(), "' does not match typed_config of type '",
+                                        type_name, "' (which configures ", factory->name(), ")"));
+        continue;
+      }
+    } else {
+      factory = http::FilterRegistry::get().findByName(f.name());
+      if (factory == nullptr) {
+        errors.add(fpath + ".name",
+                   f.name().empty()
+                       ? cat("a filter needs a name or a typed_config (known filters: ",
+                             knownFilters(), ")")
+                       : cat("unknown filter '", f.name(), "' (known filters: ", knownFilters(),
+                             ")"));
+        continue;
+      }
+    }
+    auto config = factory->createEmptyConfig();
+    if (f.has_typed_config() && config != nullptr &&
+        !f.typed_config().UnpackTo(config.get())) {
+      errors.add(fpath + ".typed_config", "cannot decode the filter config");
+      continue;
+    }
+    if (config == nullptr) {
+      // A filter without configuration: pass an empty message of any kind.
+      config = std::make_unique<v1::Filter>();
+    }
+    FactoryContextImpl context(server_, *this, listener_name, validate_only_,
+                               static_cast<size_t>(i), static_cast<size_t>(filters.size()));
+    auto cb = factory->createFilterFactory(*config, context);
+    if (!cb.ok()) {
+      const std::string message(cb.status().message());
+      for (auto line : split(message, '\n')) {
+        // "field.path: problem" from the factory becomes a full path into the file.
+        const size_t colon = line.find(": ");
+        const std::string_view field = colon == std::string_view::npos ? "" : line.substr(0, colon);
+        const bool is_path = !field.empty() && std::all_of(field.begin(), field.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' ||
+                 c == '[' || c == ']';
+        });
+        if (is_path) {
+          errors.add(cat(fpath, ".typed_config.", field), line.substr(colon + 2));
+        } else {
+          errors.add(fpath + ".typed_config", line);
+        }
+      }
+      continue;
+    }
+    const bool last = i == filters.size() - 1;
+    if (factory->isTerminal() && !last) {
+      errors.add(fpath, cat("terminal filter ", factory->name(),
+                            " must be the last in the chain (filters after it would never run)"));
+      continue;
+    }
+    if (last && !factory->isTerminal()) {
+      errors.add(fpath, cat("the last filter must be a terminal filter that answers requests "
+                            "(such as pounce.filters.asgi or pounce.filters.direct_response); ",
+                            factory->name(), " is not"));
+      continue;
+    }
+    entries.push_back({factory->name(), std::move(*cb), factory->isTerminal()});
+  }
+  if (errors.errors().size() != before) {
+    return nullptr;
+  }
+  return std::make_shared<http::FilterChain>(std::move(entries), version);
+}
+
+std::vector<ListenerConfig> ConfigBuilder::buildListeners(const Bootstrap& bootstrap,
+                                                          config::ConfigErrors& errors) {
+  std::vector<ListenerConfig> out;
+  for (int i = 0; i < bootstrap.listeners_size(); ++i) {
+    const auto& l = bootstrap.listeners(i);
+    ListenerConfig c;
+    c.name = l.name().empty() ? cat("listener_", i) : l.name();
+    if (l.address().has_pipe()) {
+      c.address = network::Address::fromPipe(resolvePath(l.address().pipe().path()));
+      if (!l.address().pipe().mode().empty()) {
+        c.pipe_mode = static_cast<uint32_t>(std::stoul(l.address().pipe().mode(), nullptr, 8));
+      }
+    } else {
+      const auto& sa = l.address().socket_address();
+      auto address = network::Address::fromIp(sa.address().empty() ? "0.0.0.0" : sa.address(),
+                                              static_cast<uint16_t>(sa.port_value()));
+      if (address.ok()) {
+        c.address = *address;
+      }
+    }
+    if (l.has_backlog()) {
+      c.backlog = l.backlog();
+    }
+    if (l.http().has_max_connections()) {
+      c.max_connections = l.http().max_connections();
+    }
+    c.settings = std::make_shared<http::HttpSettings>(httpSettingsFrom(c.name, l.http()));
+    c.chain = buildFilterChain(l.filter_chain(), c.name, cat("listeners[", i, "].filter_chain"),
+                               errors, 1);
+    c.transport = std::make_shared<network::RawTransportSocketFactory>();
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+} // namespace pounce::server

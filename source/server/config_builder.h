@@ -1,0 +1,68 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <google/protobuf/repeated_ptr_field.h>
+
+#include "absl/status/statusor.h"
+#include "pounce/config/v1/bootstrap.pb.h"
+#include "source/common/config/yaml_proto.h"
+#include "source/common/server_context.h"
+#include "source/http/conn_manager.h"
+#include "source/http/filter_config.h"
+#include "source/network/address.h"
+#include "source/network/transport_socket.h"
+
+namespace pounce::server {
+
+using Bootstrap = pounce::config::v1::Bootstrap;
+
+// Reads a YAML (or JSON) config file into a Bootstrap, strictly. Errors carry the file,
+// line, column and field path of every problem found.
+absl::StatusOr<Bootstrap> loadBootstrapFile(const std::string& path);
+absl::StatusOr<Bootstrap> loadBootstrapText(std::string_view text, const std::string& source);
+
+// Checks what the schema cannot: names, addresses, ranges.
+void validateBootstrap(const Bootstrap& bootstrap, config::ConfigErrors& errors);
+
+// Everything about a listener that is fixed once built.
+struct ListenerConfig {
+  std::string name;
+  network::Address address;
+  uint32_t pipe_mode{0660};
+  uint32_t backlog{2048};
+  uint32_t max_connections{10000};
+  std::shared_ptr<const http::HttpSettings> settings;
+  http::FilterChainSharedPtr chain;
+  network::TransportSocketFactorySharedPtr transport;
+};
+
+// Builds filter chains: each filter's config is validated and turned into a factory.
+class ConfigBuilder {
+public:
+  ConfigBuilder(ServerContext& server, std::string config_dir, bool validate_only)
+      : server_(server), config_dir_(std::move(config_dir)), validate_only_(validate_only) {}
+
+  // `path` is the chain's field path for messages ("listeners[0].filter_chain").
+  http::FilterChainSharedPtr
+  buildFilterChain(const google::protobuf::RepeatedPtrField<pounce::config::v1::Filter>& filters,
+                   const std::string& listener_name, const std::string& path,
+                   config::ConfigErrors& errors, uint64_t version);
+
+  std::vector<ListenerConfig> buildListeners(const Bootstrap& bootstrap,
+                                             config::ConfigErrors& errors);
+
+  std::string resolvePath(std::string_view path) const;
+
+private:
+  ServerContext& server_;
+  std::string config_dir_;
+  bool validate_only_;
+};
+
+http::HttpSettings httpSettingsFrom(const std::string& listener_name,
+                                    const pounce::config::v1::HttpOptions& options);
+
+} // namespace pounce::server
