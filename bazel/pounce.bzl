@@ -57,5 +57,6 @@ def pounce_cc_test(name, srcs, deps = [], linkopts = [], copts = [], main = True
         deps = deps,
         copts = POUNCE_COPTS + copts,
         linkopts = linkopts + GTEST + (GTEST_MAIN if main else []),
+        linkstatic = True,
         **kwargs
     )

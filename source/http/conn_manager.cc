@@ -46,7 +46,7 @@ ConnectionManager::ConnectionManager(network::Connection& connection, ListenerRu
   createCodec({});
   idle_since_ = connection_.dispatcher().now();
   idle_timer_ = connection_.dispatcher().createTimer([this] { onIdleTimer(); });
-  idle_timer_->enableTimer(listener_.settings().header_timeout);
+  ensureTimerBy(idle_since_ + listener_.settings().header_timeout);
   listener_.stats().connections_total->inc();
   listener_.stats().connections_active->inc();
 }
@@ -80,6 +80,7 @@ void ConnectionManager::onData(Buffer& data, bool end_stream) {
   if (codec_->readingHead()) {
     if (head_started_at_ == MonotonicTime{}) {
       head_started_at_ = connection_.dispatcher().now();
+      ensureTimerBy(head_started_at_ + listener_.settings().header_timeout);
     }
   } else {
     head_started_at_ = MonotonicTime{};
@@ -132,11 +133,13 @@ void ConnectionManager::onStreamDone(ActiveStream& stream) {
       break;
     }
   }
-  if (streams_.empty()) {
+  if (streams_.empty() && !closed_) {
     idle_since_ = connection_.dispatcher().now();
-    if (draining_ && !closed_ && codec_->idle()) {
+    if (draining_ && codec_->idle()) {
       closeConnection(true);
+      return;
     }
+    ensureTimerBy(idle_since_ + listener_.settings().keep_alive_timeout);
   }
 }
 
@@ -159,16 +162,25 @@ void ConnectionManager::startDrain() {
   }
 }
 
+void ConnectionManager::ensureTimerBy(MonotonicTime deadline) {
+  if (timer_deadline_ != MonotonicTime{} && timer_deadline_ <= deadline) {
+    return;
+  }
+  const MonotonicTime now = connection_.dispatcher().now();
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+  left = std::max(left, std::chrono::milliseconds(1));
+  timer_deadline_ = now + left;
+  idle_timer_->enableTimer(left);
+}
+
 void ConnectionManager::onIdleTimer() {
+  timer_deadline_ = MonotonicTime{};
   if (closed_) {
     return;
   }
   const auto& settings = listener_.settings();
   const MonotonicTime now = connection_.dispatcher().now();
-  auto rearm = [&](MonotonicTime deadline) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
-    idle_timer_->enableTimer(std::max(left, std::chrono::milliseconds(1)));
-  };
+  auto rearm = [&](MonotonicTime deadline) { ensureTimerBy(deadline); };
   if (codec_->readingHead()) {
     const MonotonicTime started =
         head_started_at_ == MonotonicTime{} ? now : head_started_at_;
@@ -182,7 +194,7 @@ void ConnectionManager::onIdleTimer() {
   }
   if (!streams_.empty()) {
     // Requests in flight have their own timers; look again later.
-    idle_timer_->enableTimer(settings.header_timeout);
+    ensureTimerBy(now + settings.header_timeout);
     return;
   }
   const auto timeout = requests_started_ == 0 ? settings.header_timeout : settings.keep_alive_timeout;

@@ -98,7 +98,8 @@ public:
 private:
   void createCodec(std::string_view alpn);
   void onIdleTimer();
-  void armIdleTimer();
+  // Makes the idle timer fire no later than `deadline` (re-arms only if it would be late).
+  void ensureTimerBy(MonotonicTime deadline);
 
   network::Connection& connection_;
   ListenerRuntime& listener_;
@@ -109,6 +110,7 @@ private:
   event::TimerPtr idle_timer_;
   MonotonicTime idle_since_;
   MonotonicTime head_started_at_{};
+  MonotonicTime timer_deadline_{};
   uint64_t requests_started_{0};
   uint64_t next_stream_id_{1};
   bool draining_{false};

@@ -28,11 +28,14 @@ constexpr TokenTable kToken;
 
 } // namespace
 
+bool HeaderMap::pointsInside(std::string_view bytes) const {
+  return !bytes.empty() && bytes.data() >= storage_.data() &&
+         bytes.data() < storage_.data() + storage_.size();
+}
+
 uint32_t HeaderMap::append(std::string_view bytes) {
   const auto off = static_cast<uint32_t>(storage_.size());
-  // `bytes` may point into storage_ itself (copying a value of this map).
-  if (!bytes.empty() && bytes.data() >= storage_.data() &&
-      bytes.data() < storage_.data() + storage_.size()) {
+  if (pointsInside(bytes)) {
     const std::string copy(bytes);
     storage_.append(copy);
   } else {
@@ -42,6 +45,12 @@ uint32_t HeaderMap::append(std::string_view bytes) {
 }
 
 void HeaderMap::add(std::string_view name, std::string_view value) {
+  if (pointsInside(name) || pointsInside(value)) {
+    // Appending may move storage_: copy first.
+    const std::string n(name), v(value);
+    add(n, v);
+    return;
+  }
   Entry e;
   e.name_off = append(name);
   e.name_len = static_cast<uint32_t>(name.size());
@@ -54,6 +63,11 @@ void HeaderMap::add(std::string_view name, std::string_view value) {
 }
 
 void HeaderMap::addLowercase(std::string_view name, std::string_view value) {
+  if (pointsInside(name) || pointsInside(value)) {
+    const std::string n(name), v(value);
+    addLowercase(n, v);
+    return;
+  }
   Entry e;
   e.name_off = append(name);
   e.name_len = static_cast<uint32_t>(name.size());

@@ -83,6 +83,7 @@ private:
     uint32_t value_len;
   };
   uint32_t append(std::string_view bytes);
+  bool pointsInside(std::string_view bytes) const;
 
   std::string storage_;
   std::vector<Entry> entries_;

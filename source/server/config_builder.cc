@@ -53,13 +53,15 @@ std::string knownFilters() {
 
 } // namespace
 
-absl::StatusOr<Bootstrap> loadBootstrapText(std::string_view text, const std::string& source) {
+absl::StatusOr<Bootstrap> loadBootstrapText(std::string_view text, const std::string& source,
+                                            config::ConfigErrors* marks) {
   auto node = config::parseYaml(text, source);
   if (!node.ok()) {
     return node.status();
   }
   Bootstrap bootstrap;
-  config::ConfigErrors errors(source);
+  config::ConfigErrors local(source);
+  config::ConfigErrors& errors = marks != nullptr ? *marks : local;
   config::yamlToMessage(*node, bootstrap, "", errors);
   if (errors.empty()) {
     validateBootstrap(bootstrap, errors);
@@ -70,13 +72,15 @@ absl::StatusOr<Bootstrap> loadBootstrapText(std::string_view text, const std::st
   return bootstrap;
 }
 
-absl::StatusOr<Bootstrap> loadBootstrapFile(const std::string& path) {
+absl::StatusOr<Bootstrap> loadBootstrapFile(const std::string& path,
+                                            config::ConfigErrors* marks) {
   auto node = config::parseYamlFile(path);
   if (!node.ok()) {
     return node.status();
   }
   Bootstrap bootstrap;
-  config::ConfigErrors errors(path);
+  config::ConfigErrors local(path);
+  config::ConfigErrors& errors = marks != nullptr ? *marks : local;
   config::yamlToMessage(*node, bootstrap, "", errors);
   if (errors.empty()) {
     validateBootstrap(bootstrap, errors);

@@ -21,8 +21,12 @@ using Bootstrap = pounce::config::v1::Bootstrap;
 
 // Reads a YAML (or JSON) config file into a Bootstrap, strictly. Errors carry the file,
 // line, column and field path of every problem found.
-absl::StatusOr<Bootstrap> loadBootstrapFile(const std::string& path);
-absl::StatusOr<Bootstrap> loadBootstrapText(std::string_view text, const std::string& source);
+// `marks`, if given, keeps where each field was in the file so later errors (from building
+// filter chains) can point at the right line too.
+absl::StatusOr<Bootstrap> loadBootstrapFile(const std::string& path,
+                                            config::ConfigErrors* marks = nullptr);
+absl::StatusOr<Bootstrap> loadBootstrapText(std::string_view text, const std::string& source,
+                                            config::ConfigErrors* marks = nullptr);
 
 // Checks what the schema cannot: names, addresses, ranges.
 void validateBootstrap(const Bootstrap& bootstrap, config::ConfigErrors& errors);

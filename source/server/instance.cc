@@ -14,8 +14,10 @@
 
 namespace pounce::server {
 
-Instance::Instance(Bootstrap bootstrap, std::string config_path)
+Instance::Instance(Bootstrap bootstrap, std::string config_path,
+                   std::shared_ptr<config::ConfigErrors> marks)
     : bootstrap_(std::move(bootstrap)), config_path_(std::move(config_path)),
+      marks_(std::move(marks)),
       main_dispatcher_(std::make_unique<event::Dispatcher>("main", RealTimeSource::instance())),
       start_time_(RealTimeSource::instance().monotonicTime()) {
   concurrency_ = bootstrap_.concurrency() == 0 ? availableCpus() : bootstrap_.concurrency();
@@ -45,7 +47,11 @@ absl::Status Instance::build(bool validate_only) {
     }
   }
   ConfigBuilder builder(*this, dir, validate_only);
-  config::ConfigErrors errors(config_path_.empty() ? "command line" : config_path_);
+  if (marks_ == nullptr) {
+    marks_ = std::make_shared<config::ConfigErrors>(config_path_.empty() ? "command line"
+                                                                         : config_path_);
+  }
+  config::ConfigErrors& errors = *marks_;
   auto configs = builder.buildListeners(bootstrap_, errors);
   if (!errors.empty()) {
     return errors.status();

@@ -18,7 +18,9 @@ namespace pounce::server {
 // The server in one process: the main thread (config, signals, admin) and the I/O threads.
 class Instance : public ServerContext {
 public:
-  Instance(Bootstrap bootstrap, std::string config_path);
+  // `marks` (optional) holds the source positions of the config's fields, for errors.
+  Instance(Bootstrap bootstrap, std::string config_path,
+           std::shared_ptr<config::ConfigErrors> marks = nullptr);
   ~Instance() override;
 
   // Builds every listener and filter chain. Nothing is bound yet.
@@ -54,6 +56,7 @@ private:
 
   Bootstrap bootstrap_;
   std::string config_path_;
+  std::shared_ptr<config::ConfigErrors> marks_;
   std::unique_ptr<event::Dispatcher> main_dispatcher_;
   std::vector<std::shared_ptr<ListenerShared>> listeners_;
   // Per listener: the socket of each I/O thread (TCP) or one shared socket (UDS).

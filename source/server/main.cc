@@ -53,8 +53,10 @@ int main(int argc, char** argv) {
   }
 
   absl::StatusOr<Bootstrap> bootstrap;
+  auto marks = std::make_shared<pounce::config::ConfigErrors>(
+      options->config_path.empty() ? "command line" : options->config_path);
   if (!options->config_path.empty()) {
-    bootstrap = pounce::server::loadBootstrapFile(options->config_path);
+    bootstrap = pounce::server::loadBootstrapFile(options->config_path, marks.get());
     if (bootstrap.ok()) {
       auto status = pounce::server::applyOverrides(*options, *bootstrap);
       if (!status.ok()) {
@@ -92,7 +94,7 @@ int main(int argc, char** argv) {
   configureLogging(*bootstrap);
 
   const bool validate = options->mode == "validate";
-  pounce::server::Instance instance(*bootstrap, options->config_path);
+  pounce::server::Instance instance(*bootstrap, options->config_path, marks);
   auto status = instance.build(validate);
   if (!status.ok()) {
     return fail(std::string(status.message()));

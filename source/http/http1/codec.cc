@@ -419,6 +419,9 @@ int ServerConnectionImpl::onUrlCb(http_parser* p, const char* at, size_t len) {
 int ServerConnectionImpl::onHeaderFieldCb(http_parser* p, const char* at, size_t len) {
   auto* self = static_cast<ServerConnectionImpl*>(p->data);
   const std::string_view name(at, len);
+  if (len == 0) {
+    return 0;
+  }
   if (!isValidHeaderName(name)) {
     self->protocolError(400, "invalid header name");
     return 1;

@@ -1,0 +1,101 @@
+#include <gtest/gtest.h>
+
+#include "source/common/buffer.h"
+#include "source/common/json.h"
+#include "source/common/output_queue.h"
+#include "source/common/stats.h"
+#include "source/common/strings.h"
+#include "source/common/time.h"
+
+namespace pounce {
+namespace {
+
+TEST(Buffer, AddDrainMove) {
+  Buffer a("hello ");
+  Buffer b("world");
+  a.move(b);
+  EXPECT_EQ(a.view(), "hello world");
+  EXPECT_TRUE(b.empty());
+  a.drain(6);
+  EXPECT_EQ(a.view(), "world");
+  a.prepend(">");
+  EXPECT_EQ(a.view(), ">world");
+  Buffer c;
+  c.move(a); // O(1) swap into an empty buffer
+  EXPECT_EQ(c.view(), ">world");
+  EXPECT_TRUE(a.empty());
+}
+
+TEST(OutputQueue, TracksLengthAcrossSegments) {
+  OutputQueue q;
+  q.add("abc");
+  q.add("def");
+  EXPECT_EQ(q.length(), 6u);
+  EXPECT_EQ(q.segmentCount(), 1u);
+  q.drained(4);
+  EXPECT_EQ(q.length(), 2u);
+  EXPECT_EQ(q.segment(0).bytes.view(), "ef");
+  q.drained(2);
+  EXPECT_TRUE(q.empty());
+}
+
+TEST(Duration, ParsesAndFormats) {
+  std::chrono::nanoseconds d;
+  ASSERT_TRUE(parseDuration("10s", d));
+  EXPECT_EQ(d, std::chrono::seconds(10));
+  ASSERT_TRUE(parseDuration("250ms", d));
+  EXPECT_EQ(d, std::chrono::milliseconds(250));
+  ASSERT_TRUE(parseDuration("1.5m", d));
+  EXPECT_EQ(d, std::chrono::seconds(90));
+  EXPECT_FALSE(parseDuration("10", d));
+  EXPECT_FALSE(parseDuration("s", d));
+  EXPECT_FALSE(parseDuration("-1s", d));
+  EXPECT_FALSE(parseDuration("1.2.3s", d));
+  EXPECT_EQ(formatDuration(std::chrono::seconds(10)), "10s");
+  EXPECT_EQ(formatDuration(std::chrono::milliseconds(250)), "0.25s");
+}
+
+TEST(Json, EscapesAndReplacesInvalidUtf8) {
+  EXPECT_EQ(json::quote("a\"b\\c\n\x01"), "\"a\\\"b\\\\c\\n\\u0001\"");
+  EXPECT_EQ(json::quote("caf\xc3\xa9"), "\"caf\xc3\xa9\"");
+  EXPECT_EQ(json::quote("bad\xff"), "\"bad\xef\xbf\xbd\"");
+}
+
+TEST(Strings, ParseUintIsStrict) {
+  uint64_t v;
+  EXPECT_TRUE(parseUint("42", v));
+  EXPECT_EQ(v, 42u);
+  EXPECT_FALSE(parseUint("+1", v));
+  EXPECT_FALSE(parseUint(" 1", v));
+  EXPECT_FALSE(parseUint("99999999999999999999999", v));
+  EXPECT_EQ(cat("a", 1, std::string_view("b"), 'c', -2), "a1bc-2");
+}
+
+TEST(Stats, CountersMergeAcrossThreadsAndRender) {
+  auto& store = stats::Store::global();
+  auto& family = store.family("test_requests_total", "Requests.", stats::Type::Counter,
+                              {"method"});
+  const auto& get = store.series(family, {"GET"});
+  get.inc();
+  std::thread t([&] { get.inc(2); });
+  t.join();
+  EXPECT_EQ(get.value(), 3);
+  auto& hist = store.family("test_latency_seconds", "Latency.", stats::Type::Histogram, {},
+                            {0.1, 1.0});
+  const auto& h = store.series(hist);
+  h.observe(0.05);
+  h.observe(0.5);
+  h.observe(5);
+  const std::string text = store.prometheusText();
+  EXPECT_NE(text.find("# TYPE test_requests_total counter\ntest_requests_total{method=\"GET\"} 3\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("test_latency_seconds_bucket{le=\"0.1\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("test_latency_seconds_bucket{le=\"1\"} 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("test_latency_seconds_bucket{le=\"+Inf\"} 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("test_latency_seconds_sum 5.55\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("test_latency_seconds_count 3\n"), std::string::npos) << text;
+}
+
+} // namespace
+} // namespace pounce

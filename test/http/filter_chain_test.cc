@@ -1,0 +1,264 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include <string>
+#include <vector>
+
+#include "test/test_common/filter_harness.h"
+
+namespace pounce::http {
+namespace {
+
+using test::FilterHarness;
+
+// Records every event it sees into a shared log, and can stop iteration on request.
+class LoggingFilter : public StreamFilter {
+public:
+  LoggingFilter(std::string name, std::vector<std::string>& log) : name_(std::move(name)), log_(log) {}
+
+  FilterStatus decodeHeaders(RequestHeaders& headers, bool end_stream) override {
+    log_.push_back(name_ + ":decodeHeaders" + (end_stream ? ":end" : ""));
+    headers.add("x-seen-by", name_);
+    return stop_headers ? FilterStatus::StopIteration : FilterStatus::Continue;
+  }
+  FilterStatus decodeData(Buffer& data, bool end_stream) override {
+    log_.push_back(name_ + ":decodeData:" + data.toString() + (end_stream ? ":end" : ""));
+    return FilterStatus::Continue;
+  }
+  FilterStatus encodeHeaders(ResponseHeaders& headers, bool end_stream) override {
+    log_.push_back(name_ + ":encodeHeaders:" + std::to_string(headers.status()));
+    headers.add("x-encoded-by", name_);
+    return FilterStatus::Continue;
+  }
+  FilterStatus encodeData(Buffer& data, bool end_stream) override {
+    log_.push_back(name_ + ":encodeData:" + data.toString() + (end_stream ? ":end" : ""));
+    return FilterStatus::Continue;
+  }
+  void onStreamComplete() override { log_.push_back(name_ + ":complete"); }
+  void onDestroy() override { log_.push_back(name_ + ":destroy"); }
+
+  DecoderFilterCallbacks* decoder() { return decoder_callbacks_; }
+
+  bool stop_headers{false};
+
+private:
+  std::string name_;
+  std::vector<std::string>& log_;
+};
+
+// Terminal: echoes the request body once complete.
+class EchoFilter : public StreamFilter {
+public:
+  explicit EchoFilter(std::vector<std::string>& log) : log_(log) {}
+  FilterStatus decodeHeaders(RequestHeaders& headers, bool end_stream) override {
+    log_.push_back("echo:decodeHeaders" + std::string(end_stream ? ":end" : ""));
+    seen_by_ = headers.getJoined("x-seen-by");
+    if (end_stream) {
+      respond();
+    }
+    return FilterStatus::StopIteration;
+  }
+  FilterStatus decodeData(Buffer& data, bool end_stream) override {
+    log_.push_back("echo:decodeData:" + data.toString() + (end_stream ? ":end" : ""));
+    body_ += data.toString();
+    data.clear();
+    if (end_stream) {
+      respond();
+    }
+    return FilterStatus::StopIteration;
+  }
+  void respond() {
+    auto h = std::make_unique<ResponseHeaders>(200);
+    h->add("x-seen-by", seen_by_);
+    decoder_callbacks_->encodeHeaders(std::move(h), false);
+    Buffer b(body_.empty() ? "empty" : body_);
+    decoder_callbacks_->encodeData(b, true);
+  }
+  void onDestroy() override { log_.push_back("echo:destroy"); }
+
+private:
+  std::vector<std::string>& log_;
+  std::string body_;
+  std::string seen_by_;
+};
+
+struct Chain {
+  std::vector<std::string> log;
+  std::vector<LoggingFilter*> filters;
+  std::vector<FilterFactoryCb> factories(int n) {
+    std::vector<FilterFactoryCb> out;
+    for (int i = 0; i < n; ++i) {
+      out.push_back([this, i]() {
+        auto f = std::make_unique<LoggingFilter>("f" + std::to_string(i), log);
+        filters.push_back(f.get());
+        return f;
+      });
+    }
+    out.push_back([this]() { return std::make_unique<EchoFilter>(log); });
+    return out;
+  }
+};
+
+TEST(FilterChain, DecodesInOrderAndEncodesInReverse) {
+  Chain c;
+  FilterHarness h(c.factories(2));
+  h.sendHeaders(FilterHarness::request("GET", "/"), true);
+  EXPECT_EQ(c.log, (std::vector<std::string>{
+                       "f0:decodeHeaders:end", "f1:decodeHeaders:end", "echo:decodeHeaders:end",
+                       "f1:encodeHeaders:200", "f0:encodeHeaders:200", "f1:encodeData:empty:end",
+                       "f0:encodeData:empty:end", "f0:complete", "f1:complete", "f0:destroy",
+                       "f1:destroy", "echo:destroy"}));
+  EXPECT_EQ(h.response.status, 200);
+  EXPECT_EQ(h.response.headers.getOr("x-seen-by"), "f0, f1");
+  EXPECT_EQ(h.response.headers.getJoined("x-encoded-by"), "f1, f0");
+  EXPECT_TRUE(h.response.complete);
+  EXPECT_TRUE(h.stream_done);
+}
+
+TEST(FilterChain, StopIterationHoldsHeadersAndBodyUntilContinue) {
+  Chain c;
+  FilterHarness h2({[&c]() {
+                      auto f = std::make_unique<LoggingFilter>("stopper", c.log);
+                      f->stop_headers = true;
+                      c.filters.push_back(f.get());
+                      return f;
+                    },
+                    [&c]() { return std::make_unique<LoggingFilter>("after", c.log); },
+                    [&c]() { return std::make_unique<EchoFilter>(c.log); }});
+  c.log.clear();
+  h2.sendHeaders(FilterHarness::request("POST", "/"), false);
+  h2.sendData("abc", false);
+  h2.sendData("def", true);
+  EXPECT_EQ(c.log, (std::vector<std::string>{"stopper:decodeHeaders"}));
+  EXPECT_EQ(h2.response.status, 0);
+
+  c.filters.back()->decoder()->continueDecoding();
+  h2.runPending();
+  EXPECT_EQ(c.log, (std::vector<std::string>{
+                       "stopper:decodeHeaders", "after:decodeHeaders", "echo:decodeHeaders",
+                       "after:decodeData:abcdef:end", "echo:decodeData:abcdef:end",
+                       "after:encodeHeaders:200", "stopper:encodeHeaders:200",
+                       "after:encodeData:abcdef:end", "stopper:encodeData:abcdef:end",
+                       "stopper:complete", "after:complete", "stopper:destroy", "after:destroy",
+                       "echo:destroy"}));
+  EXPECT_EQ(h2.response.body, "abcdef");
+}
+
+class ReplyingFilter : public StreamFilter {
+public:
+  FilterStatus decodeHeaders(RequestHeaders&, bool) override {
+    decoder_callbacks_->sendLocalReply(429, "slow down\n", [](ResponseHeaders& h) {
+      h.add("retry-after", "1");
+    });
+    return FilterStatus::StopIteration;
+  }
+};
+
+TEST(FilterChain, LocalReplyPassesEarlierEncodersOnly) {
+  Chain c;
+  FilterHarness h({[&c]() { return std::make_unique<LoggingFilter>("before", c.log); },
+                   []() { return std::make_unique<ReplyingFilter>(); },
+                   [&c]() { return std::make_unique<LoggingFilter>("after", c.log); },
+                   [&c]() { return std::make_unique<EchoFilter>(c.log); }});
+  h.sendHeaders(FilterHarness::request("GET", "/"), true);
+  EXPECT_EQ(h.response.status, 429);
+  EXPECT_EQ(h.response.body, "slow down\n");
+  EXPECT_EQ(h.response.headers.getOr("retry-after"), "1");
+  EXPECT_EQ(h.response.headers.getOr("content-type"), "text/plain; charset=utf-8");
+  EXPECT_EQ(h.response.headers.getOr("x-encoded-by"), "before");
+  // The filters after the replying one never saw the request.
+  for (const auto& e : c.log) {
+    EXPECT_EQ(e.find("after:decode"), std::string::npos) << e;
+    EXPECT_EQ(e.find("echo:decode"), std::string::npos) << e;
+  }
+  EXPECT_TRUE(h.info().hasFlag(ResponseFlag::LocalReply));
+}
+
+TEST(FilterChain, ClientResetDestroysEveryFilterOnce) {
+  Chain c;
+  FilterHarness h(c.factories(1));
+  h.sendHeaders(FilterHarness::request("POST", "/"), false);
+  h.clientReset();
+  int destroys = 0;
+  for (const auto& e : c.log) {
+    destroys += e.find(":destroy") != std::string::npos;
+  }
+  EXPECT_EQ(destroys, 2);
+  EXPECT_TRUE(h.info().hasFlag(ResponseFlag::DownstreamReset));
+  EXPECT_TRUE(h.stream_done);
+}
+
+TEST(FilterChain, BufferedBodyOverLimitPausesTheClient) {
+  std::vector<std::string> log;
+  HttpSettings settings;
+  settings.limits.buffer_limit = 8;
+  LoggingFilter* stopper = nullptr;
+  FilterHarness h({[&]() {
+                     auto f = std::make_unique<LoggingFilter>("stopper", log);
+                     f->stop_headers = true;
+                     stopper = f.get();
+                     return f;
+                   },
+                   [&]() { return std::make_unique<EchoFilter>(log); }},
+                  settings);
+  h.sendHeaders(FilterHarness::request("POST", "/"), false);
+  h.sendData("0123456789", false);
+  EXPECT_EQ(h.response.read_disabled, 1);
+  stopper->decoder()->continueDecoding();
+  EXPECT_EQ(h.response.read_disabled, 0);
+}
+
+class SlowTerminal : public StreamFilter {
+public:
+  FilterStatus decodeHeaders(RequestHeaders&, bool) override { return FilterStatus::StopIteration; }
+  void onDestroy() override { destroyed = true; }
+  bool destroyed{false};
+};
+
+TEST(FilterChain, ExpectContinueSentWhenRequestReachesTerminal) {
+  FilterHarness h({[]() { return std::make_unique<SlowTerminal>(); }});
+  h.sendHeaders(FilterHarness::request("POST", "/", {{"expect", "100-continue"}}), false);
+  EXPECT_EQ(h.response.informational, std::vector<int>{100});
+}
+
+TEST(FilterChain, ProtocolErrorAnswersWithoutRunningFilters) {
+  Chain c;
+  FilterHarness h(c.factories(1));
+  h.protocolError(431);
+  EXPECT_EQ(h.response.status, 431);
+  EXPECT_EQ(h.response.headers.getOr("connection"), "close");
+  EXPECT_TRUE(h.info().hasFlag(ResponseFlag::ProtocolError));
+  for (const auto& e : c.log) {
+    EXPECT_EQ(e.find("decode"), std::string::npos) << e;
+    EXPECT_EQ(e.find("encode"), std::string::npos) << e;
+  }
+  // ... but every filter still learns the stream completed (access logs, metrics).
+  EXPECT_NE(std::find(c.log.begin(), c.log.end(), "f0:complete"), c.log.end());
+}
+
+TEST(FilterChain, RequestTimeoutAnswers504AndDestroysTheTerminal) {
+  SlowTerminal* terminal = nullptr;
+  HttpSettings settings;
+  settings.request_timeout = std::chrono::milliseconds(20);
+  FilterHarness h({[&]() {
+                    auto t = std::make_unique<SlowTerminal>();
+                    terminal = t.get();
+                    return t;
+                  }},
+                  settings);
+  h.sendHeaders(FilterHarness::request("GET", "/"), true);
+  EXPECT_EQ(h.response.status, 0);
+  // The harness dispatcher runs real libevent timers.
+  for (int i = 0; i < 100 && h.response.status == 0; ++i) {
+    usleep(2000);
+    h.runPending();
+  }
+  EXPECT_EQ(h.response.status, 504);
+  EXPECT_TRUE(terminal->destroyed);
+  EXPECT_TRUE(h.info().hasFlag(ResponseFlag::RequestTimeout));
+}
+
+} // namespace
+} // namespace pounce::http

@@ -1,0 +1,233 @@
+"""HTTP/1.1 behaviour of the real server: keep-alive, pipelining, chunked bodies,
+100-continue, and every limit and timeout answer."""
+
+import json
+import socket
+import time
+
+import pytest
+
+from conftest import RawConnection, wait_for
+
+
+def config(http="{}", body="hello\n", extra_filters=""):
+    return f"""
+concurrency: 1
+listeners:
+- name: main
+  address: {{socket_address: {{address: 127.0.0.1, port_value: @PORT@}}}}
+  http: {http}
+  filter_chain:{extra_filters}
+  - name: pounce.filters.direct_response
+    typed_config:
+      "@type": type.googleapis.com/pounce.filters.direct_response.v1.DirectResponse
+      body: {json.dumps(body)}
+      headers: [{{name: x-test, value: "yes"}}]
+"""
+
+
+def conn(server):
+    return RawConnection(server.connect())
+
+
+def test_keep_alive_serves_many_requests_on_one_connection(pounce):
+    s = pounce(config())
+    c = conn(s)
+    for i in range(5):
+        c.send(f"GET /{i} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        status, headers, body = c.response()
+        assert status == 200
+        assert body == b"hello\n"
+        assert headers["x-test"] == ["yes"]
+        assert "connection" not in headers
+    c.close()
+
+
+def test_pipelined_requests_get_responses_in_order(pounce):
+    s = pounce(config())
+    c = conn(s)
+    reqs = b"".join(f"GET /{i} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for i in range(10))
+    c.send(reqs + b"HEAD /h HTTP/1.1\r\nHost: x\r\n\r\n")
+    for i in range(10):
+        status, _, body = c.response()
+        assert status == 200 and body == b"hello\n"
+    status, headers, body = c.response(head_only=True)
+    assert status == 200 and headers["content-length"] == ["6"]
+    c.close()
+
+
+def test_chunked_request_body_is_read(pounce):
+    s = pounce(config())
+    c = conn(s)
+    c.send(b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b"5\r\nhello\r\n0\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert c.response()[0] == 200
+    assert c.response()[0] == 200
+
+
+def test_expect_100_continue(pounce):
+    s = pounce(config())
+    c = conn(s)
+    c.send(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+    status, _, _ = c.response()
+    # direct_response answers at once, without asking for the body.
+    assert status == 200
+
+
+def test_http10_closes_unless_keep_alive(pounce):
+    s = pounce(config())
+    c = conn(s)
+    c.send(b"GET / HTTP/1.0\r\n\r\n")
+    status, headers, body = c.response()
+    assert status == 200 and headers["connection"] == ["close"]
+    assert c.closed_by_peer()
+    c = conn(s)
+    c.send(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    assert c.response()[1]["connection"] == ["keep-alive"]
+    assert c.response()[0] == 200
+
+
+def test_connection_close_request(pounce):
+    s = pounce(config())
+    c = conn(s)
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    status, headers, _ = c.response()
+    assert headers["connection"] == ["close"]
+    assert c.closed_by_peer()
+
+
+def test_date_and_server_headers(pounce):
+    s = pounce(config())
+    c = conn(s)
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    _, headers, _ = c.response()
+    assert headers["server"] == ["pounce"]
+    assert headers["date"][0].endswith(" GMT")
+
+
+@pytest.mark.parametrize("request_bytes,status", [
+    (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 3000 + b"\r\n\r\n", 431),
+    (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(30)) + b"\r\n", 431),
+    (b"GET /" + b"a" * 600 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n", 413),
+    (b"GET / HTTP/1.1\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: x\nX: y\r\n\r\n", 400),
+    (b"GET / HTTP/3.0\r\nHost: x\r\n\r\n", 505),
+    (b"GARBAGE\r\n\r\n", 400),
+])
+def test_limits_and_malformed_requests_get_their_status_and_close(pounce, request_bytes, status):
+    s = pounce(config(http="{max_header_bytes: 2048, max_headers: 20, max_uri_bytes: 512, max_request_bytes: 1024}"))
+    c = conn(s)
+    c.send(request_bytes)
+    got, headers, body = c.response()
+    assert got == status
+    assert headers["connection"] == ["close"]
+    assert c.closed_by_peer()
+    # The server is still fine.
+    c = conn(s)
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert c.response()[0] == 200
+
+
+def test_slow_header_gets_408_and_close(pounce):
+    s = pounce(config(http="{header_timeout: 300ms}"))
+    c = conn(s)
+    start = time.monotonic()
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n")  # never finishes the head
+    status, headers, _ = c.response()
+    assert status == 408
+    assert 0.25 < time.monotonic() - start < 5
+    assert c.closed_by_peer()
+
+
+def test_connection_that_sends_nothing_is_closed_after_header_timeout(pounce):
+    s = pounce(config(http="{header_timeout: 300ms}"))
+    c = conn(s)
+    assert c.closed_by_peer(timeout=5)
+
+
+def test_idle_keep_alive_connection_closes_after_timeout(pounce):
+    s = pounce(config(http="{keep_alive_timeout: 300ms}"))
+    c = conn(s)
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert c.response()[0] == 200
+    start = time.monotonic()
+    assert c.closed_by_peer(timeout=5)
+    assert time.monotonic() - start >= 0.25
+
+
+def test_max_requests_per_connection(pounce):
+    s = pounce(config(http="{max_requests_per_connection: 3}"))
+    c = conn(s)
+    for i in range(3):
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, _ = c.response()
+        assert status == 200
+    assert headers["connection"] == ["close"]
+    assert c.closed_by_peer()
+
+
+def test_max_connections_answers_503_with_retry_after(pounce):
+    s = pounce(config(http="{max_connections: 2}"))
+    held = []
+
+    def hold_one():
+        # The readiness probe's connection may not be reaped yet: retry until admitted.
+        c = conn(s)
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        if c.response()[0] != 200:
+            c.close()
+            return False
+        held.append(c)
+        return True
+
+    for _ in range(2):
+        wait_for(hold_one, timeout=5, what="an admitted connection")
+    extra = conn(s)
+    status, headers, body = extra.response()
+    assert status == 503
+    assert headers["retry-after"] == ["5"]
+    assert extra.closed_by_peer()
+    held[0].close()
+    # A slot frees up once a connection closes.
+    def fresh_ok():
+        c = conn(s)
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        ok = c.response()[0] == 200
+        c.close()
+        return ok
+    wait_for(fresh_ok, timeout=5, what="a free connection slot")
+
+
+def test_large_body_is_streamed_to_a_slow_reader(pounce, tmp_path):
+    big = tmp_path / "big.bin"
+    big.write_bytes(bytes(range(256)) * 40000)  # ~10 MB
+    cfg = f"""
+listeners:
+- name: main
+  address: {{socket_address: {{address: 127.0.0.1, port_value: @PORT@}}}}
+  filter_chain:
+  - name: pounce.filters.direct_response
+    typed_config:
+      "@type": type.googleapis.com/pounce.filters.direct_response.v1.DirectResponse
+      body_file: {big}
+"""
+    s = pounce(cfg)
+    c = conn(s)
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.3)  # let the server fill the socket
+    status, headers, body = c.response()
+    assert status == 200
+    assert body == big.read_bytes()
+
+
+def test_chunked_body_over_limit_after_an_early_answer_closes(pounce):
+    s = pounce(config(http="{max_request_bytes: 1024}"))
+    c = conn(s)
+    c.send(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+           + b"800\r\n" + b"a" * 2048 + b"\r\n0\r\n\r\n")
+    # direct_response answered before reading the body; the body it then discards is over
+    # the limit, so the connection is closed rather than reused.
+    assert c.response()[0] == 200
+    assert c.closed_by_peer()

@@ -1,0 +1,238 @@
+"""The binary as operators use it: CLI, validate mode, UDS, access logs, SIGTERM drain."""
+
+import json
+import os
+import pathlib
+import signal
+import socket
+import stat
+import threading
+import time
+
+import pytest
+
+from conftest import ROOT, RawConnection, run_pounce, wait_for
+
+DIRECT = """
+concurrency: 2
+listeners:
+- name: main
+  address: {socket_address: {address: 127.0.0.1, port_value: @PORT@}}
+  filter_chain:
+  - name: pounce.filters.direct_response
+    typed_config:
+      "@type": type.googleapis.com/pounce.filters.direct_response.v1.DirectResponse
+      body: "ok\\n"
+"""
+
+
+def test_help_and_version():
+    r = run_pounce("--help")
+    assert r.returncode == 0 and "--config-yaml" in r.stdout and "--mode" in r.stdout
+    r = run_pounce("--version")
+    assert r.returncode == 0 and r.stdout.startswith("pounce ")
+
+
+def test_usage_errors_exit_2():
+    r = run_pounce("--no-such-flag")
+    assert r.returncode == 2 and "unknown option '--no-such-flag'" in r.stderr
+    r = run_pounce("--port", "70000", "app:app")
+    assert r.returncode == 2
+
+
+def test_bad_config_exits_1_with_field_path(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("listeners:\n- name: main\n  htp: {}\n")
+    r = run_pounce("--config-yaml", bad, "--mode", "validate")
+    assert r.returncode == 1
+    assert f"{bad}:3:3: listeners[0].htp: unknown field 'htp' (did you mean 'http'?)" in r.stderr
+
+
+def test_missing_config_file(tmp_path):
+    r = run_pounce("-c", tmp_path / "nope.yaml")
+    assert r.returncode == 1 and "cannot open config file" in r.stderr
+
+
+def test_print_config_applies_flag_overrides(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(DIRECT.replace("@PORT@", "1234"))
+    r = run_pounce("-c", cfg, "--port", "4321", "--keep-alive-timeout", "2", "--print-config")
+    assert r.returncode == 0, r.stderr
+    assert "port_value: 4321" in r.stdout
+    assert "keep_alive_timeout: 2s" in r.stdout
+    # The printed config is itself a valid config.
+    printed = tmp_path / "printed.yaml"
+    printed.write_text(r.stdout)
+    assert run_pounce("-c", printed, "--mode", "validate").returncode == 0
+
+
+def test_validate_binds_nothing(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    port = 1  # privileged: binding would fail, validation must not try
+    cfg.write_text(DIRECT.replace("@PORT@", str(port)))
+    r = run_pounce("-c", cfg, "--mode", "validate")
+    assert r.returncode == 0, r.stderr
+    assert "configuration is valid" in r.stdout
+
+
+def configs():
+    return sorted(p for p in (ROOT / "configs").rglob("*.yaml") if "k8s" not in p.parts)
+
+
+@pytest.mark.parametrize("path", configs(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_shipped_config_validates(path):
+    r = run_pounce("--config-yaml", path, "--mode", "validate", cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+
+
+def test_port_flag_rebinds_the_first_listener(pounce, tmp_path):
+    s = pounce(DIRECT.replace("@PORT@", "1"), args=["--port", "@PORT@"])
+    c = RawConnection(s.connect())
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert c.response()[2] == b"ok\n"
+
+
+def test_address_in_use_is_a_clear_error(pounce, tmp_path):
+    s = pounce(DIRECT)
+    cfg = tmp_path / "again.yaml"
+    cfg.write_text(DIRECT.replace("@PORT@", str(s.port)).replace("concurrency: 2", "concurrency: 1"))
+    # SO_REUSEPORT lets a second process bind the same port only with the same owner, so
+    # hold the port with a plain socket instead.
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    cfg.write_text(DIRECT.replace("@PORT@", str(port)))
+    r = run_pounce("-c", cfg, timeout=10)
+    holder.close()
+    assert r.returncode == 1
+    assert "cannot bind 127.0.0.1:%d" % port in r.stderr
+
+
+def test_unix_socket_listener_and_stale_file(pounce, tmp_path):
+    path = tmp_path / "pounce.sock"
+    # A stale socket file from a crashed run must not stop the server.
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(str(path))
+    stale.close()
+    cfg = f"""
+listeners:
+- name: uds
+  address: {{pipe: {{path: {path}, mode: "0600"}}}}
+  filter_chain:
+  - name: pounce.filters.direct_response
+    typed_config: {{"@type": type.googleapis.com/pounce.filters.direct_response.v1.DirectResponse, body: unix}}
+"""
+    s = pounce(cfg, uds=str(path))
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    c = RawConnection(s.connect())
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert c.response()[2] == b"unix"
+    c.close()
+    s.signal(signal.SIGTERM)
+    assert s.wait_exit() == 0
+    assert not path.exists(), "the socket file is removed at exit"
+
+
+def test_access_log_text_and_json(pounce, tmp_path):
+    text_log = tmp_path / "access.log"
+    json_log = tmp_path / "access.json"
+    cfg = f"""
+listeners:
+- name: main
+  address: {{socket_address: {{address: 127.0.0.1, port_value: @PORT@}}}}
+  filter_chain:
+  - name: pounce.filters.access_log
+    typed_config: {{"@type": type.googleapis.com/pounce.filters.access_log.v1.AccessLog, path: {text_log}}}
+  - name: pounce.filters.access_log
+    typed_config: {{"@type": type.googleapis.com/pounce.filters.access_log.v1.AccessLog, path: {json_log}, format: json}}
+  - name: pounce.filters.direct_response
+    typed_config: {{"@type": type.googleapis.com/pounce.filters.direct_response.v1.DirectResponse, body: "12345"}}
+"""
+    s = pounce(cfg)
+    c = RawConnection(s.connect())
+    c.send(b"GET /some/path?q=1 HTTP/1.1\r\nHost: x\r\nUser-Agent: tester/1.0\r\n\r\n")
+    assert c.response()[0] == 200
+    c.send(b"GET / HTTP/1.1\r\n\r\n")  # malformed: no Host
+    assert c.response()[0] == 400
+    wait_for(lambda: text_log.exists() and text_log.read_text().count("\n") >= 2, what="text log")
+    wait_for(lambda: json_log.exists() and json_log.read_text().count("\n") >= 2, what="json log")
+    line = text_log.read_text().splitlines()[0]
+    assert line.startswith("127.0.0.1 - - [")
+    assert '"GET /some/path?q=1 HTTP/1.1" 200 5 ' in line
+    assert '"tester/1.0"' in line
+    entries = [json.loads(l) for l in json_log.read_text().splitlines()]
+    first, second = entries
+    assert first["client"] == "127.0.0.1"
+    assert first["method"] == "GET" and first["path"] == "/some/path?q=1"
+    assert first["protocol"] == "HTTP/1.1" and first["status"] == 200 and first["bytes"] == 5
+    assert first["duration"] >= 0 and first["user_agent"] == "tester/1.0"
+    assert "T" in first["time"]
+    assert second["status"] == 400 and "protocol_error" in second["flags"]
+
+
+def test_sigterm_drains_in_flight_requests_and_closes_idle(pounce, tmp_path):
+    big = tmp_path / "big.bin"
+    payload = os.urandom(8 << 20)
+    big.write_bytes(payload)
+    cfg = f"""
+listeners:
+- name: main
+  address: {{socket_address: {{address: 127.0.0.1, port_value: @PORT@}}}}
+  http: {{shutdown_timeout: 20s}}
+  filter_chain:
+  - name: pounce.filters.direct_response
+    typed_config: {{"@type": type.googleapis.com/pounce.filters.direct_response.v1.DirectResponse, body_file: {big}}}
+"""
+    s = pounce(cfg)
+    idle = RawConnection(s.connect())
+    idle.send(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert idle.response(head_only=True)[0] == 200
+
+    busy = [RawConnection(s.connect()) for _ in range(3)]
+    for c in busy:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.2)  # responses are now blocked on the slow readers
+    s.signal(signal.SIGTERM)
+    assert idle.closed_by_peer(timeout=5), "idle keep-alive connections close at once"
+    # New connections are refused once draining.
+    def refused():
+        try:
+            socket.create_connection(("127.0.0.1", s.port), timeout=0.5).close()
+            return False
+        except OSError:
+            return True
+    wait_for(refused, timeout=5, what="the listener to close")
+    for c in busy:
+        status, headers, body = c.response()
+        assert status == 200
+        assert body == payload, "in-flight responses finish during the drain"
+    assert s.wait_exit() == 0
+    assert "draining" in s.log()
+
+
+def test_second_signal_exits_at_once(pounce, tmp_path):
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"x" * (8 << 20))
+    cfg = f"""
+listeners:
+- name: main
+  address: {{socket_address: {{address: 127.0.0.1, port_value: @PORT@}}}}
+  http: {{shutdown_timeout: 60s}}
+  filter_chain:
+  - name: pounce.filters.direct_response
+    typed_config: {{"@type": type.googleapis.com/pounce.filters.direct_response.v1.DirectResponse, body_file: {big}}}
+"""
+    s = pounce(cfg)
+    c = RawConnection(s.connect())
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.2)
+    s.signal(signal.SIGTERM)
+    wait_for(lambda: "draining" in s.log(), what="drain to start")
+    start = time.monotonic()
+    s.signal(signal.SIGINT)
+    code = s.wait_exit(timeout=10)
+    assert time.monotonic() - start < 5
+    assert code != 0
