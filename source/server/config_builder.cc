@@ -4,6 +4,8 @@
 #include <cctype>
 #include <set>
 
+#include <google/protobuf/empty.pb.h>
+
 #include "source/common/strings.h"
 
 namespace pounce::server {
@@ -302,8 +304,8 @@ http::FilterChainSharedPtr ConfigBuilder::buildFilterChain(
       continue;
     }
     if (config == nullptr) {
-      // A filter without configuration: pass an empty message of any kind.
-      config = std::make_unique<v1::Filter>();
+      // A filter without configuration gets an empty message.
+      config = std::make_unique<google::protobuf::Empty>();
     }
     FactoryContextImpl context(server_, *this, listener_name, validate_only_,
                                static_cast<size_t>(i), static_cast<size_t>(filters.size()));
