@@ -38,9 +38,16 @@ private:
 
 class FileEventImpl : public FileEvent {
 public:
-  FileEventImpl(event_base* base, int fd, std::function<void(uint32_t)> cb, bool edge)
+  FileEventImpl(event_base* base, int fd, std::function<void(uint32_t)> cb, bool edge,
+                uint32_t events)
       : cb_(std::move(cb)) {
-    short flags = EV_READ | EV_WRITE | EV_PERSIST;
+    short flags = EV_PERSIST;
+    if (events & FileReadyType::Read) {
+      flags |= EV_READ;
+    }
+    if (events & FileReadyType::Write) {
+      flags |= EV_WRITE;
+    }
     if (edge) {
       flags |= EV_ET;
     }
@@ -111,8 +118,9 @@ TimerPtr Dispatcher::createTimer(std::function<void()> cb) {
   return std::make_unique<TimerImpl>(base_, std::move(cb));
 }
 
-FileEventPtr Dispatcher::createFileEvent(int fd, std::function<void(uint32_t)> cb, bool edge) {
-  return std::make_unique<FileEventImpl>(base_, fd, std::move(cb), edge);
+FileEventPtr Dispatcher::createFileEvent(int fd, std::function<void(uint32_t)> cb, bool edge,
+                                         uint32_t events) {
+  return std::make_unique<FileEventImpl>(base_, fd, std::move(cb), edge, events);
 }
 
 void Dispatcher::post(std::function<void()> cb) {
