@@ -55,10 +55,11 @@ absl::StatusOr<std::shared_ptr<AsgiApp>> AsgiApp::create(Options options) {
                                            app->options_.settings.app_spec.c_str(),
                                            middleware.get());
     if (loaded == nullptr) {
+      PyObject *t, *v, *tb;
+      PyErr_Fetch(&t, &v, &tb);
+      PyErr_NormalizeException(&t, &v, &tb);
       PyRef error_type = PyRef::steal(PyObject_GetAttrString(support, "AppLoadError"));
-      if (error_type && PyErr_ExceptionMatches(error_type.get())) {
-        PyObject *t, *v, *tb;
-        PyErr_Fetch(&t, &v, &tb);
+      if (error_type && PyErr_GivenExceptionMatches(t, error_type.get())) {
         PyRef text = PyRef::steal(PyObject_Str(v));
         const char* c = text ? PyUnicode_AsUTF8(text.get()) : nullptr;
         std::string message = c != nullptr ? c : "cannot load the app";
@@ -68,6 +69,7 @@ absl::StatusOr<std::shared_ptr<AsgiApp>> AsgiApp::create(Options options) {
         PyErr_Clear();
         return absl::InvalidArgumentError(cat("app: ", message));
       }
+      PyErr_Restore(t, v, tb);
       return absl::InvalidArgumentError(
           cat("app: importing '", app->options_.settings.app_spec, "' raised:\n", fetchErrorText()));
     }

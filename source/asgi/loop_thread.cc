@@ -405,6 +405,9 @@ void LoopThread::onAppFinished(AsgiStream& s, PyObject* exc_type, PyObject* exc_
       ev.stream = StreamRef(&s);
       ev.status = 500;
       if (settings_.debug && exc_value != nullptr && !quiet) {
+        if (exc_tb != nullptr) {
+          PyException_SetTraceback(exc_value, exc_tb);
+        }
         PyRef headers = PyRef::steal(PyList_New(0));
         for (size_t i = 0; headers && i < s.headers.size(); ++i) {
           const auto n = s.headers.nameAt(i);

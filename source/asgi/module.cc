@@ -720,7 +720,8 @@ PyObject* runnerIterNext(PyObject* self) {
 
 PyObject* runnerSendMethod(PyObject* self, PyObject* arg) {
   PyObject* result = nullptr;
-  return resultToPython(runnerSend(self, arg, &result), result);
+  const PySendResult status = runnerSend(self, arg, &result);
+  return resultToPython(status, result);
 }
 
 PyObject* runnerThrow(PyObject* self, PyObject* args) {
@@ -756,7 +757,8 @@ PyObject* runnerThrow(PyObject* self, PyObject* args) {
   } else {
     status = PYGEN_ERROR;
   }
-  return resultToPython(runnerFinish(r, status, &result), result);
+  const PySendResult final_status = runnerFinish(r, status, &result);
+  return resultToPython(final_status, result);
 }
 
 PyObject* runnerClose(PyObject* self, PyObject*) {

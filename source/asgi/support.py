@@ -91,7 +91,8 @@ def load_app(spec, middleware):
             params = []
         if inspect.isclass(app) or len(params) == 1:
             app = _Asgi2Adapter(app)
-    for m in middleware:
+    # The first middleware listed is the outermost (sees requests first, responses last).
+    for m in reversed(middleware):
         cls = _import_attr(m, "middleware")
         app = cls(app)
     return app

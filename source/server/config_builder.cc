@@ -311,20 +311,22 @@ http::FilterChainSharedPtr ConfigBuilder::buildFilterChain(
                                static_cast<size_t>(i), static_cast<size_t>(filters.size()));
     auto cb = factory->createFilterFactory(*config, context);
     if (!cb.ok()) {
+      // "field.path: problem" from the factory becomes a full path into the file; any
+      // further lines (a Python traceback, say) follow as they are.
       const std::string message(cb.status().message());
-      for (auto line : split(message, '\n')) {
-        // "field.path: problem" from the factory becomes a full path into the file.
-        const size_t colon = line.find(": ");
-        const std::string_view field = colon == std::string_view::npos ? "" : line.substr(0, colon);
-        const bool is_path = !field.empty() && std::all_of(field.begin(), field.end(), [](char c) {
-          return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' ||
-                 c == '[' || c == ']';
-        });
-        if (is_path) {
-          errors.add(cat(fpath, ".typed_config.", field), line.substr(colon + 2));
-        } else {
-          errors.add(fpath + ".typed_config", line);
-        }
+      const size_t newline = message.find('\n');
+      const std::string_view first = std::string_view(message).substr(0, newline);
+      const std::string rest = newline == std::string::npos ? "" : message.substr(newline);
+      const size_t colon = first.find(": ");
+      const std::string_view field = colon == std::string_view::npos ? "" : first.substr(0, colon);
+      const bool is_path = !field.empty() && std::all_of(field.begin(), field.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '[' ||
+               c == ']';
+      });
+      if (is_path) {
+        errors.add(cat(fpath, ".typed_config.", field), cat(first.substr(colon + 2), rest));
+      } else {
+        errors.add(fpath + ".typed_config", message);
       }
       continue;
     }
