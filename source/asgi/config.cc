@@ -78,11 +78,7 @@ public:
     for (const auto& dir : proto.app_dir()) {
       options.paths.push_back(context.resolvePath(dir));
     }
-#ifdef Py_GIL_DISABLED
-    options.threads = proto.threads() == 0 ? context.server().concurrency() : proto.threads();
-#else
-    options.threads = proto.threads() == 0 ? 1 : proto.threads();
-#endif
+    options.threads = proto.threads() == 0 ? context.server().defaultAppThreads() : proto.threads();
     options.validate_only = context.validateOnly();
 
     const std::string key = cat(proto.SerializeAsString(), "|", s.worker_id, "|",

@@ -145,3 +145,15 @@ void logPythonError(std::string_view context) {
 PyObject* internString(const char* s) { return PyUnicode_InternFromString(s); }
 
 } // namespace pounce::asgi
+
+#include "source/asgi/build_info.h"
+
+namespace pounce::asgi {
+
+std::string pythonBuildInfo() {
+  return cat("CPython ", PY_VERSION, Interpreter::freeThreaded() ? " (free-threaded)" : " (GIL)");
+}
+
+bool pythonFreeThreaded() { return Interpreter::freeThreaded(); }
+
+} // namespace pounce::asgi

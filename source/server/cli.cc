@@ -340,6 +340,21 @@ absl::Status applyOverrides(const Options& o, Bootstrap& b) {
     b.mutable_logging()->set_format(*o.log_format == "json" ? v1::Logging::JSON
                                                             : v1::Logging::TEXT);
   }
+  if (o.reload || !o.reload_dirs.empty() || o.reload_include) {
+    auto* r = b.mutable_reload();
+    r->set_enabled(true);
+    for (const auto& d : o.reload_dirs) {
+      r->add_dirs(d);
+    }
+    if (o.reload_include) {
+      for (auto e : split(*o.reload_include, ',')) {
+        e = trim(e);
+        if (!e.empty()) {
+          r->add_include(e[0] == '.' ? std::string(e) : cat(".", e));
+        }
+      }
+    }
+  }
   if (o.admin_port) {
     if (*o.admin_port == 0) {
       b.clear_admin();

@@ -350,29 +350,46 @@ http::FilterChainSharedPtr ConfigBuilder::buildFilterChain(
   return std::make_shared<http::FilterChain>(std::move(entries), version);
 }
 
-std::vector<ListenerConfig> ConfigBuilder::buildListeners(const Bootstrap& bootstrap,
-                                                          config::ConfigErrors& errors) {
-  std::vector<ListenerConfig> out;
+std::vector<ListenSpec> listenSpecs(const Bootstrap& bootstrap, const std::string& config_dir) {
+  std::vector<ListenSpec> out;
   for (int i = 0; i < bootstrap.listeners_size(); ++i) {
     const auto& l = bootstrap.listeners(i);
-    ListenerConfig c;
-    c.name = l.name().empty() ? cat("listener_", i) : l.name();
+    ListenSpec spec;
+    spec.name = l.name().empty() ? cat("listener_", i) : l.name();
     if (l.address().has_pipe()) {
-      c.address = network::Address::fromPipe(resolvePath(l.address().pipe().path()));
+      const std::string& path = l.address().pipe().path();
+      spec.address = network::Address::fromPipe(
+          path.empty() || path[0] == '/' || config_dir.empty() ? path : cat(config_dir, "/", path));
       if (!l.address().pipe().mode().empty()) {
-        c.pipe_mode = static_cast<uint32_t>(std::stoul(l.address().pipe().mode(), nullptr, 8));
+        spec.pipe_mode = static_cast<uint32_t>(std::stoul(l.address().pipe().mode(), nullptr, 8));
       }
     } else {
       const auto& sa = l.address().socket_address();
       auto address = network::Address::fromIp(sa.address().empty() ? "0.0.0.0" : sa.address(),
                                               static_cast<uint16_t>(sa.port_value()));
       if (address.ok()) {
-        c.address = *address;
+        spec.address = *address;
       }
     }
     if (l.has_backlog()) {
-      c.backlog = l.backlog();
+      spec.backlog = l.backlog();
     }
+    out.push_back(std::move(spec));
+  }
+  return out;
+}
+
+std::vector<ListenerConfig> ConfigBuilder::buildListeners(const Bootstrap& bootstrap,
+                                                          config::ConfigErrors& errors) {
+  std::vector<ListenerConfig> out;
+  const auto specs = listenSpecs(bootstrap, config_dir_);
+  for (int i = 0; i < bootstrap.listeners_size(); ++i) {
+    const auto& l = bootstrap.listeners(i);
+    ListenerConfig c;
+    c.name = specs[i].name;
+    c.address = specs[i].address;
+    c.pipe_mode = specs[i].pipe_mode;
+    c.backlog = specs[i].backlog;
     if (l.http().has_max_connections()) {
       c.max_connections = l.http().max_connections();
     }

@@ -28,12 +28,14 @@ Instance::~Instance() {
     event_free(ev);
   }
   workers_.clear();
-  for (size_t i = 0; i < listen_fds_.size(); ++i) {
+  for (size_t i = 0; i < listen_fds_.size() && i < listeners_.size(); ++i) {
     if (listeners_[i]->config.address.isPipe()) {
       for (int fd : listen_fds_[i]) {
         ::close(fd);
       }
-      network::removeSocketFile(listeners_[i]->config.address, pipe_inodes_[i]);
+      if (i < pipe_inodes_.size()) {
+        network::removeSocketFile(listeners_[i]->config.address, pipe_inodes_[i]);
+      }
     }
   }
 }
@@ -66,6 +68,24 @@ absl::Status Instance::build(bool validate_only) {
 }
 
 absl::Status Instance::bind() {
+  if (!inherited_fds_.empty()) {
+    if (inherited_fds_.size() != listeners_.size()) {
+      return absl::InternalError("inherited sockets do not match the listeners");
+    }
+    for (size_t i = 0; i < listeners_.size(); ++i) {
+      auto& config = listeners_[i]->config;
+      const size_t want = config.address.isPipe() ? 1 : concurrency_;
+      if (inherited_fds_[i].size() != want) {
+        return absl::InternalError("inherited sockets do not match the I/O threads");
+      }
+      if (!config.address.isPipe() && config.address.port() == 0) {
+        config.address = network::Address::local(inherited_fds_[i][0]);
+      }
+      pipe_inodes_.push_back(0); // the supervisor owns (and removes) socket files
+    }
+    listen_fds_ = std::move(inherited_fds_);
+    return absl::OkStatus();
+  }
   for (auto& l : listeners_) {
     std::vector<int> fds;
     auto& config = l->config;
@@ -154,6 +174,13 @@ int Instance::run() {
   }
   printBanner();
   POUNCE_LOG(Main, Info, "ready");
+  if (ready_fd_ >= 0) {
+    const char ready = 'R';
+    ssize_t rc = ::write(ready_fd_, &ready, 1);
+    (void)rc;
+    ::close(ready_fd_);
+    ready_fd_ = -1;
+  }
   main_dispatcher_->run();
   for (auto& w : workers_) {
     w->stop();

@@ -145,6 +145,13 @@ async def app(scope, receive, send):
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"x-ok", b"1"), (b"x-evil", b"a\r\nset-cookie: x=1")]})
         await send({"type": "http.response.body", "body": b"ok"})
+    elif path == "/pid":
+        await _respond(send, 200, str(os.getpid()).encode())
+    elif path == "/crash":
+        os._exit(3)
+    elif path == "/thread":
+        import threading
+        await _respond(send, 200, str(threading.get_ident()).encode())
     elif path == "/status":
         await _respond(send, int(query["code"][0]), b"")
     else:
