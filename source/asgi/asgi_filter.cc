@@ -138,7 +138,8 @@ http::FilterStatus AsgiFilter::decodeHeaders(http::RequestHeaders& headers, bool
   s->loop = loop_;
   decoder_callbacks_->addDownstreamWatermarkCallbacks(*this);
   handed_over_ = decoder_callbacks_->dispatcher().now();
-  loop_->push(InEvent{InEvent::Kind::Request, stream_, Buffer(), false});
+  loop_->pushFromIoThread(InEvent{InEvent::Kind::Request, stream_, Buffer(), false},
+                          decoder_callbacks_->dispatcher());
   return http::FilterStatus::StopIteration;
 }
 
@@ -147,7 +148,7 @@ void AsgiFilter::pushBody(Buffer& data, bool more) {
   const int64_t pending = stream_->unconsumed_in_bytes.fetch_add(n) + n;
   InEvent ev{InEvent::Kind::Body, stream_, Buffer(), more};
   ev.data.move(data);
-  loop_->push(std::move(ev));
+  loop_->pushFromIoThread(std::move(ev), decoder_callbacks_->dispatcher());
   if (more && pending > static_cast<int64_t>(stream_->buffer_limit) &&
       !stream_->reading_paused.load(std::memory_order_relaxed)) {
     // The app is not keeping up with the upload: stop reading until it catches up.
@@ -181,8 +182,9 @@ void AsgiFilter::onDestroy() {
   stream_->filter = nullptr;
   const bool timed_out =
       decoder_callbacks_->streamInfo().hasFlag(http::ResponseFlag::RequestTimeout);
-  loop_->push(InEvent{timed_out ? InEvent::Kind::Cancel : InEvent::Kind::Disconnect, stream_,
-                      Buffer(), false});
+  loop_->pushFromIoThread(InEvent{timed_out ? InEvent::Kind::Cancel : InEvent::Kind::Disconnect,
+                                  stream_, Buffer(), false},
+                          decoder_callbacks_->dispatcher());
   stream_ = StreamRef();
 }
 
@@ -208,7 +210,8 @@ void AsgiFilter::maybeWakeSender() {
     return;
   }
   if (s.send_waiter.exchange(false)) {
-    loop_->push(InEvent{InEvent::Kind::Writable, stream_, Buffer(), false});
+    loop_->pushFromIoThread(InEvent{InEvent::Kind::Writable, stream_, Buffer(), false},
+                            decoder_callbacks_->dispatcher());
   }
 }
 

@@ -75,23 +75,50 @@ void LoopThread::stop() {
   }
 }
 
-void LoopThread::push(InEvent event) {
-  bool wake = false;
-  {
-    std::lock_guard<std::mutex> lock(lock_);
-    if (!accepting_) {
-      return; // the loop is gone; the stream is answered by the I/O side's own timeout
-    }
-    inbox_.push_back(std::move(event));
-    if (!wake_pending_) {
-      wake_pending_ = true;
-      wake = true;
-    }
+bool LoopThread::push(InEvent event) {
+  std::lock_guard<std::mutex> lock(lock_);
+  if (!accepting_) {
+    return false; // the loop is gone; the stream is answered by the I/O side's own timeout
   }
-  if (wake) {
-    const uint64_t one = 1;
-    ssize_t rc = ::write(efd_, &one, sizeof(one));
-    (void)rc;
+  inbox_.push_back(std::move(event));
+  if (!wake_pending_) {
+    wake_pending_ = true;
+    return true;
+  }
+  return false;
+}
+
+void LoopThread::wake() {
+  const uint64_t one = 1;
+  ssize_t rc = ::write(efd_, &one, sizeof(one));
+  (void)rc;
+}
+
+namespace {
+
+// Loops an I/O thread has queued events for during its current batch.
+struct PendingWakes {
+  std::vector<LoopThread*> loops;
+  bool scheduled{false};
+};
+thread_local PendingWakes t_wakes;
+
+} // namespace
+
+void LoopThread::pushFromIoThread(InEvent event, event::Dispatcher& dispatcher) {
+  if (!push(std::move(event))) {
+    return;
+  }
+  t_wakes.loops.push_back(this);
+  if (!t_wakes.scheduled) {
+    t_wakes.scheduled = true;
+    dispatcher.defer([] {
+      t_wakes.scheduled = false;
+      for (LoopThread* loop : t_wakes.loops) {
+        loop->wake();
+      }
+      t_wakes.loops.clear();
+    });
   }
 }
 

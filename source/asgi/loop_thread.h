@@ -44,8 +44,13 @@ public:
   // Runs lifespan shutdown, stops the loop and joins the thread. Idempotent.
   void stop();
 
-  // Any thread: queue an event for this loop.
-  void push(InEvent event);
+  // Any thread: queue an event for this loop. Returns true when the loop must be woken
+  // (its inbox was empty); the caller wakes it with wake(), typically once per batch.
+  bool push(InEvent event);
+  void wake();
+  // I/O threads: push, and wake the loop once the I/O thread's current batch of events is
+  // handled (so one wake-up carries every request of the batch).
+  void pushFromIoThread(InEvent event, event::Dispatcher& dispatcher);
 
   uint32_t index() const { return index_; }
   const std::string& loopName() const { return loop_name_; }

@@ -389,9 +389,16 @@ PyObject* backpressure(ChannelObject* c) {
     Py_INCREF(g_done);
     return g_done;
   }
-  // Wait for the I/O thread to say there is room. Set the flag before re-checking, so a
-  // drain that happens in between is not missed.
-  s.send_waiter.store(true, std::memory_order_release);
+  // Wait for the I/O thread to say there is room. Set the flag, then look again: a drain
+  // that happened in between would otherwise never wake us.
+  s.send_waiter.store(true, std::memory_order_seq_cst);
+  const bool still_full = s.queued_out_bytes.load(std::memory_order_seq_cst) >
+                          static_cast<int64_t>(s.buffer_limit / 2);
+  if (!still_full && !s.downstream_blocked.load(std::memory_order_seq_cst) &&
+      s.send_waiter.exchange(false)) {
+    Py_INCREF(g_done);
+    return g_done;
+  }
   PyObject* fut = c->loop->createFuture();
   if (fut == nullptr) {
     return nullptr;

@@ -193,8 +193,27 @@ void ConnectionManager::onIdleTimer() {
     return;
   }
   if (!streams_.empty()) {
-    // Requests in flight have their own timers; look again later.
-    ensureTimerBy(now + settings.header_timeout);
+    // Requests in flight: answer those past request_timeout, look again at the next
+    // deadline (or a little later, to catch a new head starting).
+    MonotonicTime next = now + settings.header_timeout;
+    std::vector<ActiveStream*> due;
+    for (auto& stream : streams_) {
+      const MonotonicTime deadline = stream->requestDeadline();
+      if (deadline == MonotonicTime{}) {
+        continue;
+      }
+      if (deadline <= now) {
+        due.push_back(stream.get());
+      } else {
+        next = std::min(next, deadline);
+      }
+    }
+    for (ActiveStream* stream : due) {
+      stream->checkRequestTimeout(now);
+    }
+    if (!closed_) {
+      ensureTimerBy(next);
+    }
     return;
   }
   const auto timeout = requests_started_ == 0 ? settings.header_timeout : settings.keep_alive_timeout;

@@ -94,6 +94,9 @@ public:
   const ListenerStats* streamStats() const override { return &listener_.stats(); }
   bool streamDraining() const override { return draining_; }
   void onStreamDone(ActiveStream& stream) override;
+  void onRequestDeadline(ActiveStream& stream, MonotonicTime deadline) override {
+    ensureTimerBy(deadline);
+  }
 
 private:
   void createCodec(std::string_view alpn);

@@ -116,6 +116,8 @@ void Connection::onReadReady() {
 }
 
 void Connection::scheduleWrite() {
+  // Output just grew: producers learn at once when it is too much.
+  checkWatermarks();
   if (in_read_callback_ || write_scheduled_ || write_blocked_ || state_ == State::Closed) {
     return;
   }
@@ -165,11 +167,13 @@ void Connection::onWriteReady() {
 void Connection::checkWatermarks() {
   const uint64_t buffered = output_.length();
   if (!above_high_watermark_ && buffered > high_watermark_) {
+    POUNCE_LOG(Conn, Trace, "[C%d] above high watermark (%d bytes buffered)", id_, buffered);
     above_high_watermark_ = true;
     if (callbacks_ != nullptr) {
       callbacks_->onAboveWriteBufferHighWatermark();
     }
   } else if (above_high_watermark_ && buffered <= high_watermark_ / 2) {
+    POUNCE_LOG(Conn, Trace, "[C%d] below low watermark (%d bytes buffered)", id_, buffered);
     above_high_watermark_ = false;
     if (callbacks_ != nullptr) {
       callbacks_->onBelowWriteBufferLowWatermark();

@@ -47,16 +47,19 @@ def test_killed_worker_is_restarted_while_the_other_serves(pounce):
     victim = int(sorted(pids)[0])
     failures = []
     ok = 0
+    ok_after_kill = 0
+    killed = threading.Event()
     stop = threading.Event()
 
     def load():
-        nonlocal ok
-        deadline = time.monotonic() + 10
+        nonlocal ok, ok_after_kill
+        deadline = time.monotonic() + 20
         while not stop.is_set() and time.monotonic() < deadline:
             try:
                 with httpx.Client() as c:
                     r = c.get(s.url("/echo"), timeout=5)
                     ok += r.status_code == 200
+                    ok_after_kill += r.status_code == 200 and killed.is_set()
             except httpx.HTTPError as exc:
                 failures.append(exc)
 
@@ -64,12 +67,13 @@ def test_killed_worker_is_restarted_while_the_other_serves(pounce):
     t.start()
     time.sleep(0.3)
     os.kill(victim, signal.SIGKILL)
+    killed.set()
     new = wait_for(lambda: (p := worker_pids(s, 10)) and str(victim) not in p and len(p) == 2 and p,
                    timeout=15, what="a replacement worker")
     time.sleep(1.0)  # keep the load on the replacement as well
     stop.set()
     t.join()
-    assert ok > 20
+    assert ok_after_kill >= 5, (ok, ok_after_kill)
     # Only requests in flight on the killed process can fail.
     assert len(failures) <= 3, failures
     assert "restarting it" in s.log()

@@ -101,6 +101,7 @@ public:
   event::Dispatcher& streamDispatcher() override { return dispatcher; }
   const http::HttpSettings& streamSettings() const override { return settings_; }
   void onStreamDone(http::ActiveStream& stream) override { stream_done = true; }
+  void onRequestDeadline(http::ActiveStream& stream, MonotonicTime deadline) override;
 
   SimulatedTimeSource time;
   network::Address peer;
@@ -108,6 +109,7 @@ public:
 private:
   http::HttpSettings settings_;
   std::unique_ptr<http::ActiveStream> stream_;
+  event::TimerPtr deadline_timer_;
 };
 
 } // namespace pounce::test
