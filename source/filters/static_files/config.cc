@@ -116,8 +116,10 @@ public:
       }
       config->mounts.push_back(std::move(mount));
     }
-    std::stable_sort(config->mounts.begin(), config->mounts.end(),
-                     [](const Mount& a, const Mount& b) { return a.prefix.size() > b.prefix.size(); });
+    // Longest prefix first: match() takes the first mount that fits.
+    std::stable_sort(
+        config->mounts.begin(), config->mounts.end(),
+        [](const Mount& a, const Mount& b) { return a.prefix.size() > b.prefix.size(); });
 
     if (proto.has_index_file()) {
       const std::string& index = proto.index_file();

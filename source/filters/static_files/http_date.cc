@@ -1,5 +1,6 @@
 #include "source/filters/static_files/http_date.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "source/common/strings.h"
@@ -14,9 +15,15 @@ constexpr const char* kLongDays[] = {"Sunday",   "Monday", "Tuesday", "Wednesday
 constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
-void append2(std::string& out, int v) {
-  out += static_cast<char>('0' + v / 10 % 10);
-  out += static_cast<char>('0' + v % 10);
+char* put2(char* p, int v) {
+  *p++ = static_cast<char>('0' + v / 10 % 10);
+  *p++ = static_cast<char>('0' + v % 10);
+  return p;
+}
+
+char* put(char* p, std::string_view s) {
+  std::memcpy(p, s.data(), s.size());
+  return p + s.size();
 }
 
 // A tiny cursor over the text being parsed.
@@ -84,23 +91,31 @@ bool finish(std::tm& tm, time_t& out) {
 
 } // namespace
 
-void appendHttpDate(std::string& out, time_t t) {
+void formatHttpDate(time_t t, char* out) {
   std::tm tm;
   gmtime_r(&t, &tm);
-  out += kDays[tm.tm_wday];
-  out += ", ";
-  append2(out, tm.tm_mday);
-  out += ' ';
-  out += kMonths[tm.tm_mon];
-  out += ' ';
-  out += std::to_string(tm.tm_year + 1900);
-  out += ' ';
-  append2(out, tm.tm_hour);
-  out += ':';
-  append2(out, tm.tm_min);
-  out += ':';
-  append2(out, tm.tm_sec);
-  out += " GMT";
+  const int year = std::clamp(tm.tm_year + 1900, 1000, 9999);
+  char* p = put(out, kDays[tm.tm_wday]);
+  p = put(p, ", ");
+  p = put2(p, tm.tm_mday);
+  *p++ = ' ';
+  p = put(p, kMonths[tm.tm_mon]);
+  *p++ = ' ';
+  p = put2(p, year / 100);
+  p = put2(p, year % 100);
+  *p++ = ' ';
+  p = put2(p, tm.tm_hour);
+  *p++ = ':';
+  p = put2(p, tm.tm_min);
+  *p++ = ':';
+  p = put2(p, tm.tm_sec);
+  put(p, " GMT");
+}
+
+void appendHttpDate(std::string& out, time_t t) {
+  char buf[kHttpDateLength];
+  formatHttpDate(t, buf);
+  out.append(buf, kHttpDateLength);
 }
 
 bool parseHttpDate(std::string_view text, time_t& out) {

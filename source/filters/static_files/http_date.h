@@ -6,7 +6,11 @@
 
 namespace pounce::filters::static_files {
 
-// Appends the IMF-fixdate form of `t` ("Sun, 06 Nov 1994 08:49:37 GMT", RFC 9110 §5.6.7).
+// The IMF-fixdate form of `t` ("Sun, 06 Nov 1994 08:49:37 GMT", RFC 9110 §5.6.7) is
+// always this long (years 1000-9999).
+constexpr size_t kHttpDateLength = 29;
+// Writes the IMF-fixdate form of `t` to `out` (kHttpDateLength bytes, no terminator).
+void formatHttpDate(time_t t, char* out);
 void appendHttpDate(std::string& out, time_t t);
 
 // Parses an HTTP-date in any of the three forms a recipient must accept: IMF-fixdate,

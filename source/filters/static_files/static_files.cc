@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 
 #include "source/common/logger.h"
 #include "source/common/strings.h"
@@ -40,25 +39,34 @@ private:
   int& fd_;
 };
 
-void appendHex(std::string& out, uint64_t v) {
-  char buf[17];
-  auto r = std::to_chars(buf, buf + sizeof(buf), v, 16);
-  out.append(buf, r.ptr);
+// Writes `v` in lowercase hex (1 to 16 digits) at `p`; returns the end.
+char* putHex(char* p, uint64_t v) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  char digits[16];
+  int n = 0;
+  do {
+    digits[n++] = kHex[v & 15];
+    v >>= 4;
+  } while (v != 0);
+  while (n > 0) {
+    *p++ = digits[--n];
+  }
+  return p;
 }
 
-// Strong validator of one file version: inode, size and modification time (ns).
-std::string makeEtag(const struct stat& st) {
-  std::string etag;
-  etag.reserve(48);
-  etag += '"';
-  appendHex(etag, static_cast<uint64_t>(st.st_ino));
-  etag += '-';
-  appendHex(etag, static_cast<uint64_t>(st.st_size));
-  etag += '-';
-  appendHex(etag, static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull +
-                      static_cast<uint64_t>(st.st_mtim.tv_nsec));
-  etag += '"';
-  return etag;
+// Strong validator of one file version: inode, size and modification time (ns) in hex,
+// "\"<ino>-<size>-<mtime>\"", at most 52 bytes, written to `buf`.
+std::string_view makeEtag(const struct stat& st, char (&buf)[64]) {
+  char* p = buf;
+  *p++ = '"';
+  p = putHex(p, static_cast<uint64_t>(st.st_ino));
+  *p++ = '-';
+  p = putHex(p, static_cast<uint64_t>(st.st_size));
+  *p++ = '-';
+  p = putHex(p, static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull +
+                    static_cast<uint64_t>(st.st_mtim.tv_nsec));
+  *p++ = '"';
+  return {buf, static_cast<size_t>(p - buf)};
 }
 
 // Does an If-None-Match value list `etag`? Weak comparison (RFC 9110 §8.8.3.2): W/ is
@@ -335,17 +343,17 @@ http::FilterStatus StaticFilesFilter::serve(const http::RequestHeaders& headers,
   }
   const uint64_t size = static_cast<uint64_t>(file.st.st_size);
   const time_t mtime = file.st.st_mtim.tv_sec;
-  const std::string etag = makeEtag(file.st);
+  char etag_buf[64];
+  const std::string_view etag = makeEtag(file.st, etag_buf);
   const bool head = headers.method() == "HEAD";
 
   auto response = std::make_unique<http::ResponseHeaders>(200);
   response->reserveBytes(384);
   auto add_validators = [&](http::ResponseHeaders& h) {
     h.addLowercase("etag", etag);
-    std::string date;
-    date.reserve(32);
-    appendHttpDate(date, mtime);
-    h.addLowercase("last-modified", date);
+    char date[kHttpDateLength];
+    formatHttpDate(mtime, date);
+    h.addLowercase("last-modified", std::string_view(date, kHttpDateLength));
     if (!config_->cache_control.empty()) {
       h.addLowercase("cache-control", config_->cache_control);
     }
