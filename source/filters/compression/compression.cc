@@ -111,7 +111,8 @@ bool Config::compressible(std::string_view content_type) const {
 }
 
 bool CompressionFilter::shouldCompress(http::ResponseHeaders& headers, bool end_stream,
-                                       Encoding& encoding) const {
+                                       Encoding& encoding, uint64_t& length) const {
+  length = 0;
   const int status = headers.status();
   if (status < 200 || status == 204 || status == 206 || status == 304) {
     return false;
@@ -144,10 +145,13 @@ bool CompressionFilter::shouldCompress(http::ResponseHeaders& headers, bool end_
   if (!chosen) {
     return false;
   }
-  if (const auto length = headers.get("content-length")) {
+  if (const auto declared = headers.get("content-length")) {
     uint64_t n = 0;
-    if (parseUint(trim(*length), n) && n < config_->min_bytes && accept.identityAcceptable()) {
-      return false;
+    if (parseUint(trim(*declared), n)) {
+      if (n < config_->min_bytes && accept.identityAcceptable()) {
+        return false;
+      }
+      length = n;
     }
   }
   encoding = *chosen;
@@ -157,10 +161,11 @@ bool CompressionFilter::shouldCompress(http::ResponseHeaders& headers, bool end_
 http::FilterStatus CompressionFilter::encodeHeaders(http::ResponseHeaders& headers,
                                                     bool end_stream) {
   Encoding encoding;
-  if (!shouldCompress(headers, end_stream, encoding)) {
+  uint64_t length;
+  if (!shouldCompress(headers, end_stream, encoding, length)) {
     return http::FilterStatus::Continue;
   }
-  compressor_ = Compressor::create(encoding, config_->levels);
+  compressor_ = Compressor::create(encoding, config_->levels, length);
   if (compressor_ == nullptr) {
     POUNCE_LOG(Http, Warning, "cannot create a %s compressor; sending the response as it is",
                std::string(encodingName(encoding)));

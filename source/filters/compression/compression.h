@@ -58,8 +58,9 @@ public:
 
 private:
   // Decides whether this response is compressed; adds Vary when it is compressible.
-  bool shouldCompress(http::ResponseHeaders& headers, bool end_stream,
-                      Encoding& encoding) const;
+  // `length` is set to the declared Content-Length (0 when there is none).
+  bool shouldCompress(http::ResponseHeaders& headers, bool end_stream, Encoding& encoding,
+                      uint64_t& length) const;
   void account(size_t in, size_t out) const;
 
   ConfigSharedPtr config_;

@@ -4,6 +4,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace pounce::filters::compression {
@@ -120,11 +121,15 @@ private:
 
 class BrotliCompressor : public Compressor {
 public:
-  explicit BrotliCompressor(int quality) {
+  BrotliCompressor(int quality, uint64_t size_hint) {
     state_ = BrotliEncoderCreateInstance(nullptr, nullptr, nullptr);
     if (state_ != nullptr) {
       BrotliEncoderSetParameter(state_, BROTLI_PARAM_QUALITY, static_cast<uint32_t>(quality));
       BrotliEncoderSetParameter(state_, BROTLI_PARAM_MODE, BROTLI_MODE_TEXT);
+      if (size_hint != 0) {
+        BrotliEncoderSetParameter(state_, BROTLI_PARAM_SIZE_HINT,
+                                  static_cast<uint32_t>(std::min<uint64_t>(size_hint, 1u << 30)));
+      }
     }
   }
   ~BrotliCompressor() override {
@@ -167,7 +172,7 @@ private:
 
 class ZstdCompressor : public Compressor {
 public:
-  explicit ZstdCompressor(int level) {
+  ZstdCompressor(int level, uint64_t size_hint) {
     ctx_ = zstdPool().take();
     if (ctx_ == nullptr) {
       ctx_ = ZSTD_createCCtx();
@@ -177,6 +182,10 @@ public:
     if (ctx_ != nullptr) {
       ZSTD_CCtx_setParameter(ctx_, ZSTD_c_compressionLevel, level);
       ZSTD_CCtx_setParameter(ctx_, ZSTD_c_checksumFlag, 1);
+      if (size_hint != 0) {
+        // The frame then records the size, and the window and tables fit the body.
+        ZSTD_CCtx_setPledgedSrcSize(ctx_, size_hint);
+      }
     }
   }
   ~ZstdCompressor() override {
@@ -222,14 +231,15 @@ template <class T> std::unique_ptr<Compressor> readyOrNull(std::unique_ptr<T> c)
 
 } // namespace
 
-std::unique_ptr<Compressor> Compressor::create(Encoding encoding, const Levels& levels) {
+std::unique_ptr<Compressor> Compressor::create(Encoding encoding, const Levels& levels,
+                                               uint64_t size_hint) {
   switch (encoding) {
   case Encoding::Gzip:
     return readyOrNull(std::make_unique<GzipCompressor>(levels.gzip));
   case Encoding::Brotli:
-    return readyOrNull(std::make_unique<BrotliCompressor>(levels.brotli));
+    return readyOrNull(std::make_unique<BrotliCompressor>(levels.brotli, size_hint));
   case Encoding::Zstd:
-    return readyOrNull(std::make_unique<ZstdCompressor>(levels.zstd));
+    return readyOrNull(std::make_unique<ZstdCompressor>(levels.zstd, size_hint));
   }
   return nullptr;
 }

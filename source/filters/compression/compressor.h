@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string_view>
 
@@ -34,7 +35,11 @@ public:
   // zlib and zstd contexts are reused from a small per-thread pool (their set-up costs
   // hundreds of kilobytes of allocation); brotli's are made per response. Returns
   // nullptr when the library cannot allocate a context.
-  static std::unique_ptr<Compressor> create(Encoding encoding, const Levels& levels);
+  // `size_hint` is the body's length when the response declared one (0 = unknown): zstd
+  // and brotli then size their windows and tables to it (zstd records it in the frame),
+  // which keeps memory small for the common small response.
+  static std::unique_ptr<Compressor> create(Encoding encoding, const Levels& levels,
+                                            uint64_t size_hint = 0);
 };
 using CompressorPtr = std::unique_ptr<Compressor>;
 

@@ -475,6 +475,30 @@ TEST_F(CompressionTest, GzipLevelIsApplied) {
   EXPECT_EQ(decode("zstd", h->response.body), body);
 }
 
+TEST_F(CompressionTest, ZstdFramesRecordTheDeclaredLength) {
+  // Streamed in two chunks, so only the declared length can tell zstd the total.
+  Producer::Spec spec;
+  spec.chunks = {text(1000), text(2000)};
+  spec.headers.emplace_back("content-length", "3000");
+  auto h = run(spec, {{"accept-encoding", "zstd"}});
+  EXPECT_EQ(ZSTD_getFrameContentSize(h->response.body.data(), h->response.body.size()), 3000u);
+  EXPECT_EQ(decode("zstd", h->response.body), text(1000) + text(2000));
+  spec.headers.pop_back();
+  h = run(spec, {{"accept-encoding", "zstd"}});
+  EXPECT_EQ(ZSTD_getFrameContentSize(h->response.body.data(), h->response.body.size()),
+            ZSTD_CONTENTSIZE_UNKNOWN);
+  EXPECT_EQ(decode("zstd", h->response.body), text(1000) + text(2000));
+}
+
+TEST_F(CompressionTest, BodyShorterThanItsDeclaredLengthResetsTheStream) {
+  Producer::Spec spec;
+  spec.chunks = {text(300), text(300)};
+  spec.headers.emplace_back("content-length", "1000"); // more than the producer sends
+  auto h = run(spec, {{"accept-encoding", "zstd"}});
+  EXPECT_TRUE(h->response.reset);
+  EXPECT_FALSE(h->response.complete);
+}
+
 TEST_F(CompressionTest, CountsBytesInAndOutPerEncoding) {
   auto& store = stats::Store::global();
   const int64_t in = store.valueOf("compression_bytes_in_total", {"test", "br"});
