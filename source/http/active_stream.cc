@@ -79,6 +79,7 @@ public:
 
   // EncoderFilterCallbacks
   void continueEncoding() override { stream_.continueEncoding(index_); }
+  void addEncodedData(Buffer& data) override { stream_.addEncodedData(index_, data); }
 
 private:
   // A response made by this filter passes the encoders before it.
@@ -478,13 +479,28 @@ void ActiveStream::encodeTrailers(int from, HeaderMapPtr trailers) {
     return;
   }
   for (int k = from; k >= 0; --k) {
+    trailers_at_ = k;
     filters_[k].filter().encodeTrailers(*trailers);
+    trailers_at_ = -1;
     if (done_) {
+      return;
+    }
+    if (encode_stopped_at_ >= 0) {
+      // Data the filter added is held by a later filter: the trailers wait behind it.
+      buffered_response_trailers_ = std::move(trailers);
       return;
     }
   }
   encoder_.encodeTrailers(*trailers);
   onResponseComplete();
+}
+
+void ActiveStream::addEncodedData(size_t index, Buffer& data) {
+  if (done_ || trailers_at_ != static_cast<int>(index)) {
+    data.clear();
+    return;
+  }
+  iterateEncodeData(static_cast<int>(index) - 1, data, false);
 }
 
 void ActiveStream::encode1xx(ResponseHeadersPtr headers) {

@@ -85,6 +85,7 @@ private:
   void encodeFile(int from, FileHandleSharedPtr file, uint64_t offset, uint64_t length,
                   bool end_stream);
   void encodeTrailers(int from, HeaderMapPtr trailers);
+  void addEncodedData(size_t index, Buffer& data);
   void encode1xx(ResponseHeadersPtr headers);
   void continueEncoding(size_t index);
   void sendLocalReply(int from, int status, std::string_view body,
@@ -120,6 +121,7 @@ private:
   int encode_from_{-1};        // first encoder of the response (index of producer - 1)
   int encode_stopped_at_{-1};
   int encode_headers_next_{-1}; // next filter (descending) to receive encodeHeaders
+  int trailers_at_{-1};         // the filter whose encodeTrailers is running
   ResponseHeadersPtr response_headers_;
   bool response_headers_end_{false};
   Buffer buffered_response_;

@@ -15,6 +15,7 @@ void RecordingEncoder::encodeFile(FileHandleSharedPtr file, uint64_t offset, uin
   const ssize_t n = ::pread(file->fd(), data.data(), length, static_cast<off_t>(offset));
   data.resize(n > 0 ? static_cast<size_t>(n) : 0);
   out_.body += data;
+  out_.file_bytes += length;
   out_.complete = end_stream;
 }
 

@@ -22,6 +22,7 @@ struct RecordedResponse {
   bool reset{false};
   std::unique_ptr<http::HeaderMap> trailers;
   std::vector<int> informational; // 1xx statuses
+  uint64_t file_bytes{0};          // body bytes that reached the codec as file ranges
   int read_disabled{0};
 };
 
