@@ -151,6 +151,9 @@ absl::StatusOr<std::vector<X509Ptr>> parseCertificates(const std::string& text,
 }
 
 absl::StatusOr<PkeyPtr> parsePrivateKey(const std::string& text, const std::string& path) {
+  if (text.find("PRIVATE KEY-----") == std::string::npos) {
+    return absl::InvalidArgumentError(cat("'", path, "' holds no PEM private key"));
+  }
   if (text.find("ENCRYPTED") != std::string::npos) {
     return absl::InvalidArgumentError(
         cat("the key in '", path, "' is encrypted; pounce needs an unencrypted key "
@@ -442,31 +445,33 @@ absl::StatusOr<std::shared_ptr<const TlsContext>> TlsContext::create(const TlsCo
 
     Certificate loaded;
     loaded.pem = toPem(leaf);
+    const size_t index = context->certificates_.size();
+    // The first certificate that lists a name serves it. Names from the certificates may
+    // overlap (the default one often covers everything); names configured twice are a
+    // mistake worth reporting.
+    auto add_name = [&](const std::string& name, const std::string& name_field) {
+      const bool wildcard = startsWith(name, "*.");
+      auto& map = wildcard ? context->wildcard_names_ : context->exact_names_;
+      auto [it, inserted] = map.emplace(wildcard ? name.substr(2) : name, index);
+      if (!inserted && !name_field.empty()) {
+        fail(name_field, cat("'", name, "' is already served by certificates[", it->second, "]"));
+      }
+      loaded.names.push_back(name);
+    };
     if (cert.server_names.empty()) {
-      loaded.names = namesOf(leaf);
+      for (const auto& name : namesOf(leaf)) {
+        add_name(name, "");
+      }
     } else {
       for (size_t k = 0; k < cert.server_names.size(); ++k) {
         const std::string name = toLower(cert.server_names[k]);
+        const std::string name_field = cat(field, ".server_names[", k, "]");
         if (!validServerName(name)) {
-          fail(cat(field, ".server_names[", k, "]"),
-               cat("'", cert.server_names[k],
-                   "' is not a host name or a wildcard like *.example.com"));
+          fail(name_field, cat("'", cert.server_names[k],
+                               "' is not a host name or a wildcard like *.example.com"));
           continue;
         }
-        loaded.names.push_back(name);
-      }
-    }
-    // The first certificate that lists a name serves it; listing a name twice on purpose
-    // is a mistake worth reporting.
-    for (size_t k = 0; k < loaded.names.size(); ++k) {
-      const std::string& name = loaded.names[k];
-      const bool wildcard = startsWith(name, "*.");
-      auto& map = wildcard ? context->wildcard_names_ : context->exact_names_;
-      const std::string key_name = wildcard ? name.substr(2) : name;
-      auto [it, inserted] = map.emplace(key_name, context->certificates_.size());
-      if (!inserted && !cert.server_names.empty()) {
-        fail(cat(field, ".server_names[", k, "]"),
-             cat("'", name, "' is already served by certificates[", it->second, "]"));
+        add_name(name, name_field);
       }
     }
     loaded.ctx = ctx.release();
