@@ -383,6 +383,8 @@ absl::StatusOr<std::shared_ptr<const TlsContext>> TlsContext::create(const TlsCo
     // write may come from a buffer that moved; idle connections give their buffers back.
     SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                             SSL_MODE_RELEASE_BUFFERS);
+    // Read what the socket has in one read(2), not a record header and then its body.
+    SSL_CTX_set_read_ahead(c, 1);
     if (SSL_CTX_set_cipher_list(c, tls12.c_str()) != 1 ||
         !compat::setTls13CipherSuites(c, tls13.c_str())) {
       fail("cipher_suites", cat("no usable cipher suite: ", opensslReason()));
@@ -494,15 +496,10 @@ TlsContext::~TlsContext() {
   }
 }
 
-ssl_st* TlsContext::newSsl(int fd) const {
+ssl_st* TlsContext::newSsl() const {
   SSL* ssl = SSL_new(certificates_[0].ctx);
   if (ssl == nullptr) {
     ERR_clear_error();
-    return nullptr;
-  }
-  if (SSL_set_fd(ssl, fd) != 1) {
-    ERR_clear_error();
-    SSL_free(ssl);
     return nullptr;
   }
   SSL_set_accept_state(ssl);

@@ -75,9 +75,9 @@ public:
 
   const TlsConfig& config() const { return config_; }
 
-  // A server-side SSL for a connection on `fd`, on the default certificate until the
-  // client's SNI picks another. nullptr when out of memory. The caller frees it.
-  ssl_st* newSsl(int fd) const;
+  // A server-side SSL on the default certificate until the client's SNI picks another; the
+  // caller attaches the socket (SSL_set_fd or a BIO) and frees it. nullptr when out of memory.
+  ssl_st* newSsl() const;
 
   // The certificate for an SNI host name: an exact name first, then a "*.<parent>" wildcard
   // (one label only), else the default (0). Case-insensitive; a trailing dot is ignored.

@@ -1,5 +1,6 @@
 #include "source/network/tls/socket.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,6 +33,61 @@ constexpr std::string_view kPlainHttpResponse =
     "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n"
     "content-length: 49\r\nconnection: close\r\n\r\n"
     "This port speaks HTTPS: use https:// to reach it\n";
+
+// A socket BIO like OpenSSL's own, plus one fact OpenSSL keeps to itself: whether the last
+// read(2) drained the socket. With read-ahead a short read means nothing more is there, so
+// doRead() can stop without one more read(2) just to see EAGAIN (edge-triggered readiness
+// reports new data). Only BIO_meth_* calls, which BoringSSL has too.
+int bioWrite(BIO* bio, const char* data, int len) {
+  auto* state = static_cast<TlsSocket::BioState*>(BIO_get_data(bio));
+  BIO_clear_retry_flags(bio);
+  ssize_t n;
+  do {
+    n = ::send(state->fd, data, static_cast<size_t>(len), MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && errno == EAGAIN) {
+    BIO_set_retry_write(bio);
+  }
+  return static_cast<int>(n);
+}
+
+int bioRead(BIO* bio, char* data, int len) {
+  auto* state = static_cast<TlsSocket::BioState*>(BIO_get_data(bio));
+  BIO_clear_retry_flags(bio);
+  ssize_t n;
+  do {
+    n = ::read(state->fd, data, static_cast<size_t>(len));
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && errno == EAGAIN) {
+    BIO_set_retry_read(bio);
+  }
+  state->drained = n < len;
+  return static_cast<int>(n);
+}
+
+long bioCtrl(BIO*, int cmd, long, void*) {
+  // OpenSSL flushes after writing a flight; there is nothing buffered here.
+  return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+int bioCreate(BIO* bio) {
+  BIO_set_init(bio, 1);
+  return 1;
+}
+
+const BIO_METHOD* socketBioMethod() {
+  static const BIO_METHOD* method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "pounce socket");
+    if (m != nullptr) {
+      BIO_meth_set_write(m, bioWrite);
+      BIO_meth_set_read(m, bioRead);
+      BIO_meth_set_ctrl(m, bioCtrl);
+      BIO_meth_set_create(m, bioCreate);
+    }
+    return m;
+  }();
+  return method;
+}
 
 std::string lastErrorReason() {
   unsigned long last = 0;
@@ -110,8 +166,14 @@ TlsSocket::~TlsSocket() {
 }
 
 void TlsSocket::onConnected() {
-  ssl_ = context_->newSsl(callbacks_->fd());
-  if (ssl_ == nullptr) {
+  bio_.fd = callbacks_->fd();
+  ssl_ = context_->newSsl();
+  BIO* bio = ssl_ != nullptr && socketBioMethod() != nullptr ? BIO_new(socketBioMethod()) : nullptr;
+  if (bio != nullptr) {
+    BIO_set_data(bio, &bio_);
+    SSL_set_bio(ssl_, bio, bio); // the SSL owns it
+  }
+  if (ssl_ == nullptr || bio == nullptr) {
     POUNCE_LOG(Tls, Error, "cannot create a TLS session (out of memory?): closing");
     failed_ = true;
     callbacks_->setReadBufferReady();
@@ -255,17 +317,25 @@ IoResult TlsSocket::doRead(Buffer& buffer, uint64_t max_bytes) {
       return result;
     }
   }
+  // Only failures leave errors in the thread's queue, and every failure path drains it, so
+  // one clear covers the loop.
+  ERR_clear_error();
   while (result.bytes < max_bytes) {
+    // Decrypt on the stack and append what came: a request is usually far smaller than a
+    // record, and reserving a record's worth in the buffer would clear it every time.
+    char chunk[kReadSize];
     const size_t want = static_cast<size_t>(std::min<uint64_t>(max_bytes - result.bytes, kReadSize));
-    char* p = buffer.reserve(want);
-    ERR_clear_error();
-    const int n = SSL_read(ssl_, p, static_cast<int>(want));
+    const int n = SSL_read(ssl_, chunk, static_cast<int>(want));
     if (n > 0) {
-      buffer.commit(static_cast<size_t>(n));
+      buffer.add(chunk, static_cast<size_t>(n));
       result.bytes += static_cast<uint64_t>(n);
+      if (bio_.drained && !SSL_has_pending(ssl_)) {
+        // Everything the socket had is decrypted and handed over.
+        result.would_block = true;
+        return result;
+      }
       continue;
     }
-    buffer.commit(0);
     switch (SSL_get_error(ssl_, n)) {
     case SSL_ERROR_WANT_READ:
       result.would_block = true;
@@ -277,6 +347,7 @@ IoResult TlsSocket::doRead(Buffer& buffer, uint64_t max_bytes) {
       return result;
     case SSL_ERROR_ZERO_RETURN:
       // close_notify, or (SSL_OP_IGNORE_UNEXPECTED_EOF) a TCP close without one.
+      ERR_clear_error();
       result.end_stream = true;
       return result;
     default:
@@ -341,6 +412,7 @@ IoResult TlsSocket::doWrite(OutputQueue& queue) {
     staged_.clear();
   }
   bool staged_used = false;
+  ERR_clear_error(); // as in doRead: once, failures drain the queue
   while (!queue.empty()) {
     const char* data;
     size_t len;
@@ -365,7 +437,6 @@ IoResult TlsSocket::doWrite(OutputQueue& queue) {
         len = staged_.length();
       }
     }
-    ERR_clear_error();
     const int n = SSL_write(ssl_, data, static_cast<int>(len));
     if (n > 0) {
       queue.drained(static_cast<uint64_t>(n));

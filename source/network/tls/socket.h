@@ -51,6 +51,13 @@ public:
   bool readNeedsWritable() const override { return read_needs_write_; }
   bool writeNeedsReadable() const override { return write_needs_read_; }
 
+  // What the socket BIO under the SSL reads from and learns (see socket.cc).
+  struct BioState {
+    int fd{-1};
+    // The last read(2) returned less than asked (or nothing): the socket is drained for now.
+    bool drained{false};
+  };
+
   // Plaintext a file segment is read into before encryption, at most this many bytes.
   static constexpr size_t kFileChunk = 32 * 1024;
   // Bytes of file data currently held for encryption (tests check the bound).
@@ -69,6 +76,7 @@ private:
 
   TlsContextConstSharedPtr context_;
   const TlsStats stats_;
+  BioState bio_;
   TransportSocketCallbacks* callbacks_{nullptr};
   struct ssl_st* ssl_{nullptr};
   event::TimerPtr handshake_timer_;

@@ -32,7 +32,8 @@ std::string errorOf(const TlsConfig& config) {
 struct Handshake {
   explicit Handshake(const TlsContext& context) {
     ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds);
-    server = context.newSsl(fds[0]);
+    server = context.newSsl();
+    SSL_set_fd(server, fds[0]);
     client = std::make_unique<TestClient>(fds[1]);
   }
   ~Handshake() {
