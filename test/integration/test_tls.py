@@ -195,6 +195,20 @@ def test_keep_alive_serves_many_requests_on_one_handshake(pounce, certs):
             assert get(s, f"/{i}") == (200, b"ok\n")
 
 
+def test_server_closes_with_close_notify(pounce, certs):
+    server = pounce(tls_config([certs.localhost], extra="",
+                               body='"bye\\n"').replace("keep_alive_timeout: 30s",
+                                                        "keep_alive_timeout: 300ms"))
+    ctx = client_context(certs)
+    # Python ignores a TCP close without close_notify by default: make it an error.
+    ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF
+    for ask_close in (True, False):  # "Connection: close", then the keep-alive timeout
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        with ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False) as s:
+            assert get(s, close=ask_close) == (200, b"bye\n")
+            assert s.recv(100) == b""
+
+
 def test_large_body_arrives_intact_with_fast_and_slow_readers(pounce, certs, tmp_path):
     payload = os.urandom(8 << 20)
     (tmp_path / "big.bin").write_bytes(payload)
