@@ -209,7 +209,8 @@ std::vector<std::string> namesOf(X509* leaf) {
     X509_NAME* subject = X509_get_subject_name(leaf);
     const int at = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
     if (at >= 0) {
-      names.push_back(toLower(asn1String(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, at)))));
+      const ASN1_STRING* cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, at));
+      names.push_back(toLower(asn1String(cn)));
     }
   }
   return names;

@@ -324,7 +324,8 @@ IoResult TlsSocket::doRead(Buffer& buffer, uint64_t max_bytes) {
     // Decrypt on the stack and append what came: a request is usually far smaller than a
     // record, and reserving a record's worth in the buffer would clear it every time.
     char chunk[kReadSize];
-    const size_t want = static_cast<size_t>(std::min<uint64_t>(max_bytes - result.bytes, kReadSize));
+    const size_t want =
+        static_cast<size_t>(std::min<uint64_t>(max_bytes - result.bytes, kReadSize));
     const int n = SSL_read(ssl_, chunk, static_cast<int>(want));
     if (n > 0) {
       buffer.add(chunk, static_cast<size_t>(n));
