@@ -123,6 +123,9 @@ size_t ActiveStream::decodeEnd() const { return std::min(filter_count_, decode_l
 
 void ActiveStream::decodeHeaders(RequestHeadersPtr headers, bool end_stream) {
   request_headers_ = std::move(headers);
+  if (info_.tls != nullptr) {
+    request_headers_->setScheme("https");
+  }
   info_.request_headers = request_headers_.get();
   request_complete_ = end_stream;
   if (const ListenerStats* stats = parent_.streamStats()) {

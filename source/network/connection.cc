@@ -46,6 +46,13 @@ void Connection::onFileEvent(uint32_t events) {
   if (state_ == State::Closed) {
     return;
   }
+  // A TLS transport may wait for the other direction's readiness (see TransportSocket).
+  if ((events & event::FileReadyType::Write) && transport_->readNeedsWritable()) {
+    events |= event::FileReadyType::Read;
+  }
+  if ((events & event::FileReadyType::Read) && transport_->writeNeedsReadable()) {
+    events |= event::FileReadyType::Write;
+  }
   if (events & event::FileReadyType::Write) {
     onWriteReady();
   }
@@ -151,6 +158,7 @@ void Connection::writeNow() {
     if (close_type_ == CloseType::FlushWriteAndLinger) {
       lingerStart();
     } else {
+      transport_->shutdownWrite();
       closeNow(ConnectionEvent::LocalClose);
     }
   }
@@ -214,6 +222,11 @@ void Connection::close(CloseType type) {
     if (type == CloseType::NoFlush && state_ == State::Closing) {
       closeNow(ConnectionEvent::LocalClose);
     }
+    return;
+  }
+  if (!connected_) {
+    // The transport's handshake (TLS) has not finished: nothing can be flushed.
+    closeNow(ConnectionEvent::LocalClose);
     return;
   }
   if (type == CloseType::NoFlush || output_.empty()) {

@@ -1,5 +1,7 @@
 #include "source/server/cli.h"
 
+#include <filesystem>
+
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/reflection.h>
 
@@ -267,6 +269,16 @@ absl::Status applyOverrides(const Options& o, Bootstrap& b) {
       if (o.port) {
         sa->set_port_value(*o.port);
       }
+    }
+    if (o.ssl_certfile && o.ssl_keyfile) {
+      // TLS on the first listener with this one certificate (the other tls settings of a
+      // config file stay). Paths are made absolute: they are relative to where pounce runs,
+      // not to the config file.
+      auto* tls = first->mutable_tls();
+      tls->clear_certificates();
+      auto* cert = tls->add_certificates();
+      cert->set_certificate_chain_file(std::filesystem::absolute(*o.ssl_certfile).string());
+      cert->set_private_key_file(std::filesystem::absolute(*o.ssl_keyfile).string());
     }
   }
   for (auto& l : *b.mutable_listeners()) {

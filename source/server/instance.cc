@@ -192,7 +192,8 @@ int Instance::run() {
 
 void Instance::onSignal(int sig) {
   if (sig == SIGHUP) {
-    POUNCE_LOG(Main, Info, "SIGHUP: nothing to reload yet");
+    POUNCE_LOG(Main, Info, "SIGHUP: reloading TLS certificates");
+    reloadCertificates().IgnoreError(); // each failure is logged
     return;
   }
   if (++signals_seen_ > 1 || draining_.load()) {
@@ -201,6 +202,26 @@ void Instance::onSignal(int sig) {
   }
   POUNCE_LOG(Main, Info, "%s: draining", sig == SIGINT ? "SIGINT" : "SIGTERM");
   drainAndExit();
+}
+
+absl::Status Instance::reloadCertificates() {
+  std::string failures;
+  for (const auto& l : listeners_) {
+    auto& transport = *l->config.transport;
+    if (!transport.isTls()) {
+      continue;
+    }
+    auto status = transport.reload();
+    if (status.ok()) {
+      POUNCE_LOG(Tls, Info, "listener %s: certificates reloaded", l->config.name);
+      continue;
+    }
+    POUNCE_LOG(Tls, Error, "listener %s: certificate reload failed, keeping the current ones:\n%s",
+               l->config.name, std::string(status.message()));
+    failures += failures.empty() ? "" : "\n";
+    failures += std::string(status.message());
+  }
+  return failures.empty() ? absl::OkStatus() : absl::InvalidArgumentError(failures);
 }
 
 void Instance::drainAndExit() {

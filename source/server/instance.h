@@ -34,6 +34,11 @@ public:
   const std::vector<std::shared_ptr<ListenerShared>>& listeners() const { return listeners_; }
   // Starts a graceful drain (as SIGTERM does).
   void drainAndExit();
+  // Re-reads every TLS listener's certificates, keys and CA files (SIGHUP does this; the
+  // admin API may too). Open connections are untouched; new handshakes use the new files.
+  // A listener whose files fail to load keeps its current ones; the error names the field
+  // and file. Main thread only.
+  absl::Status reloadCertificates();
 
   // ServerContext
   TimeSource& timeSource() override { return RealTimeSource::instance(); }

@@ -90,9 +90,6 @@ int main(int argc, char** argv) {
                        options->config_path.empty();
     return fail(std::string(bootstrap.status().message()), usage ? 2 : 1);
   }
-  if (options->ssl_certfile) {
-    return fail("TLS is not supported by this build yet");
-  }
   if (options->print_config) {
     std::fputs(pounce::config::messageToYaml(*bootstrap).c_str(), stdout);
     return 0;
