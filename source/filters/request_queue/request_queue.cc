@@ -4,6 +4,39 @@
 
 namespace pounce::filters::request_queue {
 
+QueueStats createQueueStats(stats::Store& store, const std::string& listener) {
+  const std::vector<std::string> labels{listener};
+  QueueStats stats;
+  stats.in_flight = &store.series(store.family("queue_in_flight",
+                                               "Requests past the request_queue filter.",
+                                               stats::Type::Gauge, {"listener"}),
+                                  labels);
+  stats.queued = &store.series(store.family("queue_queued",
+                                            "Requests waiting in the request_queue filter.",
+                                            stats::Type::Gauge, {"listener"}),
+                               labels);
+  stats.shed = &store.series(
+      store.family("queue_shed_total",
+                   "Requests the request_queue filter answered 503 (queue full or waited too "
+                   "long).",
+                   stats::Type::Counter, {"listener"}),
+      labels);
+  stats.shadow_shed = &store.series(
+      store.family("queue_shadow_shed_total",
+                   "Requests the request_queue filter would have shed, let through in shadow "
+                   "mode.",
+                   stats::Type::Counter, {"listener"}),
+      labels);
+  stats.wait = &store.series(
+      store.family("queue_wait_seconds",
+                   "Time requests waited in the request_queue filter (0 when let through at "
+                   "once).",
+                   stats::Type::Histogram, {"listener"},
+                   {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}),
+      labels);
+  return stats;
+}
+
 http::FilterStatus RequestQueueFilter::decodeHeaders(http::RequestHeaders&, bool) {
   auto waiter = std::make_shared<Waiter>(decoder_callbacks_->dispatcher());
   switch (config_->queue.tryAdmit(waiter)) {

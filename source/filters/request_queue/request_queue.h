@@ -3,6 +3,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "source/common/time.h"
 #include "source/filters/request_queue/admission_queue.h"
@@ -28,6 +29,9 @@ struct Config {
   TimerFactory create_timer;
 };
 using ConfigSharedPtr = std::shared_ptr<Config>;
+
+// The metric series of one listener's queue (families are created on first use).
+QueueStats createQueueStats(stats::Store& store, const std::string& listener);
 
 // Holds a request until it gets a slot of the queue; sheds it with 503 when it cannot.
 class RequestQueueFilter : public http::StreamFilter {
