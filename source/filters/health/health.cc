@@ -16,13 +16,14 @@ bool probeHealthy(Probe probe, const ServerContext& server) {
 }
 
 std::string healthBody(bool healthy, ServerContext& server) {
-  const double uptime = std::chrono::duration<double>(server.timeSource().monotonicTime() -
-                                                      server.startTime())
-                            .count();
+  const double uptime =
+      std::chrono::duration<double>(server.timeSource().monotonicTime() - server.startTime())
+          .count();
   char uptime_text[32];
   std::snprintf(uptime_text, sizeof(uptime_text), "%.1f", uptime < 0 ? 0.0 : uptime);
-  return cat("{\"status\":\"", healthy ? "ok" : "draining", "\",\"uptime_seconds\":",
-             std::string_view(uptime_text), ",\"worker_id\":", server.workerId(),
+  return cat("{\"status\":\"", healthy ? "ok" : "draining",
+             "\",\"uptime_seconds\":", std::string_view(uptime_text),
+             ",\"worker_id\":", server.workerId(),
              ",\"active_connections\":", server.activeConnections(), ",\"version\":\"",
              std::string_view(kVersion), "\"}");
 }

@@ -172,7 +172,8 @@ bool isValidForwardedHost(std::string_view host) {
   const size_t open = host.find('[');
   const size_t close = host.find(']');
   if (open != std::string_view::npos || close != std::string_view::npos) {
-    if (open != 0 || close == std::string_view::npos || host.find('[', 1) != std::string_view::npos ||
+    if (open != 0 || close == std::string_view::npos ||
+        host.find('[', 1) != std::string_view::npos ||
         host.find(']', close + 1) != std::string_view::npos) {
       return false;
     }

@@ -40,9 +40,9 @@ public:
       burst = proto.burst();
     }
     if (burst / rate > kMaxRefillSeconds) {
-      return absl::InvalidArgumentError(
-          cat("burst: a bucket of ", burst, " tokens would take more than a year to refill at "
-              "requests_per_second; lower burst or raise the rate"));
+      return absl::InvalidArgumentError(cat("burst: a bucket of ", burst,
+                                            " tokens would take more than a year to refill at "
+                                            "requests_per_second; lower burst or raise the rate"));
     }
     uint32_t max_clients = 100000;
     if (proto.has_max_tracked_clients()) {
@@ -51,8 +51,7 @@ public:
       }
       max_clients = proto.max_tracked_clients();
     }
-    auto config = std::make_shared<Config>(rate, burst, max_clients,
-                                           context.server().timeSource());
+    auto config = std::make_shared<Config>(rate, burst, max_clients, context.server().timeSource());
     if (proto.has_ipv6_prefix_length()) {
       if (proto.ipv6_prefix_length() < 1 || proto.ipv6_prefix_length() > 128) {
         return absl::InvalidArgumentError("ipv6_prefix_length: must be between 1 and 128");
@@ -62,17 +61,16 @@ public:
     config->shadow = proto.shadow();
     config->response_headers = proto.response_headers();
     auto& store = context.server().stats();
-    auto& rejected = store.family("rate_limit_rejected_total",
-                                  "Requests answered 429 by the rate limit filter.",
-                                  stats::Type::Counter, {"listener"});
+    auto& rejected =
+        store.family("rate_limit_rejected_total", "Requests answered 429 by the rate limit filter.",
+                     stats::Type::Counter, {"listener"});
     auto& shadow = store.family(
         "rate_limit_shadow_rejected_total",
         "Requests the rate limit filter would have rejected, let through in shadow mode.",
         stats::Type::Counter, {"listener"});
     config->rejected = &store.series(rejected, {context.listenerName()});
     config->shadow_rejected = &store.series(shadow, {context.listenerName()});
-    return http::FilterFactoryCb(
-        [config]() { return std::make_unique<RateLimitFilter>(config); });
+    return http::FilterFactoryCb([config]() { return std::make_unique<RateLimitFilter>(config); });
   }
 };
 

@@ -5,9 +5,9 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
-#include <algorithm>
 #include <cstring>
 
 #include "source/common/logger.h"
@@ -60,8 +60,9 @@ void readKernelRandom(uint8_t* out, size_t n) {
     ::close(fd);
   }
   if (got != n) {
-    POUNCE_LOG(Filter, Critical, "no kernel randomness available (getrandom and /dev/urandom "
-                                 "failed): cannot generate request ids");
+    POUNCE_LOG(Filter, Critical,
+               "no kernel randomness available (getrandom and /dev/urandom "
+               "failed): cannot generate request ids");
     std::abort();
   }
 }

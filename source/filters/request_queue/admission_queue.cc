@@ -13,8 +13,7 @@ uint32_t queuedOf(uint64_t state) { return static_cast<uint32_t>(state >> 32); }
 
 AdmissionQueue::AdmissionQueue(uint32_t max_concurrent, uint32_t max_queued, bool shadow,
                                QueueStats stats)
-    : max_concurrent_(max_concurrent), max_queued_(max_queued), shadow_(shadow),
-      stats_(stats) {}
+    : max_concurrent_(max_concurrent), max_queued_(max_queued), shadow_(shadow), stats_(stats) {}
 
 AdmissionQueue::Result AdmissionQueue::tryAdmit(const WaiterSharedPtr& waiter) {
   if (shadow_) {

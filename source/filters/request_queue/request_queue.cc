@@ -7,14 +7,14 @@ namespace pounce::filters::request_queue {
 QueueStats createQueueStats(stats::Store& store, const std::string& listener) {
   const std::vector<std::string> labels{listener};
   QueueStats stats;
-  stats.in_flight = &store.series(store.family("queue_in_flight",
-                                               "Requests past the request_queue filter.",
-                                               stats::Type::Gauge, {"listener"}),
-                                  labels);
-  stats.queued = &store.series(store.family("queue_queued",
-                                            "Requests waiting in the request_queue filter.",
-                                            stats::Type::Gauge, {"listener"}),
-                               labels);
+  stats.in_flight =
+      &store.series(store.family("queue_in_flight", "Requests past the request_queue filter.",
+                                 stats::Type::Gauge, {"listener"}),
+                    labels);
+  stats.queued =
+      &store.series(store.family("queue_queued", "Requests waiting in the request_queue filter.",
+                                 stats::Type::Gauge, {"listener"}),
+                    labels);
   stats.shed = &store.series(
       store.family("queue_shed_total",
                    "Requests the request_queue filter answered 503 (queue full or waited too "
@@ -87,10 +87,9 @@ void RequestQueueFilter::shed() {
   config_->stats.shed->inc();
   decoder_callbacks_->streamInfo().setFlag(http::ResponseFlag::LoadShed);
   const std::string retry_after = std::to_string(config_->retry_after_seconds);
-  decoder_callbacks_->sendLocalReply(503, "Service Unavailable\n",
-                                     [&retry_after](http::ResponseHeaders& h) {
-                                       h.addLowercase("retry-after", retry_after);
-                                     });
+  decoder_callbacks_->sendLocalReply(
+      503, "Service Unavailable\n",
+      [&retry_after](http::ResponseHeaders& h) { h.addLowercase("retry-after", retry_after); });
 }
 
 void RequestQueueFilter::onDestroy() {

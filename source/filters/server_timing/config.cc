@@ -9,12 +9,10 @@ namespace {
 class Factory : public http::FilterConfigFactory {
 public:
   std::string name() const override { return "pounce.filters.server_timing"; }
-  std::unique_ptr<google::protobuf::Message> createEmptyConfig() const override {
-    return nullptr;
-  }
+  std::unique_ptr<google::protobuf::Message> createEmptyConfig() const override { return nullptr; }
 
-  absl::StatusOr<http::FilterFactoryCb>
-  createFilterFactory(const google::protobuf::Message&, http::FactoryContext&) const override {
+  absl::StatusOr<http::FilterFactoryCb> createFilterFactory(const google::protobuf::Message&,
+                                                            http::FactoryContext&) const override {
     return http::FilterFactoryCb([]() { return std::make_unique<ServerTimingFilter>(); });
   }
 };

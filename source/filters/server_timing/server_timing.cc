@@ -31,9 +31,9 @@ bool isToken(std::string_view name) {
 
 } // namespace
 
-std::string formatServerTiming(
-    std::chrono::nanoseconds total,
-    const std::vector<std::pair<std::string, std::chrono::nanoseconds>>& timings) {
+std::string
+formatServerTiming(std::chrono::nanoseconds total,
+                   const std::vector<std::pair<std::string, std::chrono::nanoseconds>>& timings) {
   std::string out;
   out.reserve(24 + timings.size() * 24);
   appendEntry(out, "total", total);
@@ -48,8 +48,8 @@ std::string formatServerTiming(
 http::FilterStatus ServerTimingFilter::encodeHeaders(http::ResponseHeaders& headers, bool) {
   const http::StreamInfo& info = encoder_callbacks_->streamInfo();
   const auto total = encoder_callbacks_->dispatcher().now() - info.start_time;
-  std::string value = formatServerTiming(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(total), info.timings);
+  std::string value =
+      formatServerTiming(std::chrono::duration_cast<std::chrono::nanoseconds>(total), info.timings);
   if (auto existing = headers.get("server-timing")) {
     // Keep what the app reported, ours after it.
     value = std::string(*existing) + ", " + value;

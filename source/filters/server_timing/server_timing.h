@@ -11,9 +11,9 @@ namespace pounce::filters::server_timing {
 
 // Formats a Server-Timing value: "total;dur=12.3" then one "<name>;dur=<ms>" per timing
 // (milliseconds with one decimal). Timing names that are not tokens are skipped.
-std::string formatServerTiming(
-    std::chrono::nanoseconds total,
-    const std::vector<std::pair<std::string, std::chrono::nanoseconds>>& timings);
+std::string
+formatServerTiming(std::chrono::nanoseconds total,
+                   const std::vector<std::pair<std::string, std::chrono::nanoseconds>>& timings);
 
 // Adds Server-Timing to the response head: the time from the start of the stream to the
 // response head, and every StreamInfo::timings entry recorded by then ("queue", "app", ...).

@@ -17,8 +17,7 @@ class HealthTest : public testing::Test {
 protected:
   void configure(const std::string& yaml) {
     auto f = FilterHarness::factoriesFromYaml(
-        {{"pounce.filters.health", yaml},
-         {"pounce.filters.direct_response", "body: app"}},
+        {{"pounce.filters.health", yaml}, {"pounce.filters.direct_response", "body: app"}},
         server_);
     ASSERT_TRUE(f.ok()) << f.status();
     factories_ = *f;

@@ -18,8 +18,7 @@ class ProxyHeadersTest : public testing::Test {
 protected:
   void configure(const std::string& yaml) {
     auto f = FilterHarness::factoriesFromYaml(
-        {{"pounce.filters.proxy_headers", yaml}, {"pounce.filters.direct_response", ""}},
-        server_);
+        {{"pounce.filters.proxy_headers", yaml}, {"pounce.filters.direct_response", ""}}, server_);
     ASSERT_TRUE(f.ok()) << f.status();
     factories_ = *f;
   }
@@ -160,7 +159,8 @@ TEST_F(ProxyHeadersTest, ClientPortComesFromTheEntryOrIsZero) {
 
 TEST_F(ProxyHeadersTest, SeveralXffFieldsAreOneListInOrder) {
   configure("trusted_hosts: ['10.0.0.1']");
-  auto h = run("10.0.0.1", {{"x-forwarded-for", "198.51.100.7"}, {"x-forwarded-for", "203.0.113.9"}});
+  auto h =
+      run("10.0.0.1", {{"x-forwarded-for", "198.51.100.7"}, {"x-forwarded-for", "203.0.113.9"}});
   EXPECT_EQ(h->info().client_address.ip(), "203.0.113.9");
   configure("trusted_hosts: ['10.0.0.1']\nforwarded_for_trusted_hops: 2");
   h = run("10.0.0.1", {{"x-forwarded-for", "198.51.100.7"}, {"x-forwarded-for", "203.0.113.9"}});
@@ -264,8 +264,7 @@ TEST_F(ProxyHeadersTest, UnixSocketPeersAreTrustedOnlyWhenListed) {
     auto h = std::make_unique<FilterHarness>(factories_);
     h->info().peer_address = network::Address::fromPipe("/run/pounce.sock");
     h->info().client_address = h->info().peer_address;
-    h->sendHeaders(FilterHarness::request("GET", "/", {{"x-forwarded-for", "198.51.100.7"}}),
-                   true);
+    h->sendHeaders(FilterHarness::request("GET", "/", {{"x-forwarded-for", "198.51.100.7"}}), true);
     return h;
   };
   configure("trusted_hosts: ['10.0.0.0/8']");
@@ -355,8 +354,8 @@ TEST(ForwardedParser, ParsesElementsPairsAndQuotedValues) {
 
 TEST(ForwardedParser, RejectsMalformedHeaders) {
   std::vector<ForwardedElement> e;
-  for (const char* bad : {"", "for", "for=", "for=\"1.2.3.4", "=1.2.3.4", "for=1.2.3.4 x",
-                          "for=[::1]"}) {
+  for (const char* bad :
+       {"", "for", "for=", "for=\"1.2.3.4", "=1.2.3.4", "for=1.2.3.4 x", "for=[::1]"}) {
     EXPECT_FALSE(parseForwarded(bad, e)) << bad;
   }
 }

@@ -95,9 +95,9 @@ TEST(ClientBuckets, TableIsBoundedAndForgetsLeastRecentlySeen) {
   test::SimulatedTimeSource time;
   ClientBuckets buckets(1.0, 1, 100, time);
   for (int i = 0; i < 1000; ++i) {
-    EXPECT_TRUE(buckets.consume(key("10.0." + std::to_string(i / 250) + "." +
-                                    std::to_string(i % 250)))
-                    .allowed);
+    EXPECT_TRUE(
+        buckets.consume(key("10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250)))
+            .allowed);
   }
   EXPECT_LE(buckets.trackedClients(), 100u);
   EXPECT_GE(buckets.trackedClients(), 90u);
@@ -168,9 +168,7 @@ protected:
     return h;
   }
 
-  int64_t metric(const std::string& name) {
-    return stats::Store::global().valueOf(name, {"test"});
-  }
+  int64_t metric(const std::string& name) { return stats::Store::global().valueOf(name, {"test"}); }
 
   test::FakeServerContext server_;
   std::vector<http::FilterFactoryCb> factories_;

@@ -160,9 +160,9 @@ TEST_F(RequestIdTest, OnlySaneIncomingIdsAreKept) {
   configure("");
   const std::string max(200, 'a');
   EXPECT_EQ(run({{"x-request-id", max}}, true)->info().request_id, max);
-  for (const std::string& bad : {std::string(201, 'a'), std::string("has space"),
-                                 std::string("tab\there"), std::string("caf\xc3\xa9"),
-                                 std::string("")}) {
+  for (const std::string& bad :
+       {std::string(201, 'a'), std::string("has space"), std::string("tab\there"),
+        std::string("caf\xc3\xa9"), std::string("")}) {
     auto h = run({{"x-request-id", bad}}, true);
     EXPECT_TRUE(looksLikeUuid4Hex(h->info().request_id)) << bad;
   }

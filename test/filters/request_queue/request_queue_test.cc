@@ -24,9 +24,7 @@ public:
       : registry_(registry), cb_(std::move(cb)) {
     registry_.push_back(this);
   }
-  ~FakeTimer() override {
-    registry_.erase(std::find(registry_.begin(), registry_.end(), this));
-  }
+  ~FakeTimer() override { registry_.erase(std::find(registry_.begin(), registry_.end(), this)); }
   void enableTimer(std::chrono::milliseconds delay) override {
     enabled_ = true;
     delay_ = delay;
@@ -113,9 +111,8 @@ protected:
   }
   const stats::Series& waitSeries() {
     auto& store = stats::Store::global();
-    return store.series(store.family("queue_wait_seconds", "", stats::Type::Histogram,
-                                     {"listener"}),
-                        {listener_});
+    return store.series(
+        store.family("queue_wait_seconds", "", stats::Type::Histogram, {"listener"}), {listener_});
   }
 
   test::FakeServerContext server_;
@@ -252,7 +249,7 @@ TEST_F(RequestQueueTest, SlotHandedToAStreamThatDiedIsPassedOn) {
   auto s1 = start();
   auto s2 = start();
   auto s3 = start();
-  s1->respond();         // hands the slot to s2: the resume is posted, not yet run
+  s1->respond();              // hands the slot to s2: the resume is posted, not yet run
   s2->harness->clientReset(); // s2 dies first (its harness runs the post: nothing happens)
   EXPECT_FALSE(s2->reached);
   s3->harness->runPending();
@@ -334,7 +331,7 @@ TEST(AdmissionQueue, ManyThreadsNeverExceedTheLimitAndLoseNoWakeUp) {
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
       event::Dispatcher dispatcher("stress", time);
-      for (int i = 0; i < 2000 && !stuck; ++i) {
+      for (int i = 0; i < 500 && !stuck; ++i) {
         auto waiter = std::make_shared<Waiter>(dispatcher);
         bool admitted = false;
         waiter->resume = [&admitted] { admitted = true; };
@@ -383,8 +380,7 @@ TEST_F(RequestQueueConfigTest, RejectsBadValues) {
   };
   EXPECT_NE(error("").find("max_concurrent"), std::string::npos);
   EXPECT_NE(error("max_concurrent: 1\nmax_wait: 0s").find("max_wait"), std::string::npos);
-  EXPECT_NE(error("max_concurrent: 1\nmax_queued: 2000000").find("max_queued"),
-            std::string::npos);
+  EXPECT_NE(error("max_concurrent: 1\nmax_queued: 2000000").find("max_queued"), std::string::npos);
 }
 
 TEST_F(RequestQueueConfigTest, DefaultQueueIsAsLongAsTheConcurrency) {
@@ -393,9 +389,8 @@ TEST_F(RequestQueueConfigTest, DefaultQueueIsAsLongAsTheConcurrency) {
   std::vector<std::unique_ptr<FilterHarness>> streams;
   bool r0 = false, r1 = false, r2 = false;
   for (bool* flag : {&r0, &r1, &r2}) {
-    std::vector<http::FilterFactoryCb> chain{(*f)[0], [flag] {
-                                               return std::make_unique<HoldFilter>(*flag);
-                                             }};
+    std::vector<http::FilterFactoryCb> chain{
+        (*f)[0], [flag] { return std::make_unique<HoldFilter>(*flag); }};
     streams.push_back(std::make_unique<FilterHarness>(chain));
     streams.back()->sendHeaders(FilterHarness::request("GET", "/"), true);
   }

@@ -57,8 +57,7 @@ TEST(ServerTiming, AddsTheHeaderInEncodeHeaders) {
   clock = &h.time;
   h.sendHeaders(FilterHarness::request("GET", "/"), true);
   EXPECT_EQ(h.response.status, 200);
-  EXPECT_EQ(h.response.headers.getOr("server-timing"),
-            "total;dur=6.8, queue;dur=2.5, app;dur=4.3");
+  EXPECT_EQ(h.response.headers.getOr("server-timing"), "total;dur=6.8, queue;dur=2.5, app;dur=4.3");
 }
 
 TEST(ServerTiming, KeepsTheAppsOwnEntries) {
