@@ -34,15 +34,22 @@ http::FilterStatus RequestIdFilter::decodeHeaders(http::RequestHeaders& headers,
     return http::FilterStatus::Continue;
   }
   info.request_id = uuid4Hex(*config_->random);
-  // Replaces whatever the client sent, so later filters and the app see the id in use.
-  headers.set(config_->header_name, info.request_id);
+  // Replaces whatever the client sent, so later filters and the app see the id in use. (The
+  // id lives outside the map, so addLowercase needs no defensive copy, unlike set().)
+  if (incoming.has_value()) {
+    headers.remove(config_->header_name);
+  }
+  headers.addLowercase(config_->header_name, info.request_id);
   return http::FilterStatus::Continue;
 }
 
 http::FilterStatus RequestIdFilter::encodeHeaders(http::ResponseHeaders& headers, bool) {
   const std::string& id = encoder_callbacks_->streamInfo().request_id;
   if (config_->response_header && !id.empty()) {
-    headers.set(config_->header_name, id);
+    if (headers.has(config_->header_name)) {
+      headers.remove(config_->header_name);
+    }
+    headers.addLowercase(config_->header_name, id);
   }
   return http::FilterStatus::Continue;
 }

@@ -15,7 +15,8 @@ AdmissionQueue::AdmissionQueue(uint32_t max_concurrent, uint32_t max_queued, boo
                                QueueStats stats)
     : max_concurrent_(max_concurrent), max_queued_(max_queued), shadow_(shadow), stats_(stats) {}
 
-AdmissionQueue::Result AdmissionQueue::tryAdmit(const WaiterSharedPtr& waiter) {
+AdmissionQueue::Result AdmissionQueue::tryAdmit(event::Dispatcher& dispatcher,
+                                                WaiterSharedPtr* waiter) {
   if (shadow_) {
     const uint64_t before = state_.fetch_add(1, std::memory_order_acq_rel);
     if (inFlightOf(before) >= static_cast<uint64_t>(max_concurrent_) + max_queued_) {
@@ -50,8 +51,10 @@ AdmissionQueue::Result AdmissionQueue::tryAdmit(const WaiterSharedPtr& waiter) {
       break;
     }
   }
-  waiter->state = Waiter::State::Queued;
-  waiter->position = waiters_.insert(waiters_.end(), waiter);
+  auto queued = std::make_shared<Waiter>(dispatcher);
+  queued->state = Waiter::State::Queued;
+  queued->position = waiters_.insert(waiters_.end(), queued);
+  *waiter = std::move(queued);
   stats_.queued->inc();
   return Result::Queued;
 }

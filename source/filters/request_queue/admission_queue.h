@@ -55,11 +55,12 @@ public:
 
   AdmissionQueue(uint32_t max_concurrent, uint32_t max_queued, bool shadow, QueueStats stats);
 
-  // A new request. Admitted: it holds a slot (release() it when done). Queued: `waiter` is in
-  // the queue; a later release() hands it a slot by posting waiter->resume to its
-  // dispatcher. Shed: no slot and no room to wait.
-  // In shadow mode every request is admitted; those that would have been shed are counted.
-  Result tryAdmit(const WaiterSharedPtr& waiter);
+  // A new request from a stream on `dispatcher`'s thread. Admitted: it holds a slot
+  // (release() it when done). Queued: `*waiter` is set to the request's place in the queue;
+  // a later release() hands it a slot by posting waiter->resume to `dispatcher`. Shed: no
+  // slot and no room to wait. In shadow mode every request is admitted; those that would
+  // have been shed are counted. Only a queued request costs an allocation.
+  Result tryAdmit(event::Dispatcher& dispatcher, WaiterSharedPtr* waiter);
   // Gives up a slot: to the oldest waiter if there is one, otherwise frees it.
   void release();
   // Takes a waiter out of the queue (its client went away, or it waited too long). Returns

@@ -38,8 +38,8 @@ QueueStats createQueueStats(stats::Store& store, const std::string& listener) {
 }
 
 http::FilterStatus RequestQueueFilter::decodeHeaders(http::RequestHeaders&, bool) {
-  auto waiter = std::make_shared<Waiter>(decoder_callbacks_->dispatcher());
-  switch (config_->queue.tryAdmit(waiter)) {
+  WaiterSharedPtr waiter;
+  switch (config_->queue.tryAdmit(decoder_callbacks_->dispatcher(), &waiter)) {
   case AdmissionQueue::Result::Admitted:
     holds_slot_ = true;
     config_->stats.wait->observe(0);

@@ -1,20 +1,28 @@
 #include "source/filters/server_timing/server_timing.h"
 
-#include <cstdio>
+#include <charconv>
+#include <cstdint>
+
+#include "source/common/strings.h"
 
 namespace pounce::filters::server_timing {
 
 namespace {
 
+// "<name>;dur=<ms with one decimal>", rounded half up, formatted without printf.
 void appendEntry(std::string& out, std::string_view name, std::chrono::nanoseconds d) {
   if (!out.empty()) {
     out += ", ";
   }
-  const double ms = std::chrono::duration<double, std::milli>(d).count();
-  char buf[48];
-  const int n = std::snprintf(buf, sizeof(buf), ";dur=%.1f", ms < 0 ? 0.0 : ms);
+  const int64_t ns = d.count() < 0 ? 0 : d.count();
+  const int64_t tenths = (ns + 50000) / 100000; // tenths of a millisecond
+  char buf[32];
+  char* p = std::to_chars(buf, buf + sizeof(buf), tenths / 10).ptr;
+  *p++ = '.';
+  *p++ = static_cast<char>('0' + tenths % 10);
   out.append(name.data(), name.size());
-  out.append(buf, static_cast<size_t>(n));
+  out += ";dur=";
+  out.append(buf, static_cast<size_t>(p - buf));
 }
 
 bool isToken(std::string_view name) {
@@ -52,9 +60,10 @@ http::FilterStatus ServerTimingFilter::encodeHeaders(http::ResponseHeaders& head
       formatServerTiming(std::chrono::duration_cast<std::chrono::nanoseconds>(total), info.timings);
   if (auto existing = headers.get("server-timing")) {
     // Keep what the app reported, ours after it.
-    value = std::string(*existing) + ", " + value;
+    value = cat(*existing, ", ", value);
+    headers.remove("server-timing");
   }
-  headers.set("server-timing", value);
+  headers.addLowercase("server-timing", value);
   return http::FilterStatus::Continue;
 }
 

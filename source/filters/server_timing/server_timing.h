@@ -10,7 +10,8 @@
 namespace pounce::filters::server_timing {
 
 // Formats a Server-Timing value: "total;dur=12.3" then one "<name>;dur=<ms>" per timing
-// (milliseconds with one decimal). Timing names that are not tokens are skipped.
+// (milliseconds with one decimal, rounded half up). Timing names that are not tokens are
+// skipped.
 std::string
 formatServerTiming(std::chrono::nanoseconds total,
                    const std::vector<std::pair<std::string, std::chrono::nanoseconds>>& timings);

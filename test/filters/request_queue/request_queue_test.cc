@@ -332,12 +332,16 @@ TEST(AdmissionQueue, ManyThreadsNeverExceedTheLimitAndLoseNoWakeUp) {
     threads.emplace_back([&] {
       event::Dispatcher dispatcher("stress", time);
       for (int i = 0; i < 500 && !stuck; ++i) {
-        auto waiter = std::make_shared<Waiter>(dispatcher);
+        WaiterSharedPtr waiter;
         bool admitted = false;
-        waiter->resume = [&admitted] { admitted = true; };
-        auto result = queue.tryAdmit(waiter);
+        const auto result = queue.tryAdmit(dispatcher, &waiter);
         ASSERT_NE(result, AdmissionQueue::Result::Shed);
-        admitted = admitted || result == AdmissionQueue::Result::Admitted;
+        if (result == AdmissionQueue::Result::Admitted) {
+          admitted = true;
+        } else {
+          // Set before the hand-over can run: it runs on this thread, from the loop below.
+          waiter->resume = [&admitted] { admitted = true; };
+        }
         const auto deadline = std::chrono::steady_clock::now() + 10s;
         while (!admitted) {
           event_base_loop(dispatcher.base(), EVLOOP_NONBLOCK);

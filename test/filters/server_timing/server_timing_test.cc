@@ -44,6 +44,12 @@ TEST(ServerTiming, FormatsTotalAndEachTimingInMilliseconds) {
   EXPECT_EQ(formatServerTiming(6840us, {{"queue", 2500us}, {"app", 4340us}}),
             "total;dur=6.8, queue;dur=2.5, app;dur=4.3");
   EXPECT_EQ(formatServerTiming(0ns, {{"x y", 1ms}, {"", 1ms}}), "total;dur=0.0");
+  // Rounded half up to a tenth of a millisecond.
+  EXPECT_EQ(formatServerTiming(12350us, {}), "total;dur=12.4");
+  EXPECT_EQ(formatServerTiming(49999ns, {}), "total;dur=0.0");
+  EXPECT_EQ(formatServerTiming(50000ns, {}), "total;dur=0.1");
+  EXPECT_EQ(formatServerTiming(1234567890ns, {}), "total;dur=1234.6");
+  EXPECT_EQ(formatServerTiming(-5ms, {}), "total;dur=0.0");
 }
 
 TEST(ServerTiming, AddsTheHeaderInEncodeHeaders) {
