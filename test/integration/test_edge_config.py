@@ -57,4 +57,5 @@ def test_edge_config_orders_the_filters(pounce):
     lines = json_log_lines(s, allowed + 2)
     assert {l["client"] for l in lines} == {"198.51.100.7", "198.51.100.8"}
     assert not any(l["path"] in ("/livez", "/readyz") for l in lines)
-    assert lines[-1]["request_id"] == "from-the-proxy"
+    (proxied,) = [l for l in lines if l["client"] == "198.51.100.8"]
+    assert proxied["request_id"] == "from-the-proxy"

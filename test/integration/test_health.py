@@ -3,6 +3,7 @@ ahead of rate limiting, and 503 while the server drains."""
 
 import json
 import signal
+import time
 
 from conftest import RawConnection, wait_for
 from edge_helpers import access_log_lines, chain_config, request, version
@@ -62,11 +63,19 @@ def start_request(server, path):
     return c
 
 
+def drain(server):
+    # Signal handlers are installed just before "ready" is logged; the port opens earlier.
+    wait_for(lambda: any(l.endswith(" ready") for l in server.log().splitlines()),
+             what="the server to log ready")
+    time.sleep(0.2)  # let the I/O thread read the partial request heads
+    server.signal(signal.SIGTERM)
+    wait_for(lambda: "draining" in server.log(), what="the drain to start")
+
+
 def test_503_draining_while_the_server_drains(pounce):
     s = pounce(chain_config(("health", {"path": "/health"})))
     pending = start_request(s, "/health")
-    s.signal(signal.SIGTERM)
-    wait_for(lambda: "draining" in s.log(), what="the drain to start")
+    drain(s)
     pending.send(b"\r\n")
     status, headers, body = pending.response()
     assert status == 503
@@ -77,8 +86,7 @@ def test_with_ready_path_liveness_stays_up_during_drain(pounce):
     s = pounce(chain_config(("health", {"path": "/livez", "ready_path": "/readyz"})))
     assert request(s, "/livez")[0] == 200 and request(s, "/readyz")[0] == 200
     live, ready = start_request(s, "/livez"), start_request(s, "/readyz")
-    s.signal(signal.SIGTERM)
-    wait_for(lambda: "draining" in s.log(), what="the drain to start")
+    drain(s)
     live.send(b"\r\n")
     ready.send(b"\r\n")
     status, _, body = live.response()
