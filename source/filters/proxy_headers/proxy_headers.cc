@@ -341,14 +341,17 @@ void ProxyHeadersFilter::applyXForwarded(http::RequestHeaders& headers,
       }
     }
   }
-  if (auto proto = headers.get(kXForwardedProto)) {
-    const std::string_view scheme = schemeFromProto(itemFromRight(*proto, config_->trusted_hops));
+  const std::string_view proto_list = combinedValue(headers, kXForwardedProto, storage);
+  if (!proto_list.empty()) {
+    const std::string_view scheme =
+        schemeFromProto(itemFromRight(proto_list, config_->trusted_hops));
     if (!scheme.empty()) {
       headers.setScheme(scheme);
     }
   }
-  if (auto host_list = headers.get(kXForwardedHost)) {
-    const std::string_view host = itemFromRight(*host_list, config_->trusted_hops);
+  const std::string_view host_list = combinedValue(headers, kXForwardedHost, storage);
+  if (!host_list.empty()) {
+    const std::string_view host = itemFromRight(host_list, config_->trusted_hops);
     if (isValidForwardedHost(host)) {
       setHost(headers, host);
     }

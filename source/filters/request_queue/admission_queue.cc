@@ -90,8 +90,11 @@ void AdmissionQueue::release() {
   // Posted under the lock: the waiter's stream cannot finish tearing down (cancel() takes
   // the lock) until the post is queued, and a dispatcher outlives its streams.
   next->dispatcher.post([next] {
-    if (next->resume) {
-      next->resume();
+    // Taken out first: the stream clears resume while it runs.
+    std::function<void()> resume;
+    resume.swap(next->resume);
+    if (resume) {
+      resume();
     }
   });
 }

@@ -180,6 +180,11 @@ TEST_F(ProxyHeadersTest, SchemeFromTrustedXForwardedProto) {
   EXPECT_EQ(scheme("ftp"), "http");
   // The value the nearest trusted proxy appended.
   EXPECT_EQ(scheme("https, http"), "http");
+  // Several fields are one list.
+  auto h = run("10.0.0.1", {{"x-forwarded-proto", "http"}, {"x-forwarded-proto", "https"}});
+  EXPECT_EQ(h->info().request_headers->scheme(), "https");
+  h = run("10.0.0.1", {{"x-forwarded-host", "a.example"}, {"x-forwarded-host", "b.example"}});
+  EXPECT_EQ(h->info().request_headers->authority(), "b.example");
 }
 
 TEST_F(ProxyHeadersTest, HostFromTrustedXForwardedHost) {
