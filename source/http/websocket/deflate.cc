@@ -261,6 +261,13 @@ MessageCompressor::~MessageCompressor() {
 }
 
 bool MessageCompressor::compress(std::string_view message, std::string& out) {
+  if (message.empty()) {
+    // An empty stored block (00, plus the 00 00 ff ff the receiver appends). zlib emits
+    // nothing for a second sync flush without input, and an empty payload would leave a
+    // receiver's inflater in the middle of a block header.
+    out.push_back('\0');
+    return true;
+  }
   if (!initialized_) {
     if (deflateInit2(&stream_, level_, Z_DEFLATED, -window_bits_, memory_level_,
                      Z_DEFAULT_STRATEGY) != Z_OK) {
@@ -390,13 +397,18 @@ MessageDecompressor::Result MessageDecompressor::feed(const char* data, size_t s
     return Result::Ok;
   }
   stream_ended_ = false;
+  received_data_ = true;
   return inflateInto(data, size, out, limit);
 }
 
 MessageDecompressor::Result MessageDecompressor::finish(Buffer& out, uint64_t limit) {
-  const Result r =
-      stream_ended_ ? Result::Ok : inflateInto(kTail, sizeof(kTail), out, limit);
+  // Nothing to finish after an empty payload (some senders compress an empty message to
+  // nothing), or after a final deflate block.
+  const Result r = (stream_ended_ || !received_data_)
+                       ? Result::Ok
+                       : inflateInto(kTail, sizeof(kTail), out, limit);
   stream_ended_ = false;
+  received_data_ = false;
   if (r != Result::Ok || no_context_takeover_) {
     abandon();
   }
@@ -405,6 +417,7 @@ MessageDecompressor::Result MessageDecompressor::finish(Buffer& out, uint64_t li
 
 void MessageDecompressor::abandon() {
   stream_ended_ = false;
+  received_data_ = false;
   if (initialized_) {
     inflateReset(&stream_);
   }

@@ -125,6 +125,8 @@ private:
   bool initialized_{false};
   // The message's data so far ended exactly with a final (BFINAL) deflate block.
   bool stream_ended_{false};
+  // Some compressed data arrived for the current message.
+  bool received_data_{false};
   const int window_bits_;
   const bool no_context_takeover_;
 };

@@ -236,6 +236,20 @@ TEST(DeflateCompression, EmptyMessage) {
   EXPECT_EQ(decompressAll(d, ""), "");
 }
 
+TEST(DeflateCompression, EmptyMessageAfterDataKeepsTheStreamValid) {
+  // zlib writes nothing for a sync flush without new input; the empty message must still
+  // produce a payload that leaves a receiver's inflater on a block boundary.
+  MessageCompressor c(12, false, 6, 5);
+  ClientInflater client(12);
+  for (const std::string msg : {std::string("data"), std::string(), std::string(),
+                                std::string("more data"), std::string(2000, 'x')}) {
+    std::string z;
+    ASSERT_TRUE(c.compress(msg, z));
+    EXPECT_FALSE(z.empty());
+    EXPECT_EQ(client.decompress(z), msg);
+  }
+}
+
 TEST(DeflateCompression, RoundTripsAtEveryWindowSize) {
   std::string big;
   for (int i = 0; i < 20000; ++i) {

@@ -746,6 +746,15 @@ TEST_F(Compression, ReceivesCompressedMessagesWithContextTakeover) {
   EXPECT_TRUE(session_->isOpen());
 }
 
+TEST_F(Compression, EmptyCompressedPayloadIsAnEmptyMessage) {
+  make(DeflateParams{});
+  Client client;
+  feed(compressedText(client, "first") + clientFrame(0x1, "", true, 4) +
+       clientFrame(0x2, std::string(1, '\0'), true, 4) + compressedText(client, "second"));
+  EXPECT_EQ(recorder_.messages, (std::vector<std::string>{"first", "", "", "second"}));
+  EXPECT_TRUE(session_->isOpen());
+}
+
 TEST_F(Compression, UncompressedMessagesStillAllowed) {
   make(DeflateParams{});
   Client client;
