@@ -61,7 +61,9 @@ void FrameEncoder::close(uint16_t code, std::string_view reason, Buffer& out) {
   payload[0] = static_cast<char>(code >> 8);
   payload[1] = static_cast<char>(code & 0xFF);
   reason = reason.substr(0, kMaxCloseReason);
-  std::memcpy(payload + 2, reason.data(), reason.size());
+  if (!reason.empty()) {
+    std::memcpy(payload + 2, reason.data(), reason.size());
+  }
   control(Opcode::Close, std::string_view(payload, 2 + reason.size()), out);
 }
 
