@@ -30,8 +30,11 @@ struct DeflateConfig {
   bool server_no_context_takeover{false};
   // Ask clients to compress every message on its own (client_no_context_takeover).
   bool client_no_context_takeover{false};
-  // zlib level (0..9) and memLevel (1..9) of the server's compressor.
-  int compression_level{6};
+  // zlib level (0..9) of the server's compressor. 1 (as nginx's gzip default) is about
+  // twice as fast as zlib's default 6 and compresses typical JSON nearly as well.
+  int compression_level{1};
+  // zlib memLevel (1..9): hash table size. 5 suits a 12-bit window; a larger table with a
+  // small window costs time at every window slide.
   int memory_level{5};
   // Messages shorter than this are sent uncompressed (RSV1 clear); 0 compresses all.
   size_t min_compress_size{0};

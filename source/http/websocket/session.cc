@@ -13,7 +13,7 @@ std::unique_ptr<MessageCompressor> makeCompressor(const std::optional<DeflatePar
   }
   return std::make_unique<MessageCompressor>(
       deflate->server_max_window_bits, deflate->server_no_context_takeover,
-      config.compression_level, config.compression_memory_level);
+      config.deflate.compression_level, config.deflate.memory_level);
 }
 
 std::unique_ptr<MessageDecompressor>
@@ -33,7 +33,7 @@ Session::Session(const SessionConfig& config, SessionCallbacks& callbacks,
       compressor_(makeCompressor(deflate, config)), decompressor_(makeDecompressor(deflate)),
       decoder_config_{config.max_message_size, true},
       decoder_(decoder_config_, *this, decompressor_.get()),
-      encoder_(config.fragment_size, compressor_.get(), config.min_compress_size),
+      encoder_(config.fragment_size, compressor_.get(), config.deflate.min_compress_size),
       keepalive_(config.ping_interval.count() > 0) {
   if (keepalive_) {
     last_received_ = time_source_.monotonicTime();

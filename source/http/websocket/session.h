@@ -30,11 +30,9 @@ struct SessionConfig {
   std::chrono::milliseconds ping_timeout{std::chrono::seconds(20)};
   // After sending a close frame, wait this long for the peer's before giving up.
   std::chrono::milliseconds close_timeout{std::chrono::seconds(5)};
-  // Compressor settings when permessage-deflate was agreed (the negotiation is separate:
-  // see negotiateDeflate()).
-  int compression_level{6};
-  int compression_memory_level{5};
-  size_t min_compress_size{0};
+  // permessage-deflate: what to accept in the handshake (pass it to negotiateDeflate())
+  // and how to compress once agreed (level, memory, threshold).
+  DeflateConfig deflate;
 };
 
 // Why a session ended.

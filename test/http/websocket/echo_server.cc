@@ -36,7 +36,6 @@ using namespace pounce::http::websocket;
 
 struct Options {
   SessionConfig session;
-  DeflateConfig deflate;
   std::vector<std::string> subprotocols;
 };
 
@@ -170,7 +169,7 @@ int serve(int fd, const Options& options) {
       }
     }
   }
-  const auto deflate = negotiateDeflate(request.extensions, options.deflate);
+  const auto deflate = negotiateDeflate(request.extensions, options.session.deflate);
   HeaderMap extra;
   extra.add("x-echo-server", "pounce");
   auto response = acceptResponse(request, subprotocol, deflate, &extra);
@@ -241,7 +240,6 @@ bool parseFlag(int argc, char** argv, int& i, const char* name, uint64_t& value)
 
 int main(int argc, char** argv) {
   Options options;
-  options.deflate.min_compress_size = 0;
   for (int i = 1; i < argc; ++i) {
     uint64_t v = 0;
     if (parseFlag(argc, argv, i, "--max-message-size", v)) {
@@ -249,11 +247,11 @@ int main(int argc, char** argv) {
     } else if (parseFlag(argc, argv, i, "--fragment-size", v)) {
       options.session.fragment_size = v;
     } else if (parseFlag(argc, argv, i, "--min-compress-size", v)) {
-      options.session.min_compress_size = v;
+      options.session.deflate.min_compress_size = v;
     } else if (parseFlag(argc, argv, i, "--server-window-bits", v)) {
-      options.deflate.server_max_window_bits = static_cast<int>(v);
+      options.session.deflate.server_max_window_bits = static_cast<int>(v);
     } else if (parseFlag(argc, argv, i, "--client-window-bits", v)) {
-      options.deflate.client_max_window_bits = static_cast<int>(v);
+      options.session.deflate.client_max_window_bits = static_cast<int>(v);
     } else if (parseFlag(argc, argv, i, "--ping-interval-ms", v)) {
       options.session.ping_interval = std::chrono::milliseconds(v);
     } else if (parseFlag(argc, argv, i, "--ping-timeout-ms", v)) {
@@ -261,11 +259,11 @@ int main(int argc, char** argv) {
     } else if (parseFlag(argc, argv, i, "--close-timeout-ms", v)) {
       options.session.close_timeout = std::chrono::milliseconds(v);
     } else if (std::strcmp(argv[i], "--no-compression") == 0) {
-      options.deflate.enabled = false;
+      options.session.deflate.enabled = false;
     } else if (std::strcmp(argv[i], "--server-no-context-takeover") == 0) {
-      options.deflate.server_no_context_takeover = true;
+      options.session.deflate.server_no_context_takeover = true;
     } else if (std::strcmp(argv[i], "--client-no-context-takeover") == 0) {
-      options.deflate.client_no_context_takeover = true;
+      options.session.deflate.client_no_context_takeover = true;
     } else if (std::strcmp(argv[i], "--subprotocols") == 0 && i + 1 < argc) {
       for (std::string_view p : split(argv[++i], ',')) {
         options.subprotocols.emplace_back(p);

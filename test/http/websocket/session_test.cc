@@ -854,7 +854,7 @@ TEST_F(Compression, SmallWindowBothWays) {
 }
 
 TEST_F(Compression, MinCompressSizeSendsShortMessagesPlain) {
-  config_.min_compress_size = 100;
+  config_.deflate.min_compress_size = 100;
   make(DeflateParams{});
   ASSERT_TRUE(session_->sendText("short"));
   ASSERT_TRUE(session_->sendText(std::string(200, 'l')));
