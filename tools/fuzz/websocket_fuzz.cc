@@ -73,8 +73,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   std::optional<MessageDecompressor> client_inflater;
   if (deflate) {
-    client_inflater.emplace(deflate->server_max_window_bits,
-                            deflate->server_no_context_takeover);
+    client_inflater.emplace(deflate->server_max_window_bits, deflate->server_no_context_takeover);
   }
   DecoderConfig client_config;
   client_config.max_message_size = kMaxMessage + 1024;

@@ -138,8 +138,7 @@ bool parseWindowBits(const std::string& value, int& out) {
   return true;
 }
 
-std::optional<DeflateParams> acceptOffer(const ExtensionOffer& offer,
-                                         const DeflateConfig& config) {
+std::optional<DeflateParams> acceptOffer(const ExtensionOffer& offer, const DeflateConfig& config) {
   bool server_nct = false, client_nct = false;
   bool has_server_bits = false, has_client_bits = false;
   int server_bits = 15, client_bits = 15;
@@ -299,8 +298,8 @@ bool MessageCompressor::compress(std::string_view message, std::string& out) {
     room = std::max<size_t>(room, 64);
   }
   // A sync flush ends with an empty stored block: 00 00 ff ff. RFC 7692 §7.2.1 removes it.
-  if (out.size() - start >= 4 && std::string_view(out).substr(out.size() - 4) ==
-                                     std::string_view(kTail, 4)) {
+  if (out.size() - start >= 4 &&
+      std::string_view(out).substr(out.size() - 4) == std::string_view(kTail, 4)) {
     out.resize(out.size() - 4);
   }
   if (no_context_takeover_) {

@@ -68,8 +68,7 @@ std::vector<ExtensionOffer> parseExtensions(std::string_view header);
 // Picks the first permessage-deflate offer in `header` the server can accept under `config`
 // and returns the agreed parameters, or nullopt (no compression) if none is acceptable.
 // An offer with an unknown, duplicated or malformed parameter is ignored (RFC 7692 §7.1).
-std::optional<DeflateParams> negotiateDeflate(std::string_view header,
-                                              const DeflateConfig& config);
+std::optional<DeflateParams> negotiateDeflate(std::string_view header, const DeflateConfig& config);
 
 // The Sec-WebSocket-Extensions response value for agreed parameters, e.g.
 // "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12".

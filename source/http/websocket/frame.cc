@@ -14,8 +14,7 @@ bool isValidSentCloseCode(uint16_t code) {
 size_t encodeFrameHeader(char* out, Opcode opcode, bool fin, bool rsv1, uint64_t payload_length,
                          const uint8_t* mask_key) {
   auto* p = reinterpret_cast<uint8_t*>(out);
-  p[0] = static_cast<uint8_t>((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) |
-                              static_cast<uint8_t>(opcode));
+  p[0] = static_cast<uint8_t>((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | static_cast<uint8_t>(opcode));
   const uint8_t mask_bit = mask_key != nullptr ? 0x80 : 0;
   size_t n;
   if (payload_length < 126) {

@@ -16,8 +16,7 @@ std::unique_ptr<MessageCompressor> makeCompressor(const std::optional<DeflatePar
       config.deflate.compression_level, config.deflate.memory_level);
 }
 
-std::unique_ptr<MessageDecompressor>
-makeDecompressor(const std::optional<DeflateParams>& deflate) {
+std::unique_ptr<MessageDecompressor> makeDecompressor(const std::optional<DeflateParams>& deflate) {
   if (!deflate) {
     return nullptr;
   }
@@ -27,11 +26,11 @@ makeDecompressor(const std::optional<DeflateParams>& deflate) {
 
 } // namespace
 
-Session::Session(const SessionConfig& config, SessionCallbacks& callbacks,
-                 TimeSource& time_source, const std::optional<DeflateParams>& deflate)
+Session::Session(const SessionConfig& config, SessionCallbacks& callbacks, TimeSource& time_source,
+                 const std::optional<DeflateParams>& deflate)
     : config_(config), callbacks_(callbacks), time_source_(time_source), deflate_(deflate),
-      compressor_(makeCompressor(deflate, config)), decompressor_(makeDecompressor(deflate)),
-      decoder_config_{config.max_message_size, true},
+      compressor_(makeCompressor(deflate, config)),
+      decompressor_(makeDecompressor(deflate)), decoder_config_{config.max_message_size, true},
       decoder_(decoder_config_, *this, decompressor_.get()),
       encoder_(config.fragment_size, compressor_.get(), config.deflate.min_compress_size),
       keepalive_(config.ping_interval.count() > 0) {

@@ -9,18 +9,18 @@ namespace {
 // Byte classes. The ranges that matter for the second byte of a sequence are split so the
 // few lead bytes with a narrower second-byte range (E0, ED, F0, F4) can be checked.
 enum Class : uint8_t {
-  kAscii,     // 00..7F
-  kCont8,     // 80..8F
-  kCont9,     // 90..9F
-  kContA,     // A0..BF
-  kLead2,     // C2..DF
-  kLeadE0,    // E0: second byte A0..BF (no overlong forms)
-  kLead3,     // E1..EC, EE..EF
-  kLeadED,    // ED: second byte 80..9F (no surrogates)
-  kLeadF0,    // F0: second byte 90..BF (no overlong forms)
-  kLead4,     // F1..F3
-  kLeadF4,    // F4: second byte 80..8F (nothing above U+10FFFF)
-  kInvalid,   // C0, C1, F5..FF
+  kAscii,   // 00..7F
+  kCont8,   // 80..8F
+  kCont9,   // 90..9F
+  kContA,   // A0..BF
+  kLead2,   // C2..DF
+  kLeadE0,  // E0: second byte A0..BF (no overlong forms)
+  kLead3,   // E1..EC, EE..EF
+  kLeadED,  // ED: second byte 80..9F (no surrogates)
+  kLeadF0,  // F0: second byte 90..BF (no overlong forms)
+  kLead4,   // F1..F3
+  kLeadF4,  // F4: second byte 80..8F (nothing above U+10FFFF)
+  kInvalid, // C0, C1, F5..FF
   kClassCount
 };
 

@@ -16,9 +16,9 @@ std::string response(std::string_view offer, const DeflateConfig& config = {}) {
 // --- Negotiation ---------------------------------------------------------------------------
 
 TEST(DeflateNegotiation, ParsesExtensionLists) {
-  auto offers = parseExtensions(
-      "permessage-deflate; client_max_window_bits; server_max_window_bits=10 , "
-      "x-foo;a=\"10\";b, ,bar");
+  auto offers =
+      parseExtensions("permessage-deflate; client_max_window_bits; server_max_window_bits=10 , "
+                      "x-foo;a=\"10\";b, ,bar");
   ASSERT_EQ(offers.size(), 3u);
   EXPECT_EQ(offers[0].name, "permessage-deflate");
   ASSERT_EQ(offers[0].params.size(), 2u);
@@ -105,13 +105,13 @@ TEST(DeflateNegotiation, ContextTakeover) {
 
 TEST(DeflateNegotiation, IgnoresOffersWithBadParameters) {
   for (const char* offer : {
-           "permessage-deflate; server_max_window_bits",         // value required
-           "permessage-deflate; server_max_window_bits=16",      // out of range
-           "permessage-deflate; server_max_window_bits=7",       // out of range
-           "permessage-deflate; client_max_window_bits=08",      // leading zero
-           "permessage-deflate; client_max_window_bits=1a",      // not a number
-           "permessage-deflate; client_max_window_bits=-9",      // not a token value
-           "permessage-deflate; server_no_context_takeover=1",   // takes no value
+           "permessage-deflate; server_max_window_bits",       // value required
+           "permessage-deflate; server_max_window_bits=16",    // out of range
+           "permessage-deflate; server_max_window_bits=7",     // out of range
+           "permessage-deflate; client_max_window_bits=08",    // leading zero
+           "permessage-deflate; client_max_window_bits=1a",    // not a number
+           "permessage-deflate; client_max_window_bits=-9",    // not a token value
+           "permessage-deflate; server_no_context_takeover=1", // takes no value
            "permessage-deflate; client_no_context_takeover=\"\"",
            "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
            "permessage-deflate; client_max_window_bits; client_max_window_bits=10",

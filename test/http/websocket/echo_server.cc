@@ -54,8 +54,7 @@ bool writeAll(int fd, std::string_view data) {
 }
 
 std::string serializeResponse(const ResponseHeaders& headers, bool with_empty_body) {
-  std::string out = cat("HTTP/1.1 ", headers.status(), " ", reasonPhrase(headers.status()),
-                        "\r\n");
+  std::string out = cat("HTTP/1.1 ", headers.status(), " ", reasonPhrase(headers.status()), "\r\n");
   for (const auto [name, value] : headers) {
     out += cat(name, ": ", value, "\r\n");
   }
@@ -118,9 +117,9 @@ public:
     std::fflush(stdout);
   }
   void onClose(const CloseInfo& info) override {
-    static const char* const kCauses[] = {"PeerClosed",  "CloseHandshakeCompleted",
+    static const char* const kCauses[] = {"PeerClosed",    "CloseHandshakeCompleted",
                                           "ProtocolError", "PingTimeout",
-                                          "CloseTimeout", "ConnectionLost"};
+                                          "CloseTimeout",  "ConnectionLost"};
     std::printf("CLOSED %u %s %.*s\n", info.code, kCauses[static_cast<int>(info.cause)],
                 static_cast<int>(info.reason.size()), info.reason.data());
     std::fflush(stdout);

@@ -95,9 +95,9 @@ TEST(Handshake, RefusesMalformedHttp1Requests) {
     h.add("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
     EXPECT_EQ(statusOf(h), 400) << "two keys";
   }
-  for (const char* key : {"", "dGhlIHNhbXBsZSBub25jZQ", "dGhlIHNhbXBsZSBub25jZQ=", "abc",
-                          "dGhlIHNhbXBsZSBub25jZQ==x", "dGhlIHNhbXBsZSBub25jZ===",
-                          "dGhlIHNhbXBsZSBub2!jZQ==", "dGhlIHNhbXBsZSBub25jZSBhYg=="}) {
+  for (const char* key :
+       {"", "dGhlIHNhbXBsZSBub25jZQ", "dGhlIHNhbXBsZSBub25jZQ=", "abc", "dGhlIHNhbXBsZSBub25jZQ==x",
+        "dGhlIHNhbXBsZSBub25jZ===", "dGhlIHNhbXBsZSBub2!jZQ==", "dGhlIHNhbXBsZSBub25jZSBhYg=="}) {
     RequestHeaders h = goodRequest();
     h.set("sec-websocket-key", key);
     EXPECT_EQ(statusOf(h), 400) << key;
@@ -209,8 +209,7 @@ TEST(Handshake, Http2ExtendedConnect) {
   EXPECT_FALSE(r->has("upgrade"));
   EXPECT_FALSE(r->has("connection"));
   EXPECT_EQ(r->getOr("sec-websocket-protocol"), "chat");
-  EXPECT_EQ(r->getOr("sec-websocket-extensions"),
-            "permessage-deflate; server_max_window_bits=12");
+  EXPECT_EQ(r->getOr("sec-websocket-extensions"), "permessage-deflate; server_max_window_bits=12");
 }
 
 TEST(Handshake, Http2Refusals) {

@@ -362,8 +362,8 @@ def test_raw_ping_pong_and_fragments_split_into_single_bytes(echo_server):
     server = echo_server()
     client = RawClient(server.port)
     client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    data = (frame(0x9, b"ping!") + frame(0x1, "Hel".encode(), fin=False) +
-            frame(0x9, b"") + frame(0x0, "lo wörld".encode()) + frame(0x8, struct.pack("!H", 1000)))
+    data = (frame(0x9, b"ping!") + frame(0x1, "Hel".encode(), fin=False) + frame(0x9, b"") +
+            frame(0x0, "lo wörld".encode()) + frame(0x8, struct.pack("!H", 1000)))
     for i in range(len(data)):
         client.send(data[i:i + 1])
     events = client.events_until_close()

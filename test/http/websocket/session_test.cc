@@ -127,9 +127,8 @@ TEST_F(Framing, SplitAtEveryByteBoundary) {
                             closeFrame(1000, "bye");
   expectSplitInvariant(input);
   EXPECT_EQ(recorder_.events,
-            (std::vector<std::string>{"text:Hello, κόσμε!", "binary:130 bytes",
-                                      "ping:ping", "pong:pong", "text:frag-ment",
-                                      "close:1000:bye:PeerClosed"}));
+            (std::vector<std::string>{"text:Hello, κόσμε!", "binary:130 bytes", "ping:ping",
+                                      "pong:pong", "text:frag-ment", "close:1000:bye:PeerClosed"}));
 }
 
 TEST_F(Framing, LargeFrameWith64BitLengthSplitInChunks) {
@@ -331,8 +330,7 @@ TEST_F(Fragmentation, TextAndBinaryInFragments) {
   feed(binaryFrame("a", false) + continuationFrame("", false) + continuationFrame("b"));
   // Empty fragments, including an empty final one.
   feed(textFrame("", false) + continuationFrame("", false) + continuationFrame(""));
-  EXPECT_EQ(recorder_.events,
-            (std::vector<std::string>{"text:fragments", "binary:ab", "text:"}));
+  EXPECT_EQ(recorder_.events, (std::vector<std::string>{"text:fragments", "binary:ab", "text:"}));
 }
 
 TEST_F(Fragmentation, ControlFramesBetweenFragments) {
@@ -403,10 +401,11 @@ TEST_F(Utf8Handling, ValidTextInOneFrameAndFragmentedAtEveryByte) {
 }
 
 TEST_F(Utf8Handling, InvalidTextIs1007) {
-  for (const std::string& bad : {std::string("\xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5\xED\xA0\x80" "edited"),
-                                std::string("\xC0\xAF"), std::string("\xF4\x90\x80\x80"),
-                                std::string("\xED\xBF\xBF"), std::string("\xFE"),
-                                std::string("ab\xE0\x80")}) {
+  for (const std::string& bad :
+       {std::string("\xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5\xED\xA0\x80"
+                    "edited"),
+        std::string("\xC0\xAF"), std::string("\xF4\x90\x80\x80"), std::string("\xED\xBF\xBF"),
+        std::string("\xFE"), std::string("ab\xE0\x80")}) {
     make();
     feed(textFrame(bad));
     expectFailedWith(1007);
@@ -428,8 +427,7 @@ TEST_F(Utf8Handling, InvalidInAFragmentFailsBeforeTheMessageEnds) {
 }
 
 TEST_F(Utf8Handling, CharacterSplitAcrossFragmentsIsFine) {
-  feed(textFrame("\xF0\x9F", false) + continuationFrame("\x98", false) +
-       continuationFrame("\x80"));
+  feed(textFrame("\xF0\x9F", false) + continuationFrame("\x98", false) + continuationFrame("\x80"));
   ASSERT_EQ(recorder_.messages.size(), 1u);
   EXPECT_EQ(recorder_.messages[0], "\xF0\x9F\x98\x80");
 }
@@ -504,8 +502,8 @@ TEST_F(CloseHandling, InvalidUtf8ReasonIs1007) {
 }
 
 TEST_F(CloseHandling, ValidCodesAreEchoed) {
-  for (uint16_t code : {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000,
-                        4999}) {
+  for (uint16_t code :
+       {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999}) {
     make();
     feed(closeFrame(code));
     EXPECT_EQ(recorder_.close_code, code);
@@ -517,8 +515,8 @@ TEST_F(CloseHandling, ValidCodesAreEchoed) {
 }
 
 TEST_F(CloseHandling, InvalidCodesAre1002) {
-  for (uint16_t code : {0, 999, 1004, 1005, 1006, 1012, 1013, 1014, 1015, 1016, 1100, 2000,
-                        2999, 5000, 65535}) {
+  for (uint16_t code :
+       {0, 999, 1004, 1005, 1006, 1012, 1013, 1014, 1015, 1016, 1100, 2000, 2999, 5000, 65535}) {
     make();
     feed(closeFrame(code));
     expectFailedWith(1002);
@@ -759,8 +757,7 @@ TEST_F(Compression, UncompressedMessagesStillAllowed) {
   make(DeflateParams{});
   Client client;
   feed(textFrame("plain") + compressedText(client, "squeezed") + textFrame("plain again"));
-  EXPECT_EQ(recorder_.messages,
-            (std::vector<std::string>{"plain", "squeezed", "plain again"}));
+  EXPECT_EQ(recorder_.messages, (std::vector<std::string>{"plain", "squeezed", "plain again"}));
 }
 
 TEST_F(Compression, CompressedMessageInFragmentsSplitAtEveryByte) {
@@ -769,8 +766,7 @@ TEST_F(Compression, CompressedMessageInFragmentsSplitAtEveryByte) {
   Client client;
   const std::string z = client.compress("fragmented and compressed, fragmented and compressed");
   const size_t third = z.size() / 3;
-  expectSplitInvariant(clientFrame(0x1, z.substr(0, third), false, 4) +
-                       clientFrame(0x9, "mid") +
+  expectSplitInvariant(clientFrame(0x1, z.substr(0, third), false, 4) + clientFrame(0x9, "mid") +
                        continuationFrame(z.substr(third, third), false) +
                        continuationFrame(z.substr(2 * third)));
   EXPECT_EQ(recorder_.messages,
@@ -1030,8 +1026,7 @@ TEST_F(Sending, LargeMessagesAreFragmentedAtTheConfiguredSize) {
   EXPECT_FALSE(frames[1].fin);
   EXPECT_EQ(frames[2].opcode, 0x0);
   EXPECT_TRUE(frames[2].fin);
-  EXPECT_EQ(frames[0].payload.size() + frames[1].payload.size() + frames[2].payload.size(),
-            2500u);
+  EXPECT_EQ(frames[0].payload.size() + frames[1].payload.size() + frames[2].payload.size(), 2500u);
   EXPECT_EQ(frames[3].opcode, 0x1);
   EXPECT_TRUE(frames[3].fin) << "a message of exactly fragment_size is one frame";
 }

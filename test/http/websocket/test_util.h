@@ -145,8 +145,12 @@ public:
       session->close(1000, "done");
     }
   }
-  void onPing(std::string_view payload) override { events.push_back("ping:" + std::string(payload)); }
-  void onPong(std::string_view payload) override { events.push_back("pong:" + std::string(payload)); }
+  void onPing(std::string_view payload) override {
+    events.push_back("ping:" + std::string(payload));
+  }
+  void onPong(std::string_view payload) override {
+    events.push_back("pong:" + std::string(payload));
+  }
   void onClose(const CloseInfo& info) override {
     ++close_count;
     close_code = info.code;

@@ -41,14 +41,28 @@ TEST(Utf8, AcceptsBoundaryCodePoints) {
 
 TEST(Utf8, RefusesSurrogatesOverlongsAndOutOfRange) {
   const std::vector<std::string> bad = {
-      encode(0xD800), encode(0xDBFF), encode(0xDC00), encode(0xDFFF), // surrogates
-      "\xC0\x80", "\xC1\xBF",                                         // overlong 2-byte
-      "\xE0\x80\x80", "\xE0\x9F\xBF",                                 // overlong 3-byte
-      "\xF0\x80\x80\x80", "\xF0\x8F\xBF\xBF",                         // overlong 4-byte
-      "\xF4\x90\x80\x80", "\xF5\x80\x80\x80", "\xFF", "\xFE",         // above U+10FFFF
-      "\x80", "\xBF", "a\x80" "b",                                       // lone continuation
-      "\xC2\x41", "\xE1\x80\x41", "\xF1\x80\x80\x41",                 // broken sequences
-      "\xED\xA0\x80",                                                 // CESU-style surrogate
+      encode(0xD800),
+      encode(0xDBFF),
+      encode(0xDC00),
+      encode(0xDFFF), // surrogates
+      "\xC0\x80",
+      "\xC1\xBF", // overlong 2-byte
+      "\xE0\x80\x80",
+      "\xE0\x9F\xBF", // overlong 3-byte
+      "\xF0\x80\x80\x80",
+      "\xF0\x8F\xBF\xBF", // overlong 4-byte
+      "\xF4\x90\x80\x80",
+      "\xF5\x80\x80\x80",
+      "\xFF",
+      "\xFE", // above U+10FFFF
+      "\x80",
+      "\xBF",
+      "a\x80"
+      "b", // lone continuation
+      "\xC2\x41",
+      "\xE1\x80\x41",
+      "\xF1\x80\x80\x41", // broken sequences
+      "\xED\xA0\x80",     // CESU-style surrogate
   };
   for (const std::string& s : bad) {
     EXPECT_FALSE(Utf8Validator::valid(s)) << testing::PrintToString(s);

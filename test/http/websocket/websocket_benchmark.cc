@@ -91,9 +91,8 @@ BENCHMARK(BM_DecodeLargeBinary);
 // Server-side compression of one message, at the default settings (12-bit window,
 // memLevel 5); range(1) = 1 compresses every message alone (no context takeover).
 void BM_Compress(benchmark::State& state) {
-  const std::string text =
-      std::string("{\"event\": \"tick\", \"seq\": 12345, \"data\": \"") +
-      std::string(static_cast<size_t>(state.range(0)), 'x') + "\"}";
+  const std::string text = std::string("{\"event\": \"tick\", \"seq\": 12345, \"data\": \"") +
+                           std::string(static_cast<size_t>(state.range(0)), 'x') + "\"}";
   MessageCompressor c(12, state.range(1) != 0, 6, 5);
   std::string out;
   for (auto _ : state) {
