@@ -22,6 +22,9 @@ uint64_t compressedLimit(uint64_t max_message_size) {
 // Unmasked compressed bytes are handed to zlib in pieces of this size.
 constexpr size_t kScratchSize = 16384;
 
+// Message buffers up to this size are kept for reuse.
+constexpr size_t kKeepBufferBytes = 64 * 1024;
+
 } // namespace
 
 FrameDecoder::FrameDecoder(const DecoderConfig& config, DecoderCallbacks& callbacks,
@@ -280,8 +283,15 @@ void FrameDecoder::finishMessage() {
     return;
   }
   in_message_ = false;
+  // Keep the storage for the next message unless this one was large: an idle connection
+  // should not hold on to its biggest message.
+  const bool large = message_.length() > kKeepBufferBytes;
   callbacks_.onMessage(message_type_, message_);
-  message_.clear();
+  if (large) {
+    message_ = Buffer();
+  } else {
+    message_.clear();
+  }
 }
 
 void FrameDecoder::controlFrameComplete() {
