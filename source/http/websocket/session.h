@@ -125,6 +125,7 @@ public:
 
   State state() const { return state_; }
   bool isOpen() const { return state_ == State::Open; }
+  bool isClosing() const { return state_ == State::Closing; }
   bool isClosed() const { return state_ == State::Closed; }
 
   // Flow control on the incoming side (see onBytes()).

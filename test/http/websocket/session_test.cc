@@ -542,6 +542,8 @@ TEST_F(CloseHandling, CloseAfterAFragmentAbandonsTheMessage) {
 TEST_F(CloseHandling, ServerInitiatedCloseWaitsForThePeer) {
   EXPECT_TRUE(session_->close(4000, "app says bye"));
   EXPECT_EQ(session_->state(), Session::State::Closing);
+  EXPECT_TRUE(session_->isClosing());
+  EXPECT_FALSE(session_->isOpen());
   auto frames = sent();
   ASSERT_EQ(frames.size(), 1u);
   EXPECT_EQ(frames[0].closeCode(), 4000);
