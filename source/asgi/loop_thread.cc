@@ -1,5 +1,6 @@
 #include "source/asgi/loop_thread.h"
 
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -37,7 +38,12 @@ LoopThread::~LoopThread() {
 }
 
 absl::Status LoopThread::start() {
+  // Python threads never take the process's signals: the main thread handles them.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
   thread_ = std::thread([this] { run(); });
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
   std::unique_lock<std::mutex> lock(start_lock_);
   start_cv_.wait(lock, [this] { return start_done_; });
   return start_status_;

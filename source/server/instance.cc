@@ -147,11 +147,20 @@ void Instance::printBanner() const {
 }
 
 int Instance::run() {
-  // Signals go to the main thread only: block them while I/O threads start.
+  // Signals go to the main thread only: install the handlers first (so a SIGTERM right
+  // after the ports open drains instead of killing), then start the I/O threads with
+  // every signal blocked, then unblock them here.
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);
   ::signal(SIGPIPE, SIG_IGN);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
+    auto* ev = evsignal_new(
+        main_dispatcher_->base(), sig,
+        [](int s, short, void* arg) { static_cast<Instance*>(arg)->onSignal(s); }, this);
+    evsignal_add(ev, nullptr);
+    signal_events_.push_back(ev);
+  }
   for (uint32_t i = 0; i < concurrency_; ++i) {
     auto worker = std::make_unique<Worker>(i, *this, timeSource());
     for (size_t li = 0; li < listeners_.size(); ++li) {
@@ -164,14 +173,6 @@ int Instance::run() {
     w->start();
   }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-
-  for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
-    auto* ev = evsignal_new(
-        main_dispatcher_->base(), sig,
-        [](int s, short, void* arg) { static_cast<Instance*>(arg)->onSignal(s); }, this);
-    evsignal_add(ev, nullptr);
-    signal_events_.push_back(ev);
-  }
   printBanner();
   POUNCE_LOG(Main, Info, "ready");
   if (ready_fd_ >= 0) {
