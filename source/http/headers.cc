@@ -35,11 +35,24 @@ bool HeaderMap::pointsInside(std::string_view bytes) const {
          bytes.data() < storage_.data() + storage_.size();
 }
 
+void HeaderBytes::grow(size_t need) {
+  size_t capacity = std::max<size_t>(capacity_ * 2, 512);
+  while (capacity < need) {
+    capacity *= 2;
+  }
+  std::unique_ptr<char[]> bigger(new char[capacity]);
+  if (size_ != 0) {
+    std::memcpy(bigger.get(), data_.get(), size_);
+  }
+  data_ = std::move(bigger);
+  capacity_ = capacity;
+}
+
 uint32_t HeaderMap::append(std::string_view bytes) {
   const auto off = static_cast<uint32_t>(storage_.size());
   if (pointsInside(bytes)) {
     const std::string copy(bytes);
-    storage_.append(copy);
+    storage_.append(copy.data(), copy.size());
   } else {
     storage_.append(bytes.data(), bytes.size());
   }

@@ -26,6 +26,8 @@ struct Pending {
 };
 
 thread_local std::unordered_map<Sink*, Pending>* t_pending = nullptr;
+// The memory of this thread's last flushed buffer, for the next one.
+thread_local std::string t_spare;
 
 std::unordered_map<Sink*, Pending>& pending() {
   if (t_pending == nullptr) {
@@ -68,17 +70,40 @@ std::string_view clfTime(SystemTime t) {
   return {buf, len};
 }
 
-std::string isoTime(SystemTime t) {
+// "2026-11-24T22:42:12.345Z" for the JSON format; the seconds part cached per thread.
+void appendIsoTime(std::string& out, SystemTime t) {
+  thread_local time_t cached = -1;
+  thread_local char buf[32];
+  thread_local size_t len = 0;
   const auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
   const time_t s = static_cast<time_t>(ms / 1000);
-  struct tm tm;
-  gmtime_r(&s, &tm);
-  char buf[40];
-  const size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[48];
-  snprintf(out, sizeof(out), "%.*s.%03dZ", static_cast<int>(n), buf, static_cast<int>(ms % 1000));
-  return out;
+  if (s != cached) {
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    len = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+    cached = s;
+  }
+  out.append(buf, len);
+  const int frac = static_cast<int>(ms % 1000);
+  const char digits[5] = {'.', static_cast<char>('0' + frac / 100),
+                          static_cast<char>('0' + frac / 10 % 10),
+                          static_cast<char>('0' + frac % 10), 'Z'};
+  out.append(digits, sizeof(digits));
+}
+
+// Seconds with six decimals ("0.000123"), from nanoseconds rounded to microseconds: what
+// "%.6f" prints, without printf's floating-point path.
+void appendSeconds(std::string& out, std::chrono::nanoseconds d) {
+  const int64_t us = d.count() <= 0 ? 0 : (d.count() + 500) / 1000;
+  detail::appendPiece(out, us / 1000000);
+  char frac[7] = {'.'};
+  int64_t rest = us % 1000000;
+  for (int i = 6; i >= 1; --i) {
+    frac[i] = static_cast<char>('0' + rest % 10);
+    rest /= 10;
+  }
+  out.append(frac, sizeof(frac));
 }
 
 std::string flagsText(uint32_t flags) {
@@ -106,18 +131,24 @@ std::string flagsText(uint32_t flags) {
 
 // Request line parts are escaped in the text format so a line is always one line.
 void appendEscaped(std::string& out, std::string_view s) {
-  for (unsigned char c : s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  size_t run = 0; // start of the pending run of bytes that need no escaping
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      continue;
+    }
+    out.append(s.data() + run, i - run);
+    run = i + 1;
     if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c >= 0x7f) {
-      char buf[8];
-      snprintf(buf, sizeof(buf), "\\x%02x", c);
-      out += buf;
+      const char esc[2] = {'\\', static_cast<char>(c)};
+      out.append(esc, 2);
     } else {
-      out += static_cast<char>(c);
+      const char esc[4] = {'\\', 'x', kHex[c >> 4], kHex[c & 0xf]};
+      out.append(esc, 4);
     }
   }
+  out.append(s.data() + run, s.size() - run);
 }
 
 } // namespace
@@ -157,8 +188,21 @@ Sink::~Sink() {
 void Sink::writeNow(std::string_view bytes) { writeAll(fd_, bytes); }
 
 void Sink::write(event::Dispatcher& dispatcher, std::string_view line) {
+  std::string& out = begin();
+  out.append(line.data(), line.size());
+  commit(dispatcher);
+}
+
+std::string& Sink::begin() {
   Pending& p = pending()[this];
-  p.data.append(line.data(), line.size());
+  if (p.data.capacity() == 0) {
+    p.data = std::move(t_spare); // reuse the last flushed buffer's memory
+  }
+  return p.data;
+}
+
+void Sink::commit(event::Dispatcher& dispatcher) {
+  Pending& p = pending()[this];
   if (p.data.size() >= kFlushAt) {
     flushThread();
     return;
@@ -182,6 +226,7 @@ void Sink::flushThread() {
   }
   if (p.scheduled) {
     p.scheduled = false;
+    t_spare = std::move(p.data);
     // Dropping the reference may destroy this sink: do it last.
     SinkSharedPtr keep = std::move(p.keep_alive);
     pending().erase(it);
@@ -189,21 +234,26 @@ void Sink::flushThread() {
 }
 
 std::string formatLine(const http::StreamInfo& info, Format format) {
+  std::string line;
+  appendLine(line, info, format);
+  return line;
+}
+
+void appendLine(std::string& line, const http::StreamInfo& info, Format format) {
   const http::RequestHeaders* req = info.request_headers;
   const std::string_view method = req ? std::string_view(req->method()) : "-";
   const std::string_view path = req ? std::string_view(req->path()) : "-";
   const std::string_view user_agent = req ? req->getOr("user-agent") : "";
   const std::string_view referer = req ? req->getOr("referer") : "";
   const std::string_view protocol = http::protocolString(info.protocol);
-  const double duration = std::chrono::duration<double>(info.duration()).count();
+  const auto duration = std::chrono::duration_cast<std::chrono::nanoseconds>(info.duration());
   const std::string client =
       info.client_address.isIp() ? info.client_address.ip()
                                  : (info.client_address.isPipe() ? std::string("unix") : "-");
-  std::string line;
-  line.reserve(256);
+  line.reserve(line.size() + 256);
   if (format == Format::Json) {
     line += "{\"time\":\"";
-    line += isoTime(info.start_system_time);
+    appendIsoTime(line, info.start_system_time);
     line += "\",\"client\":";
     json::appendString(line, client);
     line += ",\"method\":";
@@ -213,15 +263,13 @@ std::string formatLine(const http::StreamInfo& info, Format format) {
     line += ",\"protocol\":\"";
     line += protocol;
     line += "\",\"status\":";
-    line += std::to_string(info.response_code);
+    detail::appendPiece(line, info.response_code);
     line += ",\"bytes\":";
-    line += std::to_string(info.bytes_sent);
+    detail::appendPiece(line, info.bytes_sent);
     line += ",\"request_bytes\":";
-    line += std::to_string(info.bytes_received);
-    char dur[32];
-    snprintf(dur, sizeof(dur), "%.6f", duration);
+    detail::appendPiece(line, info.bytes_received);
     line += ",\"duration\":";
-    line += dur;
+    appendSeconds(line, duration);
     line += ",\"listener\":";
     json::appendString(line, info.listener_name);
     if (!info.request_id.empty()) {
@@ -241,7 +289,7 @@ std::string formatLine(const http::StreamInfo& info, Format format) {
       json::appendString(line, flagsText(info.response_flags));
     }
     line += "}\n";
-    return line;
+    return;
   }
   line += client;
   line += " - - ";
@@ -253,12 +301,16 @@ std::string formatLine(const http::StreamInfo& info, Format format) {
   line += ' ';
   line += protocol;
   line += "\" ";
-  line += info.response_code == 0 ? std::string("-") : std::to_string(info.response_code);
+  if (info.response_code == 0) {
+    line += '-';
+  } else {
+    detail::appendPiece(line, info.response_code);
+  }
   line += ' ';
-  line += std::to_string(info.bytes_sent);
-  char dur[32];
-  snprintf(dur, sizeof(dur), " %.6f \"", duration);
-  line += dur;
+  detail::appendPiece(line, info.bytes_sent);
+  line += ' ';
+  appendSeconds(line, duration);
+  line += " \"";
   appendEscaped(line, referer.empty() ? "-" : referer);
   line += "\" \"";
   appendEscaped(line, user_agent.empty() ? "-" : user_agent);
@@ -269,7 +321,6 @@ std::string formatLine(const http::StreamInfo& info, Format format) {
     line += flagsText(info.response_flags);
   }
   line += '\n';
-  return line;
 }
 
 void AccessLogFilter::onStreamComplete() {
@@ -277,7 +328,10 @@ void AccessLogFilter::onStreamComplete() {
   if (info.skip_access_log) {
     return;
   }
-  config_->sink->write(decoder_callbacks_->dispatcher(), formatLine(info, config_->format));
+  // Formatted straight into this thread's pending buffer for the sink.
+  Sink& sink = *config_->sink;
+  appendLine(sink.begin(), info, config_->format);
+  sink.commit(decoder_callbacks_->dispatcher());
 }
 
 } // namespace pounce::filters::access_log

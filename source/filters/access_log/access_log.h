@@ -20,6 +20,9 @@ public:
   ~Sink();
 
   void write(event::Dispatcher& dispatcher, std::string_view line);
+  // Or in two steps, formatting in place: append to begin()'s buffer, then commit().
+  std::string& begin();
+  void commit(event::Dispatcher& dispatcher);
   void writeNow(std::string_view bytes);
   const std::string& path() const { return path_; }
 
@@ -41,8 +44,9 @@ struct Config {
 };
 using ConfigSharedPtr = std::shared_ptr<const Config>;
 
-// Formats one finished stream.
+// Formats one finished stream (one line, with its newline).
 std::string formatLine(const http::StreamInfo& info, Format format);
+void appendLine(std::string& out, const http::StreamInfo& info, Format format);
 
 class AccessLogFilter : public http::StreamFilter {
 public:

@@ -1,5 +1,7 @@
 #include "source/filters/compression/compression.h"
 
+#include <optional>
+
 #include "source/common/logger.h"
 #include "source/common/strings.h"
 
@@ -117,22 +119,26 @@ bool CompressionFilter::shouldCompress(http::ResponseHeaders& headers, bool end_
   if (status < 200 || status == 204 || status == 206 || status == 304) {
     return false;
   }
-  if (headers.has("content-encoding") || headers.has("content-range")) {
-    return false;
-  }
+  // One pass over the response head collects everything the decision needs.
+  std::optional<std::string_view> content_type;
   for (size_t i = 0; i < headers.size(); ++i) {
-    if (headers.nameAt(i) == "cache-control" &&
-        http::hasToken(headers.valueAt(i), "no-transform")) {
+    const std::string_view name = headers.nameAt(i);
+    if (name == "content-type") {
+      if (!content_type) {
+        content_type = headers.valueAt(i);
+      }
+    } else if (name == "content-encoding" || name == "content-range") {
+      return false;
+    } else if (name == "cache-control" && http::hasToken(headers.valueAt(i), "no-transform")) {
       return false;
     }
   }
-  const auto content_type = headers.get("content-type");
   if (!content_type || !config_->compressible(*content_type)) {
     return false;
   }
   // From here on the response is compressible: whatever this client gets, caches must
   // know that another Accept-Encoding may get another body.
-  addVary(headers);
+  addVary(headers); // (may move the header bytes: the views above are not used below)
   if (end_stream) {
     return false;
   }

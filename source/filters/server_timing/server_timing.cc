@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstdint>
+#include <cstring>
 
 #include "source/common/strings.h"
 
@@ -11,17 +12,28 @@ namespace {
 
 // "<name>;dur=<ms with one decimal>", rounded half up, formatted without printf.
 void appendEntry(std::string& out, std::string_view name, std::chrono::nanoseconds d) {
-  if (!out.empty()) {
-    out += ", ";
-  }
   const int64_t ns = d.count() < 0 ? 0 : d.count();
   const int64_t tenths = (ns + 50000) / 100000; // tenths of a millisecond
-  char buf[32];
-  char* p = std::to_chars(buf, buf + sizeof(buf), tenths / 10).ptr;
+  // ", <name>;dur=<digits>.<digit>" assembled here and appended once.
+  char buf[96];
+  if (name.size() > sizeof(buf) - 40) {
+    out += out.empty() ? "" : ", ";
+    out.append(name.data(), name.size());
+    appendEntry(out, "", d); // the ";dur=" part alone
+    return;
+  }
+  char* p = buf;
+  if (!out.empty() && !name.empty()) {
+    *p++ = ',';
+    *p++ = ' ';
+  }
+  std::memcpy(p, name.data(), name.size());
+  p += name.size();
+  std::memcpy(p, ";dur=", 5);
+  p += 5;
+  p = std::to_chars(p, buf + sizeof(buf), tenths / 10).ptr;
   *p++ = '.';
   *p++ = static_cast<char>('0' + tenths % 10);
-  out.append(name.data(), name.size());
-  out += ";dur=";
   out.append(buf, static_cast<size_t>(p - buf));
 }
 

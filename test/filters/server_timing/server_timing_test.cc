@@ -50,6 +50,10 @@ TEST(ServerTiming, FormatsTotalAndEachTimingInMilliseconds) {
   EXPECT_EQ(formatServerTiming(50000ns, {}), "total;dur=0.1");
   EXPECT_EQ(formatServerTiming(1234567890ns, {}), "total;dur=1234.6");
   EXPECT_EQ(formatServerTiming(-5ms, {}), "total;dur=0.0");
+  // A name longer than the formatting buffer.
+  const std::string long_name(200, 'n');
+  EXPECT_EQ(formatServerTiming(1ms, {{long_name, 2ms}}),
+            "total;dur=1.0, " + long_name + ";dur=2.0");
 }
 
 TEST(ServerTiming, AddsTheHeaderInEncodeHeaders) {

@@ -1,0 +1,90 @@
+#include "source/filters/access_log/access_log.h"
+
+#include <chrono>
+
+#include "gtest/gtest.h"
+#include "source/http/headers.h"
+
+namespace pounce::filters::access_log {
+namespace {
+
+using std::chrono::microseconds;
+using std::chrono::nanoseconds;
+
+class FormatLineTest : public testing::Test {
+protected:
+  FormatLineTest() {
+    headers_.setMethod("GET");
+    headers_.setPath("/a?b=1");
+    headers_.add("User-Agent", "curl/8.0");
+    info_.request_headers = &headers_;
+    info_.client_address = *network::Address::fromIp("192.0.2.7", 40000);
+    info_.protocol = http::Protocol::Http11;
+    info_.response_code = 200;
+    info_.bytes_sent = 1234;
+    info_.bytes_received = 5;
+    info_.listener_name = "main";
+    // 2026-11-24T22:42:12.345Z
+    info_.start_system_time = SystemTime(std::chrono::milliseconds(1795560132345));
+    info_.start_time = MonotonicTime(std::chrono::seconds(100));
+    info_.end_time = info_.start_time + microseconds(1500);
+  }
+
+  http::RequestHeaders headers_;
+  http::StreamInfo info_;
+};
+
+TEST_F(FormatLineTest, TextIsCombinedLogFormatWithDurationAndRequestId) {
+  info_.request_id = "abc";
+  EXPECT_EQ(formatLine(info_, Format::Text),
+            "192.0.2.7 - - [24/Nov/2026:22:42:12 +0000] \"GET /a?b=1 HTTP/1.1\" 200 1234 "
+            "0.001500 \"-\" \"curl/8.0\" abc\n");
+}
+
+TEST_F(FormatLineTest, DurationIsRoundedToMicroseconds) {
+  info_.end_time = info_.start_time + nanoseconds(2'345'678'501);
+  EXPECT_NE(formatLine(info_, Format::Text).find(" 2.345679 "), std::string::npos);
+  info_.end_time = info_.start_time + nanoseconds(499);
+  EXPECT_NE(formatLine(info_, Format::Text).find(" 0.000000 "), std::string::npos);
+  info_.end_time = info_.start_time + std::chrono::seconds(61);
+  EXPECT_NE(formatLine(info_, Format::Text).find(" 61.000000 "), std::string::npos);
+}
+
+TEST_F(FormatLineTest, TextEscapesQuotesBackslashesAndControlBytes) {
+  headers_.setPath("/x\"y\\z\x01\xff");
+  headers_.set("referer", "a\"b");
+  const std::string line = formatLine(info_, Format::Text);
+  EXPECT_NE(line.find("\"GET /x\\\"y\\\\z\\x01\\xff HTTP/1.1\""), std::string::npos) << line;
+  EXPECT_NE(line.find("\"a\\\"b\""), std::string::npos) << line;
+  EXPECT_EQ(line.find('\n'), line.size() - 1);
+}
+
+TEST_F(FormatLineTest, NoResponseIsADash) {
+  info_.response_code = 0;
+  info_.setFlag(http::ResponseFlag::DownstreamReset);
+  const std::string line = formatLine(info_, Format::Text);
+  EXPECT_NE(line.find("HTTP/1.1\" - 1234 "), std::string::npos) << line;
+  EXPECT_NE(line.find(" - client_reset\n"), std::string::npos) << line;
+}
+
+TEST_F(FormatLineTest, JsonHasEveryField) {
+  info_.request_id = "rid";
+  EXPECT_EQ(formatLine(info_, Format::Json),
+            "{\"time\":\"2026-11-24T22:42:12.345Z\",\"client\":\"192.0.2.7\",\"method\":\"GET\","
+            "\"path\":\"/a?b=1\",\"protocol\":\"HTTP/1.1\",\"status\":200,\"bytes\":1234,"
+            "\"request_bytes\":5,\"duration\":0.001500,\"listener\":\"main\","
+            "\"request_id\":\"rid\",\"user_agent\":\"curl/8.0\"}\n");
+}
+
+TEST_F(FormatLineTest, JsonTimeKeepsMillisecondsWithinTheCachedSecond) {
+  formatLine(info_, Format::Json);
+  info_.start_system_time += std::chrono::milliseconds(7);
+  EXPECT_NE(formatLine(info_, Format::Json).find("\"time\":\"2026-11-24T22:42:12.352Z\""),
+            std::string::npos);
+  info_.start_system_time += std::chrono::milliseconds(1000);
+  EXPECT_NE(formatLine(info_, Format::Json).find("\"time\":\"2026-11-24T22:42:13.352Z\""),
+            std::string::npos);
+}
+
+} // namespace
+} // namespace pounce::filters::access_log
