@@ -222,10 +222,14 @@ void ConnectionManager::onCodecOutput() { connection_.scheduleWrite(); }
 void ConnectionManager::readDisable(bool disable) { connection_.readDisable(disable); }
 
 void ConnectionManager::closeConnection(bool flush) {
-  if (flush && !close_requested_ && !closed_) {
+  if (flush && !close_requested_ && !closed_ && codec_ != nullptr &&
+      codec_->protocol() == Protocol::Http2) {
+    // HTTP/2 closes after a GOAWAY; a client that stops reading must not hold the
+    // connection forever (outbound floods end here).
     close_requested_ = true;
     close_bytes_sent_ = connection_.bytesSent();
-    ensureTimerBy(connection_.dispatcher().now() + listener_.settings().header_timeout);
+    close_checked_at_ = connection_.dispatcher().now();
+    ensureTimerBy(close_checked_at_ + listener_.settings().header_timeout);
   }
   connection_.close(flush ? network::CloseType::FlushWriteAndLinger : network::CloseType::NoFlush);
 }
@@ -263,13 +267,19 @@ void ConnectionManager::onIdleTimer() {
   const MonotonicTime now = connection_.dispatcher().now();
   auto rearm = [&](MonotonicTime deadline) { ensureTimerBy(deadline); };
   if (close_requested_) {
-    // Closing after the queued output: give up on a client that stopped reading it.
+    // Closing after the queued output: give up on a client that read none of it for a
+    // whole header_timeout.
+    if (now < close_checked_at_ + settings.header_timeout) {
+      rearm(close_checked_at_ + settings.header_timeout);
+      return;
+    }
     if (connection_.bufferedBytes() > 0 && connection_.bytesSent() == close_bytes_sent_) {
       POUNCE_LOG(Conn, Debug, "[C%d] client stopped reading while closing", connection_.id());
       connection_.close(network::CloseType::NoFlush);
       return;
     }
     close_bytes_sent_ = connection_.bytesSent();
+    close_checked_at_ = now;
     rearm(now + settings.header_timeout);
     return;
   }

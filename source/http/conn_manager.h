@@ -122,9 +122,10 @@ private:
   // An `Upgrade: h2c` request taken by the HTTP/1.1 codec, and its decoded HTTP2-Settings.
   RequestHeadersPtr h2c_request_;
   std::string h2c_settings_;
-  // A flushing close that makes no progress (a client that stopped reading) is cut after
-  // header_timeout.
+  // An HTTP/2 flushing close that makes no progress (a client that stopped reading) is cut
+  // after header_timeout.
   uint64_t close_bytes_sent_{0};
+  MonotonicTime close_checked_at_{};
   bool close_requested_{false};
   bool draining_{false};
   bool closed_{false};
