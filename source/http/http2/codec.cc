@@ -58,6 +58,39 @@ int base64UrlValue(char c) {
 
 } // namespace
 
+bool parsePriority(std::string_view value, uint32_t& urgency, bool& incremental) {
+  bool ok = false;
+  size_t pos = 0;
+  while (pos <= value.size()) {
+    size_t comma = value.find(',', pos);
+    if (comma == std::string_view::npos) {
+      comma = value.size();
+    }
+    std::string_view item = value.substr(pos, comma - pos);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) {
+      item.remove_prefix(1);
+    }
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) {
+      item.remove_suffix(1);
+    }
+    const size_t semi = item.find(';'); // parameters are ignored
+    item = item.substr(0, semi);
+    if (item.size() == 3 && item[0] == 'u' && item[1] == '=' && item[2] >= '0' &&
+        item[2] <= '7') {
+      urgency = static_cast<uint32_t>(item[2] - '0');
+      ok = true;
+    } else if (item == "i" || item == "i=?1") {
+      incremental = true;
+      ok = true;
+    } else if (item == "i=?0") {
+      incremental = false;
+      ok = true;
+    }
+    pos = comma + 1;
+  }
+  return ok;
+}
+
 bool decodeSettingsHeader(std::string_view value, std::string& payload) {
   payload.clear();
   while (!value.empty() && (value.back() == '=' || value.back() == ' ' || value.back() == '\t')) {
@@ -238,7 +271,17 @@ void ServerConnectionImpl::Stream::encodeHeaders(const ResponseHeaders& headers,
   nva.push_back(makeNv(":status", std::string_view(code, 3)));
   bool has_date = false;
   bool has_server = false;
+  codec_.response_priority_ = {};
   codec_.appendFields(headers, status, false, &has_date, &has_server);
+  if (!codec_.response_priority_.empty()) {
+    // RFC 9218 §5: the response's `priority` field overrides what the client asked for.
+    uint32_t urgency = NGHTTP2_EXTPRI_DEFAULT_URGENCY;
+    bool incremental = false;
+    if (parsePriority(codec_.response_priority_, urgency, incremental)) {
+      nghttp2_extpri extpri{static_cast<int32_t>(urgency), incremental ? 1 : 0};
+      nghttp2_session_change_extpri_stream_priority(codec_.session_, id_, &extpri, 1);
+    }
+  }
   if (!has_date) {
     nva.push_back(makeNv("date", httpDate(codec_.time_source_)));
   }
@@ -517,8 +560,8 @@ void ServerConnectionImpl::shutdownNotice() {
     return;
   }
   draining_ = true;
-  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
-                        nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+  goaway_last_stream_id_ = nghttp2_session_get_last_proc_stream_id(session_);
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, goaway_last_stream_id_, NGHTTP2_NO_ERROR,
                         nullptr, 0);
 }
 
@@ -709,6 +752,8 @@ void ServerConnectionImpl::appendFields(const HeaderMap& headers, int status, bo
         *has_date = true;
       } else if (has_server != nullptr && name == "server") {
         *has_server = true;
+      } else if (name == "priority") {
+        response_priority_ = value;
       }
     }
     nva_.push_back(makeNv(name, value));
@@ -794,6 +839,11 @@ int ServerConnectionImpl::beginHeaders(const nghttp2_frame& frame) {
   }
   const int32_t id = frame.hd.stream_id;
   if (frame.headers.cat == NGHTTP2_HCAT_REQUEST) {
+    if (draining_ && id > goaway_last_stream_id_) {
+      // Beyond the GOAWAY we sent (in the same read): not processed, the client may retry.
+      nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_REFUSED_STREAM);
+      return 0;
+    }
     Stream* s = createStream(id);
     s->headers_ = std::make_unique<RequestHeaders>();
     nghttp2_session_set_stream_user_data(session_, id, s);
@@ -937,6 +987,13 @@ int ServerConnectionImpl::frameRecv(const nghttp2_frame& frame) {
   }
   if (frame.headers.cat != NGHTTP2_HCAT_REQUEST || s->headers_ == nullptr) {
     return 0;
+  }
+  if (limits_.max_requests_per_connection != 0 &&
+      ++requests_ >= limits_.max_requests_per_connection && !draining_) {
+    // The last request this connection takes: GOAWAY names it, later streams are ignored.
+    draining_ = true;
+    goaway_last_stream_id_ = id;
+    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR, nullptr, 0);
   }
   RequestHeadersPtr headers = std::move(s->headers_);
   headers->setProtocol("HTTP/2");

@@ -20,6 +20,10 @@ namespace pounce::http::http2 {
 // The client connection preface (RFC 9113 §3.4) that starts every HTTP/2 connection.
 inline constexpr std::string_view kClientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
+// Parses an RFC 9218 Priority field value ("u=1, i"): urgency 0-7 and incremental.
+// Returns false if it names neither.
+bool parsePriority(std::string_view value, uint32_t& urgency, bool& incremental);
+
 // Decodes the base64url value of an HTTP2-Settings header (RFC 7540 §3.2.1) into a SETTINGS
 // payload. Returns false if it is not valid base64url or not a whole number of settings.
 bool decodeSettingsHeader(std::string_view value, std::string& payload);
@@ -165,11 +169,15 @@ private:
   uint64_t header_block_bytes_{0};
   uint32_t empty_frames_{0};
   uint32_t resets_in_window_{0};
+  uint32_t requests_{0};
+  int32_t goaway_last_stream_id_{0};
   MonotonicTime reset_window_start_{};
 
   // Reused for every header block we submit (nghttp2 copies the fields).
   std::vector<nghttp2_nv> nva_;
   std::deque<std::string> field_scratch_;
+  // The `priority` field of the response head being submitted (RFC 9218).
+  std::string_view response_priority_;
   // Streams whose buffered response fell under the low watermark while frames were sent.
   std::vector<Stream*> watermark_dirty_;
 

@@ -793,6 +793,95 @@ TEST(Http2Codec, PriorityHeaderOrdersResponses) {
   EXPECT_NE(background, urgent);
 }
 
+TEST(Http2Codec, PriorityUpdateReordersResponses) {
+  Harness h;
+  h.auto_respond = false;
+  h.configure = [](TestStream& s) {
+    s.on_headers = [](TestStream& t) { t.respond(200, std::string(60000, 'r')); };
+  };
+  TestClient client;
+  h.pump(client);
+  // PRIORITY_UPDATE (RFC 9218 §7.1) for stream 1 before its HEADERS: background.
+  std::string update("\0\0\0\x01u=7", 7);
+  std::string input = frame(0x10, 0, 0, update);
+  const std::string block =
+      hpack({{":method", "GET"}, {":scheme", "http"}, {":authority", "x"}, {":path", "/"}});
+  input += frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, 1, block);
+  input += frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, 3, block);
+  h.feed(input);
+  ASSERT_EQ(h.streams.size(), 2u);
+  int32_t first_data = 0;
+  for (const auto& f : test::parseFrames(h.takeOutput())) {
+    if (f.type == NGHTTP2_DATA) {
+      first_data = f.stream_id;
+      break;
+    }
+  }
+  EXPECT_EQ(first_data, 3);
+}
+
+TEST(Http2Codec, ResponsePriorityFieldOverridesTheClient) {
+  Harness h;
+  h.auto_respond = false;
+  // The app marks the first response as background.
+  h.configure = [](TestStream& s) {
+    s.on_headers = [](TestStream& t) {
+      if (t.headers->path() == "/bg") {
+        t.respond(200, std::string(60000, 'b'), {{"priority", "u=7"}});
+      } else {
+        t.respond(200, std::string(60000, 'u'));
+      }
+    };
+  };
+  TestClient client;
+  h.pump(client);
+  client.get("/bg");
+  const int32_t other = client.get("/other");
+  h.feed(client.take());
+  int32_t first_data = 0;
+  for (const auto& f : test::parseFrames(h.takeOutput())) {
+    if (f.type == NGHTTP2_DATA) {
+      first_data = f.stream_id;
+      break;
+    }
+  }
+  EXPECT_EQ(first_data, other);
+}
+
+TEST(Http2Codec, PriorityFieldParsing) {
+  uint32_t u = 3;
+  bool i = false;
+  EXPECT_TRUE(parsePriority("u=5, i", u, i));
+  EXPECT_EQ(u, 5u);
+  EXPECT_TRUE(i);
+  EXPECT_TRUE(parsePriority("i=?0;x=1, u=0", u, i));
+  EXPECT_EQ(u, 0u);
+  EXPECT_FALSE(i);
+  u = 3;
+  EXPECT_FALSE(parsePriority("u=9", u, i));
+  EXPECT_FALSE(parsePriority("", u, i));
+  EXPECT_EQ(u, 3u);
+}
+
+TEST(Http2Codec, MaxRequestsPerConnectionSendsGoaway) {
+  CodecLimits limits;
+  limits.max_requests_per_connection = 2;
+  Harness h({}, limits);
+  TestClient client;
+  const int32_t a = client.get("/1");
+  const int32_t b = client.get("/2");
+  const int32_t c = client.get("/3");
+  h.pump(client);
+  EXPECT_EQ(h.streams.size(), 2u);
+  EXPECT_EQ(client.response(a).status, 200);
+  EXPECT_EQ(client.response(b).status, 200);
+  EXPECT_EQ(client.response(c).status, 0);
+  EXPECT_EQ(client.response(c).error_code, NGHTTP2_REFUSED_STREAM);
+  EXPECT_EQ(client.goawayCode(), NGHTTP2_NO_ERROR);
+  EXPECT_EQ(client.goawayLastStreamId(), b);
+  EXPECT_TRUE(h.closed);
+}
+
 TEST(Http2Codec, H2cUpgradeServesTheRequestAsStreamOne) {
   TestClient client;
   uint8_t payload[64];
