@@ -677,3 +677,11 @@ def test_priority_frames_are_harmless(pounce):
     c = H2Raw(s)
     c.send(PriorityFrame(1, depends_on=0, stream_weight=16), c.headers(1))
     assert c.response(1)[0] == 200
+
+
+def test_shipped_http2_config_runs(pounce):
+    from conftest import ROOT
+    s = pounce(args=["--config-yaml", str(ROOT / "configs/http2.yaml"), "--port", "@PORT@"])
+    r = curl("--http2-prior-knowledge", "-w", "\\n%{http_version}", s.url("/"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "Hello over HTTP/2\n\n2"
