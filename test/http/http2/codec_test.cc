@@ -363,6 +363,62 @@ TEST(Http2Codec, OneReadDisabledStreamDoesNotBlockOthers) {
   (void)fast;
 }
 
+TEST(Http2Codec, PaddingIsGivenBackToTheWindows) {
+  Http2Settings settings;
+  settings.initial_stream_window_size = 65535;
+  settings.initial_connection_window_size = 65535;
+  Harness h(settings);
+  h.auto_respond = false;
+  h.feed(clientPreface() + frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 1,
+                                 hpack({{":method", "POST"},
+                                        {":scheme", "http"},
+                                        {":authority", "x"},
+                                        {":path", "/"}})));
+  // 1 byte of data and 199 of padding per frame: 200 KB against 64 KB windows.
+  std::string padded(1, '\xc6');
+  padded += 'd';
+  padded += std::string(198, '\0');
+  for (int round = 0; round < 10; ++round) {
+    std::string input;
+    for (int i = 0; i < 100; ++i) {
+      input += frame(NGHTTP2_DATA, NGHTTP2_FLAG_PADDED, 1, padded);
+    }
+    h.feed(input);
+    h.takeOutput();
+  }
+  EXPECT_EQ(h.codec->goAwayErrorCode(), -1);
+  ASSERT_EQ(h.streams.size(), 1u);
+  EXPECT_EQ(h.stream(0).body.size(), 1000u);
+}
+
+TEST(Http2Codec, DataAfterAStreamClosedDoesNotLeakTheConnectionWindow) {
+  CodecLimits limits;
+  limits.max_request_bytes = 1000;
+  Http2Settings settings;
+  settings.initial_stream_window_size = 65535;
+  settings.initial_connection_window_size = 65535;
+  Harness h(settings, limits);
+  TestClient client;
+  h.pump(client);
+  const int32_t first = client.post("/", std::string(60000, 'x'));
+  // The client sends everything before it sees the 413 and the RST_STREAM: most of it
+  // arrives for a stream the server already closed.
+  std::string up = client.take();
+  h.feed(up.substr(0, 3000));
+  h.feed(up.substr(3000));
+  h.pump(client);
+  EXPECT_EQ(client.response(first).status, 413);
+  // The connection window was given back: a second upload of the same size gets through.
+  h.auto_respond = true;
+  const int32_t second = client.post("/", std::string(900, 'y'));
+  const int32_t third = client.post("/", std::string(900, 'z'));
+  h.pump(client);
+  EXPECT_EQ(client.response(second).status, 200);
+  EXPECT_EQ(client.response(third).status, 200);
+  EXPECT_GE(nghttp2_session_get_remote_window_size(client.session()), 30000);
+  EXPECT_EQ(h.codec->goAwayErrorCode(), -1);
+}
+
 TEST(Http2Codec, ResponseTrailers) {
   Harness h;
   h.auto_respond = false;
