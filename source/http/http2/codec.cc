@@ -161,7 +161,7 @@ public:
 
   ServerConnectionImpl& codec_;
   const int32_t id_;
-  std::list<std::unique_ptr<Stream>>::iterator self_;
+  std::list<Stream>::iterator self_;
 
   // Request.
   RequestHeadersPtr headers_;
@@ -441,8 +441,8 @@ ServerConnectionImpl::Stream* ServerConnectionImpl::streamFor(int32_t stream_id)
 }
 
 ServerConnectionImpl::Stream* ServerConnectionImpl::createStream(int32_t stream_id) {
-  streams_.push_back(std::make_unique<Stream>(*this, stream_id));
-  Stream* s = streams_.back().get();
+  streams_.emplace_back(*this, stream_id);
+  Stream* s = &streams_.back();
   s->self_ = std::prev(streams_.end());
   ++open_streams_;
   return s;
@@ -574,12 +574,12 @@ void ServerConnectionImpl::onRemoteHalfClose() {
   // Streams with a complete request still get their response; then the connection closes.
   remote_half_closed_ = true;
   for (auto& s : streams_) {
-    if (!s->remote_closed_ && !s->closed_) {
-      s->reset_by_encoder_ = true;
-      nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s->id_, NGHTTP2_CANCEL);
-      if (!s->encoder_done_) {
-        StreamCallbacks* callbacks = s->callbacks_;
-        s->encoderDone();
+    if (!s.remote_closed_ && !s.closed_) {
+      s.reset_by_encoder_ = true;
+      nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id_, NGHTTP2_CANCEL);
+      if (!s.encoder_done_) {
+        StreamCallbacks* callbacks = s.callbacks_;
+        s.encoderDone();
         if (callbacks != nullptr) {
           callbacks->onResetStream(StreamResetReason::RemoteReset);
         }
@@ -599,7 +599,7 @@ void ServerConnectionImpl::onAboveWriteBufferHighWatermark() {
   Scope scope(*this);
   connection_above_watermark_ = true;
   for (auto& s : streams_) {
-    s->updateWatermark();
+    s.updateWatermark();
   }
 }
 
@@ -607,7 +607,7 @@ void ServerConnectionImpl::onBelowWriteBufferLowWatermark() {
   Scope scope(*this);
   connection_above_watermark_ = false;
   for (auto& s : streams_) {
-    s->updateWatermark();
+    s.updateWatermark();
   }
 }
 
@@ -617,14 +617,14 @@ void ServerConnectionImpl::onConnectionClosed() {
   }
   closed_ = true;
   for (auto& s : streams_) {
-    if (!s->encoder_done_) {
-      StreamCallbacks* callbacks = s->callbacks_;
-      s->encoderDone();
+    if (!s.encoder_done_) {
+      StreamCallbacks* callbacks = s.callbacks_;
+      s.encoderDone();
       if (callbacks != nullptr) {
         callbacks->onResetStream(StreamResetReason::ConnectionClosed);
       }
     }
-    s->pending_.clear();
+    s.pending_.clear();
   }
 }
 

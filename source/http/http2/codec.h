@@ -151,7 +151,7 @@ private:
   const uint32_t max_header_list_size_;
   const uint64_t header_hard_cap_;
 
-  std::list<std::unique_ptr<Stream>> streams_;
+  std::list<Stream> streams_;
   std::vector<Stream*> dead_;
   size_t open_streams_{0};
   int depth_{0};
