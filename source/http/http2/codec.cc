@@ -846,6 +846,7 @@ int ServerConnectionImpl::beginHeaders(const nghttp2_frame& frame) {
     }
     Stream* s = createStream(id);
     s->headers_ = std::make_unique<RequestHeaders>();
+    s->headers_->reserveBytes(256); // one allocation for a typical request's fields
     nghttp2_session_set_stream_user_data(session_, id, s);
     return 0;
   }
