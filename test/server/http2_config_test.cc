@@ -13,7 +13,8 @@ listeners:
 - name: main
   address: {socket_address: {address: 127.0.0.1, port_value: 8080}}
   http: {max_header_bytes: 4096}
-  http2: )" + http2 + R"(
+  http2: )" +
+         http2 + R"(
   filter_chain:
   - name: pounce.filters.direct_response
 )";

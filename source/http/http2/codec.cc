@@ -28,8 +28,8 @@ bool hasUppercase(std::string_view name) {
 
 nghttp2_nv makeNv(std::string_view name, std::string_view value) {
   return {reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
-          reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
-          value.size(), NGHTTP2_NV_FLAG_NONE};
+          reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
+          NGHTTP2_NV_FLAG_NONE};
 }
 
 bool isControlFrame(uint8_t type) {
@@ -75,8 +75,7 @@ bool parsePriority(std::string_view value, uint32_t& urgency, bool& incremental)
     }
     const size_t semi = item.find(';'); // parameters are ignored
     item = item.substr(0, semi);
-    if (item.size() == 3 && item[0] == 'u' && item[1] == '=' && item[2] >= '0' &&
-        item[2] <= '7') {
+    if (item.size() == 3 && item[0] == 'u' && item[1] == '=' && item[2] >= '0' && item[2] <= '7') {
       urgency = static_cast<uint32_t>(item[2] - '0');
       ok = true;
     } else if (item == "i" || item == "i=?1") {
@@ -155,7 +154,6 @@ public:
       codec_.onStreamDead(*this);
     }
   }
-  void afterResponseBytes();
   void updateWatermark();
   void queueResponseBytes();
 
@@ -254,8 +252,7 @@ void ServerConnectionImpl::Stream::encode1xxHeaders(const ResponseHeaders& heade
   }
 }
 
-void ServerConnectionImpl::Stream::encodeHeaders(const ResponseHeaders& headers,
-                                                 bool end_stream) {
+void ServerConnectionImpl::Stream::encodeHeaders(const ResponseHeaders& headers, bool end_stream) {
   Scope scope(codec_);
   if (encoder_done_ || closed_ || response_started_) {
     return;
@@ -301,8 +298,7 @@ void ServerConnectionImpl::Stream::encodeHeaders(const ResponseHeaders& headers,
   }
   codec_.clearFieldScratch();
   if (rv != 0) {
-    POUNCE_LOG(Http2, Warning, "stream %d: response head not sent: %s", id_,
-               nghttp2_strerror(rv));
+    POUNCE_LOG(Http2, Warning, "stream %d: response head not sent: %s", id_, nghttp2_strerror(rv));
     nghttp2_submit_rst_stream(codec_.session_, NGHTTP2_FLAG_NONE, id_, NGHTTP2_INTERNAL_ERROR);
   }
 }
@@ -388,8 +384,7 @@ void ServerConnectionImpl::Stream::readDisable(bool disable) {
 
 ServerConnectionImpl::ServerConnectionImpl(OutputQueue& output,
                                            ServerConnectionCallbacks& callbacks,
-                                           const CodecLimits& limits,
-                                           const Http2Settings& settings,
+                                           const CodecLimits& limits, const Http2Settings& settings,
                                            TimeSource& time_source)
     : output_(output), callbacks_(callbacks), limits_(limits), settings_(settings),
       time_source_(time_source),
@@ -421,9 +416,9 @@ ServerConnectionImpl::ServerConnectionImpl(OutputQueue& output,
     POUNCE_LOG(Http2, Error, "nghttp2_submit_settings: %s", nghttp2_strerror(rv));
   }
   if (settings_.initial_connection_window_size > NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE) {
-    rv = nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
-                                               static_cast<int32_t>(
-                                                   settings_.initial_connection_window_size));
+    rv = nghttp2_session_set_local_window_size(
+        session_, NGHTTP2_FLAG_NONE, 0,
+        static_cast<int32_t>(settings_.initial_connection_window_size));
     if (rv != 0) {
       POUNCE_LOG(Http2, Error, "nghttp2_session_set_local_window_size: %s", nghttp2_strerror(rv));
     }
@@ -466,9 +461,9 @@ bool ServerConnectionImpl::upgrade(std::string_view settings_payload, RequestHea
   Scope scope(*this);
   const bool head = request->method() == "HEAD";
   Stream* s = createStream(1);
-  const int rv = nghttp2_session_upgrade2(
-      session_, reinterpret_cast<const uint8_t*>(settings_payload.data()),
-      settings_payload.size(), head ? 1 : 0, s);
+  const int rv =
+      nghttp2_session_upgrade2(session_, reinterpret_cast<const uint8_t*>(settings_payload.data()),
+                               settings_payload.size(), head ? 1 : 0, s);
   if (rv != 0) {
     POUNCE_LOG(Http2, Debug, "h2c upgrade rejected: %s", nghttp2_strerror(rv));
     --open_streams_;
@@ -478,9 +473,8 @@ bool ServerConnectionImpl::upgrade(std::string_view settings_payload, RequestHea
   s->remote_closed_ = true;
   s->is_head_ = head;
   // The HTTP/1.1 request becomes stream 1: drop what only meant something to HTTP/1.1.
-  for (std::string_view name :
-       {"connection", "upgrade", "http2-settings", "keep-alive", "proxy-connection",
-        "transfer-encoding"}) {
+  for (std::string_view name : {"connection", "upgrade", "http2-settings", "keep-alive",
+                                "proxy-connection", "transfer-encoding"}) {
     request->remove(name);
   }
   if (request->has("te") && !equalsIgnoreCase(request->getOr("te"), "trailers")) {
@@ -513,8 +507,8 @@ bool ServerConnectionImpl::dispatch(Buffer& data) {
       code = NGHTTP2_ENHANCE_YOUR_CALM;
       if (!flood_) {
         flood_ = true;
-        POUNCE_LOG(Http2, Info, "HTTP/2 flood: %s; closing the connection", nghttp2_strerror(
-                                                                                 static_cast<int>(rv)));
+        POUNCE_LOG(Http2, Info, "HTTP/2 flood: %s; closing the connection",
+                   nghttp2_strerror(static_cast<int>(rv)));
       }
     } else if (rv != NGHTTP2_ERR_BAD_CLIENT_MAGIC && rv != NGHTTP2_ERR_CALLBACK_FAILURE) {
       code = NGHTTP2_INTERNAL_ERROR;
@@ -637,9 +631,9 @@ void ServerConnectionImpl::afterTopLevel() {
   flush();
   --depth_;
   reap();
-  if (!closing_ && ((!nghttp2_session_want_read(session_) &&
-                      !nghttp2_session_want_write(session_)) ||
-                     (remote_half_closed_ && open_streams_ == 0))) {
+  if (!closing_ &&
+      ((!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) ||
+       (remote_half_closed_ && open_streams_ == 0))) {
     closing_ = true;
   }
   if (!close_requested_ && (closing_ || (draining_ && open_streams_ == 0))) {
@@ -724,8 +718,7 @@ void ServerConnectionImpl::appendFields(const HeaderMap& headers, int status, bo
   for (size_t i = 0; i < headers.size(); ++i) {
     std::string_view name = headers.nameAt(i);
     const std::string_view value = headers.valueAt(i);
-    if (name.empty() || name[0] == ':' || !isValidHeaderName(name) ||
-        !isValidHeaderValue(value)) {
+    if (name.empty() || name[0] == ':' || !isValidHeaderName(name) || !isValidHeaderValue(value)) {
       POUNCE_LOG(Http2, Warning, "dropped response header with invalid characters: %s",
                  std::string(name.substr(0, 64)));
       continue;
@@ -813,10 +806,10 @@ int ServerConnectionImpl::onBeginFrame(nghttp2_session*, const nghttp2_frame_hd*
     c.in_header_block_ = false;
     break;
   }
-  const bool empty = hd->length == 0 &&
-                     ((hd->type == NGHTTP2_DATA && !(hd->flags & NGHTTP2_FLAG_END_STREAM)) ||
-                      ((hd->type == NGHTTP2_CONTINUATION || hd->type == NGHTTP2_HEADERS) &&
-                       !(hd->flags & NGHTTP2_FLAG_END_HEADERS)));
+  const bool empty =
+      hd->length == 0 && ((hd->type == NGHTTP2_DATA && !(hd->flags & NGHTTP2_FLAG_END_STREAM)) ||
+                          ((hd->type == NGHTTP2_CONTINUATION || hd->type == NGHTTP2_HEADERS) &&
+                           !(hd->flags & NGHTTP2_FLAG_END_HEADERS)));
   if (empty) {
     if (++c.empty_frames_ > c.settings_.max_consecutive_empty_frames) {
       c.floodDetected("frames without payload");
@@ -828,8 +821,7 @@ int ServerConnectionImpl::onBeginFrame(nghttp2_session*, const nghttp2_frame_hd*
   return 0;
 }
 
-int ServerConnectionImpl::onBeginHeaders(nghttp2_session*, const nghttp2_frame* frame,
-                                         void* user) {
+int ServerConnectionImpl::onBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user) {
   return static_cast<ServerConnectionImpl*>(user)->beginHeaders(*frame);
 }
 
@@ -1173,8 +1165,8 @@ ssize_t ServerConnectionImpl::onReadData(nghttp2_session* session, int32_t strea
       char* p = s->staged_.reserve(n);
       size_t got = 0;
       while (got < n) {
-        const ssize_t r = ::pread(front.file->fd(), p + got, n - got,
-                                  static_cast<off_t>(front.offset + got));
+        const ssize_t r =
+            ::pread(front.file->fd(), p + got, n - got, static_cast<off_t>(front.offset + got));
         if (r < 0 && errno == EINTR) {
           continue;
         }
@@ -1223,9 +1215,8 @@ ssize_t ServerConnectionImpl::onReadData(nghttp2_session* session, int32_t strea
   return static_cast<ssize_t>(n);
 }
 
-int ServerConnectionImpl::onSendData(nghttp2_session*, nghttp2_frame* frame,
-                                     const uint8_t* framehd, size_t length,
-                                     nghttp2_data_source* source, void* user) {
+int ServerConnectionImpl::onSendData(nghttp2_session*, nghttp2_frame* frame, const uint8_t* framehd,
+                                     size_t length, nghttp2_data_source* source, void* user) {
   auto& c = *static_cast<ServerConnectionImpl*>(user);
   auto* s = static_cast<Stream*>(source->ptr);
   c.output_.add(std::string_view(reinterpret_cast<const char*>(framehd), 9));
@@ -1242,8 +1233,7 @@ int ServerConnectionImpl::onSendData(nghttp2_session*, nghttp2_frame* frame,
   }
   c.bytes_queued_ += 9 + length;
   c.onFrameQueued(false);
-  if (s->own_above_ && !s->watermark_dirty_ &&
-      s->pending_.length() <= c.limits_.buffer_limit / 2) {
+  if (s->own_above_ && !s->watermark_dirty_ && s->pending_.length() <= c.limits_.buffer_limit / 2) {
     s->watermark_dirty_ = true;
     c.watermark_dirty_.push_back(s);
   }

@@ -122,13 +122,11 @@ private:
   static int onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user);
   static int onDataChunkRecv(nghttp2_session*, uint8_t flags, int32_t stream_id,
                              const uint8_t* data, size_t len, void* user);
-  static int onStreamClose(nghttp2_session*, int32_t stream_id, uint32_t error_code,
-                           void* user);
+  static int onStreamClose(nghttp2_session*, int32_t stream_id, uint32_t error_code, void* user);
   static int onInvalidFrameRecv(nghttp2_session*, const nghttp2_frame* frame, int error,
                                 void* user);
   static int onFrameSend(nghttp2_session*, const nghttp2_frame* frame, void* user);
-  static int onFrameNotSend(nghttp2_session*, const nghttp2_frame* frame, int error,
-                            void* user);
+  static int onFrameNotSend(nghttp2_session*, const nghttp2_frame* frame, int error, void* user);
   static int onSendData(nghttp2_session*, nghttp2_frame* frame, const uint8_t* framehd,
                         size_t length, nghttp2_data_source* source, void* user);
   static ssize_t onReadData(nghttp2_session*, int32_t stream_id, uint8_t* buf, size_t length,

@@ -58,8 +58,9 @@ std::string drain(OutputQueue& q) {
   return out;
 }
 
-constexpr const char* kUpgrade = "GET /u HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
-                                 "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABk\r\n\r\n";
+constexpr const char* kUpgrade =
+    "GET /u HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+    "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABk\r\n\r\n";
 
 TEST(H2cUpgrade, TakenRequestGets101AndLeavesTheRestInTheBuffer) {
   pounce::test::SimulatedTimeSource time;

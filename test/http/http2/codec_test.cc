@@ -369,11 +369,11 @@ TEST(Http2Codec, PaddingIsGivenBackToTheWindows) {
   settings.initial_connection_window_size = 65535;
   Harness h(settings);
   h.auto_respond = false;
-  h.feed(clientPreface() + frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 1,
-                                 hpack({{":method", "POST"},
-                                        {":scheme", "http"},
-                                        {":authority", "x"},
-                                        {":path", "/"}})));
+  h.feed(
+      clientPreface() +
+      frame(
+          NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 1,
+          hpack({{":method", "POST"}, {":scheme", "http"}, {":authority", "x"}, {":path", "/"}})));
   // 1 byte of data and 199 of padding per frame: 200 KB against 64 KB windows.
   std::string padded(1, '\xc6');
   padded += 'd';
@@ -518,12 +518,9 @@ TEST(Http2Codec, GoawayOnShutdownNoticeLetsInFlightStreamsFinish) {
   EXPECT_FALSE(h.closed);
   EXPECT_FALSE(h.codec->idle());
   // A stream opened after the GOAWAY is not served.
-  const std::string late = frame(NGHTTP2_HEADERS,
-                                 NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, 3,
-                                 hpack({{":method", "GET"},
-                                        {":scheme", "http"},
-                                        {":authority", "x"},
-                                        {":path", "/late"}}));
+  const std::string late = frame(
+      NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, 3,
+      hpack({{":method", "GET"}, {":scheme", "http"}, {":authority", "x"}, {":path", "/late"}}));
   h.feed(late);
   EXPECT_EQ(h.streams.size(), 1u);
   // The in-flight stream finishes, then the connection closes.
@@ -745,19 +742,18 @@ TEST(Http2Codec, PlainConnectGets501) {
 
 TEST(Http2Codec, MalformedRequestsAreResetWithProtocolError) {
   const std::vector<Fields> bad = {
-      {{":method", "GET"}, {":scheme", "http"}, {":authority", "x"}},                  // no path
-      {{":method", "GET"}, {":scheme", "http"}, {":path", "/"}, {"Upper", "x"}},       // case
-      {{":method", "GET"}, {":scheme", "http"}, {":path", "/"}, {"connection", "x"}},  // conn
-      {{":method", "GET"}, {":scheme", "http"}, {":path", "/"}, {"te", "gzip"}},       // te
-      {{":method", "GET"}, {":path", "/"}, {":scheme", "http"}, {":bogus", "1"}},      // pseudo
-      {{":method", "GET"}, {"x-a", "1"}, {":path", "/"}, {":scheme", "http"}},         // order
+      {{":method", "GET"}, {":scheme", "http"}, {":authority", "x"}},                 // no path
+      {{":method", "GET"}, {":scheme", "http"}, {":path", "/"}, {"Upper", "x"}},      // case
+      {{":method", "GET"}, {":scheme", "http"}, {":path", "/"}, {"connection", "x"}}, // conn
+      {{":method", "GET"}, {":scheme", "http"}, {":path", "/"}, {"te", "gzip"}},      // te
+      {{":method", "GET"}, {":path", "/"}, {":scheme", "http"}, {":bogus", "1"}},     // pseudo
+      {{":method", "GET"}, {"x-a", "1"}, {":path", "/"}, {":scheme", "http"}},        // order
   };
   for (const auto& fields : bad) {
     Harness h;
     const std::string input =
-        clientPreface() + frame(NGHTTP2_HEADERS,
-                                NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, 1,
-                                hpack(fields));
+        clientPreface() + frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM,
+                                1, hpack(fields));
     h.feed(input);
     EXPECT_EQ(h.streams.size(), 0u);
     bool rst = false;
@@ -945,8 +941,7 @@ TEST(Http2Codec, H2cUpgradeServesTheRequestAsStreamOne) {
   const nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 100}};
   const ssize_t n = nghttp2_pack_settings_payload(payload, sizeof(payload), iv, 1);
   ASSERT_GT(n, 0);
-  ASSERT_EQ(nghttp2_session_upgrade2(client.session(), payload, static_cast<size_t>(n), 0,
-                                     nullptr),
+  ASSERT_EQ(nghttp2_session_upgrade2(client.session(), payload, static_cast<size_t>(n), 0, nullptr),
             0);
   Harness h;
   auto request = std::make_unique<RequestHeaders>();
@@ -979,7 +974,7 @@ TEST(Http2Codec, SettingsHeaderDecoding) {
   EXPECT_EQ(payload[1], 3); // SETTINGS_MAX_CONCURRENT_STREAMS
   EXPECT_TRUE(decodeSettingsHeader("", payload));
   EXPECT_TRUE(payload.empty());
-  EXPECT_FALSE(decodeSettingsHeader("AAMAAAB", payload)); // 5 bytes
+  EXPECT_FALSE(decodeSettingsHeader("AAMAAAB", payload));  // 5 bytes
   EXPECT_FALSE(decodeSettingsHeader("AA+AAABk", payload)); // not base64url
   EXPECT_FALSE(decodeSettingsHeader("A", payload));
 }
@@ -1026,8 +1021,7 @@ TEST(Http2Flood, RapidResetEndsWithEnhanceYourCalm) {
   const std::string block =
       hpack({{":method", "GET"}, {":scheme", "http"}, {":authority", "x"}, {":path", "/"}});
   for (int32_t id = 1; id < 2 * 1000; id += 2) {
-    input += frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, id,
-                   block);
+    input += frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, id, block);
     input += frame(NGHTTP2_RST_STREAM, 0, id, std::string("\0\0\0\x08", 4));
   }
   h.feed(input);
@@ -1051,8 +1045,8 @@ TEST(Http2Flood, ResetsSpreadOverTimeAreAllowed) {
   for (int round = 0; round < 5; ++round) {
     std::string input;
     for (int i = 0; i < 10; ++i, id += 2) {
-      input += frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, id,
-                     block);
+      input +=
+          frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, id, block);
       input += frame(NGHTTP2_RST_STREAM, 0, id, std::string("\0\0\0\x08", 4));
     }
     h.feed(input);
@@ -1108,9 +1102,9 @@ TEST(Http2Flood, EmptyDataFloodEndsWithEnhanceYourCalm) {
   Harness h;
   h.auto_respond = false;
   std::string input = clientPreface();
-  input += frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 1,
-                 hpack({{":method", "POST"}, {":scheme", "http"}, {":authority", "x"},
-                        {":path", "/"}}));
+  input +=
+      frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 1,
+            hpack({{":method", "POST"}, {":scheme", "http"}, {":authority", "x"}, {":path", "/"}}));
   for (int i = 0; i < 1000; ++i) {
     input += frame(NGHTTP2_DATA, 0, 1, "");
   }
@@ -1204,8 +1198,8 @@ TEST(Http2Flood, HpackBombEndsWithEnhanceYourCalm) {
   // Indexed field 62 (the newest dynamic entry), many times.
   block += std::string(4000, '\xbe');
   Harness* hp = &h;
-  hp->feed(clientPreface() + frame(NGHTTP2_HEADERS,
-                                   NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, 1, block));
+  hp->feed(clientPreface() +
+           frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, 1, block));
   EXPECT_EQ(h.codec->goAwayErrorCode(), NGHTTP2_ENHANCE_YOUR_CALM);
   EXPECT_TRUE(h.closed);
   EXPECT_EQ(h.streams.size(), 0u);

@@ -9,8 +9,8 @@ namespace {
 
 nghttp2_nv nv(const std::string& name, const std::string& value) {
   return {reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
-          reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
-          value.size(), NGHTTP2_NV_FLAG_NONE};
+          reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
+          NGHTTP2_NV_FLAG_NONE};
 }
 
 std::vector<nghttp2_nv> nvs(const Fields& fields) {
@@ -69,9 +69,9 @@ std::vector<RawFrame> parseFrames(std::string_view bytes) {
     RawFrame f;
     f.type = p[3];
     f.flags = p[4];
-    f.stream_id = static_cast<int32_t>(((uint32_t{p[5]} << 24) | (uint32_t{p[6]} << 16) |
-                                        (uint32_t{p[7]} << 8) | p[8]) &
-                                       0x7fffffffu);
+    f.stream_id = static_cast<int32_t>(
+        ((uint32_t{p[5]} << 24) | (uint32_t{p[6]} << 16) | (uint32_t{p[7]} << 8) | p[8]) &
+        0x7fffffffu);
     f.payload = std::string(bytes.substr(pos + 9, len));
     out.push_back(std::move(f));
     pos += 9 + len;
@@ -147,7 +147,9 @@ int32_t TestClient::request(const Fields& fields, const std::string* body, const
 }
 
 int32_t TestClient::get(std::string_view path, const Fields& extra) {
-  Fields f = {{":method", "GET"}, {":scheme", "http"}, {":authority", "test.local"},
+  Fields f = {{":method", "GET"},
+              {":scheme", "http"},
+              {":authority", "test.local"},
               {":path", std::string(path)}};
   f.insert(f.end(), extra.begin(), extra.end());
   return request(f);
@@ -155,7 +157,9 @@ int32_t TestClient::get(std::string_view path, const Fields& extra) {
 
 int32_t TestClient::post(std::string_view path, std::string body, const Fields& extra,
                          const Fields& trailers) {
-  Fields f = {{":method", "POST"}, {":scheme", "http"}, {":authority", "test.local"},
+  Fields f = {{":method", "POST"},
+              {":scheme", "http"},
+              {":authority", "test.local"},
               {":path", std::string(path)}};
   f.insert(f.end(), extra.begin(), extra.end());
   return request(f, &body, trailers);
@@ -266,8 +270,8 @@ int TestClient::onStreamClose(nghttp2_session*, int32_t stream_id, uint32_t erro
   return 0;
 }
 
-ssize_t TestClient::onRead(nghttp2_session* session, int32_t stream_id, uint8_t* buf,
-                           size_t length, uint32_t* flags, nghttp2_data_source* source, void*) {
+ssize_t TestClient::onRead(nghttp2_session* session, int32_t stream_id, uint8_t* buf, size_t length,
+                           uint32_t* flags, nghttp2_data_source* source, void*) {
   auto& u = *static_cast<Upload*>(source->ptr);
   const size_t n = std::min(length, u.data.size() - u.offset);
   std::memcpy(buf, u.data.data() + u.offset, n);
