@@ -602,7 +602,8 @@ int ServerConnectionImpl::onHeadersComplete() {
   if (upgrade_request_ && protocol_ == Protocol::Http11 &&
       hasToken(headers_->getOr("upgrade"), "h2c")) {
     if (callbacks_.upgradeToHttp2(headers_)) {
-      output_.add("HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n");
+      output_.add("HTTP/1.1 101 Switching Protocols\r\n"
+                  "connection: Upgrade\r\nupgrade: h2c\r\n\r\n");
       callbacks_.onCodecOutput();
       state_ = State::SwitchedToHttp2;
       return 0;

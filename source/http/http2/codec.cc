@@ -275,7 +275,7 @@ void ServerConnectionImpl::Stream::encodeHeaders(const ResponseHeaders& headers,
     uint32_t urgency = NGHTTP2_EXTPRI_DEFAULT_URGENCY;
     bool incremental = false;
     if (parsePriority(codec_.response_priority_, urgency, incremental)) {
-      nghttp2_extpri extpri{static_cast<int32_t>(urgency), incremental ? 1 : 0};
+      nghttp2_extpri extpri{urgency, incremental ? 1 : 0};
       nghttp2_session_change_extpri_stream_priority(codec_.session_, id_, &extpri, 1);
     }
   }
