@@ -653,7 +653,8 @@ void ServerConnectionImpl::flush() {
   }
   const uint64_t before = output_.length();
   for (;;) {
-    for (;;) {
+    // After a flood only what is ahead of our GOAWAY goes out, then nothing.
+    while (!(flood_ && flood_goaway_sent_)) {
       const uint8_t* data = nullptr;
       const ssize_t n = nghttp2_session_mem_send(session_, &data);
       if (n < 0) {
@@ -669,7 +670,7 @@ void ServerConnectionImpl::flush() {
       bytes_queued_ += static_cast<uint64_t>(n);
       onFrameQueued(isControlFrame(last_sent_type_));
     }
-    if (watermark_dirty_.empty()) {
+    if (flood_ || watermark_dirty_.empty()) {
       break;
     }
     // Streams that drained below their low watermark may produce more now.
@@ -680,7 +681,6 @@ void ServerConnectionImpl::flush() {
       s->updateWatermark();
     }
   }
-  checkOutboundFlood();
   if (output_.length() != before) {
     callbacks_.onCodecOutput();
   }
@@ -691,25 +691,18 @@ void ServerConnectionImpl::onFrameQueued(bool control) {
   if (control) {
     ++outbound_control_;
   }
+  checkOutboundFlood();
 }
 
 void ServerConnectionImpl::checkOutboundFlood() {
   if (flood_) {
     return;
   }
+  // Frames wait in output_ only while the client does not read them.
   if (outbound_control_ > settings_.max_outbound_control_frames) {
     floodDetected("too many control frames queued for a client that does not read them");
   } else if (outbound_.size() > settings_.max_outbound_frames) {
     floodDetected("too many frames queued for a client that does not read them");
-  } else {
-    return;
-  }
-  // Queue the GOAWAY behind what is there; the connection closes after it.
-  const uint8_t* data = nullptr;
-  ssize_t n;
-  while ((n = nghttp2_session_mem_send(session_, &data)) > 0) {
-    output_.add(std::string_view(reinterpret_cast<const char*>(data), static_cast<size_t>(n)));
-    bytes_queued_ += static_cast<uint64_t>(n);
   }
 }
 
@@ -1134,6 +1127,7 @@ int ServerConnectionImpl::onFrameSend(nghttp2_session*, const nghttp2_frame* fra
   c.last_sent_type_ = frame->hd.type;
   if (frame->hd.type == NGHTTP2_GOAWAY) {
     c.goaway_code_ = static_cast<int>(frame->goaway.error_code);
+    c.flood_goaway_sent_ = c.flood_goaway_sent_ || c.flood_;
     return 0;
   }
   if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) &&
@@ -1155,6 +1149,10 @@ ssize_t ServerConnectionImpl::onReadData(nghttp2_session* session, int32_t strea
                                          size_t length, uint32_t* flags,
                                          nghttp2_data_source* source, void*) {
   auto* s = static_cast<Stream*>(source->ptr);
+  if (s->codec_.flood_) {
+    // The connection is going away: no more response bytes behind the GOAWAY.
+    return NGHTTP2_ERR_DEFERRED;
+  }
   size_t n = 0;
   if (s->pending_.segmentCount() > 0) {
     OutputQueue::Segment& front = s->pending_.segment(0);

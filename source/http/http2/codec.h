@@ -183,7 +183,7 @@ private:
   bool in_header_block_{false};
   bool connection_above_watermark_{false};
   bool draining_{false};
-  bool goaway_sent_{false};
+  bool flood_goaway_sent_{false}; // after it, nothing more is sent
   bool closing_{false};
   bool close_requested_{false};
   bool remote_half_closed_{false};

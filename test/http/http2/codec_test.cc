@@ -1144,6 +1144,20 @@ TEST(Http2Flood, PingsToAClientThatDoesNotReadEndWithEnhanceYourCalm) {
   EXPECT_LT(h.output.length(), 1100u * 17 + 1024);
 }
 
+TEST(Http2Flood, ResponsesPilingUpForAClientThatDoesNotReadEndTheConnection) {
+  Http2Settings settings;
+  settings.max_outbound_frames = 50;
+  Harness h(settings);
+  TestClient client;
+  for (int i = 0; i < 40; ++i) {
+    client.get("/" + std::to_string(i));
+  }
+  h.feed(client.take()); // the client never reads what comes back
+  EXPECT_EQ(h.codec->goAwayErrorCode(), NGHTTP2_ENHANCE_YOUR_CALM);
+  EXPECT_TRUE(h.closed);
+  EXPECT_LE(h.codec->queuedOutboundFrames(), 60u);
+}
+
 TEST(Http2Flood, PingsToAClientThatReadsAreFine) {
   Harness h;
   h.feed(clientPreface());
