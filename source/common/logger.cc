@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 
 #include "source/common/json.h"
 
@@ -23,6 +25,7 @@ namespace {
 
 std::atomic<int> g_format{static_cast<int>(Format::Text)};
 std::atomic<int> g_fd{1};
+char g_tag[16] = {0};
 
 constexpr std::string_view kLevelNames[] = {"trace", "debug",    "info", "warning",
                                             "error", "critical", "off"};
@@ -80,6 +83,12 @@ void setFormat(Format format) { g_format.store(static_cast<int>(format)); }
 
 void setFd(int fd) { g_fd.store(fd); }
 
+void setProcessTag(std::string_view tag) {
+  const size_t n = std::min(tag.size(), sizeof(g_tag) - 1);
+  std::memcpy(g_tag, tag.data(), n);
+  g_tag[n] = 0;
+}
+
 void write(Component component, Level level, std::string_view message) {
   struct timeval tv;
   gettimeofday(&tv, nullptr);
@@ -100,11 +109,20 @@ void write(Component component, Level level, std::string_view message) {
     line += componentName(component);
     line += "\",\"pid\":";
     line += std::to_string(getpid());
+    if (g_tag[0] != 0) {
+      line += ",\"worker\":\"";
+      line += g_tag;
+      line += '"';
+    }
     line += ",\"message\":";
     json::appendString(line, message);
     line += "}\n";
   } else {
     line += stamp;
+    if (g_tag[0] != 0) {
+      line += " ";
+      line += g_tag;
+    }
     line += " [";
     line += levelName(level);
     line += "] [";

@@ -27,6 +27,8 @@ Level level(Component component);
 void setFormat(Format format);
 // Where lines go: an fd (default 1, stdout).
 void setFd(int fd);
+// A tag shown on every line of this process (worker processes use "w1", "w2"...).
+void setProcessTag(std::string_view tag);
 
 namespace detail {
 extern std::atomic<int> levels[static_cast<int>(Component::Count)];

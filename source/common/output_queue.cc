@@ -30,8 +30,14 @@ void OutputQueue::drained(uint64_t n) {
     ++head_;
   }
   if (head_ == segments_.size()) {
-    segments_.clear();
+    // Everything went out: keep the first segment's buffer for the next response.
+    segments_.resize(1);
+    segments_[0].bytes.clear();
+    segments_[0].file.reset();
+    segments_[0].offset = 0;
+    segments_[0].file_length = 0;
     head_ = 0;
+    reusable_ = true;
   } else if (head_ > 16) {
     segments_.erase(segments_.begin(), segments_.begin() + static_cast<long>(head_));
     head_ = 0;

@@ -57,6 +57,10 @@ public:
     if (length == 0) {
       return;
     }
+    if (reusable_) {
+      segments_.clear();
+      reusable_ = false;
+    }
     Segment s;
     s.file = std::move(file);
     s.offset = offset;
@@ -69,17 +73,22 @@ public:
   bool empty() const { return length_ == 0; }
 
   // Writers walk segments from the front and call drained() with what went out.
-  size_t segmentCount() const { return segments_.size() - head_; }
+  size_t segmentCount() const { return reusable_ ? 0 : segments_.size() - head_; }
   Segment& segment(size_t i) { return segments_[head_ + i]; }
   void drained(uint64_t n);
   void clear() {
     segments_.clear();
     head_ = 0;
     length_ = 0;
+    reusable_ = false;
   }
 
 private:
   Buffer& tail() {
+    if (reusable_) {
+      reusable_ = false;
+      return segments_[0].bytes;
+    }
     if (segmentCount() == 0 || segments_.back().isFile()) {
       if (head_ > 0 && head_ == segments_.size()) {
         segments_.clear();
@@ -93,6 +102,8 @@ private:
   std::vector<Segment> segments_;
   size_t head_{0};
   uint64_t length_{0};
+  // segments_ holds one empty segment kept for its buffer's capacity.
+  bool reusable_{false};
 };
 
 } // namespace pounce

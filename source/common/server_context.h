@@ -28,6 +28,9 @@ public:
   virtual uint32_t workerId() const = 0;
   // I/O threads in this process.
   virtual uint32_t concurrency() const = 0;
+  // Python threads an app gets when its config does not say (workers.count in thread
+  // mode, else 1).
+  virtual uint32_t defaultAppThreads() const { return 1; }
   // The main thread's dispatcher (admin, config, signals).
   virtual event::Dispatcher& mainDispatcher() = 0;
 };

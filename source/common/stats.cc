@@ -379,6 +379,18 @@ std::string Store::jsonText() const {
   return out;
 }
 
+std::vector<const Series*> Store::seriesOf(std::string_view name) const {
+  std::vector<const Series*> out;
+  std::lock_guard<std::mutex> lock(lock_);
+  auto it = by_name_.find(std::string(name));
+  if (it != by_name_.end()) {
+    for (const auto& series : it->second->series) {
+      out.push_back(series.get());
+    }
+  }
+  return out;
+}
+
 int64_t Store::valueOf(std::string_view name, const std::vector<std::string>& label_values) const {
   const Series* series = nullptr;
   {

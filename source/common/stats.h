@@ -80,6 +80,9 @@ public:
   std::string jsonText() const;
   // name{labels} value lines, sorted.
   std::string plainText() const;
+  // The series of family `name` that exist now (empty if there is no such family). Series
+  // live as long as the store, so the pointers stay valid; values are read as usual.
+  std::vector<const Series*> seriesOf(std::string_view name) const;
   // Value of one counter/gauge series (tests, health filter); 0 if absent.
   int64_t valueOf(std::string_view name, const std::vector<std::string>& label_values = {}) const;
 

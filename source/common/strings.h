@@ -7,11 +7,14 @@
 #include <type_traits>
 #include <vector>
 
+#include "absl/strings/string_view.h"
+
 namespace pounce {
 
 namespace detail {
 inline void appendPiece(std::string& out, std::string_view s) { out.append(s.data(), s.size()); }
 inline void appendPiece(std::string& out, const char* s) { out.append(s); }
+inline void appendPiece(std::string& out, absl::string_view s) { out.append(s.data(), s.size()); }
 inline void appendPiece(std::string& out, const std::string& s) { out.append(s); }
 inline void appendPiece(std::string& out, char c) { out.push_back(c); }
 template <class T, std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, char> &&

@@ -79,6 +79,7 @@ public:
 
   // EncoderFilterCallbacks
   void continueEncoding() override { stream_.continueEncoding(index_); }
+  void addEncodedData(Buffer& data) override { stream_.addEncodedData(index_, data); }
 
 private:
   // A response made by this filter passes the encoders before it.
@@ -96,27 +97,35 @@ ActiveStream::ActiveStream(StreamParent& parent, ResponseEncoder& encoder,
   encoder_.setStreamCallbacks(this);
 }
 
-ActiveStream::~ActiveStream() = default;
+ActiveStream::~ActiveStream() {
+  for (size_t i = 0; i < filter_count_; ++i) {
+    filters_[i].~ActiveFilter();
+  }
+  ::operator delete(filters_);
+}
 
 void ActiveStream::createFilters() {
-  if (!filters_.empty() || chain_ == nullptr) {
+  if (filters_ != nullptr || chain_ == nullptr || chain_->size() == 0) {
     return;
   }
-  filters_.reserve(chain_->size());
+  filters_ = static_cast<ActiveFilter*>(::operator new(sizeof(ActiveFilter) * chain_->size()));
   for (const auto& entry : chain_->entries()) {
-    auto filter = std::make_unique<ActiveFilter>(*this, filters_.size(), entry.factory());
+    ActiveFilter* filter = new (&filters_[filter_count_]) ActiveFilter(*this, filter_count_, entry.factory());
+    ++filter_count_;
     filter->filter().setDecoderFilterCallbacks(*filter);
     filter->filter().setEncoderFilterCallbacks(*filter);
-    filters_.push_back(std::move(filter));
   }
 }
 
-size_t ActiveStream::decodeEnd() const { return std::min(filters_.size(), decode_limit_); }
+size_t ActiveStream::decodeEnd() const { return std::min(filter_count_, decode_limit_); }
 
 // --- decoding -----------------------------------------------------------------------------
 
 void ActiveStream::decodeHeaders(RequestHeadersPtr headers, bool end_stream) {
   request_headers_ = std::move(headers);
+  if (info_.tls != nullptr) {
+    request_headers_->setScheme("https");
+  }
   info_.request_headers = request_headers_.get();
   request_complete_ = end_stream;
   if (const ListenerStats* stats = parent_.streamStats()) {
@@ -125,8 +134,8 @@ void ActiveStream::decodeHeaders(RequestHeadersPtr headers, bool end_stream) {
   createFilters();
   const auto timeout = parent_.streamSettings().request_timeout;
   if (timeout.count() > 0) {
-    request_timer_ = parent_.streamDispatcher().createTimer([this] { onRequestTimeout(); });
-    request_timer_->enableTimer(timeout);
+    request_deadline_ = info_.start_time + timeout;
+    parent_.onRequestDeadline(*this, request_deadline_);
   }
   iterateDecodeHeaders();
 }
@@ -136,7 +145,7 @@ void ActiveStream::iterateDecodeHeaders() {
     const size_t i = headers_next_++;
     const bool end = request_complete_ && buffered_request_.empty() && !buffered_request_end_ &&
                      buffered_trailers_ == nullptr;
-    const FilterStatus status = filters_[i]->filter().decodeHeaders(*request_headers_, end);
+    const FilterStatus status = filters_[i].filter().decodeHeaders(*request_headers_, end);
     if (done_) {
       return;
     }
@@ -145,7 +154,7 @@ void ActiveStream::iterateDecodeHeaders() {
       return;
     }
   }
-  if (headers_next_ >= filters_.size()) {
+  if (headers_next_ >= filter_count_) {
     maybeSendContinue();
   }
 }
@@ -182,7 +191,7 @@ void ActiveStream::iterateDecodeData(size_t from, Buffer& data, bool end_stream)
       bufferRequestData(data, end_stream);
       return;
     }
-    const FilterStatus status = filters_[i]->filter().decodeData(data, end_stream);
+    const FilterStatus status = filters_[i].filter().decodeData(data, end_stream);
     if (done_) {
       return;
     }
@@ -223,7 +232,7 @@ void ActiveStream::iterateDecodeTrailers(size_t from) {
   }
   HeaderMapPtr trailers = std::move(buffered_trailers_);
   for (size_t i = from; i < decodeEnd(); ++i) {
-    const FilterStatus status = filters_[i]->filter().decodeTrailers(*trailers);
+    const FilterStatus status = filters_[i].filter().decodeTrailers(*trailers);
     if (done_) {
       return;
     }
@@ -329,14 +338,12 @@ void ActiveStream::encodeHeaders(int from, ResponseHeadersPtr headers, bool end_
   encode_from_ = from;
   // Filters after the producer never see this request again.
   decode_limit_ = std::min<size_t>(decode_limit_, static_cast<size_t>(from + 2));
-  if (request_timer_) {
-    request_timer_->disableTimer();
-  }
+  request_deadline_ = MonotonicTime{};
   response_headers_ = std::move(headers);
   response_headers_end_ = end_stream;
   for (int k = from; k >= 0; --k) {
     encode_headers_next_ = k - 1;
-    const FilterStatus status = filters_[k]->filter().encodeHeaders(*response_headers_, end_stream);
+    const FilterStatus status = filters_[k].filter().encodeHeaders(*response_headers_, end_stream);
     if (done_) {
       return;
     }
@@ -374,7 +381,7 @@ void ActiveStream::iterateEncodeData(int from, Buffer& data, bool end_stream) {
       buffered_response_end_ = buffered_response_end_ || end_stream;
       return;
     }
-    const FilterStatus status = filters_[k]->filter().encodeData(data, end_stream);
+    const FilterStatus status = filters_[k].filter().encodeData(data, end_stream);
     if (done_) {
       return;
     }
@@ -398,8 +405,8 @@ void ActiveStream::iterateEncodeData(int from, Buffer& data, bool end_stream) {
 }
 
 bool ActiveStream::encodersNeedBytes(int from) const {
-  for (int k = std::min<int>(from, static_cast<int>(filters_.size()) - 1); k >= 0; --k) {
-    if (filters_[k]->filter().needsResponseBodyBytes()) {
+  for (int k = std::min<int>(from, static_cast<int>(filter_count_) - 1); k >= 0; --k) {
+    if (filters_[k].filter().needsResponseBodyBytes()) {
       return true;
     }
   }
@@ -475,13 +482,28 @@ void ActiveStream::encodeTrailers(int from, HeaderMapPtr trailers) {
     return;
   }
   for (int k = from; k >= 0; --k) {
-    filters_[k]->filter().encodeTrailers(*trailers);
+    trailers_at_ = k;
+    filters_[k].filter().encodeTrailers(*trailers);
+    trailers_at_ = -1;
     if (done_) {
+      return;
+    }
+    if (encode_stopped_at_ >= 0) {
+      // Data the filter added is held by a later filter: the trailers wait behind it.
+      buffered_response_trailers_ = std::move(trailers);
       return;
     }
   }
   encoder_.encodeTrailers(*trailers);
   onResponseComplete();
+}
+
+void ActiveStream::addEncodedData(size_t index, Buffer& data) {
+  if (done_ || trailers_at_ != static_cast<int>(index)) {
+    data.clear();
+    return;
+  }
+  iterateEncodeData(static_cast<int>(index) - 1, data, false);
 }
 
 void ActiveStream::encode1xx(ResponseHeadersPtr headers) {
@@ -500,7 +522,7 @@ void ActiveStream::continueEncoding(size_t index) {
     for (int k = static_cast<int>(index) - 1; k >= 0; --k) {
       encode_headers_next_ = k - 1;
       const FilterStatus status =
-          filters_[k]->filter().encodeHeaders(*response_headers_, response_headers_end_);
+          filters_[k].filter().encodeHeaders(*response_headers_, response_headers_end_);
       if (done_) {
         return;
       }
@@ -538,13 +560,20 @@ void ActiveStream::onResponseComplete() {
   finish();
 }
 
+void ActiveStream::checkRequestTimeout(MonotonicTime now) {
+  if (request_deadline_ != MonotonicTime{} && now >= request_deadline_) {
+    request_deadline_ = MonotonicTime{};
+    onRequestTimeout();
+  }
+}
+
 void ActiveStream::onRequestTimeout() {
   if (done_ || response_started_) {
     return;
   }
   info_.setFlag(ResponseFlag::RequestTimeout);
   // Answer as if from the terminal filter: every filter before it encodes the 504.
-  const int from = static_cast<int>(filters_.size()) - 2;
+  const int from = static_cast<int>(filter_count_) - 2;
   sendLocalReply(from, 504, "Gateway Timeout\n", nullptr);
 }
 
@@ -588,9 +617,7 @@ void ActiveStream::finish() {
   }
   done_ = true;
   info_.end_time = parent_.streamDispatcher().now();
-  if (request_timer_) {
-    request_timer_->disableTimer();
-  }
+  request_deadline_ = MonotonicTime{};
   pending_file_.reset();
   if (const ListenerStats* stats = parent_.streamStats()) {
     const int code = info_.response_code;
@@ -598,11 +625,11 @@ void ActiveStream::finish() {
       stats->responses_by_class[code / 100 - 1]->inc();
     }
   }
-  for (auto& f : filters_) {
-    f->filter().onStreamComplete();
+  for (size_t i = 0; i < filter_count_; ++i) {
+    filters_[i].filter().onStreamComplete();
   }
-  for (auto& f : filters_) {
-    f->filter().onDestroy();
+  for (size_t i = 0; i < filter_count_; ++i) {
+    filters_[i].filter().onDestroy();
   }
   watermark_callbacks_.clear();
   parent_.onStreamDone(*this);

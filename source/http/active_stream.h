@@ -26,6 +26,9 @@ public:
   virtual bool streamDraining() const { return false; }
   // The stream finished (response complete or reset): remove and delete it (deferred).
   virtual void onStreamDone(ActiveStream& stream) = 0;
+  // The stream must have a response head by `deadline` (request_timeout): the parent calls
+  // ActiveStream::checkRequestTimeout() at or after it. No timer per stream is created.
+  virtual void onRequestDeadline(ActiveStream& stream, MonotonicTime deadline) = 0;
 };
 
 // One request/response exchange and the filter instances made for it.
@@ -54,6 +57,9 @@ public:
   void onBelowWriteBufferLowWatermark() override;
 
   StreamInfo& info() { return info_; }
+  // Answers 504 if the response head has not started by the request deadline.
+  void checkRequestTimeout(MonotonicTime now);
+  MonotonicTime requestDeadline() const { return request_deadline_; }
   bool complete() const { return done_; }
   // The stream has a filter chain reference (for tests and the admin API).
   const FilterChainSharedPtr& chain() const { return chain_; }
@@ -79,6 +85,7 @@ private:
   void encodeFile(int from, FileHandleSharedPtr file, uint64_t offset, uint64_t length,
                   bool end_stream);
   void encodeTrailers(int from, HeaderMapPtr trailers);
+  void addEncodedData(size_t index, Buffer& data);
   void encode1xx(ResponseHeadersPtr headers);
   void continueEncoding(size_t index);
   void sendLocalReply(int from, int status, std::string_view body,
@@ -93,7 +100,9 @@ private:
   ResponseEncoder& encoder_;
   FilterChainSharedPtr chain_;
   StreamInfo info_;
-  std::vector<std::unique_ptr<ActiveFilter>> filters_;
+  // One allocation for every filter's callbacks object (constructed in place).
+  ActiveFilter* filters_{nullptr};
+  size_t filter_count_{0};
   RequestHeadersPtr request_headers_;
 
   // Decode state.
@@ -112,6 +121,7 @@ private:
   int encode_from_{-1};        // first encoder of the response (index of producer - 1)
   int encode_stopped_at_{-1};
   int encode_headers_next_{-1}; // next filter (descending) to receive encodeHeaders
+  int trailers_at_{-1};         // the filter whose encodeTrailers is running
   ResponseHeadersPtr response_headers_;
   bool response_headers_end_{false};
   Buffer buffered_response_;
@@ -132,7 +142,7 @@ private:
 
   std::vector<DownstreamWatermarkCallbacks*> watermark_callbacks_;
   bool above_high_watermark_{false};
-  event::TimerPtr request_timer_;
+  MonotonicTime request_deadline_{}; // zero: none, or the response head went out
   bool done_{false};
   bool in_teardown_{false};
 };

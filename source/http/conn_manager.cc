@@ -294,10 +294,32 @@ void ConnectionManager::onIdleTimer() {
     rearm(deadline);
     return;
   }
-  if (!streams_.empty() ||
-      (codec_ != nullptr && codec_->protocol() == Protocol::Http2 && !codec_->idle())) {
-    // Requests in flight (or HTTP/2 responses still going out) have their own timers; look
-    // again later.
+  if (!streams_.empty()) {
+    // Requests in flight: answer those past request_timeout, look again at the next
+    // deadline (or a little later, to catch a new head starting).
+    MonotonicTime next = now + settings.header_timeout;
+    std::vector<ActiveStream*> due;
+    for (auto& stream : streams_) {
+      const MonotonicTime deadline = stream->requestDeadline();
+      if (deadline == MonotonicTime{}) {
+        continue;
+      }
+      if (deadline <= now) {
+        due.push_back(stream.get());
+      } else {
+        next = std::min(next, deadline);
+      }
+    }
+    for (ActiveStream* stream : due) {
+      stream->checkRequestTimeout(now);
+    }
+    if (!closed_) {
+      ensureTimerBy(next);
+    }
+    return;
+  }
+  if (codec_ != nullptr && codec_->protocol() == Protocol::Http2 && !codec_->idle()) {
+    // HTTP/2 responses still going out after their streams finished: look again later.
     ensureTimerBy(now + settings.header_timeout);
     return;
   }

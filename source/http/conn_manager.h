@@ -97,6 +97,9 @@ public:
   const ListenerStats* streamStats() const override { return &listener_.stats(); }
   bool streamDraining() const override { return draining_; }
   void onStreamDone(ActiveStream& stream) override;
+  void onRequestDeadline(ActiveStream& stream, MonotonicTime deadline) override {
+    ensureTimerBy(deadline);
+  }
 
 private:
   // Picks the codec from the first bytes (and ALPN): false while the bytes could still be

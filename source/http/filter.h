@@ -97,6 +97,10 @@ public:
 class EncoderFilterCallbacks : public virtual StreamFilterCallbacks {
 public:
   virtual void continueEncoding() = 0;
+  // Only from encodeTrailers(): body bytes that must reach the client before the trailers
+  // (e.g. the end of a compressed stream whose last chunk came without end_stream). They
+  // pass the encoder filters after this one, like encodeData without end_stream.
+  virtual void addEncodedData(Buffer& data) = 0;
 };
 
 // The base of every filter. All methods are optional: the defaults pass everything on

@@ -1,6 +1,8 @@
 #include "source/http/headers.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 
 namespace pounce::http {
 
@@ -253,7 +255,23 @@ bool isValidHeaderName(std::string_view name) {
 }
 
 bool isValidHeaderValue(std::string_view value) {
-  for (unsigned char c : value) {
+  // Eight bytes at a time: a word with no byte below 0x20 and none equal to 0x7f is fine;
+  // otherwise look closer (HTAB is allowed).
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHighs = 0x8080808080808080ULL;
+  size_t i = 0;
+  for (; i + 8 <= value.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, value.data() + i, 8);
+    const uint64_t below_space = (w - kOnes * 0x20) & ~w & kHighs;
+    const uint64_t x = w ^ (kOnes * 0x7f);
+    const uint64_t is_del = (x - kOnes) & ~x & kHighs;
+    if ((below_space | is_del) != 0) {
+      break;
+    }
+  }
+  for (; i < value.size(); ++i) {
+    const auto c = static_cast<unsigned char>(value[i]);
     if ((c < 0x20 && c != '\t') || c == 0x7f) {
       return false;
     }

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
+
 namespace pounce::http {
 
 // An ordered multimap of header fields. Names are stored lowercase; order and duplicates
@@ -86,7 +88,8 @@ private:
   bool pointsInside(std::string_view bytes) const;
 
   std::string storage_;
-  std::vector<Entry> entries_;
+  // Most requests have fewer than 16 headers: no allocation for the index.
+  absl::InlinedVector<Entry, 16> entries_;
 };
 using HeaderMapPtr = std::unique_ptr<HeaderMap>;
 
@@ -108,6 +111,7 @@ public:
 
   void setMethod(std::string_view m) { method_.assign(m.data(), m.size()); }
   void setPath(std::string_view p) { path_.assign(p.data(), p.size()); }
+  void appendPath(std::string_view p) { path_.append(p.data(), p.size()); }
   void setAuthority(std::string_view a) { authority_.assign(a.data(), a.size()); }
   void setScheme(std::string_view s) { scheme_.assign(s.data(), s.size()); }
   void setProtocol(std::string_view p) { protocol_.assign(p.data(), p.size()); }

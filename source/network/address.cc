@@ -2,11 +2,31 @@
 
 #include <arpa/inet.h>
 
+#include <charconv>
 #include <cstring>
 
 #include "source/common/strings.h"
 
 namespace pounce::network {
+
+namespace {
+
+// The text inet_ntop gives an IPv4 address, without its sprintf (this runs for every accepted
+// connection and every client address taken from a proxy header).
+std::string formatIpv4(const in_addr& address) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(&address);
+  char buf[16];
+  char* p = buf;
+  for (int i = 0; i < 4; ++i) {
+    if (i > 0) {
+      *p++ = '.';
+    }
+    p = std::to_chars(p, buf + sizeof(buf), static_cast<unsigned>(bytes[i])).ptr;
+  }
+  return std::string(buf, p);
+}
+
+} // namespace
 
 absl::StatusOr<Address> Address::fromIp(std::string_view ip_in, uint16_t port) {
   std::string ip(ip_in);
@@ -33,13 +53,13 @@ absl::StatusOr<Address> Address::fromIp(std::string_view ip_in, uint16_t port) {
     return absl::InvalidArgumentError(
         cat("'", ip_in, "' is not an IPv4 or IPv6 address"));
   }
-  char buf[INET6_ADDRSTRLEN];
   if (v4->sin_family == AF_INET) {
-    inet_ntop(AF_INET, &v4->sin_addr, buf, sizeof(buf));
+    a.text_ = formatIpv4(v4->sin_addr);
   } else {
+    char buf[INET6_ADDRSTRLEN];
     inet_ntop(AF_INET6, &v6->sin6_addr, buf, sizeof(buf));
+    a.text_ = buf;
   }
-  a.text_ = buf;
   return a;
 }
 
@@ -56,8 +76,7 @@ Address Address::fromSockaddr(const sockaddr* sa, socklen_t len) {
     const auto* v4 = reinterpret_cast<const sockaddr_in*>(sa);
     a.type_ = Type::Ip;
     a.port_ = ntohs(v4->sin_port);
-    inet_ntop(AF_INET, &v4->sin_addr, buf, sizeof(buf));
-    a.text_ = buf;
+    a.text_ = formatIpv4(v4->sin_addr);
     break;
   }
   case AF_INET6: {

@@ -46,6 +46,13 @@ void Connection::onFileEvent(uint32_t events) {
   if (state_ == State::Closed) {
     return;
   }
+  // A TLS transport may wait for the other direction's readiness (see TransportSocket).
+  if ((events & event::FileReadyType::Write) && transport_->readNeedsWritable()) {
+    events |= event::FileReadyType::Read;
+  }
+  if ((events & event::FileReadyType::Read) && transport_->writeNeedsReadable()) {
+    events |= event::FileReadyType::Write;
+  }
   if (events & event::FileReadyType::Write) {
     onWriteReady();
   }
@@ -116,6 +123,8 @@ void Connection::onReadReady() {
 }
 
 void Connection::scheduleWrite() {
+  // Output just grew: producers learn at once when it is too much.
+  checkWatermarks();
   if (in_read_callback_ || write_scheduled_ || write_blocked_ || state_ == State::Closed) {
     return;
   }
@@ -149,6 +158,7 @@ void Connection::writeNow() {
     if (close_type_ == CloseType::FlushWriteAndLinger) {
       lingerStart();
     } else {
+      transport_->shutdownWrite();
       closeNow(ConnectionEvent::LocalClose);
     }
   }
@@ -165,11 +175,13 @@ void Connection::onWriteReady() {
 void Connection::checkWatermarks() {
   const uint64_t buffered = output_.length();
   if (!above_high_watermark_ && buffered > high_watermark_) {
+    POUNCE_LOG(Conn, Trace, "[C%d] above high watermark (%d bytes buffered)", id_, buffered);
     above_high_watermark_ = true;
     if (callbacks_ != nullptr) {
       callbacks_->onAboveWriteBufferHighWatermark();
     }
   } else if (above_high_watermark_ && buffered <= high_watermark_ / 2) {
+    POUNCE_LOG(Conn, Trace, "[C%d] below low watermark (%d bytes buffered)", id_, buffered);
     above_high_watermark_ = false;
     if (callbacks_ != nullptr) {
       callbacks_->onBelowWriteBufferLowWatermark();
@@ -210,6 +222,11 @@ void Connection::close(CloseType type) {
     if (type == CloseType::NoFlush && state_ == State::Closing) {
       closeNow(ConnectionEvent::LocalClose);
     }
+    return;
+  }
+  if (!connected_) {
+    // The transport's handshake (TLS) has not finished: nothing can be flushed.
+    closeNow(ConnectionEvent::LocalClose);
     return;
   }
   if (type == CloseType::NoFlush || output_.empty()) {

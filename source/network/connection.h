@@ -49,7 +49,7 @@ public:
   void start();
 
   uint64_t id() const { return id_; }
-  event::Dispatcher& dispatcher() { return dispatcher_; }
+  event::Dispatcher& dispatcher() override { return dispatcher_; }
   const Address& remoteAddress() const { return remote_; }
   const Address& localAddress() const { return local_; }
   TransportSocket& transport() { return *transport_; }

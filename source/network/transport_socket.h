@@ -4,8 +4,11 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "absl/status/status.h"
 #include "source/common/buffer.h"
+#include "source/common/event/dispatcher.h"
 #include "source/common/output_queue.h"
 
 namespace pounce::network {
@@ -37,6 +40,8 @@ class TransportSocketCallbacks {
 public:
   virtual ~TransportSocketCallbacks() = default;
   virtual int fd() const = 0;
+  // The connection's (and this thread's) event loop, for the transport's own timers.
+  virtual event::Dispatcher& dispatcher() = 0;
   // The handshake finished: the connection may start the protocol.
   virtual void onTransportConnected() = 0;
   // The transport has buffered plaintext the connection should read without new readiness.
@@ -60,6 +65,12 @@ public:
   virtual bool isTls() const { return false; }
   // Starts a graceful close (TLS close_notify). Returns true when done.
   virtual bool shutdownWrite() { return true; }
+  // A transport may need one direction's readiness to progress in the other: a TLS
+  // handshake or SSL_read that must write first waits for the socket to be writable, then
+  // doRead() is retried; an SSL_write that must read first waits for readability, then
+  // doWrite() is retried. The connection routes readiness accordingly.
+  virtual bool readNeedsWritable() const { return false; }
+  virtual bool writeNeedsReadable() const { return false; }
 };
 using TransportSocketPtr = std::unique_ptr<TransportSocket>;
 
@@ -81,6 +92,10 @@ public:
   virtual ~TransportSocketFactory() = default;
   virtual TransportSocketPtr create() = 0;
   virtual bool isTls() const = 0;
+  // Re-reads what the transport loaded from disk (TLS certificates and keys). Open
+  // connections keep what they have; new ones get the new material. On error nothing
+  // changes and the status says what was wrong.
+  virtual absl::Status reload() { return absl::OkStatus(); }
 };
 using TransportSocketFactorySharedPtr = std::shared_ptr<TransportSocketFactory>;
 

@@ -1,5 +1,7 @@
 #include "source/server/cli.h"
 
+#include <filesystem>
+
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/reflection.h>
 
@@ -268,6 +270,16 @@ absl::Status applyOverrides(const Options& o, Bootstrap& b) {
         sa->set_port_value(*o.port);
       }
     }
+    if (o.ssl_certfile && o.ssl_keyfile) {
+      // TLS on the first listener with this one certificate (the other tls settings of a
+      // config file stay). Paths are made absolute: they are relative to where pounce runs,
+      // not to the config file.
+      auto* tls = first->mutable_tls();
+      tls->clear_certificates();
+      auto* cert = tls->add_certificates();
+      cert->set_certificate_chain_file(std::filesystem::absolute(*o.ssl_certfile).string());
+      cert->set_private_key_file(std::filesystem::absolute(*o.ssl_keyfile).string());
+    }
   }
   for (auto& l : *b.mutable_listeners()) {
     auto* http = l.mutable_http();
@@ -339,6 +351,21 @@ absl::Status applyOverrides(const Options& o, Bootstrap& b) {
   if (o.log_format) {
     b.mutable_logging()->set_format(*o.log_format == "json" ? v1::Logging::JSON
                                                             : v1::Logging::TEXT);
+  }
+  if (o.reload || !o.reload_dirs.empty() || o.reload_include) {
+    auto* r = b.mutable_reload();
+    r->set_enabled(true);
+    for (const auto& d : o.reload_dirs) {
+      r->add_dirs(d);
+    }
+    if (o.reload_include) {
+      for (auto e : split(*o.reload_include, ',')) {
+        e = trim(e);
+        if (!e.empty()) {
+          r->add_include(e[0] == '.' ? std::string(e) : cat(".", e));
+        }
+      }
+    }
   }
   if (o.admin_port) {
     if (*o.admin_port == 0) {

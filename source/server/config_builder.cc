@@ -7,6 +7,7 @@
 #include <google/protobuf/empty.pb.h>
 
 #include "source/common/strings.h"
+#include "source/network/tls/config.h"
 
 namespace pounce::server {
 
@@ -387,20 +388,22 @@ http::FilterChainSharedPtr ConfigBuilder::buildFilterChain(
                                static_cast<size_t>(i), static_cast<size_t>(filters.size()));
     auto cb = factory->createFilterFactory(*config, context);
     if (!cb.ok()) {
+      // "field.path: problem" from the factory becomes a full path into the file; any
+      // further lines (a Python traceback, say) follow as they are.
       const std::string message(cb.status().message());
-      for (auto line : split(message, '\n')) {
-        // "field.path: problem" from the factory becomes a full path into the file.
-        const size_t colon = line.find(": ");
-        const std::string_view field = colon == std::string_view::npos ? "" : line.substr(0, colon);
-        const bool is_path = !field.empty() && std::all_of(field.begin(), field.end(), [](char c) {
-          return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' ||
-                 c == '[' || c == ']';
-        });
-        if (is_path) {
-          errors.add(cat(fpath, ".typed_config.", field), line.substr(colon + 2));
-        } else {
-          errors.add(fpath + ".typed_config", line);
-        }
+      const size_t newline = message.find('\n');
+      const std::string_view first = std::string_view(message).substr(0, newline);
+      const std::string rest = newline == std::string::npos ? "" : message.substr(newline);
+      const size_t colon = first.find(": ");
+      const std::string_view field = colon == std::string_view::npos ? "" : first.substr(0, colon);
+      const bool is_path = !field.empty() && std::all_of(field.begin(), field.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '[' ||
+               c == ']';
+      });
+      if (is_path) {
+        errors.add(cat(fpath, ".typed_config.", field), cat(first.substr(colon + 2), rest));
+      } else {
+        errors.add(fpath + ".typed_config", message);
       }
       continue;
     }
@@ -424,29 +427,46 @@ http::FilterChainSharedPtr ConfigBuilder::buildFilterChain(
   return std::make_shared<http::FilterChain>(std::move(entries), version);
 }
 
-std::vector<ListenerConfig> ConfigBuilder::buildListeners(const Bootstrap& bootstrap,
-                                                          config::ConfigErrors& errors) {
-  std::vector<ListenerConfig> out;
+std::vector<ListenSpec> listenSpecs(const Bootstrap& bootstrap, const std::string& config_dir) {
+  std::vector<ListenSpec> out;
   for (int i = 0; i < bootstrap.listeners_size(); ++i) {
     const auto& l = bootstrap.listeners(i);
-    ListenerConfig c;
-    c.name = l.name().empty() ? cat("listener_", i) : l.name();
+    ListenSpec spec;
+    spec.name = l.name().empty() ? cat("listener_", i) : l.name();
     if (l.address().has_pipe()) {
-      c.address = network::Address::fromPipe(resolvePath(l.address().pipe().path()));
+      const std::string& path = l.address().pipe().path();
+      spec.address = network::Address::fromPipe(
+          path.empty() || path[0] == '/' || config_dir.empty() ? path : cat(config_dir, "/", path));
       if (!l.address().pipe().mode().empty()) {
-        c.pipe_mode = static_cast<uint32_t>(std::stoul(l.address().pipe().mode(), nullptr, 8));
+        spec.pipe_mode = static_cast<uint32_t>(std::stoul(l.address().pipe().mode(), nullptr, 8));
       }
     } else {
       const auto& sa = l.address().socket_address();
       auto address = network::Address::fromIp(sa.address().empty() ? "0.0.0.0" : sa.address(),
                                               static_cast<uint16_t>(sa.port_value()));
       if (address.ok()) {
-        c.address = *address;
+        spec.address = *address;
       }
     }
     if (l.has_backlog()) {
-      c.backlog = l.backlog();
+      spec.backlog = l.backlog();
     }
+    out.push_back(std::move(spec));
+  }
+  return out;
+}
+
+std::vector<ListenerConfig> ConfigBuilder::buildListeners(const Bootstrap& bootstrap,
+                                                          config::ConfigErrors& errors) {
+  std::vector<ListenerConfig> out;
+  const auto specs = listenSpecs(bootstrap, config_dir_);
+  for (int i = 0; i < bootstrap.listeners_size(); ++i) {
+    const auto& l = bootstrap.listeners(i);
+    ListenerConfig c;
+    c.name = specs[i].name;
+    c.address = specs[i].address;
+    c.pipe_mode = specs[i].pipe_mode;
+    c.backlog = specs[i].backlog;
     if (l.http().has_max_connections()) {
       c.max_connections = l.http().max_connections();
     }
@@ -456,6 +476,28 @@ std::vector<ListenerConfig> ConfigBuilder::buildListeners(const Bootstrap& boots
     c.chain = buildFilterChain(l.filter_chain(), c.name, cat("listeners[", i, "].filter_chain"),
                                errors, 1);
     c.transport = std::make_shared<network::RawTransportSocketFactory>();
+    if (l.has_tls()) {
+      // Certificates are loaded in validate mode too: a bad file must fail validation.
+      const std::string tls_path = cat("listeners[", i, "].tls");
+      // ALPN offers "h2" only when the listener serves HTTP/2 (http2.enabled).
+      const bool http2_enabled = c.settings->http2.enabled;
+      auto factory = network::tls::createTlsSocketFactory(
+          l.tls(), [this](std::string_view p) { return resolvePath(p); }, http2_enabled, c.name,
+          tls_path);
+      if (factory.ok()) {
+        c.transport = std::move(*factory);
+      } else {
+        const std::string message(factory.status().message());
+        for (auto line : split(message, '\n')) {
+          const size_t colon = line.find(": ");
+          if (colon == std::string_view::npos) {
+            errors.add(tls_path, line);
+          } else {
+            errors.add(cat(tls_path, ".", line.substr(0, colon)), line.substr(colon + 2));
+          }
+        }
+      }
+    }
     out.push_back(std::move(c));
   }
   return out;

@@ -43,6 +43,16 @@ struct ListenerConfig {
   network::TransportSocketFactorySharedPtr transport;
 };
 
+// Where a listener listens, without building its filter chain (the supervisor binds
+// sockets this way without importing anything).
+struct ListenSpec {
+  std::string name;
+  network::Address address;
+  uint32_t pipe_mode{0660};
+  uint32_t backlog{2048};
+};
+std::vector<ListenSpec> listenSpecs(const Bootstrap& bootstrap, const std::string& config_dir);
+
 // Builds filter chains: each filter's config is validated and turned into a factory.
 class ConfigBuilder {
 public:

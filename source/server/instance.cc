@@ -28,12 +28,14 @@ Instance::~Instance() {
     event_free(ev);
   }
   workers_.clear();
-  for (size_t i = 0; i < listen_fds_.size(); ++i) {
+  for (size_t i = 0; i < listen_fds_.size() && i < listeners_.size(); ++i) {
     if (listeners_[i]->config.address.isPipe()) {
       for (int fd : listen_fds_[i]) {
         ::close(fd);
       }
-      network::removeSocketFile(listeners_[i]->config.address, pipe_inodes_[i]);
+      if (i < pipe_inodes_.size()) {
+        network::removeSocketFile(listeners_[i]->config.address, pipe_inodes_[i]);
+      }
     }
   }
 }
@@ -66,6 +68,24 @@ absl::Status Instance::build(bool validate_only) {
 }
 
 absl::Status Instance::bind() {
+  if (!inherited_fds_.empty()) {
+    if (inherited_fds_.size() != listeners_.size()) {
+      return absl::InternalError("inherited sockets do not match the listeners");
+    }
+    for (size_t i = 0; i < listeners_.size(); ++i) {
+      auto& config = listeners_[i]->config;
+      const size_t want = config.address.isPipe() ? 1 : concurrency_;
+      if (inherited_fds_[i].size() != want) {
+        return absl::InternalError("inherited sockets do not match the I/O threads");
+      }
+      if (!config.address.isPipe() && config.address.port() == 0) {
+        config.address = network::Address::local(inherited_fds_[i][0]);
+      }
+      pipe_inodes_.push_back(0); // the supervisor owns (and removes) socket files
+    }
+    listen_fds_ = std::move(inherited_fds_);
+    return absl::OkStatus();
+  }
   for (auto& l : listeners_) {
     std::vector<int> fds;
     auto& config = l->config;
@@ -127,11 +147,20 @@ void Instance::printBanner() const {
 }
 
 int Instance::run() {
-  // Signals go to the main thread only: block them while I/O threads start.
+  // Signals go to the main thread only: install the handlers first (so a SIGTERM right
+  // after the ports open drains instead of killing), then start the I/O threads with
+  // every signal blocked, then unblock them here.
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);
   ::signal(SIGPIPE, SIG_IGN);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
+    auto* ev = evsignal_new(
+        main_dispatcher_->base(), sig,
+        [](int s, short, void* arg) { static_cast<Instance*>(arg)->onSignal(s); }, this);
+    evsignal_add(ev, nullptr);
+    signal_events_.push_back(ev);
+  }
   for (uint32_t i = 0; i < concurrency_; ++i) {
     auto worker = std::make_unique<Worker>(i, *this, timeSource());
     for (size_t li = 0; li < listeners_.size(); ++li) {
@@ -144,16 +173,15 @@ int Instance::run() {
     w->start();
   }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-
-  for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
-    auto* ev = evsignal_new(
-        main_dispatcher_->base(), sig,
-        [](int s, short, void* arg) { static_cast<Instance*>(arg)->onSignal(s); }, this);
-    evsignal_add(ev, nullptr);
-    signal_events_.push_back(ev);
-  }
   printBanner();
   POUNCE_LOG(Main, Info, "ready");
+  if (ready_fd_ >= 0) {
+    const char ready = 'R';
+    ssize_t rc = ::write(ready_fd_, &ready, 1);
+    (void)rc;
+    ::close(ready_fd_);
+    ready_fd_ = -1;
+  }
   main_dispatcher_->run();
   for (auto& w : workers_) {
     w->stop();
@@ -165,7 +193,8 @@ int Instance::run() {
 
 void Instance::onSignal(int sig) {
   if (sig == SIGHUP) {
-    POUNCE_LOG(Main, Info, "SIGHUP: nothing to reload yet");
+    POUNCE_LOG(Main, Info, "SIGHUP: reloading TLS certificates");
+    reloadCertificates().IgnoreError(); // each failure is logged
     return;
   }
   if (++signals_seen_ > 1 || draining_.load()) {
@@ -174,6 +203,26 @@ void Instance::onSignal(int sig) {
   }
   POUNCE_LOG(Main, Info, "%s: draining", sig == SIGINT ? "SIGINT" : "SIGTERM");
   drainAndExit();
+}
+
+absl::Status Instance::reloadCertificates() {
+  std::string failures;
+  for (const auto& l : listeners_) {
+    auto& transport = *l->config.transport;
+    if (!transport.isTls()) {
+      continue;
+    }
+    auto status = transport.reload();
+    if (status.ok()) {
+      POUNCE_LOG(Tls, Info, "listener %s: certificates reloaded", l->config.name);
+      continue;
+    }
+    POUNCE_LOG(Tls, Error, "listener %s: certificate reload failed, keeping the current ones:\n%s",
+               l->config.name, std::string(status.message()));
+    failures += failures.empty() ? "" : "\n";
+    failures += std::string(status.message());
+  }
+  return failures.empty() ? absl::OkStatus() : absl::InvalidArgumentError(failures);
 }
 
 void Instance::drainAndExit() {

@@ -34,6 +34,11 @@ public:
   const std::vector<std::shared_ptr<ListenerShared>>& listeners() const { return listeners_; }
   // Starts a graceful drain (as SIGTERM does).
   void drainAndExit();
+  // Re-reads every TLS listener's certificates, keys and CA files (SIGHUP does this; the
+  // admin API may too). Open connections are untouched; new handshakes use the new files.
+  // A listener whose files fail to load keeps its current ones; the error names the field
+  // and file. Main thread only.
+  absl::Status reloadCertificates();
 
   // ServerContext
   TimeSource& timeSource() override { return RealTimeSource::instance(); }
@@ -48,6 +53,14 @@ public:
   event::Dispatcher& mainDispatcher() override { return *main_dispatcher_; }
 
   void setWorkerId(uint32_t id) { worker_id_ = id; }
+  uint32_t defaultAppThreads() const override { return default_app_threads_; }
+  void setDefaultAppThreads(uint32_t n) { default_app_threads_ = n; }
+  void setConcurrency(uint32_t n) { concurrency_ = n; }
+  // Listening sockets made by a supervisor before fork: per listener, one per I/O thread
+  // (TCP) or one shared (Unix socket). bind() then uses them instead of binding.
+  void setInheritedSockets(std::vector<std::vector<int>> fds) { inherited_fds_ = std::move(fds); }
+  // Written to (one byte) once the server accepts connections; for the supervisor.
+  void setReadyFd(int fd) { ready_fd_ = fd; }
 
 private:
   void printBanner() const;
@@ -69,6 +82,9 @@ private:
   MonotonicTime start_time_;
   uint32_t worker_id_{0};
   uint32_t concurrency_{1};
+  uint32_t default_app_threads_{1};
+  std::vector<std::vector<int>> inherited_fds_;
+  int ready_fd_{-1};
   uint32_t workers_drained_{0};
   int signals_seen_{0};
 };

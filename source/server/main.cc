@@ -1,7 +1,13 @@
 #include <cstdio>
 #include <iostream>
 
+#include <filesystem>
+
+#include "source/asgi/build_info.h"
 #include "source/common/config/yaml_proto.h"
+#include "source/common/strings.h"
+#include "source/server/cpu.h"
+#include "source/server/supervisor.h"
 #include "source/common/logger.h"
 #include "source/common/version.h"
 #include "source/server/cli.h"
@@ -84,9 +90,6 @@ int main(int argc, char** argv) {
                        options->config_path.empty();
     return fail(std::string(bootstrap.status().message()), usage ? 2 : 1);
   }
-  if (options->ssl_certfile) {
-    return fail("TLS is not supported by this build yet");
-  }
   if (options->print_config) {
     std::fputs(pounce::config::messageToYaml(*bootstrap).c_str(), stdout);
     return 0;
@@ -94,19 +97,106 @@ int main(int argc, char** argv) {
   configureLogging(*bootstrap);
 
   const bool validate = options->mode == "validate";
-  pounce::server::Instance instance(*bootstrap, options->config_path, marks);
-  auto status = instance.build(validate);
-  if (!status.ok()) {
-    return fail(std::string(status.message()));
+  const std::string config_path = options->config_path;
+  std::string config_dir;
+  if (!config_path.empty()) {
+    config_dir = std::filesystem::path(config_path).parent_path().string();
   }
+  if (config_dir.empty()) {
+    config_dir = ".";
+  }
+
+  // Worker model: processes on a GIL build (each with its own interpreter), Python
+  // threads in one process on a free-threaded build.
+  const auto& workers = bootstrap->workers();
+  uint32_t count = workers.has_count() ? workers.count() : 1;
+  if (count == 0) {
+    count = pounce::server::availableCpus();
+  }
+  auto mode = workers.mode();
+  if (mode == v1::Workers::AUTO) {
+    mode = pounce::asgi::pythonFreeThreaded() ? v1::Workers::THREAD : v1::Workers::PROCESS;
+  }
+  const bool reload = bootstrap->reload().enabled();
+  const std::string python = pounce::asgi::pythonBuildInfo();
+
+  auto serveOne = [&](uint32_t worker_id, std::vector<std::vector<int>> sockets, int ready_fd,
+                      uint32_t concurrency) -> int {
+    pounce::server::Instance instance(*bootstrap, config_path, marks);
+    instance.setWorkerId(worker_id);
+    if (concurrency > 0) {
+      instance.setConcurrency(concurrency);
+    }
+    if (mode == v1::Workers::THREAD) {
+      instance.setDefaultAppThreads(count);
+    }
+    if (!sockets.empty()) {
+      instance.setInheritedSockets(std::move(sockets));
+    }
+    instance.setReadyFd(ready_fd);
+    auto status = instance.build(validate);
+    if (!status.ok()) {
+      return fail(std::string(status.message()));
+    }
+    if (validate) {
+      std::printf("%s: configuration is valid\n",
+                  config_path.empty() ? "command line" : config_path.c_str());
+      return 0;
+    }
+    status = instance.bind();
+    if (!status.ok()) {
+      return fail(std::string(status.message()));
+    }
+    return instance.run();
+  };
+
   if (validate) {
-    std::printf("%s: configuration is valid\n",
-                options->config_path.empty() ? "command line" : options->config_path.c_str());
-    return 0;
+    return serveOne(0, {}, -1, 0);
   }
-  status = instance.bind();
-  if (!status.ok()) {
-    return fail(std::string(status.message()));
+  if (mode == v1::Workers::PROCESS && (count > 1 || reload)) {
+    pounce::server::Supervisor::Options so;
+    so.workers = count;
+    so.concurrency = bootstrap->concurrency() == 0 ? 1 : bootstrap->concurrency();
+    if (workers.has_max_restarts()) {
+      so.max_restarts = workers.max_restarts();
+    }
+    if (workers.has_restart_window()) {
+      so.restart_window = std::chrono::milliseconds(workers.restart_window().seconds() * 1000 +
+                                                    workers.restart_window().nanos() / 1000000);
+    }
+    so.listeners = pounce::server::listenSpecs(*bootstrap, config_path.empty() ? "" : config_dir);
+    so.reload = reload;
+    for (const auto& d : bootstrap->reload().dirs()) {
+      so.reload_dirs.push_back(d);
+    }
+    if (so.reload_dirs.empty()) {
+      so.reload_dirs.push_back(config_path.empty() ? "." : config_dir);
+    }
+    so.reload_endings = {".py"};
+    for (const auto& e : bootstrap->reload().include()) {
+      so.reload_endings.push_back(e);
+    }
+    if (bootstrap->reload().has_delay()) {
+      so.reload_delay = std::chrono::milliseconds(bootstrap->reload().delay().seconds() * 1000 +
+                                                  bootstrap->reload().delay().nanos() / 1000000);
+    }
+    POUNCE_LOG(Main, Info, "%s; %d worker process%s, %d I/O thread%s each%s", python, count,
+               count == 1 ? "" : "es", so.concurrency, so.concurrency == 1 ? "" : "s",
+               reload ? ", reloading on changes" : "");
+    pounce::server::Supervisor supervisor(
+        std::move(so), [&](uint32_t id, std::vector<std::vector<int>> sockets, int ready_fd) {
+          return serveOne(id, std::move(sockets), ready_fd, bootstrap->concurrency() == 0 ? 1 : 0);
+        });
+    return supervisor.run();
   }
-  return instance.run();
+  if (mode == v1::Workers::THREAD && count > 1 && !pounce::asgi::pythonFreeThreaded()) {
+    POUNCE_LOG(Main, Warning,
+               "workers.mode thread with %d threads on a GIL build: the threads share one GIL; "
+               "use process mode to use more cores",
+               count);
+  }
+  POUNCE_LOG(Main, Info, "%s; one process, %s", python,
+             mode == v1::Workers::THREAD ? pounce::cat(count, " Python thread", count == 1 ? "" : "s")
+                                         : std::string("1 worker"));
+  return serveOne(0, {}, -1, 0);
 }

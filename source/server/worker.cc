@@ -128,6 +128,13 @@ void Worker::reject(int fd, ActiveListener& listener) {
   // Over max_connections: answer 503 at once and close; never read a request.
   POUNCE_LOG(Conn, Debug, "listener %s at max_connections (%d): rejecting",
              listener.shared->config.name, listener.shared->config.max_connections);
+  if (listener.shared->config.transport->isTls()) {
+    // A plain-text 503 means nothing to a TLS client, and a handshake costs what the
+    // limit protects: just close.
+    ::close(fd);
+    listener.shared->connections.fetch_sub(1, std::memory_order_relaxed);
+    return;
+  }
   const uint64_t id = nextConnectionId();
   auto active = std::make_unique<ActiveConnection>();
   active->listener = listener.shared.get();

@@ -166,6 +166,7 @@ def recv_until(sock, marker, limit=1 << 24):
 def read_response(sock, head_only=False):
     """Reads one HTTP/1.1 response; returns (status, headers dict-of-lists, body, raw)."""
     buf = getattr(sock, "_pending", b"")
+    sock._pending = b""  # taken: recv() must not hand the same bytes out again
     while b"\r\n\r\n" not in buf:
         chunk = sock.recv(65536)
         if not chunk:

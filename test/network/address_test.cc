@@ -19,6 +19,17 @@ TEST(Address, ParsesV4V6AndFormats) {
   EXPECT_EQ(Address::fromPipe("/run/x.sock").asString(), "unix:/run/x.sock");
 }
 
+TEST(Address, FormatsV4LikeInetNtop) {
+  for (const char* ip : {"0.0.0.0", "255.255.255.255", "10.0.200.3", "192.168.1.10"}) {
+    auto a = Address::fromIp(ip, 1);
+    ASSERT_TRUE(a.ok()) << ip;
+    EXPECT_EQ(a->ip(), ip);
+    EXPECT_EQ(Address::fromSockaddr(a->sockAddr(), a->sockAddrLen()).ip(), ip);
+  }
+  // Leading zeros are not part of the canonical text.
+  EXPECT_FALSE(Address::fromIp("010.0.0.1", 1).ok());
+}
+
 TEST(CidrRange, MatchesV4AndV6) {
   auto r = CidrRange::parse("10.0.0.0/8");
   ASSERT_TRUE(r.ok());

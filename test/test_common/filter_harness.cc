@@ -15,6 +15,7 @@ void RecordingEncoder::encodeFile(FileHandleSharedPtr file, uint64_t offset, uin
   const ssize_t n = ::pread(file->fd(), data.data(), length, static_cast<off_t>(offset));
   data.resize(n > 0 ? static_cast<size_t>(n) : 0);
   out_.body += data;
+  out_.file_bytes += length;
   out_.complete = end_stream;
 }
 
@@ -96,6 +97,16 @@ FilterHarness::factoriesFromYaml(const std::vector<std::pair<std::string, std::s
 }
 
 http::StreamInfo& FilterHarness::info() { return stream_->info(); }
+
+void FilterHarness::onRequestDeadline(http::ActiveStream& stream, MonotonicTime deadline) {
+  // Real time: the harness's dispatcher runs libevent timers.
+  const auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - time.monotonicTime());
+  deadline_timer_ = dispatcher.createTimer([this, &stream] {
+    stream.checkRequestTimeout(stream.requestDeadline());
+  });
+  deadline_timer_->enableTimer(std::max(delay, std::chrono::milliseconds(1)));
+}
 
 void FilterHarness::sendHeaders(http::RequestHeadersPtr headers, bool end_stream) {
   stream_->decodeHeaders(std::move(headers), end_stream);

@@ -22,6 +22,7 @@ struct RecordedResponse {
   bool reset{false};
   std::unique_ptr<http::HeaderMap> trailers;
   std::vector<int> informational; // 1xx statuses
+  uint64_t file_bytes{0};          // body bytes that reached the codec as file ranges
   int read_disabled{0};
 };
 
@@ -101,6 +102,7 @@ public:
   event::Dispatcher& streamDispatcher() override { return dispatcher; }
   const http::HttpSettings& streamSettings() const override { return settings_; }
   void onStreamDone(http::ActiveStream& stream) override { stream_done = true; }
+  void onRequestDeadline(http::ActiveStream& stream, MonotonicTime deadline) override;
 
   SimulatedTimeSource time;
   network::Address peer;
@@ -108,6 +110,7 @@ public:
 private:
   http::HttpSettings settings_;
   std::unique_ptr<http::ActiveStream> stream_;
+  event::TimerPtr deadline_timer_;
 };
 
 } // namespace pounce::test

@@ -38,9 +38,16 @@ private:
 
 class FileEventImpl : public FileEvent {
 public:
-  FileEventImpl(event_base* base, int fd, std::function<void(uint32_t)> cb, bool edge)
+  FileEventImpl(event_base* base, int fd, std::function<void(uint32_t)> cb, bool edge,
+                uint32_t events)
       : cb_(std::move(cb)) {
-    short flags = EV_READ | EV_WRITE | EV_PERSIST;
+    short flags = EV_PERSIST;
+    if (events & FileReadyType::Read) {
+      flags |= EV_READ;
+    }
+    if (events & FileReadyType::Write) {
+      flags |= EV_WRITE;
+    }
     if (edge) {
       flags |= EV_ET;
     }
@@ -88,14 +95,14 @@ Dispatcher::Dispatcher(std::string name, TimeSource& time_source)
     POUNCE_LOG(Main, Critical, "cannot create an event loop");
     std::abort();
   }
-  event_base_priority_init(base_, 3); // default events get the middle priority, 1
   post_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   post_event_ = event_new(base_, post_fd_, EV_READ | EV_PERSIST, &Dispatcher::onPostReady, this);
   event_add(post_event_, nullptr);
-  // Deferred work runs at the lower priority, after the I/O that is ready now: this is
-  // what batches writes and log flushes across many connections in one loop iteration.
+  // Deferred work is activated by hand and so joins the end of the current iteration's
+  // active queue: it runs after the I/O that is ready now (batching writes and log flushes
+  // across many connections), but is never starved by I/O that keeps arriving, as a lower
+  // priority would be.
   deferred_event_ = event_new(base_, -1, 0, &Dispatcher::onDeferredReady, this);
-  event_priority_set(deferred_event_, 2);
   thread_id_ = std::this_thread::get_id();
 }
 
@@ -111,8 +118,9 @@ TimerPtr Dispatcher::createTimer(std::function<void()> cb) {
   return std::make_unique<TimerImpl>(base_, std::move(cb));
 }
 
-FileEventPtr Dispatcher::createFileEvent(int fd, std::function<void(uint32_t)> cb, bool edge) {
-  return std::make_unique<FileEventImpl>(base_, fd, std::move(cb), edge);
+FileEventPtr Dispatcher::createFileEvent(int fd, std::function<void(uint32_t)> cb, bool edge,
+                                         uint32_t events) {
+  return std::make_unique<FileEventImpl>(base_, fd, std::move(cb), edge, events);
 }
 
 void Dispatcher::post(std::function<void()> cb) {

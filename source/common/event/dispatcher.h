@@ -60,7 +60,9 @@ public:
   event_base* base() { return base_; }
 
   TimerPtr createTimer(std::function<void()> cb);
-  FileEventPtr createFileEvent(int fd, std::function<void(uint32_t)> cb, bool edge = true);
+  // `events`: FileReadyType bits to watch (default both).
+  FileEventPtr createFileEvent(int fd, std::function<void(uint32_t)> cb, bool edge = true,
+                               uint32_t events = FileReadyType::Read | FileReadyType::Write);
 
   // Runs `cb` on this dispatcher's thread. Thread-safe.
   void post(std::function<void()> cb);

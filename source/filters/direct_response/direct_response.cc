@@ -8,7 +8,9 @@ http::FilterStatus DirectResponseFilter::decodeHeaders(http::RequestHeaders&, bo
     decoder_callbacks_->encodeHeaders(std::move(headers), true);
   } else {
     decoder_callbacks_->encodeHeaders(std::move(headers), false);
-    Buffer body(config_->body);
+    thread_local Buffer body; // keeps its capacity between requests
+    body.clear();
+    body.add(config_->body);
     decoder_callbacks_->encodeData(body, true);
   }
   return http::FilterStatus::StopIteration;

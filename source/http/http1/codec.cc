@@ -56,60 +56,65 @@ std::string_view trimOws(std::string_view v) {
 HeadScanner::Result HeadScanner::scan(std::string_view data, uint32_t max_head_bytes,
                                       uint32_t max_request_line) {
   Result r;
-  for (; pos_ < data.size(); ++pos_) {
-    const char c = data[pos_];
-    const char prev = pos_ > 0 ? data[pos_ - 1] : '\0';
-    if (c == '\0') {
-      r.kind = Result::Kind::Error;
-      r.status = 400;
-      r.details = "NUL byte in request head";
+  auto error = [&](int status, const char* details) {
+    r.kind = Result::Kind::Error;
+    r.status = status;
+    r.details = details;
+    return r;
+  };
+  const char* base = data.data();
+  const size_t size = data.size();
+  // Whole lines at a time: memchr finds line ends, NULs and stray CRs quickly.
+  while (pos_ < size) {
+    if (pos_ == line_start_ && seen_request_line_ && (base[pos_] == ' ' || base[pos_] == '\t')) {
+      return error(400, "obsolete line folding in request head");
+    }
+    const char* lf = static_cast<const char*>(std::memchr(base + pos_, '\n', size - pos_));
+    const size_t stop = lf == nullptr ? size : static_cast<size_t>(lf - base);
+    // Everything scanned so far on this line, up to (not including) the LF.
+    if (std::memchr(base + pos_, '\0', stop - pos_) != nullptr) {
+      return error(400, "NUL byte in request head");
+    }
+    if (lf == nullptr) {
+      // An incomplete line: a CR may only be its very last byte (the LF is yet to come).
+      const char* cr = static_cast<const char*>(std::memchr(base + pos_, '\r', size - pos_));
+      if (cr != nullptr && cr != base + size - 1) {
+        return error(400, "bare CR in request head");
+      }
+      pos_ = cr != nullptr ? size - 1 : size; // re-check the CR when the LF arrives
+      if (!seen_request_line_ && pos_ - line_start_ > max_request_line) {
+        return error(414, "request target too long");
+      }
+      if (size > max_head_bytes) {
+        return error(431, "request head too large");
+      }
       return r;
     }
-    if (prev == '\r' && c != '\n') {
-      r.kind = Result::Kind::Error;
-      r.status = 400;
-      r.details = "bare CR in request head";
-      return r;
+    if (stop == 0 || base[stop - 1] != '\r' || stop - 1 < line_start_) {
+      return error(400, "bare LF in request head");
     }
-    if (c == '\n') {
-      if (prev != '\r') {
-        r.kind = Result::Kind::Error;
-        r.status = 400;
-        r.details = "bare LF in request head";
+    if (std::memchr(base + line_start_, '\r', stop - 1 - line_start_) != nullptr) {
+      return error(400, "bare CR in request head");
+    }
+    const size_t line_length = stop - 1 - line_start_;
+    if (!seen_request_line_ && line_length > max_request_line) {
+      return error(414, "request target too long");
+    }
+    if (stop + 1 > max_head_bytes) {
+      return error(431, "request head too large");
+    }
+    pos_ = stop + 1;
+    if (line_length == 0) {
+      if (seen_request_line_) {
+        r.kind = Result::Kind::Complete;
+        r.head_length = pos_;
         return r;
       }
-      const size_t line_length = pos_ - 1 - line_start_;
-      if (line_length == 0) {
-        if (seen_request_line_) {
-          r.kind = Result::Kind::Complete;
-          r.head_length = pos_ + 1;
-          return r;
-        }
-        // Empty lines before the request line are ignored (RFC 9112 §2.2).
-      } else {
-        seen_request_line_ = true;
-      }
-      line_start_ = pos_ + 1;
-      continue;
+      // Empty lines before the request line are ignored (RFC 9112 §2.2).
+    } else {
+      seen_request_line_ = true;
     }
-    if (pos_ == line_start_ && seen_request_line_ && (c == ' ' || c == '\t')) {
-      r.kind = Result::Kind::Error;
-      r.status = 400;
-      r.details = "obsolete line folding in request head";
-      return r;
-    }
-    if (!seen_request_line_ && pos_ - line_start_ > max_request_line) {
-      r.kind = Result::Kind::Error;
-      r.status = 414;
-      r.details = "request target too long";
-      return r;
-    }
-    if (pos_ >= max_head_bytes) {
-      r.kind = Result::Kind::Error;
-      r.status = 431;
-      r.details = "request head too large";
-      return r;
-    }
+    line_start_ = pos_;
   }
   return r;
 }
@@ -415,7 +420,7 @@ int ServerConnectionImpl::onUrlCb(http_parser* p, const char* at, size_t len) {
     self->protocolError(414, "request target too long");
     return 1;
   }
-  self->headers_->setPath(self->headers_->path() + std::string(at, len));
+  self->headers_->appendPath(std::string_view(at, len));
   return 0;
 }
 
@@ -773,8 +778,9 @@ void ServerConnectionImpl::encodeHeaders(const ResponseHeaders& headers, bool en
   const bool bodyless_status = (status >= 100 && status < 200) || status == 204 || status == 304;
   response_has_body_ = !bodyless_status && !is_head_request_;
 
-  std::string out;
-  out.reserve(256);
+  // Built in a per-thread scratch string (no allocation once warm), then queued in one go.
+  thread_local std::string out;
+  out.clear();
   out += "HTTP/1.1 ";
   char code[4] = {static_cast<char>('0' + (status / 100) % 10),
                   static_cast<char>('0' + (status / 10) % 10),

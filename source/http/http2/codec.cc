@@ -651,8 +651,11 @@ void ServerConnectionImpl::flush() {
     }
     outbound_.pop_front();
   }
-  const uint64_t before = output_.length();
-  for (;;) {
+  // Telling the connection about new output can call back into streams (watermarks), and
+  // streams that drained under their low watermark may produce more: go round until there
+  // is nothing more to pull (a few rounds at most; the peer's windows bound the data).
+  for (int round = 0; round < 16; ++round) {
+    const uint64_t before = output_.length();
     // After a flood only what is ahead of our GOAWAY goes out, then nothing.
     while (!(flood_ && flood_goaway_sent_)) {
       const uint8_t* data = nullptr;
@@ -670,19 +673,21 @@ void ServerConnectionImpl::flush() {
       bytes_queued_ += static_cast<uint64_t>(n);
       onFrameQueued(isControlFrame(last_sent_type_));
     }
-    if (flood_ || watermark_dirty_.empty()) {
+    if (output_.length() != before) {
+      callbacks_.onCodecOutput();
+    }
+    if (flood_ || closed_) {
       break;
     }
-    // Streams that drained below their low watermark may produce more now.
     std::vector<Stream*> dirty;
     dirty.swap(watermark_dirty_);
     for (Stream* s : dirty) {
       s->watermark_dirty_ = false;
       s->updateWatermark();
     }
-  }
-  if (output_.length() != before) {
-    callbacks_.onCodecOutput();
+    if (watermark_dirty_.empty() && !nghttp2_session_want_write(session_)) {
+      break;
+    }
   }
 }
 

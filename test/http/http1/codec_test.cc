@@ -425,8 +425,10 @@ TEST(Http1Codec, RejectsInvalidHeaderNames) {
 }
 
 TEST(Http1Codec, RejectsNulBytes) {
-  EXPECT_EQ(statusOf(std::string("GET / HTTP/1.1\r\nHost: x\r\nX: a\0b\r\n\r\n", 37)), 400);
-  EXPECT_EQ(statusOf(std::string("GET /\0 HTTP/1.1\r\nHost: x\r\n\r\n", 29)), 400);
+  const char in_value[] = "GET / HTTP/1.1\r\nHost: x\r\nX: a\0b\r\n\r\n";
+  EXPECT_EQ(statusOf(std::string(in_value, sizeof(in_value) - 1)), 400);
+  const char in_target[] = "GET /\0 HTTP/1.1\r\nHost: x\r\n\r\n";
+  EXPECT_EQ(statusOf(std::string(in_target, sizeof(in_target) - 1)), 400);
 }
 
 TEST(Http1Codec, RejectsFragmentOrSpaceInTarget) {

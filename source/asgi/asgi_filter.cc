@@ -1,0 +1,310 @@
+#include "source/asgi/asgi_filter.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "source/common/logger.h"
+#include "source/common/strings.h"
+
+namespace pounce::asgi {
+
+// --- IoChannel ----------------------------------------------------------------------------
+
+namespace {
+
+struct ThreadChannel {
+  std::shared_ptr<IoChannel> channel;
+  ~ThreadChannel() {
+    if (channel) {
+      channel->close();
+    }
+  }
+};
+thread_local ThreadChannel t_channel;
+
+} // namespace
+
+IoChannel::IoChannel(event::Dispatcher& dispatcher) : dispatcher_(dispatcher) {
+  efd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  event_ = dispatcher_.createFileEvent(
+      efd_, [this](uint32_t) { drain(); }, /*edge=*/false, event::FileReadyType::Read);
+}
+
+IoChannel::~IoChannel() { ::close(efd_); }
+
+std::shared_ptr<IoChannel> IoChannel::forThread(event::Dispatcher& dispatcher) {
+  if (!t_channel.channel) {
+    t_channel.channel = std::make_shared<IoChannel>(dispatcher);
+  }
+  return t_channel.channel;
+}
+
+void IoChannel::close() {
+  std::lock_guard<std::mutex> lock(lock_);
+  closed_ = true;
+  event_.reset();
+  pending_.clear();
+}
+
+void IoChannel::push(std::vector<OutEvent>& batch) {
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(lock_);
+    if (closed_) {
+      batch.clear();
+      return;
+    }
+    if (pending_.empty()) {
+      pending_.swap(batch);
+    } else {
+      for (auto& e : batch) {
+        pending_.push_back(std::move(e));
+      }
+    }
+    batch.clear();
+    if (!wake_pending_) {
+      wake_pending_ = true;
+      wake = true;
+    }
+  }
+  if (wake) {
+    const uint64_t one = 1;
+    ssize_t rc = ::write(efd_, &one, sizeof(one));
+    (void)rc;
+  }
+}
+
+void IoChannel::drain() {
+  uint64_t value;
+  ssize_t rc = ::read(efd_, &value, sizeof(value));
+  (void)rc;
+  {
+    std::lock_guard<std::mutex> lock(lock_);
+    work_.swap(pending_);
+    wake_pending_ = false;
+  }
+  for (size_t i = 0; i < work_.size(); ++i) {
+    OutEvent& ev = work_[i];
+    AsgiFilter* filter = ev.stream->filter;
+    if (filter == nullptr) {
+      // The stream ended; the app's late events have nowhere to go.
+      if (ev.kind == OutEvent::Kind::Body) {
+        ev.stream->queued_out_bytes.fetch_sub(static_cast<int64_t>(ev.body.length()));
+      }
+      continue;
+    }
+    OutEvent* next = nullptr;
+    if (i + 1 < work_.size() && work_[i + 1].stream.get() == ev.stream.get()) {
+      next = &work_[i + 1];
+    }
+    if (filter->apply(ev, next)) {
+      ++i;
+    }
+  }
+  work_.clear();
+}
+
+// --- AsgiFilter ---------------------------------------------------------------------------
+
+AsgiFilter::~AsgiFilter() { onDestroy(); }
+
+http::FilterStatus AsgiFilter::decodeHeaders(http::RequestHeaders& headers, bool end_stream) {
+  http::StreamInfo& info = decoder_callbacks_->streamInfo();
+  auto* s = new AsgiStream();
+  stream_ = StreamRef::adopt(s);
+  s->headers = headers;
+  s->protocol = info.protocol;
+  s->scheme = headers.scheme();
+  if (info.client_address.isIp()) {
+    s->client_ip = info.client_address.ip();
+    s->client_port = info.client_address.port();
+  }
+  if (info.local_address.isIp()) {
+    s->server_host = info.local_address.ip();
+    s->server_port = info.local_address.port();
+  } else {
+    s->server_host = info.local_address.path();
+    s->server_port = -1;
+  }
+  s->request_id = info.request_id;
+  if (info.tls != nullptr) {
+    s->tls = std::make_shared<network::TlsInfo>(*info.tls);
+  }
+  s->request_has_body = !end_stream;
+  s->buffer_limit = decoder_callbacks_->bufferLimit();
+  s->io = IoChannel::forThread(decoder_callbacks_->dispatcher());
+  s->filter = this;
+  loop_ = &app_->pick();
+  s->loop = loop_;
+  decoder_callbacks_->addDownstreamWatermarkCallbacks(*this);
+  handed_over_ = decoder_callbacks_->dispatcher().now();
+  loop_->pushFromIoThread(InEvent{InEvent::Kind::Request, stream_, Buffer(), false},
+                          decoder_callbacks_->dispatcher());
+  return http::FilterStatus::StopIteration;
+}
+
+void AsgiFilter::pushBody(Buffer& data, bool more) {
+  const auto n = static_cast<int64_t>(data.length());
+  const int64_t pending = stream_->unconsumed_in_bytes.fetch_add(n) + n;
+  InEvent ev{InEvent::Kind::Body, stream_, Buffer(), more};
+  ev.data.move(data);
+  loop_->pushFromIoThread(std::move(ev), decoder_callbacks_->dispatcher());
+  if (more && pending > static_cast<int64_t>(stream_->buffer_limit) &&
+      !stream_->reading_paused.load(std::memory_order_relaxed)) {
+    // The app is not keeping up with the upload: stop reading until it catches up.
+    stream_->reading_paused.store(true, std::memory_order_release);
+    decoder_callbacks_->pauseRequestBody(true);
+  }
+}
+
+http::FilterStatus AsgiFilter::decodeData(Buffer& data, bool end_stream) {
+  if (stream_) {
+    pushBody(data, !end_stream);
+  }
+  return http::FilterStatus::StopIteration;
+}
+
+http::FilterStatus AsgiFilter::decodeTrailers(http::HeaderMap&) {
+  // ASGI has no request trailers: they end the body.
+  if (stream_) {
+    Buffer empty;
+    pushBody(empty, false);
+  }
+  return http::FilterStatus::StopIteration;
+}
+
+void AsgiFilter::onDestroy() {
+  if (destroyed_ || !stream_) {
+    destroyed_ = true;
+    return;
+  }
+  destroyed_ = true;
+  stream_->filter = nullptr;
+  const bool timed_out =
+      decoder_callbacks_->streamInfo().hasFlag(http::ResponseFlag::RequestTimeout);
+  loop_->pushFromIoThread(InEvent{timed_out ? InEvent::Kind::Cancel : InEvent::Kind::Disconnect,
+                                  stream_, Buffer(), false},
+                          decoder_callbacks_->dispatcher());
+  stream_ = StreamRef();
+}
+
+void AsgiFilter::onAboveWriteBufferHighWatermark() {
+  if (stream_) {
+    stream_->downstream_blocked.store(true, std::memory_order_release);
+  }
+}
+
+void AsgiFilter::onBelowWriteBufferLowWatermark() {
+  if (stream_) {
+    stream_->downstream_blocked.store(false, std::memory_order_release);
+    maybeWakeSender();
+  }
+}
+
+void AsgiFilter::maybeWakeSender() {
+  AsgiStream& s = *stream_;
+  if (!s.send_waiter.load(std::memory_order_acquire) ||
+      s.downstream_blocked.load(std::memory_order_acquire) ||
+      s.queued_out_bytes.load(std::memory_order_relaxed) >
+          static_cast<int64_t>(s.buffer_limit / 2)) {
+    return;
+  }
+  if (s.send_waiter.exchange(false)) {
+    loop_->pushFromIoThread(InEvent{InEvent::Kind::Writable, stream_, Buffer(), false},
+                            decoder_callbacks_->dispatcher());
+  }
+}
+
+void AsgiFilter::recordAppTime() {
+  if (app_time_recorded_) {
+    return;
+  }
+  app_time_recorded_ = true;
+  decoder_callbacks_->streamInfo().timings.emplace_back(
+      "app", decoder_callbacks_->dispatcher().now() - handed_over_);
+}
+
+bool AsgiFilter::apply(OutEvent& ev, OutEvent* next) {
+  StreamRef keep = stream_; // callbacks below may destroy this stream's filters
+  switch (ev.kind) {
+  case OutEvent::Kind::Start: {
+    recordAppTime();
+    const bool bodyless = ev.status < 200 || ev.status == 204 || ev.status == 304;
+    if (next != nullptr && next->kind == OutEvent::Kind::Body && !next->more && !ev.trailers) {
+      // The whole response is here: send it with a Content-Length in one go.
+      if (!bodyless && !ev.headers->has("content-length")) {
+        ev.headers->addLowercase("content-length", std::to_string(next->body.length()));
+      }
+      const auto n = static_cast<int64_t>(next->body.length());
+      const bool empty = next->body.empty();
+      decoder_callbacks_->encodeHeaders(std::move(ev.headers), empty);
+      if (!empty && stream_) {
+        decoder_callbacks_->encodeData(next->body, true);
+      }
+      keep->queued_out_bytes.fetch_sub(n);
+      return true;
+    }
+    decoder_callbacks_->encodeHeaders(std::move(ev.headers), false);
+    return false;
+  }
+  case OutEvent::Kind::Body: {
+    const auto n = static_cast<int64_t>(ev.body.length());
+    const bool end = !ev.more && !ev.trailers;
+    if (!ev.body.empty() || end) {
+      decoder_callbacks_->encodeData(ev.body, end);
+    }
+    keep->queued_out_bytes.fetch_sub(n);
+    if (stream_) {
+      maybeWakeSender();
+    }
+    return false;
+  }
+  case OutEvent::Kind::File:
+    decoder_callbacks_->encodeFile(std::move(ev.file), 0, ev.file_size, !ev.trailers);
+    return false;
+  case OutEvent::Kind::Trailers:
+    if (!pending_trailers_) {
+      pending_trailers_ = std::move(ev.trailer_map);
+    } else {
+      for (const auto [k, v] : *ev.trailer_map) {
+        pending_trailers_->add(k, v);
+      }
+    }
+    if (!ev.more) {
+      decoder_callbacks_->encodeTrailers(std::move(pending_trailers_));
+    }
+    return false;
+  case OutEvent::Kind::EarlyHint:
+    decoder_callbacks_->encode1xxHeaders(std::move(ev.headers));
+    return false;
+  case OutEvent::Kind::Error:
+    recordAppTime();
+    if (decoder_callbacks_->responseStarted()) {
+      decoder_callbacks_->resetStream();
+      return false;
+    }
+    if (ev.more) {
+      // The debug page.
+      auto headers = std::make_unique<http::ResponseHeaders>(ev.status);
+      headers->addLowercase("content-type", "text/html; charset=utf-8");
+      headers->addLowercase("content-length", std::to_string(ev.body.length()));
+      decoder_callbacks_->encodeHeaders(std::move(headers), false);
+      if (stream_) {
+        decoder_callbacks_->encodeData(ev.body, true);
+      }
+    } else {
+      decoder_callbacks_->sendLocalReply(ev.status, "Internal Server Error\n");
+    }
+    return false;
+  case OutEvent::Kind::Reset:
+    decoder_callbacks_->resetStream();
+    return false;
+  case OutEvent::Kind::ResumeRead:
+    keep->reading_paused.store(false, std::memory_order_release);
+    decoder_callbacks_->pauseRequestBody(false);
+    return false;
+  }
+  return false;
+}
+
+} // namespace pounce::asgi

@@ -1,0 +1,46 @@
+#pragma once
+
+#include <memory>
+
+#include "source/asgi/app.h"
+#include "source/asgi/bridge.h"
+#include "source/http/filter.h"
+
+namespace pounce::asgi {
+
+// The terminal filter on the I/O thread: hands each request to a Python loop and applies
+// the app's response events to the stream. It never touches Python itself.
+class AsgiFilter : public http::StreamFilter, public http::DownstreamWatermarkCallbacks {
+public:
+  explicit AsgiFilter(std::shared_ptr<AsgiApp> app) : app_(std::move(app)) {}
+  ~AsgiFilter() override;
+
+  // http::StreamDecoderFilter
+  http::FilterStatus decodeHeaders(http::RequestHeaders& headers, bool end_stream) override;
+  http::FilterStatus decodeData(Buffer& data, bool end_stream) override;
+  http::FilterStatus decodeTrailers(http::HeaderMap& trailers) override;
+  void onDestroy() override;
+
+  // http::DownstreamWatermarkCallbacks
+  void onAboveWriteBufferHighWatermark() override;
+  void onBelowWriteBufferLowWatermark() override;
+
+  // Applies one response event (IoChannel, I/O thread). `next` is the following event of
+  // the same batch, which a response head may be merged with; returns true if it was.
+  bool apply(OutEvent& event, OutEvent* next);
+
+private:
+  void pushBody(Buffer& data, bool more);
+  void maybeWakeSender();
+  void recordAppTime();
+
+  std::shared_ptr<AsgiApp> app_;
+  StreamRef stream_;
+  LoopThread* loop_{nullptr};
+  MonotonicTime handed_over_{};
+  bool destroyed_{false};
+  bool app_time_recorded_{false};
+  std::unique_ptr<http::HeaderMap> pending_trailers_;
+};
+
+} // namespace pounce::asgi

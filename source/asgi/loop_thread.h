@@ -1,0 +1,128 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "source/asgi/bridge.h"
+#include "source/asgi/python.h"
+
+namespace pounce::asgi {
+
+// What every loop of one app shares: the app callable and settings.
+struct AppSettings {
+  std::string app_spec;
+  std::vector<std::string> middleware;
+  std::string root_path;
+  bool debug{false};
+  enum class Lifespan { Auto, On, Off } lifespan{Lifespan::Auto};
+  enum class Loop { Auto, Asyncio, Uvloop } loop{Loop::Auto};
+  bool worker_scopes{true};
+  std::chrono::milliseconds startup_timeout{60000};
+  std::chrono::milliseconds shutdown_timeout{10000};
+  uint32_t worker_id{0};
+};
+
+// One Python thread running one asyncio event loop (uvloop when available) that serves
+// requests handed over by I/O threads, with its own lifespan (ASGI: once per event loop).
+class LoopThread {
+public:
+  // `app` is a strong reference to the (middleware-wrapped) ASGI callable.
+  LoopThread(const AppSettings& settings, PyObject* app, uint32_t index);
+  ~LoopThread();
+
+  // Starts the thread and waits for lifespan startup and the worker startup scope.
+  // Returns the app's failure message if startup failed.
+  absl::Status start();
+  // Runs lifespan shutdown, stops the loop and joins the thread. Idempotent.
+  void stop();
+
+  // Any thread: queue an event for this loop. Returns true when the loop must be woken
+  // (its inbox was empty); the caller wakes it with wake(), typically once per batch.
+  bool push(InEvent event);
+  void wake();
+  // I/O threads: push, and wake the loop once the I/O thread's current batch of events is
+  // handled (so one wake-up carries every request of the batch).
+  void pushFromIoThread(InEvent event, event::Dispatcher& dispatcher);
+
+  uint32_t index() const { return index_; }
+  const std::string& loopName() const { return loop_name_; }
+
+  // --- Python thread only (called from the _pounce types). ---
+  void drainInbox();
+  void flushOutbox();
+  void addOut(OutEvent event);
+  PyObject* createFuture();
+  PyObject* appObject() const { return app_; }
+  const AppSettings& settings() const { return settings_; }
+  void onAppFinished(AsgiStream& stream, PyObject* exc_type, PyObject* exc_value,
+                     PyObject* exc_tb);
+  void resolveReceive(AsgiStream& stream);
+  void failSend(AsgiStream& stream);
+
+private:
+  void run();
+  bool setUp();
+  void tearDown();
+  void startRequest(StreamRef stream);
+  void signalStarted(absl::Status status);
+
+  const AppSettings settings_; // a copy: loops may outlive the app object at shutdown
+  PyObject* app_;
+  const uint32_t index_;
+  std::thread thread_;
+  int efd_{-1};
+
+  std::mutex lock_;
+  std::vector<InEvent> inbox_;
+  std::vector<InEvent> work_;
+  bool wake_pending_{false};
+  bool accepting_{true};
+
+  std::mutex start_lock_;
+  std::condition_variable start_cv_;
+  bool start_done_{false};
+  absl::Status start_status_;
+  bool stopped_{false};
+
+  // Python state (GIL).
+  std::string loop_name_;
+  PyObject* loop_{nullptr};
+  PyObject* handle_{nullptr};       // the _pounce.LoopHandle for this thread
+  PyObject* create_future_{nullptr};
+  PyObject* create_task_{nullptr};
+  PyObject* call_soon_{nullptr};
+  PyObject* flush_cb_{nullptr};
+  PyObject* lifespan_{nullptr};
+  PyObject* state_{nullptr};        // lifespan state dict (nullptr without lifespan)
+  std::vector<std::pair<IoChannel*, std::vector<OutEvent>>> outbox_;
+  bool flush_scheduled_{false};
+};
+
+// The _pounce module's Python objects and interned names (module.cc).
+namespace py {
+bool initTypes();
+PyObject* newReceive(LoopThread& loop, const StreamRef& stream);
+PyObject* newSend(LoopThread& loop, const StreamRef& stream);
+PyObject* newRunner(LoopThread& loop, const StreamRef& stream, PyObject* coro);
+PyObject* newLoopHandle(LoopThread& loop);
+PyObject* buildScope(LoopThread& loop, const AsgiStream& stream, PyObject* state);
+PyObject* disconnectMessage();
+// The next http.request message (new reference) from the body received so far.
+PyObject* takeBodyMessage(LoopThread& loop, AsgiStream& stream);
+PyObject* supportModule();
+PyObject* clientDisconnectedError();
+PyObject* cancelledError();
+bool initNames(PyObject* support);
+// Interned method names: "set_result", "set_exception", "done", "cancel".
+PyObject* name(const char* which);
+} // namespace py
+
+} // namespace pounce::asgi

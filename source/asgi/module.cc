@@ -1,0 +1,1163 @@
+// The _pounce extension module: the objects an ASGI app touches on every request —
+// receive(), send(), the awaitables they return, and the coroutine wrapper that runs the
+// app inside an asyncio Task — plus the scope builder. Everything here runs on a Python
+// thread with the GIL held.
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "source/asgi/loop_thread.h"
+#include "source/common/logger.h"
+#include "source/common/strings.h"
+
+namespace pounce::asgi::py {
+
+namespace {
+
+// --- interned names and cached constants ------------------------------------------------
+
+struct Names {
+  PyObject *type, *http, *asgi, *version, *spec_version, *http_version, *method, *scheme, *path,
+      *raw_path, *query_string, *root_path, *headers, *client, *server, *state, *extensions,
+      *body, *more_body, *status, *trailers, *links, *more_trailers;
+  PyObject *http_request, *http_disconnect, *response_start, *response_body, *response_trailers,
+      *response_pathsend, *response_early_hint;
+  PyObject *set_result, *set_exception, *done, *cancel, *cr_await, *cr_frame, *cr_running,
+      *cr_code, *send, *throw_, *close;
+  PyObject *v10, *v11, *v2, *scheme_http, *scheme_https, *empty_bytes, *empty_str;
+  PyObject *asgi_template, *extensions_template, *request_id_key, *tls_key;
+  PyObject* disconnect_message; // {"type": "http.disconnect"} (copied per use)
+  PyObject* support;
+  PyObject* client_disconnected;
+  PyObject* cancelled_error;
+  PyObject* methods[9];
+};
+Names N;
+
+const char* const kMethods[9] = {"GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS",
+                                 "CONNECT", "TRACE"};
+
+PyObject* methodObject(const std::string& m) {
+  for (int i = 0; i < 9; ++i) {
+    if (m == kMethods[i]) {
+      Py_INCREF(N.methods[i]);
+      return N.methods[i];
+    }
+  }
+  return PyUnicode_FromStringAndSize(m.data(), static_cast<Py_ssize_t>(m.size()));
+}
+
+int hexDigit(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+// Percent-decodes `raw` and decodes the bytes as UTF-8 (invalid sequences replaced).
+PyObject* decodePath(std::string_view raw) {
+  if (raw.find('%') == std::string_view::npos) {
+    return PyUnicode_DecodeUTF8(raw.data(), static_cast<Py_ssize_t>(raw.size()), "replace");
+  }
+  std::string out;
+  out.reserve(raw.size());
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] == '%' && i + 2 < raw.size() &&
+        hexDigit(raw[i + 1]) >= 0 && hexDigit(raw[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hexDigit(raw[i + 1]) * 16 + hexDigit(raw[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(raw[i]);
+    }
+  }
+  return PyUnicode_DecodeUTF8(out.data(), static_cast<Py_ssize_t>(out.size()), "replace");
+}
+
+PyObject* bytesOf(std::string_view s) {
+  return PyBytes_FromStringAndSize(s.data(), static_cast<Py_ssize_t>(s.size()));
+}
+
+PyObject* strOf(std::string_view s) {
+  return PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "replace");
+}
+
+// --- Done: the awaitable send() returns when there is room (resolves to None) ----------
+
+struct DoneObject {
+  PyObject_HEAD
+};
+
+PySendResult doneSend(PyObject*, PyObject*, PyObject** result) {
+  Py_INCREF(Py_None);
+  *result = Py_None;
+  return PYGEN_RETURN;
+}
+PyObject* selfAwait(PyObject* self) {
+  Py_INCREF(self);
+  return self;
+}
+PyObject* doneNext(PyObject*) {
+  PyErr_SetNone(PyExc_StopIteration);
+  return nullptr;
+}
+PyAsyncMethods kDoneAsync = {selfAwait, nullptr, nullptr, doneSend};
+PyTypeObject DoneType = {PyVarObject_HEAD_INIT(nullptr, 0)};
+PyObject* g_done = nullptr;
+
+// --- Message: an awaitable already holding its result (receive() with data at hand) ----
+
+struct MessageObject {
+  PyObject_HEAD PyObject* value;
+};
+
+void messageDealloc(PyObject* self) {
+  Py_XDECREF(reinterpret_cast<MessageObject*>(self)->value);
+  Py_TYPE(self)->tp_free(self);
+}
+PySendResult messageSend(PyObject* self, PyObject*, PyObject** result) {
+  auto* m = reinterpret_cast<MessageObject*>(self);
+  Py_INCREF(m->value);
+  *result = m->value;
+  return PYGEN_RETURN;
+}
+PyObject* messageNext(PyObject* self) {
+  PyObject* value = reinterpret_cast<MessageObject*>(self)->value;
+  PyObject* exc = PyObject_CallOneArg(PyExc_StopIteration, value);
+  if (exc != nullptr) {
+    PyErr_SetObject(PyExc_StopIteration, exc);
+    Py_DECREF(exc);
+  }
+  return nullptr;
+}
+PyAsyncMethods kMessageAsync = {selfAwait, nullptr, nullptr, messageSend};
+PyTypeObject MessageType = {PyVarObject_HEAD_INIT(nullptr, 0)};
+
+PyObject* newMessage(PyObject* value /* stolen */) {
+  auto* m = PyObject_New(MessageObject, &MessageType);
+  if (m == nullptr) {
+    Py_DECREF(value);
+    return nullptr;
+  }
+  m->value = value;
+  return reinterpret_cast<PyObject*>(m);
+}
+
+// --- Receive / Send ---------------------------------------------------------------------
+
+struct ChannelObject {
+  PyObject_HEAD AsgiStream* stream;
+  LoopThread* loop;
+};
+
+void channelDealloc(PyObject* self) {
+  auto* c = reinterpret_cast<ChannelObject*>(self);
+  if (c->stream != nullptr) {
+    if (--c->stream->py_holders == 0) {
+      c->stream->clearPython();
+    }
+    c->stream->unref();
+  }
+  Py_TYPE(self)->tp_free(self);
+}
+
+PyObject* newChannel(PyTypeObject* type, LoopThread& loop, const StreamRef& stream) {
+  auto* c = PyObject_New(ChannelObject, type);
+  if (c == nullptr) {
+    return nullptr;
+  }
+  c->stream = stream.get();
+  c->stream->ref();
+  c->stream->py_holders++;
+  c->loop = &loop;
+  return reinterpret_cast<PyObject*>(c);
+}
+
+PyObject* disconnectMessageCopy() { return PyDict_Copy(N.disconnect_message); }
+
+} // namespace
+
+// The next http.request message from the body received so far (all queued pieces joined).
+PyObject* takeBodyMessage(LoopThread& loop, AsgiStream& s) {
+  PyObject* body;
+  size_t total = 0;
+  if (s.body.size() == 1) {
+    total = s.body.front().length();
+    body = bytesOf(s.body.front().view());
+  } else {
+    for (const auto& b : s.body) {
+      total += b.length();
+    }
+    body = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(total));
+    if (body != nullptr) {
+      char* p = PyBytes_AS_STRING(body);
+      for (const auto& b : s.body) {
+        std::memcpy(p, b.data(), b.length());
+        p += b.length();
+      }
+    }
+  }
+  if (body == nullptr) {
+    return nullptr;
+  }
+  s.body.clear();
+  const bool more = !s.body_complete;
+  if (!more) {
+    s.body_delivered = true;
+  }
+  const int64_t left =
+      s.unconsumed_in_bytes.fetch_sub(static_cast<int64_t>(total)) - static_cast<int64_t>(total);
+  if (s.reading_paused.load(std::memory_order_acquire) &&
+      left <= static_cast<int64_t>(s.buffer_limit / 2)) {
+    OutEvent ev;
+    ev.kind = OutEvent::Kind::ResumeRead;
+    ev.stream = StreamRef(&s);
+    loop.addOut(std::move(ev));
+  }
+  PyObject* msg = PyDict_New();
+  if (msg == nullptr) {
+    Py_DECREF(body);
+    return nullptr;
+  }
+  PyDict_SetItem(msg, N.type, N.http_request);
+  PyDict_SetItem(msg, N.body, body);
+  PyDict_SetItem(msg, N.more_body, more ? Py_True : Py_False);
+  Py_DECREF(body);
+  return msg;
+}
+
+namespace {
+
+
+PyObject* receiveCall(PyObject* self, PyObject* args, PyObject* kwargs) {
+  auto* c = reinterpret_cast<ChannelObject*>(self);
+  AsgiStream& s = *c->stream;
+  if (!s.body.empty() || (s.body_complete && !s.body_delivered)) {
+    PyObject* msg = takeBodyMessage(*c->loop, s);
+    return msg == nullptr ? nullptr : newMessage(msg);
+  }
+  if (s.disconnected || (s.body_delivered && s.response_complete)) {
+    return newMessage(disconnectMessageCopy());
+  }
+  if (s.receive_future != nullptr) {
+    // Already waiting (e.g. a disconnect listener and the body reader): share the future.
+    Py_INCREF(s.receive_future);
+    return s.receive_future;
+  }
+  PyObject* fut = c->loop->createFuture();
+  if (fut == nullptr) {
+    return nullptr;
+  }
+  Py_INCREF(fut);
+  s.receive_future = fut;
+  return fut;
+}
+
+// Header list from an ASGI message: iterable of [name, value] byte strings.
+bool parseHeaders(PyObject* list, http::HeaderMap& out) {
+  if (list == nullptr || list == Py_None) {
+    return true;
+  }
+  PyObject* seq = PySequence_Fast(list, "headers must be a list of [name, value] pairs");
+  if (seq == nullptr) {
+    return false;
+  }
+  const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+  PyObject** items = PySequence_Fast_ITEMS(seq);
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject* pair = items[i];
+    PyObject *name, *value;
+    if (PyTuple_Check(pair) && PyTuple_GET_SIZE(pair) == 2) {
+      name = PyTuple_GET_ITEM(pair, 0);
+      value = PyTuple_GET_ITEM(pair, 1);
+    } else if (PyList_Check(pair) && PyList_GET_SIZE(pair) == 2) {
+      name = PyList_GET_ITEM(pair, 0);
+      value = PyList_GET_ITEM(pair, 1);
+    } else {
+      Py_DECREF(seq);
+      PyErr_SetString(PyExc_TypeError, "each header must be a [name, value] pair");
+      return false;
+    }
+    std::string_view nv, vv;
+    Py_buffer nb{}, vb{};
+    if (PyBytes_Check(name)) {
+      nv = {PyBytes_AS_STRING(name), static_cast<size_t>(PyBytes_GET_SIZE(name))};
+    } else if (PyUnicode_Check(name)) {
+      Py_ssize_t len;
+      const char* p = PyUnicode_AsUTF8AndSize(name, &len);
+      if (p == nullptr) {
+        Py_DECREF(seq);
+        return false;
+      }
+      nv = {p, static_cast<size_t>(len)};
+    } else if (PyObject_GetBuffer(name, &nb, PyBUF_SIMPLE) == 0) {
+      nv = {static_cast<const char*>(nb.buf), static_cast<size_t>(nb.len)};
+    } else {
+      Py_DECREF(seq);
+      PyErr_SetString(PyExc_TypeError, "header names must be bytes");
+      return false;
+    }
+    if (PyBytes_Check(value)) {
+      vv = {PyBytes_AS_STRING(value), static_cast<size_t>(PyBytes_GET_SIZE(value))};
+    } else if (PyUnicode_Check(value)) {
+      Py_ssize_t len;
+      const char* p = PyUnicode_AsUTF8AndSize(value, &len);
+      if (p == nullptr) {
+        if (nb.obj) {
+          PyBuffer_Release(&nb);
+        }
+        Py_DECREF(seq);
+        return false;
+      }
+      vv = {p, static_cast<size_t>(len)};
+    } else if (PyObject_GetBuffer(value, &vb, PyBUF_SIMPLE) == 0) {
+      vv = {static_cast<const char*>(vb.buf), static_cast<size_t>(vb.len)};
+    } else {
+      if (nb.obj) {
+        PyBuffer_Release(&nb);
+      }
+      Py_DECREF(seq);
+      PyErr_SetString(PyExc_TypeError, "header values must be bytes");
+      return false;
+    }
+    if (!http::isValidHeaderName(nv) || !http::isValidHeaderValue(vv)) {
+      POUNCE_LOG(Asgi, Warning, "dropped a response header with characters not allowed in HTTP: %s",
+                 std::string(nv.substr(0, 64)));
+    } else {
+      out.add(nv, vv);
+    }
+    if (nb.obj) {
+      PyBuffer_Release(&nb);
+    }
+    if (vb.obj) {
+      PyBuffer_Release(&vb);
+    }
+  }
+  Py_DECREF(seq);
+  return true;
+}
+
+bool bodyBytes(PyObject* message, std::string_view& out, Py_buffer& view) {
+  PyObject* body = PyDict_GetItemWithError(message, N.body);
+  if (body == nullptr) {
+    if (PyErr_Occurred()) {
+      return false;
+    }
+    out = {};
+    return true;
+  }
+  if (PyBytes_Check(body)) {
+    out = {PyBytes_AS_STRING(body), static_cast<size_t>(PyBytes_GET_SIZE(body))};
+    return true;
+  }
+  if (PyObject_GetBuffer(body, &view, PyBUF_SIMPLE) != 0) {
+    PyErr_SetString(PyExc_TypeError, "'body' must be bytes");
+    return false;
+  }
+  out = {static_cast<const char*>(view.buf), static_cast<size_t>(view.len)};
+  return true;
+}
+
+bool flag(PyObject* message, PyObject* key, bool& out) {
+  PyObject* v = PyDict_GetItemWithError(message, key);
+  if (v == nullptr) {
+    out = false;
+    return !PyErr_Occurred();
+  }
+  const int t = PyObject_IsTrue(v);
+  if (t < 0) {
+    return false;
+  }
+  out = t == 1;
+  return true;
+}
+
+PyObject* backpressure(ChannelObject* c) {
+  AsgiStream& s = *c->stream;
+  const bool full = s.queued_out_bytes.load(std::memory_order_relaxed) >
+                    static_cast<int64_t>(s.buffer_limit);
+  if (!full && !s.downstream_blocked.load(std::memory_order_acquire)) {
+    Py_INCREF(g_done);
+    return g_done;
+  }
+  // Wait for the I/O thread to say there is room. Set the flag, then look again: a drain
+  // that happened in between would otherwise never wake us.
+  s.send_waiter.store(true, std::memory_order_seq_cst);
+  const bool still_full = s.queued_out_bytes.load(std::memory_order_seq_cst) >
+                          static_cast<int64_t>(s.buffer_limit / 2);
+  if (!still_full && !s.downstream_blocked.load(std::memory_order_seq_cst) &&
+      s.send_waiter.exchange(false)) {
+    Py_INCREF(g_done);
+    return g_done;
+  }
+  PyObject* fut = c->loop->createFuture();
+  if (fut == nullptr) {
+    return nullptr;
+  }
+  Py_XDECREF(s.send_future);
+  Py_INCREF(fut);
+  s.send_future = fut;
+  return fut;
+}
+
+PyObject* sendCall(PyObject* self, PyObject* args, PyObject* kwargs) {
+  auto* c = reinterpret_cast<ChannelObject*>(self);
+  AsgiStream& s = *c->stream;
+  PyObject* message;
+  if (!PyArg_ParseTuple(args, "O!:send", &PyDict_Type, &message)) {
+    return nullptr;
+  }
+  PyObject* type = PyDict_GetItemWithError(message, N.type);
+  if (type == nullptr) {
+    if (!PyErr_Occurred()) {
+      PyErr_SetString(PyExc_ValueError, "ASGI message has no 'type'");
+    }
+    return nullptr;
+  }
+  if (s.disconnected) {
+    PyErr_SetString(N.client_disconnected, "the client disconnected");
+    return nullptr;
+  }
+  auto is = [&](PyObject* name) {
+    return type == name || PyUnicode_Compare(type, name) == 0;
+  };
+  if (is(N.response_start)) {
+    if (s.response_started) {
+      PyErr_SetString(PyExc_RuntimeError, "http.response.start sent twice");
+      return nullptr;
+    }
+    PyObject* status = PyDict_GetItemWithError(message, N.status);
+    if (status == nullptr || !PyLong_Check(status)) {
+      if (!PyErr_Occurred()) {
+        PyErr_SetString(PyExc_ValueError, "http.response.start needs an integer 'status'");
+      }
+      return nullptr;
+    }
+    const long code = PyLong_AsLong(status);
+    if (code < 100 || code > 599) {
+      PyErr_Format(PyExc_ValueError, "invalid HTTP status %ld", code);
+      return nullptr;
+    }
+    auto headers = std::make_unique<http::ResponseHeaders>(static_cast<int>(code));
+    PyObject* h = PyDict_GetItemWithError(message, N.headers);
+    if (h == nullptr && PyErr_Occurred()) {
+      return nullptr;
+    }
+    if (!parseHeaders(h, *headers)) {
+      return nullptr;
+    }
+    bool trailers;
+    if (!flag(message, N.trailers, trailers)) {
+      return nullptr;
+    }
+    s.response_started = true;
+    s.trailers_expected = trailers;
+    OutEvent ev;
+    ev.kind = OutEvent::Kind::Start;
+    ev.stream = StreamRef(&s);
+    ev.status = static_cast<int>(code);
+    ev.headers = std::move(headers);
+    ev.trailers = trailers;
+    c->loop->addOut(std::move(ev));
+    Py_INCREF(g_done);
+    return g_done;
+  }
+  if (is(N.response_body)) {
+    if (!s.response_started) {
+      PyErr_SetString(PyExc_RuntimeError, "http.response.body sent before http.response.start");
+      return nullptr;
+    }
+    if (s.response_complete) {
+      PyErr_SetString(N.client_disconnected, "the response is already complete");
+      return nullptr;
+    }
+    std::string_view body;
+    Py_buffer view{};
+    if (!bodyBytes(message, body, view)) {
+      return nullptr;
+    }
+    bool more;
+    if (!flag(message, N.more_body, more)) {
+      if (view.obj) {
+        PyBuffer_Release(&view);
+      }
+      return nullptr;
+    }
+    OutEvent ev;
+    ev.kind = OutEvent::Kind::Body;
+    ev.stream = StreamRef(&s);
+    ev.body.add(body);
+    ev.more = more;
+    ev.trailers = s.trailers_expected;
+    if (view.obj) {
+      PyBuffer_Release(&view);
+    }
+    s.queued_out_bytes.fetch_add(static_cast<int64_t>(body.size()), std::memory_order_relaxed);
+    c->loop->addOut(std::move(ev));
+    if (!more && !s.trailers_expected) {
+      s.response_complete = true;
+      c->loop->resolveReceive(s);
+      Py_INCREF(g_done);
+      return g_done;
+    }
+    return backpressure(c);
+  }
+  if (is(N.response_trailers)) {
+    if (!s.trailers_expected || s.response_complete) {
+      PyErr_SetString(PyExc_RuntimeError,
+                      "http.response.trailers without 'trailers': True in http.response.start");
+      return nullptr;
+    }
+    auto trailers = std::make_unique<http::HeaderMap>();
+    PyObject* h = PyDict_GetItemWithError(message, N.headers);
+    if (h == nullptr && PyErr_Occurred()) {
+      return nullptr;
+    }
+    if (!parseHeaders(h, *trailers)) {
+      return nullptr;
+    }
+    bool more;
+    if (!flag(message, N.more_trailers, more)) {
+      return nullptr;
+    }
+    OutEvent ev;
+    ev.kind = OutEvent::Kind::Trailers;
+    ev.stream = StreamRef(&s);
+    ev.trailer_map = std::move(trailers);
+    ev.more = more;
+    c->loop->addOut(std::move(ev));
+    if (!more) {
+      s.response_complete = true;
+      c->loop->resolveReceive(s);
+    }
+    Py_INCREF(g_done);
+    return g_done;
+  }
+  if (is(N.response_pathsend)) {
+    if (!s.response_started || s.response_complete) {
+      PyErr_SetString(PyExc_RuntimeError, "http.response.pathsend must follow http.response.start");
+      return nullptr;
+    }
+    PyObject* p = PyDict_GetItemWithError(message, N.path);
+    if (p == nullptr || !PyUnicode_Check(p)) {
+      if (!PyErr_Occurred()) {
+        PyErr_SetString(PyExc_ValueError, "http.response.pathsend needs a 'path' string");
+      }
+      return nullptr;
+    }
+    PyObject* encoded = PyUnicode_EncodeFSDefault(p);
+    if (encoded == nullptr) {
+      return nullptr;
+    }
+    const std::string path(PyBytes_AS_STRING(encoded), PyBytes_GET_SIZE(encoded));
+    Py_DECREF(encoded);
+    int fd;
+    struct stat st;
+    {
+      GilRelease release;
+      fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+        ::close(fd);
+        fd = -1;
+        errno = EISDIR;
+      }
+    }
+    if (fd < 0) {
+      PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, p);
+      return nullptr;
+    }
+    OutEvent ev;
+    ev.kind = OutEvent::Kind::File;
+    ev.stream = StreamRef(&s);
+    ev.file = std::make_shared<FileHandle>(fd);
+    ev.file_size = static_cast<uint64_t>(st.st_size);
+    ev.trailers = s.trailers_expected;
+    c->loop->addOut(std::move(ev));
+    if (!s.trailers_expected) {
+      s.response_complete = true;
+      c->loop->resolveReceive(s);
+    }
+    Py_INCREF(g_done);
+    return g_done;
+  }
+  if (is(N.response_early_hint)) {
+    if (s.response_started) {
+      Py_INCREF(g_done); // too late for a hint: ignored, as the spec allows
+      return g_done;
+    }
+    PyObject* links = PyDict_GetItemWithError(message, N.links);
+    auto headers = std::make_unique<http::ResponseHeaders>(103);
+    if (links != nullptr) {
+      PyObject* seq = PySequence_Fast(links, "'links' must be a list of byte strings");
+      if (seq == nullptr) {
+        return nullptr;
+      }
+      for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); ++i) {
+        PyObject* l = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyBytes_Check(l)) {
+          Py_DECREF(seq);
+          PyErr_SetString(PyExc_TypeError, "'links' must be a list of byte strings");
+          return nullptr;
+        }
+        const std::string_view v(PyBytes_AS_STRING(l), PyBytes_GET_SIZE(l));
+        if (http::isValidHeaderValue(v)) {
+          headers->add("link", v);
+        }
+      }
+      Py_DECREF(seq);
+    } else if (PyErr_Occurred()) {
+      return nullptr;
+    }
+    OutEvent ev;
+    ev.kind = OutEvent::Kind::EarlyHint;
+    ev.stream = StreamRef(&s);
+    ev.headers = std::move(headers);
+    c->loop->addOut(std::move(ev));
+    Py_INCREF(g_done);
+    return g_done;
+  }
+  PyErr_Format(PyExc_ValueError, "unknown ASGI message type %R for an http scope", type);
+  return nullptr;
+}
+
+PyTypeObject ReceiveType = {PyVarObject_HEAD_INIT(nullptr, 0)};
+PyTypeObject SendType = {PyVarObject_HEAD_INIT(nullptr, 0)};
+
+// --- AppRunner: the app's coroutine inside an asyncio Task -------------------------------
+//
+// A coroutine-compatible wrapper: the Task steps it (am_send / throw), it steps the app's
+// coroutine, and when that finishes it settles the response itself (500, reset, or
+// nothing) — no done-callback, no "exception never retrieved" noise.
+
+struct RunnerObject {
+  PyObject_HEAD PyObject* coro;
+  AsgiStream* stream;
+  LoopThread* loop;
+  bool finished;
+};
+
+void runnerDealloc(PyObject* self) {
+  auto* r = reinterpret_cast<RunnerObject*>(self);
+  Py_XDECREF(r->coro);
+  if (r->stream != nullptr) {
+    if (--r->stream->py_holders == 0) {
+      r->stream->clearPython();
+    }
+    r->stream->unref();
+  }
+  Py_TYPE(self)->tp_free(self);
+}
+
+PySendResult runnerFinish(RunnerObject* r, PySendResult status, PyObject** result) {
+  if (status == PYGEN_NEXT) {
+    return status;
+  }
+  if (r->finished) {
+    return status;
+  }
+  r->finished = true;
+  if (status == PYGEN_RETURN) {
+    Py_XDECREF(*result);
+    r->loop->onAppFinished(*r->stream, nullptr, nullptr, nullptr);
+  } else {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    r->loop->onAppFinished(*r->stream, type, value, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+  }
+  Py_CLEAR(r->coro);
+  Py_INCREF(Py_None);
+  *result = Py_None;
+  return PYGEN_RETURN;
+}
+
+PySendResult runnerSend(PyObject* self, PyObject* arg, PyObject** result) {
+  auto* r = reinterpret_cast<RunnerObject*>(self);
+  if (r->coro == nullptr) {
+    Py_INCREF(Py_None);
+    *result = Py_None;
+    return PYGEN_RETURN;
+  }
+  *result = nullptr;
+  const PySendResult status = PyIter_Send(r->coro, arg, result);
+  return runnerFinish(r, status, result);
+}
+
+PyObject* resultToPython(PySendResult status, PyObject* result) {
+  if (status == PYGEN_NEXT) {
+    return result;
+  }
+  if (status == PYGEN_RETURN) {
+    if (result == Py_None) {
+      Py_DECREF(result);
+      PyErr_SetNone(PyExc_StopIteration);
+    } else {
+      PyObject* exc = PyObject_CallOneArg(PyExc_StopIteration, result);
+      Py_DECREF(result);
+      if (exc != nullptr) {
+        PyErr_SetObject(PyExc_StopIteration, exc);
+        Py_DECREF(exc);
+      }
+    }
+  }
+  return nullptr;
+}
+
+PyObject* runnerIterNext(PyObject* self) {
+  PyObject* result = nullptr;
+  const PySendResult status = runnerSend(self, Py_None, &result);
+  if (status == PYGEN_RETURN) {
+    Py_DECREF(result);
+    return nullptr; // plain exhaustion
+  }
+  return resultToPython(status, result);
+}
+
+PyObject* runnerSendMethod(PyObject* self, PyObject* arg) {
+  PyObject* result = nullptr;
+  const PySendResult status = runnerSend(self, arg, &result);
+  return resultToPython(status, result);
+}
+
+PyObject* runnerThrow(PyObject* self, PyObject* args) {
+  auto* r = reinterpret_cast<RunnerObject*>(self);
+  if (r->coro == nullptr) {
+    PyObject *t = nullptr, *v = nullptr, *tb = nullptr;
+    if (!PyArg_ParseTuple(args, "O|OO:throw", &t, &v, &tb)) {
+      return nullptr;
+    }
+    if (PyExceptionInstance_Check(t)) {
+      PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(t)), t);
+    } else {
+      PyErr_SetObject(t, v);
+    }
+    return nullptr;
+  }
+  PyObject* result = PyObject_CallMethodObjArgs(r->coro, N.throw_, PyTuple_GET_ITEM(args, 0),
+                                                PyTuple_GET_SIZE(args) > 1 ? PyTuple_GET_ITEM(args, 1) : nullptr,
+                                                PyTuple_GET_SIZE(args) > 2 ? PyTuple_GET_ITEM(args, 2) : nullptr,
+                                                nullptr);
+  PySendResult status;
+  if (result != nullptr) {
+    status = PYGEN_NEXT;
+  } else if (PyErr_ExceptionMatches(PyExc_StopIteration)) {
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    PyErr_NormalizeException(&t, &v, &tb);
+    result = v != nullptr ? PyObject_GetAttrString(v, "value") : (Py_INCREF(Py_None), Py_None);
+    Py_XDECREF(t);
+    Py_XDECREF(v);
+    Py_XDECREF(tb);
+    status = PYGEN_RETURN;
+  } else {
+    status = PYGEN_ERROR;
+  }
+  const PySendResult final_status = runnerFinish(r, status, &result);
+  return resultToPython(final_status, result);
+}
+
+PyObject* runnerClose(PyObject* self, PyObject*) {
+  auto* r = reinterpret_cast<RunnerObject*>(self);
+  if (r->coro != nullptr) {
+    PyObject* res = PyObject_CallMethodNoArgs(r->coro, N.close);
+    Py_XDECREF(res);
+    if (res == nullptr) {
+      PyErr_Clear();
+    }
+    if (!r->finished) {
+      r->finished = true;
+      r->loop->onAppFinished(*r->stream, PyExc_GeneratorExit, nullptr, nullptr);
+    }
+    Py_CLEAR(r->coro);
+  }
+  Py_RETURN_NONE;
+}
+
+PyObject* runnerAttr(PyObject* self, void* name) {
+  auto* r = reinterpret_cast<RunnerObject*>(self);
+  if (r->coro == nullptr) {
+    if (name == &N.cr_running) {
+      Py_RETURN_FALSE;
+    }
+    Py_RETURN_NONE;
+  }
+  return PyObject_GetAttr(r->coro, *static_cast<PyObject**>(name));
+}
+
+PyMethodDef kRunnerMethods[] = {
+    {"send", runnerSendMethod, METH_O, nullptr},
+    {"throw", runnerThrow, METH_VARARGS, nullptr},
+    {"close", runnerClose, METH_NOARGS, nullptr},
+    {nullptr, nullptr, 0, nullptr},
+};
+PyGetSetDef kRunnerGetSet[] = {
+    {"cr_await", runnerAttr, nullptr, nullptr, &N.cr_await},
+    {"cr_frame", runnerAttr, nullptr, nullptr, &N.cr_frame},
+    {"cr_running", runnerAttr, nullptr, nullptr, &N.cr_running},
+    {"cr_code", runnerAttr, nullptr, nullptr, &N.cr_code},
+    {nullptr, nullptr, nullptr, nullptr, nullptr},
+};
+PyAsyncMethods kRunnerAsync = {selfAwait, nullptr, nullptr, runnerSend};
+PyTypeObject RunnerType = {PyVarObject_HEAD_INIT(nullptr, 0)};
+
+// --- LoopHandle: the loop's entry points (_drain on wake-up, _flush at the end of a turn) -
+
+struct HandleObject {
+  PyObject_HEAD LoopThread* loop;
+};
+
+PyObject* handleDrain(PyObject* self, PyObject*) {
+  reinterpret_cast<HandleObject*>(self)->loop->drainInbox();
+  if (PyErr_Occurred()) {
+    return nullptr;
+  }
+  Py_RETURN_NONE;
+}
+
+PyObject* handleFlush(PyObject* self, PyObject*) {
+  reinterpret_cast<HandleObject*>(self)->loop->flushOutbox();
+  Py_RETURN_NONE;
+}
+
+PyMethodDef kHandleMethods[] = {
+    {"_drain", handleDrain, METH_NOARGS, nullptr},
+    {"_flush", handleFlush, METH_NOARGS, nullptr},
+    {nullptr, nullptr, 0, nullptr},
+};
+PyTypeObject HandleType = {PyVarObject_HEAD_INIT(nullptr, 0)};
+
+bool readyType(PyTypeObject& t, const char* name, size_t size) {
+  t.tp_name = name;
+  t.tp_basicsize = static_cast<Py_ssize_t>(size);
+  if (t.tp_flags == 0) {
+    t.tp_flags = Py_TPFLAGS_DEFAULT;
+  }
+  return PyType_Ready(&t) == 0;
+}
+
+PyModuleDef_Slot kSlots[] = {
+#ifdef Py_GIL_DISABLED
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
+    {0, nullptr},
+};
+
+PyModuleDef kModule = {
+    PyModuleDef_HEAD_INIT, "_pounce", "pounce's native ASGI objects", 0, nullptr, kSlots,
+    nullptr, nullptr, nullptr,
+};
+
+} // namespace
+
+bool initTypes() {
+  DoneType.tp_as_async = &kDoneAsync;
+  DoneType.tp_iter = selfAwait;
+  DoneType.tp_iternext = doneNext;
+  MessageType.tp_as_async = &kMessageAsync;
+  MessageType.tp_iter = selfAwait;
+  MessageType.tp_iternext = messageNext;
+  MessageType.tp_dealloc = messageDealloc;
+  ReceiveType.tp_call = receiveCall;
+  ReceiveType.tp_dealloc = channelDealloc;
+  SendType.tp_call = sendCall;
+  SendType.tp_dealloc = channelDealloc;
+  RunnerType.tp_as_async = &kRunnerAsync;
+  RunnerType.tp_iter = selfAwait;
+  RunnerType.tp_iternext = runnerIterNext;
+  RunnerType.tp_dealloc = runnerDealloc;
+  RunnerType.tp_methods = kRunnerMethods;
+  RunnerType.tp_getset = kRunnerGetSet;
+  HandleType.tp_methods = kHandleMethods;
+  return readyType(DoneType, "_pounce.Done", sizeof(DoneObject)) &&
+         readyType(MessageType, "_pounce.Message", sizeof(MessageObject)) &&
+         readyType(ReceiveType, "_pounce.Receive", sizeof(ChannelObject)) &&
+         readyType(SendType, "_pounce.Send", sizeof(ChannelObject)) &&
+         readyType(RunnerType, "_pounce.AppRunner", sizeof(RunnerObject)) &&
+         readyType(HandleType, "_pounce.LoopHandle", sizeof(HandleObject));
+}
+
+PyObject* newReceive(LoopThread& loop, const StreamRef& stream) {
+  return newChannel(&ReceiveType, loop, stream);
+}
+
+PyObject* newSend(LoopThread& loop, const StreamRef& stream) {
+  return newChannel(&SendType, loop, stream);
+}
+
+PyObject* newRunner(LoopThread& loop, const StreamRef& stream, PyObject* coro) {
+  auto* r = PyObject_New(RunnerObject, &RunnerType);
+  if (r == nullptr) {
+    return nullptr;
+  }
+  Py_INCREF(coro);
+  r->coro = coro;
+  r->stream = stream.get();
+  r->stream->ref();
+  r->stream->py_holders++;
+  r->loop = &loop;
+  r->finished = false;
+  return reinterpret_cast<PyObject*>(r);
+}
+
+PyObject* newLoopHandle(LoopThread& loop) {
+  auto* h = PyObject_New(HandleObject, &HandleType);
+  if (h != nullptr) {
+    h->loop = &loop;
+  }
+  return reinterpret_cast<PyObject*>(h);
+}
+
+PyObject* disconnectMessage() { return disconnectMessageCopy(); }
+PyObject* supportModule() { return N.support; }
+PyObject* clientDisconnectedError() { return N.client_disconnected; }
+
+PyObject* buildScope(LoopThread& loop, const AsgiStream& s, PyObject* state) {
+  PyRef scope = PyRef::steal(PyDict_New());
+  if (!scope) {
+    return nullptr;
+  }
+  PyObject* d = scope.get();
+  auto put = [&](PyObject* key, PyObject* value /* stolen */) {
+    if (value == nullptr) {
+      return false;
+    }
+    const int rc = PyDict_SetItem(d, key, value);
+    Py_DECREF(value);
+    return rc == 0;
+  };
+  auto putBorrowed = [&](PyObject* key, PyObject* value) {
+    return PyDict_SetItem(d, key, value) == 0;
+  };
+  const http::RequestHeaders& h = s.headers;
+  const std::string& root = loop.settings().root_path;
+  const std::string_view raw_path = h.pathOnly();
+  PyObject* path;
+  if (root.empty()) {
+    path = decodePath(raw_path);
+  } else {
+    PyRef decoded = PyRef::steal(decodePath(raw_path));
+    PyRef prefix = PyRef::steal(strOf(root));
+    if (!decoded || !prefix) {
+      return nullptr;
+    }
+    // The path includes root_path (as ASGI servers do since the spec clarification).
+    const int starts = PyUnicode_Tailmatch(decoded.get(), prefix.get(), 0, PY_SSIZE_T_MAX, -1);
+    path = starts == 1 ? decoded.release() : PyUnicode_Concat(prefix.get(), decoded.get());
+  }
+  PyObject* headers = PyList_New(0);
+  if (headers == nullptr) {
+    Py_XDECREF(path);
+    return nullptr;
+  }
+  const std::string_view authority = h.authority();
+  if (!h.has("host") && !authority.empty()) {
+    PyObject* pair = Py_BuildValue("(y#y#)", "host", static_cast<Py_ssize_t>(4), authority.data(),
+                                   static_cast<Py_ssize_t>(authority.size()));
+    PyList_Append(headers, pair);
+    Py_XDECREF(pair);
+  }
+  for (size_t i = 0; i < h.size(); ++i) {
+    const std::string_view name = h.nameAt(i);
+    const std::string_view value = h.valueAt(i);
+    PyObject* n = bytesOf(name);
+    PyObject* v = bytesOf(value);
+    PyObject* pair = (n && v) ? PyTuple_Pack(2, n, v) : nullptr;
+    Py_XDECREF(n);
+    Py_XDECREF(v);
+    if (pair == nullptr || PyList_Append(headers, pair) != 0) {
+      Py_XDECREF(pair);
+      Py_DECREF(headers);
+      Py_XDECREF(path);
+      return nullptr;
+    }
+    Py_DECREF(pair);
+  }
+  PyObject* http_version = s.protocol == http::Protocol::Http2   ? N.v2
+                           : s.protocol == http::Protocol::Http10 ? N.v10
+                                                                  : N.v11;
+  PyObject* client;
+  if (s.client_ip.empty()) {
+    client = Py_None;
+    Py_INCREF(client);
+  } else {
+    client = Py_BuildValue("(s#i)", s.client_ip.data(), static_cast<Py_ssize_t>(s.client_ip.size()),
+                           static_cast<int>(s.client_port));
+  }
+  PyObject* server;
+  if (s.server_port < 0) {
+    server = Py_BuildValue("(s#O)", s.server_host.data(),
+                           static_cast<Py_ssize_t>(s.server_host.size()), Py_None);
+  } else {
+    server = Py_BuildValue("(s#i)", s.server_host.data(),
+                           static_cast<Py_ssize_t>(s.server_host.size()), s.server_port);
+  }
+  PyObject* extensions = PyDict_Copy(N.extensions_template);
+  if (extensions != nullptr && !s.request_id.empty()) {
+    PyObject* rid = strOf(s.request_id);
+    if (rid != nullptr) {
+      PyDict_SetItem(extensions, N.request_id_key, rid);
+      Py_DECREF(rid);
+    }
+  }
+  if (extensions != nullptr && s.tls != nullptr) {
+    const network::TlsInfo& t = *s.tls;
+    PyObject* chain = PyList_New(0);
+    for (const auto& pem : t.client_cert_chain_pem) {
+      PyObject* p = strOf(pem);
+      PyList_Append(chain, p);
+      Py_XDECREF(p);
+    }
+    PyObject* tls = Py_BuildValue(
+        "{s:N,s:N,s:N,s:N,s:i,s:i}", "server_cert",
+        t.server_cert_pem.empty() ? (Py_INCREF(Py_None), Py_None) : strOf(t.server_cert_pem),
+        "client_cert_chain", chain, "client_cert_name",
+        t.client_cert_subject.empty() ? (Py_INCREF(Py_None), Py_None) : strOf(t.client_cert_subject),
+        "client_cert_error",
+        t.client_cert_error.empty() ? (Py_INCREF(Py_None), Py_None) : strOf(t.client_cert_error),
+        "tls_version", static_cast<int>(t.version), "cipher_suite", static_cast<int>(t.cipher_suite));
+    if (tls != nullptr) {
+      PyDict_SetItem(extensions, N.tls_key, tls);
+      Py_DECREF(tls);
+    }
+  }
+  const bool ok =
+      putBorrowed(N.type, N.http) && put(N.asgi, PyDict_Copy(N.asgi_template)) &&
+      putBorrowed(N.http_version, http_version) &&
+      putBorrowed(N.scheme, s.scheme == "https" ? N.scheme_https
+                            : s.scheme == "http" ? N.scheme_http
+                                                 : nullptr) &&
+      put(N.method, methodObject(h.method())) && put(N.path, path) &&
+      put(N.raw_path, bytesOf(raw_path)) && put(N.query_string, bytesOf(h.query())) &&
+      put(N.root_path, strOf(root)) && put(N.headers, headers) && put(N.client, client) &&
+      put(N.server, server) && put(N.extensions, extensions) &&
+      (state == nullptr || put(N.state, PyDict_Copy(state)));
+  if (!ok) {
+    return nullptr;
+  }
+  return scope.release();
+}
+
+} // namespace pounce::asgi::py
+
+extern "C" PyObject* PyInit__pounce() {
+  using namespace pounce::asgi::py;
+  if (!initTypes()) {
+    return nullptr;
+  }
+  return PyModuleDef_Init(&kModule);
+}
+
+namespace pounce::asgi::py {
+
+// Interned names and constants; called once with the GIL held, after the interpreter
+// started and _pounce_support is importable.
+bool initNames(PyObject* support) {
+  auto s = [](const char* v) { return PyUnicode_InternFromString(v); };
+  N.type = s("type");
+  N.http = s("http");
+  N.asgi = s("asgi");
+  N.version = s("version");
+  N.spec_version = s("spec_version");
+  N.http_version = s("http_version");
+  N.method = s("method");
+  N.scheme = s("scheme");
+  N.path = s("path");
+  N.raw_path = s("raw_path");
+  N.query_string = s("query_string");
+  N.root_path = s("root_path");
+  N.headers = s("headers");
+  N.client = s("client");
+  N.server = s("server");
+  N.state = s("state");
+  N.extensions = s("extensions");
+  N.body = s("body");
+  N.more_body = s("more_body");
+  N.status = s("status");
+  N.trailers = s("trailers");
+  N.links = s("links");
+  N.more_trailers = s("more_trailers");
+  N.http_request = s("http.request");
+  N.http_disconnect = s("http.disconnect");
+  N.response_start = s("http.response.start");
+  N.response_body = s("http.response.body");
+  N.response_trailers = s("http.response.trailers");
+  N.response_pathsend = s("http.response.pathsend");
+  N.response_early_hint = s("http.response.early_hint");
+  N.set_result = s("set_result");
+  N.set_exception = s("set_exception");
+  N.done = s("done");
+  N.cancel = s("cancel");
+  N.cr_await = s("cr_await");
+  N.cr_frame = s("cr_frame");
+  N.cr_running = s("cr_running");
+  N.cr_code = s("cr_code");
+  N.send = s("send");
+  N.throw_ = s("throw");
+  N.close = s("close");
+  N.v10 = s("1.0");
+  N.v11 = s("1.1");
+  N.v2 = s("2");
+  N.scheme_http = s("http");
+  N.scheme_https = s("https");
+  N.empty_bytes = PyBytes_FromStringAndSize("", 0);
+  N.empty_str = s("");
+  N.request_id_key = s("request_id");
+  N.tls_key = s("tls");
+  for (int i = 0; i < 9; ++i) {
+    N.methods[i] = s(kMethods[i]);
+  }
+  N.asgi_template = Py_BuildValue("{s:s,s:s}", "version", "3.0", "spec_version", "2.5");
+  N.extensions_template =
+      Py_BuildValue("{s:{},s:{},s:{}}", "http.response.trailers", "http.response.pathsend",
+                    "http.response.early_hint");
+  N.disconnect_message = Py_BuildValue("{s:s}", "type", "http.disconnect");
+  N.support = support;
+  Py_INCREF(support);
+  N.client_disconnected = PyObject_GetAttrString(support, "ClientDisconnected");
+  PyObject* asyncio = PyImport_ImportModule("asyncio");
+  N.cancelled_error = asyncio ? PyObject_GetAttrString(asyncio, "CancelledError") : nullptr;
+  Py_XDECREF(asyncio);
+  g_done = reinterpret_cast<PyObject*>(PyObject_New(DoneObject, &DoneType));
+  // Tasks accept the runner as a coroutine.
+  PyObject* abc = PyImport_ImportModule("collections.abc");
+  PyObject* coroutine = abc ? PyObject_GetAttrString(abc, "Coroutine") : nullptr;
+  PyObject* reg = coroutine ? PyObject_CallMethod(coroutine, "register", "O",
+                                                  reinterpret_cast<PyObject*>(&RunnerType))
+                            : nullptr;
+  Py_XDECREF(reg);
+  Py_XDECREF(coroutine);
+  Py_XDECREF(abc);
+  return N.client_disconnected != nullptr && N.cancelled_error != nullptr && g_done != nullptr &&
+         N.asgi_template != nullptr && reg != nullptr;
+}
+
+PyObject* cancelledError() { return N.cancelled_error; }
+PyObject* name(const char* which) {
+  if (std::strcmp(which, "set_result") == 0) {
+    return N.set_result;
+  }
+  if (std::strcmp(which, "set_exception") == 0) {
+    return N.set_exception;
+  }
+  if (std::strcmp(which, "done") == 0) {
+    return N.done;
+  }
+  if (std::strcmp(which, "cancel") == 0) {
+    return N.cancel;
+  }
+  return nullptr;
+}
+
+} // namespace pounce::asgi::py

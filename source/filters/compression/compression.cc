@@ -1,0 +1,237 @@
+#include "source/filters/compression/compression.h"
+
+#include "source/common/logger.h"
+#include "source/common/strings.h"
+
+namespace pounce::filters::compression {
+
+namespace {
+
+bool endsWithIgnoreCase(std::string_view s, std::string_view suffix) {
+  return s.size() > suffix.size() &&
+         http::equalsIgnoreCase(s.substr(s.size() - suffix.size()), suffix);
+}
+
+// Adds "accept-encoding" to Vary unless it is there already (or Vary is "*").
+void addVary(http::ResponseHeaders& headers) {
+  bool present = false;
+  for (size_t i = 0; i < headers.size(); ++i) {
+    if (headers.nameAt(i) != "vary") {
+      continue;
+    }
+    present = true;
+    const std::string_view value = headers.valueAt(i);
+    if (http::hasToken(value, "accept-encoding") || http::hasToken(value, "*")) {
+      return;
+    }
+  }
+  if (!present) {
+    headers.addLowercase("vary", "accept-encoding");
+    return;
+  }
+  std::string joined = headers.getJoined("vary");
+  joined += ", accept-encoding";
+  headers.set("vary", joined);
+}
+
+} // namespace
+
+bool MediaRange::parse(std::string_view text, MediaRange& out) {
+  text = trim(text);
+  const size_t slash = text.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == text.size() ||
+      text.find_first_of(" ;,", 0) != std::string_view::npos) {
+    return false;
+  }
+  const std::string type = toLower(text.substr(0, slash));
+  const std::string subtype = toLower(text.substr(slash + 1));
+  for (const std::string* part : {&type, &subtype}) {
+    for (char c : *part) {
+      if (!http::isTokenChar(static_cast<unsigned char>(c))) {
+        return false;
+      }
+    }
+  }
+  if (subtype.size() > 2 && subtype[0] == '*' && subtype[1] == '+') {
+    out.kind = Kind::Suffix;
+    out.type = type == "*" ? "" : type;
+    out.subtype = subtype.substr(1);
+    return true;
+  }
+  if (type == "*") {
+    return false; // "*/*" or "*/html": compressing everything is never what is meant
+  }
+  if (subtype == "*") {
+    out.kind = Kind::AnySubtype;
+    out.type = type;
+    out.subtype.clear();
+    return true;
+  }
+  if (subtype.find('*') != std::string::npos) {
+    return false;
+  }
+  out.kind = Kind::Exact;
+  out.type = type;
+  out.subtype = subtype;
+  return true;
+}
+
+bool MediaRange::matches(std::string_view t, std::string_view s) const {
+  switch (kind) {
+  case Kind::Exact:
+    return http::equalsIgnoreCase(t, type) && http::equalsIgnoreCase(s, subtype);
+  case Kind::AnySubtype:
+    return http::equalsIgnoreCase(t, type);
+  case Kind::Suffix:
+    return (type.empty() || http::equalsIgnoreCase(t, type)) && endsWithIgnoreCase(s, subtype);
+  }
+  return false;
+}
+
+std::vector<std::string> defaultContentTypes() {
+  return {"text/*",          "application/json", "application/javascript", "application/xml",
+          "application/wasm", "image/svg+xml",    "*/*+json",               "*/*+xml"};
+}
+
+bool Config::compressible(std::string_view content_type) const {
+  const size_t semi = content_type.find(';');
+  const std::string_view media = trim(content_type.substr(0, semi));
+  const size_t slash = media.find('/');
+  if (slash == std::string_view::npos) {
+    return false;
+  }
+  const std::string_view type = trim(media.substr(0, slash));
+  const std::string_view subtype = trim(media.substr(slash + 1));
+  for (const MediaRange& range : content_types) {
+    if (range.matches(type, subtype)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool CompressionFilter::shouldCompress(http::ResponseHeaders& headers, bool end_stream,
+                                       Encoding& encoding, uint64_t& length) const {
+  length = 0;
+  const int status = headers.status();
+  if (status < 200 || status == 204 || status == 206 || status == 304) {
+    return false;
+  }
+  if (headers.has("content-encoding") || headers.has("content-range")) {
+    return false;
+  }
+  for (size_t i = 0; i < headers.size(); ++i) {
+    if (headers.nameAt(i) == "cache-control" &&
+        http::hasToken(headers.valueAt(i), "no-transform")) {
+      return false;
+    }
+  }
+  const auto content_type = headers.get("content-type");
+  if (!content_type || !config_->compressible(*content_type)) {
+    return false;
+  }
+  // From here on the response is compressible: whatever this client gets, caches must
+  // know that another Accept-Encoding may get another body.
+  addVary(headers);
+  if (end_stream) {
+    return false;
+  }
+  const http::RequestHeaders& request = encoder_callbacks_->requestHeaders();
+  if (request.method() == "HEAD") {
+    return false;
+  }
+  const AcceptEncoding accept = AcceptEncoding::fromHeaders(request);
+  const auto chosen = accept.choose(config_->encodings.data(), config_->encodings.size());
+  if (!chosen) {
+    return false;
+  }
+  if (const auto declared = headers.get("content-length")) {
+    uint64_t n = 0;
+    if (parseUint(trim(*declared), n)) {
+      if (n < config_->min_bytes && accept.identityAcceptable()) {
+        return false;
+      }
+      length = n;
+    }
+  }
+  encoding = *chosen;
+  return true;
+}
+
+http::FilterStatus CompressionFilter::encodeHeaders(http::ResponseHeaders& headers,
+                                                    bool end_stream) {
+  Encoding encoding;
+  uint64_t length;
+  if (!shouldCompress(headers, end_stream, encoding, length)) {
+    return http::FilterStatus::Continue;
+  }
+  compressor_ = Compressor::create(encoding, config_->levels, length);
+  if (compressor_ == nullptr) {
+    POUNCE_LOG(Http, Warning, "cannot create a %s compressor; sending the response as it is",
+               std::string(encodingName(encoding)));
+    return http::FilterStatus::Continue;
+  }
+  encoding_ = encoding;
+  headers.remove("content-length");
+  // Ranges of the compressed body are not offered (its length is not known up front).
+  headers.remove("accept-ranges");
+  headers.addLowercase("content-encoding", encodingName(encoding));
+  if (const auto etag = headers.get("etag"); etag && !etag->empty() && (*etag)[0] == '"') {
+    // The bytes differ from the identity representation's: a strong ETag would lie.
+    const std::string weak = cat("W/", *etag);
+    headers.set("etag", weak);
+  }
+  return http::FilterStatus::Continue;
+}
+
+http::FilterStatus CompressionFilter::encodeData(Buffer& data, bool end_stream) {
+  if (compressor_ == nullptr || finished_) {
+    return http::FilterStatus::Continue;
+  }
+  if (data.empty() && !end_stream) {
+    return http::FilterStatus::Continue;
+  }
+  scratch_.clear();
+  if (!compressor_->compress(data.view(), scratch_, end_stream)) {
+    POUNCE_LOG(Http, Warning, "%s compression failed; resetting the stream",
+               std::string(encodingName(encoding_)));
+    compressor_.reset();
+    encoder_callbacks_->resetStream();
+    return http::FilterStatus::StopIteration;
+  }
+  account(data.length(), scratch_.length());
+  finished_ = end_stream;
+  // Hand the compressed bytes on and keep the old storage for the next chunk.
+  data.clear();
+  data.move(scratch_);
+  return http::FilterStatus::Continue;
+}
+
+http::FilterStatus CompressionFilter::encodeTrailers(http::HeaderMap&) {
+  if (compressor_ == nullptr || finished_) {
+    return http::FilterStatus::Continue;
+  }
+  // The body ended without end_stream: close the compressed stream before the trailers.
+  Buffer tail;
+  finished_ = true;
+  if (!compressor_->compress({}, tail, true)) {
+    compressor_.reset();
+    encoder_callbacks_->resetStream();
+    return http::FilterStatus::StopIteration;
+  }
+  account(0, tail.length());
+  encoder_callbacks_->addEncodedData(tail);
+  return http::FilterStatus::Continue;
+}
+
+void CompressionFilter::account(size_t in, size_t out) const {
+  const auto i = static_cast<size_t>(encoding_);
+  if (in != 0) {
+    config_->bytes_in[i]->inc(in);
+  }
+  if (out != 0) {
+    config_->bytes_out[i]->inc(out);
+  }
+}
+
+} // namespace pounce::filters::compression

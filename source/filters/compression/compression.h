@@ -1,0 +1,73 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "source/common/stats.h"
+#include "source/filters/common/accept_encoding.h"
+#include "source/filters/compression/compressor.h"
+#include "source/http/filter.h"
+
+namespace pounce::filters::compression {
+
+// One entry of the content type allow-list.
+struct MediaRange {
+  enum class Kind { Exact, AnySubtype, Suffix };
+  Kind kind{Kind::Exact};
+  std::string type;    // "text", or "" for any type ("*/*+json")
+  std::string subtype; // "html"; for Suffix the suffix with its '+' ("+json")
+
+  // Parses "text/html", "text/*", "application/*+json", "*/*+xml" (lowercased).
+  static bool parse(std::string_view text, MediaRange& out);
+  // `type`/`subtype` are lowercase, without parameters.
+  bool matches(std::string_view type, std::string_view subtype) const;
+};
+
+// The validated config: built once on the main thread, shared by every stream.
+struct Config {
+  uint64_t min_bytes{256};
+  std::vector<MediaRange> content_types;
+  std::vector<Encoding> encodings{Encoding::Zstd, Encoding::Brotli, Encoding::Gzip};
+  Compressor::Levels levels;
+  // Per encoding (indexed by Encoding): bytes in and out, for this listener.
+  const stats::Series* bytes_in[3]{};
+  const stats::Series* bytes_out[3]{};
+
+  // Is a Content-Type value (parameters allowed) in the allow-list?
+  bool compressible(std::string_view content_type) const;
+};
+using ConfigSharedPtr = std::shared_ptr<const Config>;
+
+std::vector<std::string> defaultContentTypes();
+
+// Compresses response bodies as they pass (see the proto for when).
+class CompressionFilter : public http::StreamFilter {
+public:
+  explicit CompressionFilter(ConfigSharedPtr config) : config_(std::move(config)) {}
+
+  // http::StreamEncoderFilter
+  http::FilterStatus encodeHeaders(http::ResponseHeaders& headers, bool end_stream) override;
+  http::FilterStatus encodeData(Buffer& data, bool end_stream) override;
+  http::FilterStatus encodeTrailers(http::HeaderMap& trailers) override;
+  // File ranges must arrive as bytes exactly when this response is being compressed.
+  bool needsResponseBodyBytes() const override { return compressor_ != nullptr; }
+
+  void onDestroy() override { compressor_.reset(); }
+
+private:
+  // Decides whether this response is compressed; adds Vary when it is compressible.
+  // `length` is set to the declared Content-Length (0 when there is none).
+  bool shouldCompress(http::ResponseHeaders& headers, bool end_stream, Encoding& encoding,
+                      uint64_t& length) const;
+  void account(size_t in, size_t out) const;
+
+  ConfigSharedPtr config_;
+  CompressorPtr compressor_;
+  Encoding encoding_{Encoding::Gzip};
+  bool finished_{false};
+  Buffer scratch_;
+};
+
+} // namespace pounce::filters::compression

@@ -1,0 +1,361 @@
+#include "source/filters/proxy_headers/proxy_headers.h"
+
+#include <string>
+
+#include "source/common/strings.h"
+
+namespace pounce::filters::proxy_headers {
+
+namespace {
+
+constexpr std::string_view kXForwardedPrefix = "x-forwarded-";
+constexpr std::string_view kXForwardedFor = "x-forwarded-for";
+constexpr std::string_view kXForwardedProto = "x-forwarded-proto";
+constexpr std::string_view kXForwardedHost = "x-forwarded-host";
+constexpr std::string_view kForwarded = "forwarded";
+constexpr std::string_view kRequestId = "x-request-id";
+
+bool isOws(char c) { return c == ' ' || c == '\t'; }
+
+// All values of `name`, joined in order when there is more than one field (the common case
+// of one field costs no copy).
+std::string_view combinedValue(const http::HeaderMap& headers, std::string_view name,
+                               std::string& storage) {
+  if (headers.count(name) > 1) {
+    storage = headers.getJoined(name);
+    return storage;
+  }
+  return headers.getOr(name);
+}
+
+// The item `trusted_hops` places from the right of a comma list, or the leftmost one if the
+// list is shorter; empty if the list has no items.
+std::string_view itemFromRight(std::string_view list, uint32_t trusted_hops) {
+  HopList items;
+  appendListItems(list, items);
+  if (items.empty()) {
+    return {};
+  }
+  const size_t n = items.size();
+  return items[n >= trusted_hops ? n - trusted_hops : 0];
+}
+
+// `host` may point into `headers`: setAuthority copies it before the map changes, and
+// HeaderMap::set copies its value first.
+void setHost(http::RequestHeaders& headers, std::string_view host) {
+  headers.setAuthority(host);
+  headers.set("host", host);
+}
+
+} // namespace
+
+bool Config::trustsPeer(const network::Address& peer) const {
+  if (trust_all) {
+    return true;
+  }
+  if (peer.isPipe()) {
+    return trust_unix;
+  }
+  return isTrustedProxy(peer);
+}
+
+bool Config::isTrustedProxy(const network::Address& address) const {
+  for (const auto& range : trusted_ranges) {
+    if (range.contains(address)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void appendListItems(std::string_view value, HopList& out) {
+  size_t pos = 0;
+  while (pos <= value.size()) {
+    size_t comma = value.find(',', pos);
+    if (comma == std::string_view::npos) {
+      comma = value.size();
+    }
+    const std::string_view item = trim(value.substr(pos, comma - pos));
+    if (!item.empty()) {
+      out.push_back(item);
+    }
+    pos = comma + 1;
+  }
+}
+
+std::optional<network::Address> parseNode(std::string_view node) {
+  std::string_view ip = node;
+  std::string_view port_text;
+  if (!node.empty() && node.front() == '[') {
+    const size_t close = node.find(']');
+    if (close == std::string_view::npos) {
+      return std::nullopt;
+    }
+    ip = node.substr(1, close - 1);
+    const std::string_view rest = node.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') {
+        return std::nullopt;
+      }
+      port_text = rest.substr(1);
+      if (port_text.empty()) {
+        return std::nullopt;
+      }
+    }
+  } else {
+    const size_t colon = node.find(':');
+    if (colon != std::string_view::npos && node.find(':', colon + 1) == std::string_view::npos) {
+      // Exactly one colon: IPv4 with a port.
+      ip = node.substr(0, colon);
+      port_text = node.substr(colon + 1);
+      if (port_text.empty()) {
+        return std::nullopt;
+      }
+    }
+  }
+  if (ip.empty() || ip.size() > 45) {
+    return std::nullopt;
+  }
+  for (char c : ip) {
+    const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+                    c == '.' || c == ':';
+    if (!ok) {
+      return std::nullopt;
+    }
+  }
+  uint64_t port = 0;
+  if (!port_text.empty() && (!parseUint(port_text, port) || port > 65535)) {
+    return std::nullopt;
+  }
+  auto address = network::Address::fromIp(ip, static_cast<uint16_t>(port));
+  if (!address.ok()) {
+    return std::nullopt;
+  }
+  return std::move(*address);
+}
+
+size_t selectClientHop(const HopList& hops, const Config& config) {
+  const size_t n = hops.size();
+  size_t i = n >= config.trusted_hops ? n - config.trusted_hops : 0;
+  while (i > 0) {
+    const auto address = parseNode(hops[i]);
+    if (!address.has_value() || !config.isTrustedProxy(*address)) {
+      break;
+    }
+    --i;
+  }
+  return i;
+}
+
+std::string_view schemeFromProto(std::string_view proto) {
+  if (http::equalsIgnoreCase(proto, "https") || http::equalsIgnoreCase(proto, "wss")) {
+    return "https";
+  }
+  if (http::equalsIgnoreCase(proto, "http") || http::equalsIgnoreCase(proto, "ws")) {
+    return "http";
+  }
+  return {};
+}
+
+bool isValidForwardedHost(std::string_view host) {
+  if (host.empty() || host.size() > 261) {
+    return false;
+  }
+  for (char c : host) {
+    const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    std::string_view("-._~%!$&'()*+;=:[]").find(c) != std::string_view::npos;
+    if (!ok) {
+      return false;
+    }
+  }
+  // Brackets only around an IPv6 literal at the start.
+  const size_t open = host.find('[');
+  const size_t close = host.find(']');
+  if (open != std::string_view::npos || close != std::string_view::npos) {
+    if (open != 0 || close == std::string_view::npos ||
+        host.find('[', 1) != std::string_view::npos ||
+        host.find(']', close + 1) != std::string_view::npos) {
+      return false;
+    }
+    const std::string_view rest = host.substr(close + 1);
+    if (!rest.empty() && rest.front() != ':') {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool parseForwarded(std::string_view value, std::vector<ForwardedElement>& out) {
+  out.clear();
+  ForwardedElement element;
+  size_t i = 0;
+  const size_t n = value.size();
+  auto skipOws = [&] {
+    while (i < n && isOws(value[i])) {
+      ++i;
+    }
+  };
+  skipOws();
+  if (i == n) {
+    return false;
+  }
+  while (true) {
+    skipOws();
+    if (i < n && value[i] != ';' && value[i] != ',') {
+      // forwarded-pair = token "=" value
+      const size_t name_start = i;
+      while (i < n && http::isTokenChar(static_cast<unsigned char>(value[i]))) {
+        ++i;
+      }
+      const std::string_view name = value.substr(name_start, i - name_start);
+      if (name.empty() || i == n || value[i] != '=') {
+        return false;
+      }
+      ++i;
+      std::string_view pair_value;
+      bool escaped = false;
+      if (i < n && value[i] == '"') {
+        ++i;
+        const size_t start = i;
+        while (i < n && value[i] != '"') {
+          if (value[i] == '\\') {
+            escaped = true;
+            ++i;
+          }
+          ++i;
+        }
+        if (i >= n) {
+          return false;
+        }
+        pair_value = value.substr(start, i - start);
+        ++i;
+      } else {
+        const size_t start = i;
+        while (i < n && http::isTokenChar(static_cast<unsigned char>(value[i]))) {
+          ++i;
+        }
+        pair_value = value.substr(start, i - start);
+        if (pair_value.empty()) {
+          return false;
+        }
+      }
+      if (escaped) {
+        pair_value = {};
+      }
+      if (http::equalsIgnoreCase(name, "for")) {
+        element.for_node = pair_value;
+      } else if (http::equalsIgnoreCase(name, "proto")) {
+        element.proto = pair_value;
+      } else if (http::equalsIgnoreCase(name, "host")) {
+        element.host = pair_value;
+      }
+      skipOws();
+    }
+    if (i == n) {
+      out.push_back(element);
+      return true;
+    }
+    if (value[i] == ';') {
+      ++i;
+      continue;
+    }
+    if (value[i] == ',') {
+      ++i;
+      out.push_back(element);
+      element = ForwardedElement{};
+      continue;
+    }
+    return false;
+  }
+}
+
+http::FilterStatus ProxyHeadersFilter::decodeHeaders(http::RequestHeaders& headers, bool) {
+  http::StreamInfo& info = decoder_callbacks_->streamInfo();
+  if (!config_->trustsPeer(info.peer_address)) {
+    info.peer_trusted = false;
+    stripForwardingHeaders(headers);
+    return http::FilterStatus::Continue;
+  }
+  info.peer_trusted = true;
+  if (!config_->use_forwarded || !applyForwarded(headers, info)) {
+    applyXForwarded(headers, info);
+  }
+  return http::FilterStatus::Continue;
+}
+
+void ProxyHeadersFilter::stripForwardingHeaders(http::RequestHeaders& headers) const {
+  absl::InlinedVector<std::string, 4> doomed;
+  for (size_t i = 0; i < headers.size(); ++i) {
+    const std::string_view name = headers.nameAt(i);
+    if (startsWith(name, kXForwardedPrefix) || name == kRequestId ||
+        (config_->use_forwarded && name == kForwarded)) {
+      doomed.emplace_back(name);
+    }
+  }
+  for (const auto& name : doomed) {
+    headers.remove(name);
+  }
+}
+
+bool ProxyHeadersFilter::applyForwarded(http::RequestHeaders& headers,
+                                        http::StreamInfo& info) const {
+  std::string storage;
+  const std::string_view value = combinedValue(headers, kForwarded, storage);
+  if (value.empty()) {
+    return false;
+  }
+  std::vector<ForwardedElement> elements;
+  if (!parseForwarded(value, elements) || elements.empty()) {
+    // A malformed header from a trusted proxy: believe none of it.
+    return true;
+  }
+  HopList hops;
+  for (const auto& e : elements) {
+    hops.push_back(e.for_node);
+  }
+  const size_t index = selectClientHop(hops, *config_);
+  const ForwardedElement& client = elements[index];
+  if (auto address = parseNode(client.for_node)) {
+    info.client_address = std::move(*address);
+  }
+  const std::string_view scheme = schemeFromProto(client.proto);
+  if (!scheme.empty()) {
+    headers.setScheme(scheme);
+  }
+  if (isValidForwardedHost(client.host)) {
+    setHost(headers, client.host);
+  }
+  return true;
+}
+
+void ProxyHeadersFilter::applyXForwarded(http::RequestHeaders& headers,
+                                         http::StreamInfo& info) const {
+  std::string storage;
+  const std::string_view xff = combinedValue(headers, kXForwardedFor, storage);
+  if (!xff.empty()) {
+    HopList hops;
+    appendListItems(xff, hops);
+    if (!hops.empty()) {
+      if (auto address = parseNode(hops[selectClientHop(hops, *config_)])) {
+        info.client_address = std::move(*address);
+      }
+    }
+  }
+  const std::string_view proto_list = combinedValue(headers, kXForwardedProto, storage);
+  if (!proto_list.empty()) {
+    const std::string_view scheme =
+        schemeFromProto(itemFromRight(proto_list, config_->trusted_hops));
+    if (!scheme.empty()) {
+      headers.setScheme(scheme);
+    }
+  }
+  const std::string_view host_list = combinedValue(headers, kXForwardedHost, storage);
+  if (!host_list.empty()) {
+    const std::string_view host = itemFromRight(host_list, config_->trusted_hops);
+    if (isValidForwardedHost(host)) {
+      setHost(headers, host);
+    }
+  }
+}
+
+} // namespace pounce::filters::proxy_headers

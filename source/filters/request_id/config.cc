@@ -1,0 +1,51 @@
+#include "pounce/filters/request_id/v1/request_id.pb.h"
+#include "source/common/strings.h"
+#include "source/filters/request_id/request_id.h"
+#include "source/http/filter_config.h"
+
+namespace pounce::filters::request_id {
+
+namespace {
+
+using ProtoConfig = pounce::filters::request_id::v1::RequestId;
+
+class Factory : public http::FilterConfigFactory {
+public:
+  std::string name() const override { return "pounce.filters.request_id"; }
+  std::unique_ptr<google::protobuf::Message> createEmptyConfig() const override {
+    return std::make_unique<ProtoConfig>();
+  }
+
+  absl::StatusOr<http::FilterFactoryCb>
+  createFilterFactory(const google::protobuf::Message& message,
+                      http::FactoryContext&) const override {
+    const auto& proto = dynamic_cast<const ProtoConfig&>(message);
+    auto config = std::make_shared<Config>();
+    if (!proto.header_name().empty()) {
+      if (!http::isValidHeaderName(proto.header_name())) {
+        return absl::InvalidArgumentError(
+            cat("header_name: '", proto.header_name(), "' is not a valid header name"));
+      }
+      config->header_name = toLower(proto.header_name());
+    }
+    switch (proto.trust_incoming()) {
+    case ProtoConfig::ALWAYS:
+      config->trust_incoming = TrustIncoming::Always;
+      break;
+    case ProtoConfig::NEVER:
+      config->trust_incoming = TrustIncoming::Never;
+      break;
+    default:
+      config->trust_incoming = TrustIncoming::TrustedPeers;
+      break;
+    }
+    config->response_header = !proto.has_response_header() || proto.response_header();
+    return http::FilterFactoryCb([config]() { return std::make_unique<RequestIdFilter>(config); });
+  }
+};
+
+POUNCE_REGISTER_FILTER(Factory);
+
+} // namespace
+
+} // namespace pounce::filters::request_id

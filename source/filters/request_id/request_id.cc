@@ -1,0 +1,57 @@
+#include "source/filters/request_id/request_id.h"
+
+namespace pounce::filters::request_id {
+
+bool isSaneRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 200) {
+    return false;
+  }
+  for (char c : id) {
+    if (c < 0x21 || c > 0x7e) {
+      return false;
+    }
+  }
+  return true;
+}
+
+http::FilterStatus RequestIdFilter::decodeHeaders(http::RequestHeaders& headers, bool) {
+  http::StreamInfo& info = decoder_callbacks_->streamInfo();
+  bool trusted = false;
+  switch (config_->trust_incoming) {
+  case TrustIncoming::TrustedPeers:
+    trusted = info.peer_trusted;
+    break;
+  case TrustIncoming::Always:
+    trusted = true;
+    break;
+  case TrustIncoming::Never:
+    break;
+  }
+  const auto incoming = headers.get(config_->header_name);
+  if (trusted && incoming.has_value() && isSaneRequestId(*incoming) &&
+      headers.count(config_->header_name) == 1) {
+    info.request_id.assign(incoming->data(), incoming->size());
+    return http::FilterStatus::Continue;
+  }
+  info.request_id = uuid4Hex(*config_->random);
+  // Replaces whatever the client sent, so later filters and the app see the id in use. (The
+  // id lives outside the map, so addLowercase needs no defensive copy, unlike set().)
+  if (incoming.has_value()) {
+    headers.remove(config_->header_name);
+  }
+  headers.addLowercase(config_->header_name, info.request_id);
+  return http::FilterStatus::Continue;
+}
+
+http::FilterStatus RequestIdFilter::encodeHeaders(http::ResponseHeaders& headers, bool) {
+  const std::string& id = encoder_callbacks_->streamInfo().request_id;
+  if (config_->response_header && !id.empty()) {
+    if (headers.has(config_->header_name)) {
+      headers.remove(config_->header_name);
+    }
+    headers.addLowercase(config_->header_name, id);
+  }
+  return http::FilterStatus::Continue;
+}
+
+} // namespace pounce::filters::request_id

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "source/filters/request_id/random.h"
+#include "source/http/filter.h"
+
+namespace pounce::filters::request_id {
+
+enum class TrustIncoming { TrustedPeers, Always, Never };
+
+// The validated config: built once, shared by every stream.
+struct Config {
+  std::string header_name{"x-request-id"}; // lowercase
+  TrustIncoming trust_incoming{TrustIncoming::TrustedPeers};
+  bool response_header{true};
+  RandomSource* random{&SystemRandom::instance()};
+};
+using ConfigSharedPtr = std::shared_ptr<const Config>;
+
+// An incoming id is kept only if it is 1..200 bytes of visible ASCII (0x21-0x7e).
+bool isSaneRequestId(std::string_view id);
+
+// Sets StreamInfo::request_id and the request header on the way in, and the response
+// header on the way out.
+class RequestIdFilter : public http::StreamFilter {
+public:
+  explicit RequestIdFilter(ConfigSharedPtr config) : config_(std::move(config)) {}
+
+  // http::StreamDecoderFilter
+  http::FilterStatus decodeHeaders(http::RequestHeaders& headers, bool end_stream) override;
+  // http::StreamEncoderFilter
+  http::FilterStatus encodeHeaders(http::ResponseHeaders& headers, bool end_stream) override;
+
+private:
+  ConfigSharedPtr config_;
+};
+
+} // namespace pounce::filters::request_id

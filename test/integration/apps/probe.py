@@ -1,0 +1,158 @@
+"""An ASGI app that reports what the server gives it, for pounce's integration tests."""
+
+import asyncio
+import json
+import os
+import urllib.parse
+
+EVENTS = []          # lifespan and worker-scope events, in order
+DISCONNECTS = []     # paths whose request saw http.disconnect
+SEND_ERRORS = []     # exception class names raised by send() after the end
+
+
+def _jsonable(value):
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+async def _body(receive):
+    chunks = []
+    while True:
+        message = await receive()
+        assert message["type"] == "http.request", message
+        chunks.append(message["body"])
+        if not message.get("more_body", False):
+            return b"".join(chunks), len(chunks)
+
+
+async def _respond(send, status, body, content_type=b"text/plain", headers=()):
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", content_type), *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def app(scope, receive, send):
+    kind = scope["type"]
+    if kind == "lifespan":
+        while True:
+            message = await receive()
+            EVENTS.append(message["type"])
+            if message["type"] == "lifespan.startup":
+                scope["state"]["started"] = True
+                scope["state"]["greeting"] = "hello from lifespan"
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                await send({"type": "lifespan.shutdown.complete"})
+                if os.environ.get("PROBE_SHUTDOWN_FILE"):
+                    with open(os.environ["PROBE_SHUTDOWN_FILE"], "a") as f:
+                        f.write("lifespan.shutdown\n")
+                return
+    if kind.startswith("pounce.worker."):
+        EVENTS.append(f"{kind}:{scope['worker_id']}:{scope['thread_id']}")
+        return
+    assert kind == "http"
+    path = scope["path"]
+    query = urllib.parse.parse_qs(scope["query_string"].decode())
+
+    if path.startswith("/scope") or path.startswith("/api/scope"):
+        data = {k: _jsonable(v) for k, v in scope.items() if k != "state"}
+        data["state"] = dict(scope.get("state", {}))
+        data["state_is_copy"] = True
+        await _respond(send, 200, json.dumps(data).encode(), b"application/json")
+    elif path == "/echo":
+        body, chunks = await _body(receive)
+        await _respond(send, 200, body, headers=[(b"x-chunks", str(chunks).encode())])
+    elif path == "/stream":
+        n = int(query.get("n", ["16"])[0])
+        size = int(query.get("size", ["1024"])[0])
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/octet-stream")]})
+        for i in range(n):
+            await send({"type": "http.response.body", "body": bytes([65 + i % 26]) * size,
+                        "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    elif path == "/slow-reader":
+        # Reads the upload slowly: the server must pause the client, not buffer it all.
+        total = 0
+        while True:
+            message = await receive()
+            total += len(message["body"])
+            await asyncio.sleep(0.001)
+            if not message.get("more_body"):
+                break
+        await _respond(send, 200, str(total).encode())
+    elif path == "/wait-disconnect":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"waiting", "more_body": True})
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                DISCONNECTS.append(path)
+                return
+    elif path == "/upload-then-disconnect":
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                DISCONNECTS.append(path)
+                return
+    elif path == "/disconnects":
+        await _respond(send, 200, json.dumps(DISCONNECTS).encode(), b"application/json")
+    elif path == "/trailers":
+        await send({"type": "http.response.start", "status": 200, "trailers": True,
+                    "headers": [(b"content-type", b"text/plain"), (b"trailer", b"x-checksum")]})
+        await send({"type": "http.response.body", "body": b"part1,", "more_body": True})
+        await send({"type": "http.response.body", "body": b"part2", "more_body": False})
+        await send({"type": "http.response.trailers",
+                    "headers": [(b"x-checksum", b"abc123")], "more_trailers": False})
+    elif path == "/pathsend":
+        target = query["file"][0]
+        size = os.path.getsize(target)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", str(size).encode()),
+                                (b"content-type", b"application/octet-stream")]})
+        await send({"type": "http.response.pathsend", "path": target})
+    elif path == "/early-hint":
+        await send({"type": "http.response.early_hint",
+                    "links": [b"</style.css>; rel=preload; as=style"]})
+        await _respond(send, 200, b"hinted")
+    elif path == "/error-before":
+        raise RuntimeError("boom before start")
+    elif path == "/error-after":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"partial", "more_body": True})
+        raise RuntimeError("boom after start")
+    elif path == "/no-response":
+        return
+    elif path == "/sleep":
+        await asyncio.sleep(float(query.get("s", ["1"])[0]))
+        await _respond(send, 200, b"slept")
+    elif path == "/send-after-end":
+        await _respond(send, 200, b"done")
+        try:
+            await send({"type": "http.response.body", "body": b"more"})
+        except Exception as exc:
+            SEND_ERRORS.append([type(exc).__name__, isinstance(exc, OSError)])
+    elif path == "/send-errors":
+        await _respond(send, 200, json.dumps(SEND_ERRORS).encode(), b"application/json")
+    elif path == "/events":
+        await _respond(send, 200, json.dumps(EVENTS).encode(), b"application/json")
+    elif path == "/bad-header":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"x-ok", b"1"), (b"x-evil", b"a\r\nset-cookie: x=1")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+    elif path == "/pid":
+        await _respond(send, 200, str(os.getpid()).encode())
+    elif path == "/crash":
+        os._exit(3)
+    elif path == "/thread":
+        import threading
+        await _respond(send, 200, str(threading.get_ident()).encode())
+    elif path == "/status":
+        await _respond(send, int(query["code"][0]), b"")
+    else:
+        await _respond(send, 404, b"not found")
