@@ -685,3 +685,82 @@ def test_shipped_http2_config_runs(pounce):
     r = curl("--http2-prior-knowledge", "-w", "\\n%{http_version}", s.url("/"))
     assert r.returncode == 0, r.stderr
     assert r.stdout == "Hello over HTTP/2\n\n2"
+
+
+# --- HTTP/2 over TLS (ALPN "h2") -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tls_certs():
+    import tempfile
+    from test_tls import Certs
+    directory = tempfile.mkdtemp(prefix="pounce-h2-tls-")
+    c = Certs(directory)
+    c.localhost = c.leaf("localhost", "localhost", ["localhost"])
+    yield c
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def tls_h2_config(certs, http2="{}"):
+    cert, key = certs.localhost
+    return f"""
+concurrency: 1
+listeners:
+- name: main
+  address: {{socket_address: {{address: 127.0.0.1, port_value: @PORT@}}}}
+  http2: {http2}
+  tls:
+    certificates:
+    - {{certificate_chain_file: {cert}, private_key_file: {key}}}
+  filter_chain:
+  - name: pounce.filters.direct_response
+    typed_config:
+      "@type": type.googleapis.com/pounce.filters.direct_response.v1.DirectResponse
+      body: "hello\\n"
+"""
+
+
+def https_url(server, path="/"):
+    return f"https://localhost:{server.port}{path}"
+
+
+def test_tls_alpn_h2_with_curl(pounce, tls_certs):
+    s = pounce(tls_h2_config(tls_certs))
+    r = curl("-v", "--http2", "--cacert", tls_certs.ca[0], "--resolve",
+             f"localhost:{s.port}:127.0.0.1", "-w", "\\n%{http_version}", https_url(s))
+    assert r.returncode == 0, r.stderr
+    assert "ALPN: server accepted h2" in r.stderr
+    assert r.stdout == "hello\n\n2"
+
+
+def test_tls_alpn_without_http2_is_http11(pounce, tls_certs):
+    s = pounce(tls_h2_config(tls_certs, http2="{enabled: false}"))
+    r = curl("-v", "--http2", "--cacert", tls_certs.ca[0], "--resolve",
+             f"localhost:{s.port}:127.0.0.1", "-w", "\\n%{http_version}", https_url(s))
+    assert r.returncode == 0, r.stderr
+    assert "ALPN: server accepted http/1.1" in r.stderr
+    assert r.stdout == "hello\n\n1.1"
+
+
+def test_tls_nghttp_and_h2load(pounce, tls_certs):
+    s = pounce(tls_h2_config(tls_certs))
+    url = f"https://127.0.0.1:{s.port}/"
+    r = subprocess.run(["nghttp", "-nv", url], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "[SETTINGS_ENABLE_CONNECT_PROTOCOL(0x08):1]" in r.stdout
+    assert re.search(r"recv \(stream_id=\d+\) :status: 200", r.stdout)
+    r = subprocess.run(["h2load", "-n", "1000", "-c", "4", "-m", "10", url],
+                       capture_output=True, text=True, timeout=60)
+    assert "1000 succeeded, 0 failed, 0 errored, 0 timeout" in r.stdout, r.stdout
+    assert "Application protocol: h2" in r.stdout
+
+
+def test_tls_httpx_http2(pounce, tls_certs):
+    httpx = pytest.importorskip("httpx")
+    s = pounce(tls_h2_config(tls_certs))
+    import ssl
+    ctx = ssl.create_default_context(cafile=tls_certs.ca[0])
+    transport = httpx.HTTPTransport(http2=True, verify=ctx,
+                                    local_address="127.0.0.1")
+    with httpx.Client(transport=transport) as client:
+        r = client.get(f"https://localhost:{s.port}/a", )
+        assert r.status_code == 200 and r.http_version == "HTTP/2" and r.text == "hello\n"
