@@ -1,5 +1,3 @@
-#include "source/http/http2/codec.h"
-
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -10,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "source/http/http2/codec.h"
 #include "test/http/http2/http2_test_client.h"
 #include "test/test_common/simulated_time.h"
 
