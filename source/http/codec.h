@@ -70,6 +70,12 @@ public:
   virtual void readDisable(bool disable) = 0;
   // The connection must close: after the queued output (flush) or at once.
   virtual void closeConnection(bool flush) = 0;
+  // HTTP/1.1 only: `headers` is a complete request asking to switch to HTTP/2 (`Upgrade:
+  // h2c`, no body). Return true to take it (and the headers): the codec then queues
+  // "101 Switching Protocols", stops, and leaves the bytes after the request head in the
+  // buffer; the caller replaces the codec once dispatch() returns. False: it is served as
+  // an ordinary HTTP/1.1 request.
+  virtual bool upgradeToHttp2(RequestHeadersPtr& headers) { return false; }
 };
 
 // The codec of one connection.

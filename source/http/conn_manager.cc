@@ -4,6 +4,7 @@
 
 #include "source/common/logger.h"
 #include "source/http/http1/codec.h"
+#include "source/http/http2/codec.h"
 
 namespace pounce::http {
 
@@ -43,7 +44,7 @@ ConnectionManager::ConnectionManager(network::Connection& connection, ListenerRu
       worker_index_(worker_index) {
   connection_.setCallbacks(*this);
   connection_.setBufferLimits(listener_.settings().limits.buffer_limit);
-  createCodec({});
+  // The codec is chosen when the first bytes arrive (HTTP/2 preface or not).
   idle_since_ = connection_.dispatcher().now();
   idle_timer_ = connection_.dispatcher().createTimer([this] { onIdleTimer(); });
   ensureTimerBy(idle_since_ + listener_.settings().header_timeout);
@@ -54,15 +55,72 @@ ConnectionManager::ConnectionManager(network::Connection& connection, ListenerRu
 ConnectionManager::~ConnectionManager() {
   if (!closed_) {
     closed_ = true;
-    codec_->onConnectionClosed();
+    if (codec_ != nullptr) {
+      codec_->onConnectionClosed();
+    }
     listener_.stats().connections_active->dec();
   }
 }
 
-void ConnectionManager::createCodec(std::string_view alpn) {
-  codec_ = std::make_unique<http1::ServerConnectionImpl>(
-      connection_.output(), *this, listener_.settings().limits,
+bool ConnectionManager::createCodec(const Buffer& data) {
+  const HttpSettings& settings = listener_.settings();
+  bool http2 = connection_.transport().negotiatedProtocol() == "h2";
+  if (!http2 && settings.http2.enabled && settings.http2.allow_h2c &&
+      !connection_.transport().isTls()) {
+    // h2c with prior knowledge: the connection starts with the HTTP/2 preface.
+    const std::string_view preface = http2::kClientPreface;
+    const std::string_view head = data.view().substr(0, preface.size());
+    if (head == preface.substr(0, head.size())) {
+      if (head.size() < preface.size()) {
+        return false;
+      }
+      http2 = true;
+    }
+  }
+  if (http2) {
+    codec_ = std::make_unique<http2::ServerConnectionImpl>(
+        connection_.output(), *this, settings.limits, settings.http2,
+        connection_.dispatcher().timeSource());
+  } else {
+    codec_ = std::make_unique<http1::ServerConnectionImpl>(
+        connection_.output(), *this, settings.limits, connection_.dispatcher().timeSource());
+  }
+  return true;
+}
+
+bool ConnectionManager::upgradeToHttp2(RequestHeadersPtr& headers) {
+  const HttpSettings& settings = listener_.settings();
+  if (!settings.http2.enabled || !settings.http2.allow_h2c || draining_ ||
+      connection_.transport().isTls() || headers->count("http2-settings") != 1 ||
+      !hasToken(headers->getOr("connection"), "http2-settings")) {
+    return false;
+  }
+  std::string payload;
+  if (!http2::decodeSettingsHeader(headers->getOr("http2-settings"), payload)) {
+    return false;
+  }
+  h2c_settings_ = std::move(payload);
+  h2c_request_ = std::move(headers);
+  return true;
+}
+
+void ConnectionManager::switchToHttp2(Buffer& data) {
+  RequestHeadersPtr request = std::move(h2c_request_);
+  const std::string payload = std::move(h2c_settings_);
+  const HttpSettings& settings = listener_.settings();
+  auto codec = std::make_unique<http2::ServerConnectionImpl>(
+      connection_.output(), *this, settings.limits, settings.http2,
       connection_.dispatcher().timeSource());
+  http2::ServerConnectionImpl& http2 = *codec;
+  // The HTTP/1.1 codec's part is over: it queued the 101 and left the rest of the bytes.
+  codec_ = std::move(codec);
+  if (!http2.upgrade(payload, std::move(request))) {
+    closeConnection(true);
+    return;
+  }
+  if (!data.empty() && !closed_) {
+    codec_->dispatch(data);
+  }
 }
 
 void ConnectionManager::onData(Buffer& data, bool end_stream) {
@@ -70,7 +128,17 @@ void ConnectionManager::onData(Buffer& data, bool end_stream) {
     data.clear();
     return;
   }
+  if (codec_ == nullptr && !createCodec(data)) {
+    // A few bytes that may begin the HTTP/2 preface: wait for more (header_timeout runs).
+    if (end_stream) {
+      closeConnection(false);
+    }
+    return;
+  }
   codec_->dispatch(data);
+  if (h2c_request_ != nullptr && !closed_) {
+    switchToHttp2(data);
+  }
   if (end_stream && !closed_) {
     codec_->onRemoteHalfClose();
   }
@@ -93,16 +161,22 @@ void ConnectionManager::onEvent(network::ConnectionEvent event) {
   }
   closed_ = true;
   idle_timer_->disableTimer();
-  codec_->onConnectionClosed();
+  if (codec_ != nullptr) {
+    codec_->onConnectionClosed();
+  }
   listener_.stats().connections_active->dec();
 }
 
 void ConnectionManager::onAboveWriteBufferHighWatermark() {
-  codec_->onAboveWriteBufferHighWatermark();
+  if (codec_ != nullptr) {
+    codec_->onAboveWriteBufferHighWatermark();
+  }
 }
 
 void ConnectionManager::onBelowWriteBufferLowWatermark() {
-  codec_->onBelowWriteBufferLowWatermark();
+  if (codec_ != nullptr) {
+    codec_->onBelowWriteBufferLowWatermark();
+  }
 }
 
 RequestDecoder& ConnectionManager::newStream(ResponseEncoder& encoder) {
@@ -148,6 +222,15 @@ void ConnectionManager::onCodecOutput() { connection_.scheduleWrite(); }
 void ConnectionManager::readDisable(bool disable) { connection_.readDisable(disable); }
 
 void ConnectionManager::closeConnection(bool flush) {
+  if (flush && !close_requested_ && !closed_ && codec_ != nullptr &&
+      codec_->protocol() == Protocol::Http2) {
+    // HTTP/2 closes after a GOAWAY; a client that stops reading must not hold the
+    // connection forever (outbound floods end here).
+    close_requested_ = true;
+    close_bytes_sent_ = connection_.bytesSent();
+    close_checked_at_ = connection_.dispatcher().now();
+    ensureTimerBy(close_checked_at_ + listener_.settings().header_timeout);
+  }
   connection_.close(flush ? network::CloseType::FlushWriteAndLinger : network::CloseType::NoFlush);
 }
 
@@ -156,7 +239,9 @@ void ConnectionManager::startDrain() {
     return;
   }
   draining_ = true;
-  codec_->shutdownNotice();
+  if (codec_ != nullptr) {
+    codec_->shutdownNotice();
+  }
   if (idle()) {
     closeConnection(true);
   }
@@ -181,7 +266,24 @@ void ConnectionManager::onIdleTimer() {
   const auto& settings = listener_.settings();
   const MonotonicTime now = connection_.dispatcher().now();
   auto rearm = [&](MonotonicTime deadline) { ensureTimerBy(deadline); };
-  if (codec_->readingHead()) {
+  if (close_requested_) {
+    // Closing after the queued output: give up on a client that read none of it for a
+    // whole header_timeout.
+    if (now < close_checked_at_ + settings.header_timeout) {
+      rearm(close_checked_at_ + settings.header_timeout);
+      return;
+    }
+    if (connection_.bufferedBytes() > 0 && connection_.bytesSent() == close_bytes_sent_) {
+      POUNCE_LOG(Conn, Debug, "[C%d] client stopped reading while closing", connection_.id());
+      connection_.close(network::CloseType::NoFlush);
+      return;
+    }
+    close_bytes_sent_ = connection_.bytesSent();
+    close_checked_at_ = now;
+    rearm(now + settings.header_timeout);
+    return;
+  }
+  if (codec_ != nullptr && codec_->readingHead()) {
     const MonotonicTime started =
         head_started_at_ == MonotonicTime{} ? now : head_started_at_;
     const MonotonicTime deadline = started + settings.header_timeout;
@@ -216,10 +318,18 @@ void ConnectionManager::onIdleTimer() {
     }
     return;
   }
+  if (codec_ != nullptr && codec_->protocol() == Protocol::Http2 && !codec_->idle()) {
+    // HTTP/2 responses still going out after their streams finished: look again later.
+    ensureTimerBy(now + settings.header_timeout);
+    return;
+  }
   const auto timeout = requests_started_ == 0 ? settings.header_timeout : settings.keep_alive_timeout;
   const MonotonicTime deadline = idle_since_ + timeout;
   if (now >= deadline) {
     POUNCE_LOG(Conn, Debug, "[C%d] idle timeout", connection_.id());
+    if (codec_ != nullptr) {
+      codec_->shutdownNotice(); // HTTP/2: GOAWAY first
+    }
     closeConnection(true);
     return;
   }

@@ -14,6 +14,7 @@
 #include "source/http/codec.h"
 #include "source/http/filter.h"
 #include "source/http/filter_chain.h"
+#include "source/http/http2/settings.h"
 #include "source/network/connection.h"
 
 namespace pounce::http {
@@ -26,6 +27,7 @@ struct HttpSettings {
   std::chrono::milliseconds keep_alive_timeout{5000};
   std::chrono::milliseconds request_timeout{60000}; // 0 = none
   std::chrono::milliseconds shutdown_timeout{10000};
+  http2::Http2Settings http2;
 };
 
 // Core counters of one listener.
@@ -69,7 +71,7 @@ public:
 
   // Begin draining: no new requests after the current ones; close when idle.
   void startDrain();
-  bool idle() const { return streams_.empty() && codec_->idle(); }
+  bool idle() const { return streams_.empty() && (codec_ == nullptr || codec_->idle()); }
 
   // network::ConnectionCallbacks
   void onData(Buffer& data, bool end_stream) override;
@@ -82,6 +84,7 @@ public:
   void onCodecOutput() override;
   void readDisable(bool disable) override;
   void closeConnection(bool flush) override;
+  bool upgradeToHttp2(RequestHeadersPtr& headers) override;
 
   network::Connection& connection() { return connection_; }
   ListenerRuntime& listener() { return listener_; }
@@ -99,7 +102,10 @@ public:
   }
 
 private:
-  void createCodec(std::string_view alpn);
+  // Picks the codec from the first bytes (and ALPN): false while the bytes could still be
+  // the start of the HTTP/2 connection preface.
+  bool createCodec(const Buffer& data);
+  void switchToHttp2(Buffer& data);
   void onIdleTimer();
   // Makes the idle timer fire no later than `deadline` (re-arms only if it would be late).
   void ensureTimerBy(MonotonicTime deadline);
@@ -116,6 +122,14 @@ private:
   MonotonicTime timer_deadline_{};
   uint64_t requests_started_{0};
   uint64_t next_stream_id_{1};
+  // An `Upgrade: h2c` request taken by the HTTP/1.1 codec, and its decoded HTTP2-Settings.
+  RequestHeadersPtr h2c_request_;
+  std::string h2c_settings_;
+  // An HTTP/2 flushing close that makes no progress (a client that stopped reading) is cut
+  // after header_timeout.
+  uint64_t close_bytes_sent_{0};
+  MonotonicTime close_checked_at_{};
+  bool close_requested_{false};
   bool draining_{false};
   bool closed_{false};
 };

@@ -140,6 +140,81 @@ void validateDuration(const google::protobuf::Duration& d, const std::string& pa
   }
 }
 
+// --- HTTP/2 options (listener.http2) ---------------------------------------------------
+
+void validateHttp2(const v1::Http2Options& h2, const std::string& path,
+                   config::ConfigErrors& errors) {
+  auto range = [&](bool has, uint64_t value, const char* field, uint64_t lo, uint64_t hi) {
+    if (has && (value < lo || value > hi)) {
+      errors.add(cat(path, ".", field), cat("must be between ", lo, " and ", hi));
+    }
+  };
+  range(h2.has_max_concurrent_streams(), h2.max_concurrent_streams(), "max_concurrent_streams",
+        1, 2147483647);
+  range(h2.has_initial_stream_window_size(), h2.initial_stream_window_size(),
+        "initial_stream_window_size", 65535, 2147483647);
+  range(h2.has_initial_connection_window_size(), h2.initial_connection_window_size(),
+        "initial_connection_window_size", 65535, 2147483647);
+  range(h2.has_max_frame_size(), h2.max_frame_size(), "max_frame_size", 16384, 16777215);
+  range(h2.has_max_header_list_size(), h2.max_header_list_size(), "max_header_list_size", 256,
+        16u << 20);
+  range(h2.has_max_reset_streams(), h2.max_reset_streams(), "max_reset_streams", 1,
+        1000000000);
+  range(h2.has_max_continuation_frames(), h2.max_continuation_frames(),
+        "max_continuation_frames", 0, 1000000);
+  range(h2.has_max_outbound_control_frames(), h2.max_outbound_control_frames(),
+        "max_outbound_control_frames", 1, 1000000000);
+  range(h2.has_max_outbound_frames(), h2.max_outbound_frames(), "max_outbound_frames", 1,
+        1000000000);
+  range(h2.has_max_consecutive_empty_frames(), h2.max_consecutive_empty_frames(),
+        "max_consecutive_empty_frames", 0, 1000000000);
+  if (h2.has_flood_window()) {
+    validateDuration(h2.flood_window(), path + ".flood_window", false, errors);
+  }
+}
+
+void applyHttp2Options(const v1::Http2Options& h2, http::http2::Http2Settings& s) {
+  if (h2.has_enabled()) {
+    s.enabled = h2.enabled();
+  }
+  if (h2.has_allow_h2c()) {
+    s.allow_h2c = h2.allow_h2c();
+  }
+  if (h2.has_max_concurrent_streams()) {
+    s.max_concurrent_streams = h2.max_concurrent_streams();
+  }
+  if (h2.has_initial_stream_window_size()) {
+    s.initial_stream_window_size = h2.initial_stream_window_size();
+  }
+  if (h2.has_initial_connection_window_size()) {
+    s.initial_connection_window_size = h2.initial_connection_window_size();
+  }
+  if (h2.has_max_frame_size()) {
+    s.max_frame_size = h2.max_frame_size();
+  }
+  if (h2.has_max_header_list_size()) {
+    s.max_header_list_size = h2.max_header_list_size();
+  }
+  if (h2.has_max_reset_streams()) {
+    s.max_reset_streams = h2.max_reset_streams();
+  }
+  if (h2.has_flood_window()) {
+    s.flood_window = toMs(h2.flood_window());
+  }
+  if (h2.has_max_continuation_frames()) {
+    s.max_continuation_frames = h2.max_continuation_frames();
+  }
+  if (h2.has_max_outbound_control_frames()) {
+    s.max_outbound_control_frames = h2.max_outbound_control_frames();
+  }
+  if (h2.has_max_outbound_frames()) {
+    s.max_outbound_frames = h2.max_outbound_frames();
+  }
+  if (h2.has_max_consecutive_empty_frames()) {
+    s.max_consecutive_empty_frames = h2.max_consecutive_empty_frames();
+  }
+}
+
 } // namespace
 
 void validateBootstrap(const Bootstrap& bootstrap, config::ConfigErrors& errors) {
@@ -202,6 +277,7 @@ void validateBootstrap(const Bootstrap& bootstrap, config::ConfigErrors& errors)
     if (h.has_server_header() && !http::isValidHeaderValue(h.server_header())) {
       errors.add(path + ".http.server_header", "contains characters not allowed in a header");
     }
+    validateHttp2(l.http2(), path + ".http2", errors);
   }
   if (bootstrap.concurrency() > 1024) {
     errors.add("concurrency", "must be at most 1024");
@@ -394,18 +470,19 @@ std::vector<ListenerConfig> ConfigBuilder::buildListeners(const Bootstrap& boots
     if (l.http().has_max_connections()) {
       c.max_connections = l.http().max_connections();
     }
-    c.settings = std::make_shared<http::HttpSettings>(httpSettingsFrom(c.name, l.http()));
+    http::HttpSettings settings = httpSettingsFrom(c.name, l.http());
+    applyHttp2Options(l.http2(), settings.http2);
+    c.settings = std::make_shared<http::HttpSettings>(std::move(settings));
     c.chain = buildFilterChain(l.filter_chain(), c.name, cat("listeners[", i, "].filter_chain"),
                                errors, 1);
     c.transport = std::make_shared<network::RawTransportSocketFactory>();
     if (l.has_tls()) {
       // Certificates are loaded in validate mode too: a bad file must fail validation.
       const std::string tls_path = cat("listeners[", i, "].tls");
-      // No HTTP/2 codec in this build yet (ConnectionManager::createCodec makes HTTP/1.1
-      // only), so ALPN never selects "h2"; the HTTP/2 listener switch goes here.
-      constexpr bool kHttp2Enabled = false;
+      // ALPN offers "h2" only when the listener serves HTTP/2 (http2.enabled).
+      const bool http2_enabled = c.settings->http2.enabled;
       auto factory = network::tls::createTlsSocketFactory(
-          l.tls(), [this](std::string_view p) { return resolvePath(p); }, kHttp2Enabled, c.name,
+          l.tls(), [this](std::string_view p) { return resolvePath(p); }, http2_enabled, c.name,
           tls_path);
       if (factory.ok()) {
         c.transport = std::move(*factory);

@@ -295,6 +295,9 @@ bool ServerConnectionImpl::dispatch(Buffer& data) {
       data.clear();
       break;
     }
+    if (state_ == State::SwitchedToHttp2) {
+      break;
+    }
     if (state_ == State::Upgraded) {
       if (decoder_ != nullptr) {
         decoder_->decodeData(data, false);
@@ -601,6 +604,20 @@ int ServerConnectionImpl::onHeadersComplete() {
   upgrade_request_ = (parser_.flags & F_UPGRADE) != 0 &&
                      (parser_.flags & F_CONNECTION_UPGRADE) != 0 && !chunked_ &&
                      body_remaining_ == 0;
+  if (upgrade_request_ && protocol_ == Protocol::Http11 &&
+      hasToken(headers_->getOr("upgrade"), "h2c")) {
+    if (callbacks_.upgradeToHttp2(headers_)) {
+      output_.add("HTTP/1.1 101 Switching Protocols\r\n"
+                  "connection: Upgrade\r\nupgrade: h2c\r\n\r\n");
+      callbacks_.onCodecOutput();
+      state_ = State::SwitchedToHttp2;
+      return 0;
+    }
+    // Not taken: an ordinary request (an Upgrade the server does not do is ignored).
+    if (equalsIgnoreCase(trimOws(headers_->getOr("upgrade")), "h2c")) {
+      upgrade_request_ = false;
+    }
+  }
   const bool end_stream = !chunked_ && body_remaining_ == 0 && !upgrade_request_;
   if (chunked_ || body_remaining_ > 0) {
     state_ = State::Body;
@@ -639,6 +656,9 @@ int ServerConnectionImpl::onMessageCompleteCb(http_parser* p) {
 }
 
 int ServerConnectionImpl::onMessageComplete() {
+  if (state_ == State::SwitchedToHttp2) {
+    return 0;
+  }
   request_complete_ = true;
   if (!discarding_body_ && decoder_ != nullptr && !upgrade_request_) {
     if (trailers_) {

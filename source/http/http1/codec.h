@@ -77,7 +77,9 @@ public:
   uint32_t requestsServed() const { return requests_; }
 
 private:
-  enum class State { Head, Body, WaitResponse, Upgraded, Closed };
+  // SwitchedToHttp2: an `Upgrade: h2c` request was taken; the connection's next codec
+  // reads what follows.
+  enum class State { Head, Body, WaitResponse, Upgraded, SwitchedToHttp2, Closed };
 
   // ResponseEncoder
   void setStreamCallbacks(StreamCallbacks* callbacks) override { stream_callbacks_ = callbacks; }
