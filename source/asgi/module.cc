@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "source/asgi/loop_thread.h"
+#include "source/asgi/module_internal.h"
 #include "source/common/logger.h"
 #include "source/common/strings.h"
 
@@ -153,11 +154,6 @@ PyObject* newMessage(PyObject* value /* stolen */) {
 }
 
 // --- Receive / Send ---------------------------------------------------------------------
-
-struct ChannelObject {
-  PyObject_HEAD AsgiStream* stream;
-  LoopThread* loop;
-};
 
 void channelDealloc(PyObject* self) {
   auto* c = reinterpret_cast<ChannelObject*>(self);
@@ -880,7 +876,7 @@ bool initTypes() {
   RunnerType.tp_methods = kRunnerMethods;
   RunnerType.tp_getset = kRunnerGetSet;
   HandleType.tp_methods = kHandleMethods;
-  return readyType(DoneType, "_pounce.Done", sizeof(DoneObject)) &&
+  return initWebSocketTypes() && readyType(DoneType, "_pounce.Done", sizeof(DoneObject)) &&
          readyType(MessageType, "_pounce.Message", sizeof(MessageObject)) &&
          readyType(ReceiveType, "_pounce.Receive", sizeof(ChannelObject)) &&
          readyType(SendType, "_pounce.Send", sizeof(ChannelObject)) &&
@@ -920,6 +916,24 @@ PyObject* newLoopHandle(LoopThread& loop) {
 }
 
 PyObject* disconnectMessage() { return disconnectMessageCopy(); }
+
+// --- shared with websocket_module.cc (module_internal.h) ----------------------------------
+
+PyObject* newChannelObject(PyTypeObject* type, LoopThread& loop, const StreamRef& stream) {
+  return newChannel(type, loop, stream);
+}
+void channelObjectDealloc(PyObject* self) { channelDealloc(self); }
+PyObject* readyAwaitable(PyObject* value) { return newMessage(value); }
+PyObject* doneAwaitable() {
+  Py_INCREF(g_done);
+  return g_done;
+}
+bool headersFromPython(PyObject* list, http::HeaderMap& out) { return parseHeaders(list, out); }
+PyObject* sendBackpressure(ChannelObject* channel) { return backpressure(channel); }
+PyObject* httpSend(PyObject* channel, PyObject* message) {
+  PyRef args = PyRef::steal(PyTuple_Pack(1, message));
+  return args ? sendCall(channel, args.get(), nullptr) : nullptr;
+}
 PyObject* supportModule() { return N.support; }
 PyObject* clientDisconnectedError() { return N.client_disconnected; }
 
@@ -1123,6 +1137,9 @@ bool initNames(PyObject* support) {
       Py_BuildValue("{s:{},s:{},s:{}}", "http.response.trailers", "http.response.pathsend",
                     "http.response.early_hint");
   N.disconnect_message = Py_BuildValue("{s:s}", "type", "http.disconnect");
+  if (!initWebSocketNames()) {
+    return false;
+  }
   N.support = support;
   Py_INCREF(support);
   N.client_disconnected = PyObject_GetAttrString(support, "ClientDisconnected");
