@@ -563,3 +563,31 @@ def test_sigterm_with_unresponsive_client_ends_within_shutdown_timeout(pounce):
     assert s.wait_exit(timeout=15) == 0
     assert time.monotonic() - started < 5
     assert 'WSEVENT {"path": "/echo", "disconnect": 1006' in s.log()
+
+
+# --- a framework: the Starlette example through its shipped config ---------------------------
+
+def test_starlette_example_websocket(pounce):
+    s = pounce(None, args=["--config-yaml", str(ROOT / "configs/starlette.yaml"), "--port", "@PORT@"])
+
+    async def chat():
+        async with websockets.connect(url(s, "/ws"), subprotocols=["echo.v1"]) as ws:
+            assert ws.subprotocol == "echo.v1"
+            await ws.send(json.dumps({"hello": "ws"}))
+            assert json.loads(await ws.recv()) == {"echo": {"hello": "ws"}, "count": 1}
+            await ws.send(json.dumps({"bye": True}))
+            with pytest.raises(websockets.exceptions.ConnectionClosed):
+                await ws.recv()
+            return ws.close_code, ws.close_reason
+
+    assert run(chat()) == (4000, "2 messages")
+
+    async def missing_route():
+        # Starlette closes a WebSocket to an unknown path before accepting it: 403.
+        with pytest.raises(websockets.exceptions.InvalidStatusCode) as info:
+            async with websockets.connect(url(s, "/nope")):
+                pass
+        return info.value.status_code
+
+    assert run(missing_route()) == 403
+    assert httpx.get(s.url("/"), timeout=10).json()["hello"] == "starlette"

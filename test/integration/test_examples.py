@@ -1,10 +1,6 @@
 """The shipped example configs, run as users would run them (with --port)."""
 
-import asyncio
-import json
-
 import httpx
-import websockets
 
 from conftest import ROOT
 
@@ -24,31 +20,6 @@ def test_starlette_example(pounce):
         assert c.post("/echo", content="héllo".encode()).text == "héllo"
         assert c.get("/stream").text == "".join(f"{i}\n" for i in range(10))
         assert c.get("/missing").status_code == 404
-
-    async def chat():
-        async with websockets.connect(f"ws://127.0.0.1:{s.port}/ws",
-                                      subprotocols=["echo.v1"]) as ws:
-            assert ws.subprotocol == "echo.v1"
-            await ws.send(json.dumps({"hello": "ws"}))
-            assert json.loads(await ws.recv()) == {"echo": {"hello": "ws"}, "count": 1}
-            await ws.send(json.dumps({"bye": True}))
-            try:
-                await ws.recv()
-            except websockets.exceptions.ConnectionClosed:
-                pass
-            return ws.close_code, ws.close_reason
-
-    assert asyncio.run(asyncio.wait_for(chat(), 20)) == (4000, "2 messages")
-
-    async def missing_route():
-        # Starlette closes a WebSocket to an unknown path before accepting: 403.
-        try:
-            async with websockets.connect(f"ws://127.0.0.1:{s.port}/nope"):
-                return None
-        except websockets.exceptions.InvalidStatusCode as exc:
-            return exc.status_code
-
-    assert asyncio.run(asyncio.wait_for(missing_route(), 20)) == 403
 
 
 def test_fastapi_example(pounce):
