@@ -438,6 +438,62 @@ def test_compressed_bomb_is_1009(pounce):
     assert run(go()) == 1009
 
 
+def test_wsproto_compressed_fragmented_messages(server):
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import (AcceptConnection, BytesMessage, CloseConnection, Message,
+                                Request, TextMessage)
+    from wsproto.extensions import PerMessageDeflate
+
+    ws = WSConnection(ConnectionType.CLIENT)
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    sock.sendall(ws.send(Request(host="localhost", target="/echo",
+                                 extensions=[PerMessageDeflate()])))
+    pending = []
+
+    def next_event():
+        while not pending:
+            ws.receive_data(sock.recv(65536) or None)
+            pending.extend(ws.events())
+        return pending.pop(0)
+
+    accepted = next_event()
+    assert isinstance(accepted, AcceptConnection)
+    assert isinstance(accepted.extensions[0], PerMessageDeflate)
+    text = "compressed " * 5000
+    # One message in three compressed fragments.
+    sock.sendall(ws.send(TextMessage(data=text[:1000], message_finished=False)))
+    sock.sendall(ws.send(TextMessage(data=text[1000:30000], message_finished=False)))
+    sock.sendall(ws.send(TextMessage(data=text[30000:], message_finished=True)))
+    sock.sendall(ws.send(Message(data=b"\x00" * 100000)))
+    received = []
+    while len(received) < 2:
+        event = next_event()
+        if isinstance(event, (TextMessage, BytesMessage)):
+            received.append(event.data)
+            assert event.message_finished  # whole messages only, in one frame each
+    assert received == [text, b"\x00" * 100000]
+    sock.sendall(ws.send(CloseConnection(code=1000, reason="wsproto")))
+    assert isinstance(next_event(), CloseConnection)
+    sock.close()
+    wait_event(server, path="/echo", disconnect=1000, reason="wsproto")
+
+
+def test_compressed_invalid_utf8_is_1007(server):
+    import zlib
+    c = WsClient(server.port, "/echo", extra=["Sec-WebSocket-Extensions: permessage-deflate"])
+    assert "permessage-deflate" in c.headers["sec-websocket-extensions"][0]
+    compressor = zlib.compressobj(wbits=-15)
+    good = compressor.compress("fine ✓".encode()) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    c.send_frame(TEXT, good[:-4], rsv1=True)
+    fin, rsv1, opcode, payload = c.recv_frame()
+    assert (fin, rsv1, opcode) == (True, True, TEXT)
+    inflate = zlib.decompressobj(wbits=-15)
+    assert inflate.decompress(payload + b"\x00\x00\xff\xff").decode() == "fine ✓"
+    bad = compressor.compress(b"bad \xff\xfe") + compressor.flush(zlib.Z_SYNC_FLUSH)
+    c.send_frame(TEXT, bad[:-4], rsv1=True)
+    c.expect_close(1007)
+
+
 # --- timers ---------------------------------------------------------------------------------
 
 def test_keepalive_ping_and_timeout(pounce):
