@@ -144,6 +144,41 @@ def test_plain_http_still_served_next_to_websockets(server):
     assert httpx.get(server.url("/anything"), timeout=10).text == "plain http"
 
 
+def test_wss_over_tls(pounce):
+    import ssl
+    tls = ROOT / "examples/tls"
+    cfg = ws_config().replace("  http: {}", f"""  http: {{}}
+  tls:
+    certificates:
+    - certificate_chain_file: {tls}/localhost.pem
+      private_key_file: {tls}/localhost.key""")
+    s = pounce(cfg)
+    ctx = ssl.create_default_context(cafile=str(tls / "ca.pem"))
+
+    async def go():
+        async with websockets.connect(f"wss://localhost:{s.port}/scope", ssl=ctx) as ws:
+            scope = json.loads(await ws.recv())
+        async with websockets.connect(f"wss://localhost:{s.port}/echo", ssl=ctx,
+                                      compression="deflate", max_size=None) as ws:
+            for message in ["over tls", b"\x01" * 300000]:
+                await ws.send(message)
+                assert await ws.recv() == message
+        return scope
+    scope = run(go())
+    assert scope["scheme"] == "wss"
+    assert "tls" in scope["extensions"]
+    # Frames that arrive with the handshake in one TLS record wait for the 101.
+    from ws_helpers import handshake_request
+    raw = ctx.wrap_socket(socket.create_connection(("127.0.0.1", s.port), timeout=10),
+                          server_hostname="localhost")
+    raw.sendall(handshake_request("/echo") + frame(TEXT, "pipelined over tls"))
+    c = WsClient.__new__(WsClient)
+    c.sock, c.buf, c.headers = raw, b"", {}
+    assert c.read_head() == 101
+    assert c.recv_message() == "pipelined over tls"
+    c.close()
+
+
 # --- the handshake: subprotocols, denial, refusal -------------------------------------------
 
 def test_subprotocol_chosen_and_extra_headers(server):
