@@ -225,12 +225,18 @@ void AsgiFilter::onDrainStarted() {
 void AsgiFilter::onAboveWriteBufferHighWatermark() {
   if (stream_) {
     stream_->downstream_blocked.store(true, std::memory_order_release);
+    if (websocket_ != nullptr) {
+      websocket_->onOutputBlocked(true);
+    }
   }
 }
 
 void AsgiFilter::onBelowWriteBufferLowWatermark() {
   if (stream_) {
     stream_->downstream_blocked.store(false, std::memory_order_release);
+    if (websocket_ != nullptr) {
+      websocket_->onOutputBlocked(false);
+    }
     maybeWakeSender();
   }
 }

@@ -65,11 +65,18 @@ void WebSocketTunnel::attach(StreamRef stream, LoopThread& loop) {
   loop_ = &loop;
 }
 
-void WebSocketTunnel::pauseSocket(bool pause) {
+void WebSocketTunnel::updateSocketPause() {
+  const bool pause = held_before_accept_ || output_blocked_ ||
+                     (session_ != nullptr && session_->readingPaused());
   if (socket_paused_ != pause && !finished_) {
     socket_paused_ = pause;
     callbacks().pauseRequestBody(pause);
   }
+}
+
+void WebSocketTunnel::onOutputBlocked(bool blocked) {
+  output_blocked_ = blocked;
+  updateSocketPause();
 }
 
 // --- client → app ---------------------------------------------------------------------------
@@ -86,7 +93,8 @@ void WebSocketTunnel::onData(Buffer& data, bool end_stream) {
       pending_.move(data);
     }
     if (pending_.length() > stream_->buffer_limit) {
-      pauseSocket(true);
+      held_before_accept_ = true;
+      updateSocketPause();
     }
     return;
   }
@@ -130,7 +138,7 @@ void WebSocketTunnel::onMessage(ws::MessageType type, Buffer& payload) {
     // set before the message is queued, so the receive() that takes it sees the flag.
     s.reading_paused.store(true, std::memory_order_seq_cst);
     session_->pauseReading();
-    pauseSocket(true);
+    updateSocketPause();
   }
   InEvent ev{InEvent::Kind::WsMessage, stream_, Buffer(), type == ws::MessageType::Text};
   ev.data.move(payload);
@@ -153,7 +161,7 @@ void WebSocketTunnel::resumeReading() {
     return;
   }
   session_->resumeReading();
-  pauseSocket(false);
+  updateSocketPause();
   Buffer none;
   feed(none);
   flush();
@@ -187,9 +195,8 @@ void WebSocketTunnel::accept(OutEvent& event) {
   }
   Buffer none;
   feed(none);
-  if (!session_->readingPaused()) {
-    pauseSocket(false); // held back only while the app had not accepted
-  }
+  held_before_accept_ = false;
+  updateSocketPause();
   flush();
 }
 

@@ -57,6 +57,10 @@ public:
   void resumeReading();
   // The server is draining: close with 1001 (going away).
   void onDrainStarted();
+  // The client's side of the connection is above / back below its output watermark. Above
+  // it, the client is not read either: what it sends (pings above all) makes output that
+  // would pile up without bound.
+  void onOutputBlocked(bool blocked);
   // The stream is ending (closed, reset or timed out). Fills in what websocket.disconnect
   // reports: the session's close code and reason, or 1006 if it never closed cleanly.
   void finish(uint16_t& code, std::string& reason);
@@ -77,7 +81,8 @@ private:
   void flush();
   void armTimer();
   void onTimer();
-  void pauseSocket(bool pause);
+  // Pauses reading the client while any reason holds (see the flags below).
+  void updateSocketPause();
 
   AsgiFilter& filter_;
   const WebSocketConfig& config_;
@@ -97,6 +102,9 @@ private:
   bool input_ended_{false};  // the client will send nothing more
   bool app_closed_{false};   // the app sent websocket.close: its messages go nowhere now
   bool draining_{false};
+  // Reasons to stop reading the client, and whether the stream is paused now.
+  bool held_before_accept_{false}; // too much arrived before the app accepted
+  bool output_blocked_{false};     // the client does not read what is sent to it
   bool socket_paused_{false};
 };
 

@@ -630,6 +630,25 @@ def test_reading_pauses_while_app_does_not_receive(server):
     c.close()
 
 
+def test_ping_flood_from_a_client_that_does_not_read_is_bounded(server):
+    # Every ping makes a pong; a client that never reads them must stop being read.
+    c = WsClient(server.port, "/echo")
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    data = frame(PING, b"p" * 125) * 400000  # 52 MB of pings, 51 MB of pongs
+    rss_before = rss_kib(server.proc.pid)
+    offset = push(c.sock, data, 0)
+    assert offset < 32 * 1024 * 1024, "the server kept reading pings nobody reads the pongs of"
+    assert rss_kib(server.proc.pid) - rss_before < 60 * 1024
+    # Reading the pongs lets the rest through.
+    reader = threading.Thread(target=lambda: [c.recv_frame() for _ in range(400000)])
+    reader.start()
+    c.sock.settimeout(60)
+    c.sock.sendall(data[offset:])
+    reader.join(60)
+    assert not reader.is_alive()
+    c.close()
+
+
 # --- draining -------------------------------------------------------------------------------
 
 def test_sigterm_closes_open_websockets_with_1001(pounce):
