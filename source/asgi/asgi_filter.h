@@ -16,8 +16,7 @@ namespace pounce::asgi {
 class AsgiFilter : public http::StreamFilter, public http::DownstreamWatermarkCallbacks {
 public:
   // `websocket` and `server` outlive the filter (the chain's factory holds them).
-  AsgiFilter(std::shared_ptr<AsgiApp> app, const WebSocketConfig& websocket,
-             ServerContext* server)
+  AsgiFilter(std::shared_ptr<AsgiApp> app, const WebSocketConfig& websocket, ServerContext* server)
       : app_(std::move(app)), websocket_config_(websocket), server_(server) {}
   ~AsgiFilter() override;
 

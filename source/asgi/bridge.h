@@ -173,12 +173,12 @@ private:
 // I/O thread → Python thread.
 struct InEvent {
   enum class Kind : uint8_t {
-    Request,    // a new request: build the scope and start the app
-    Body,       // a piece of request body (`more` false on the last)
-    Disconnect, // the stream is over (client gone, or response finished and stream ended)
-    Cancel,     // request_timeout: cancel the app's task
-    Writable,   // there is room again for response data
-    WsMessage,  // a whole WebSocket message in `data` (`more`: text, else binary)
+    Request,      // a new request: build the scope and start the app
+    Body,         // a piece of request body (`more` false on the last)
+    Disconnect,   // the stream is over (client gone, or response finished and stream ended)
+    Cancel,       // request_timeout: cancel the app's task
+    Writable,     // there is room again for response data
+    WsMessage,    // a whole WebSocket message in `data` (`more`: text, else binary)
     WsDisconnect, // the WebSocket is over: `code`, reason in `data` (websocket.disconnect)
   };
   Kind kind;
@@ -191,17 +191,17 @@ struct InEvent {
 // Python thread → I/O thread.
 struct OutEvent {
   enum class Kind : uint8_t {
-    Start,       // http.response.start
-    Body,        // http.response.body (`more`)
-    File,        // http.response.pathsend
-    Trailers,    // http.response.trailers
-    EarlyHint,   // http.response.early_hint (103)
-    Error,       // the app failed before starting a response: send `status` with body
-    Reset,       // the app failed after starting: reset the stream
-    ResumeRead,  // the app consumed the body (or WebSocket messages) it had: read more
-    WsAccept,    // websocket.accept: subprotocol in `body` (empty: none), extra `headers`
-    WsSend,      // websocket.send: payload in `body`, `more` = text
-    WsClose,     // websocket.close: code in `status`, reason in `body`
+    Start,      // http.response.start
+    Body,       // http.response.body (`more`)
+    File,       // http.response.pathsend
+    Trailers,   // http.response.trailers
+    EarlyHint,  // http.response.early_hint (103)
+    Error,      // the app failed before starting a response: send `status` with body
+    Reset,      // the app failed after starting: reset the stream
+    ResumeRead, // the app consumed the body (or WebSocket messages) it had: read more
+    WsAccept,   // websocket.accept: subprotocol in `body` (empty: none), extra `headers`
+    WsSend,     // websocket.send: payload in `body`, `more` = text
+    WsClose,    // websocket.close: code in `status`, reason in `body`
   };
   Kind kind;
   StreamRef stream;

@@ -73,9 +73,8 @@ absl::StatusOr<WebSocketConfig> webSocketConfig(const ProtoConfig& proto) {
       return absl::OkStatus();
     }
     if (value < lo || value > hi) {
-      return absl::InvalidArgumentError(
-          cat("websocket.per_message_deflate.", field, ": must be ", lo, "..", hi, " (got ", value,
-              ")"));
+      return absl::InvalidArgumentError(cat("websocket.per_message_deflate.", field, ": must be ",
+                                            lo, "..", hi, " (got ", value, ")"));
     }
     out = static_cast<int>(value);
     return absl::OkStatus();

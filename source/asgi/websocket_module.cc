@@ -18,8 +18,8 @@ using Phase = WebSocketStream::Phase;
 struct Names {
   PyObject *type, *websocket, *ws, *wss, *scheme, *method, *subprotocols, *extensions;
   PyObject *ext_http_response, *ext_trailers, *ext_pathsend, *ext_early_hint;
-  PyObject *connect, *receive, *disconnect, *accept, *send, *close, *response_start,
-      *response_body, *http_response_start, *http_response_body;
+  PyObject *connect, *receive, *disconnect, *accept, *send, *close, *response_start, *response_body,
+      *http_response_start, *http_response_body;
   PyObject *bytes, *text, *code, *reason, *subprotocol, *headers, *status;
 };
 Names W;
@@ -112,8 +112,8 @@ PyObject* receiveCall(PyObject* self, PyObject*, PyObject*) {
 // --- send() -------------------------------------------------------------------------------
 
 PyObject* raiseClosed(AsgiStream& s) {
-  PyErr_SetString(clientDisconnectedError(), s.disconnected ? "the client disconnected"
-                                                            : "the WebSocket is closed");
+  PyErr_SetString(clientDisconnectedError(),
+                  s.disconnected ? "the client disconnected" : "the WebSocket is closed");
   return nullptr;
 }
 
@@ -216,16 +216,16 @@ PyObject* sendData(ChannelObject* c, AsgiStream& s, PyObject* message) {
     ev.body.add(std::string_view(p, static_cast<size_t>(len)));
     ev.more = true;
   } else if (PyBytes_Check(bytes)) {
-    ev.body.add(std::string_view(PyBytes_AS_STRING(bytes),
-                                 static_cast<size_t>(PyBytes_GET_SIZE(bytes))));
+    ev.body.add(
+        std::string_view(PyBytes_AS_STRING(bytes), static_cast<size_t>(PyBytes_GET_SIZE(bytes))));
   } else {
     Py_buffer view{};
     if (PyObject_GetBuffer(bytes, &view, PyBUF_SIMPLE) != 0) {
       PyErr_SetString(PyExc_TypeError, "websocket.send: 'bytes' must be bytes");
       return nullptr;
     }
-    ev.body.add(std::string_view(static_cast<const char*>(view.buf),
-                                 static_cast<size_t>(view.len)));
+    ev.body.add(
+        std::string_view(static_cast<const char*>(view.buf), static_cast<size_t>(view.len)));
     PyBuffer_Release(&view);
   }
   s.queued_out_bytes.fetch_add(static_cast<int64_t>(ev.body.length()), std::memory_order_relaxed);
@@ -258,7 +258,8 @@ PyObject* sendClose(ChannelObject* c, AsgiStream& s, PyObject* message) {
       return nullptr;
     }
   }
-  if (code < 0 || code > 0xffff || !http::websocket::isValidSentCloseCode(static_cast<uint16_t>(code))) {
+  if (code < 0 || code > 0xffff ||
+      !http::websocket::isValidSentCloseCode(static_cast<uint16_t>(code))) {
     PyErr_Format(PyExc_ValueError,
                  "websocket.close: code %ld cannot be sent (1000-1003, 1007-1014 or 3000-4999)",
                  code);
@@ -318,9 +319,8 @@ PyObject* sendDenial(PyObject* self, AsgiStream& s, PyObject* message, bool star
     }
   }
   PyRef copy = PyRef::steal(PyDict_Copy(message));
-  if (!copy ||
-      PyDict_SetItem(copy.get(), W.type, start ? W.http_response_start : W.http_response_body) !=
-          0) {
+  if (!copy || PyDict_SetItem(copy.get(), W.type,
+                              start ? W.http_response_start : W.http_response_body) != 0) {
     return nullptr;
   }
   PyObject* result = httpSend(self, copy.get());
@@ -436,8 +436,8 @@ PyObject* buildWebSocketScope(LoopThread& loop, const AsgiStream& s, PyObject* s
     return nullptr;
   }
   for (const std::string& p : s.ws->subprotocols) {
-    PyRef item = PyRef::steal(
-        PyUnicode_DecodeUTF8(p.data(), static_cast<Py_ssize_t>(p.size()), "replace"));
+    PyRef item =
+        PyRef::steal(PyUnicode_DecodeUTF8(p.data(), static_cast<Py_ssize_t>(p.size()), "replace"));
     if (!item || PyList_Append(subprotocols.get(), item.get()) != 0) {
       return nullptr;
     }
@@ -523,8 +523,7 @@ void finishWebSocketApp(LoopThread& loop, AsgiStream& s, PyObject* exc_type, PyO
   case Phase::Handshake:
     // Neither accepted nor refused: refuse with 500 (the client left: nobody to answer).
     if (exc_type == nullptr && !s.disconnected) {
-      POUNCE_LOG(Asgi, Error,
-                 "ASGI app returned without accepting or closing the WebSocket (%s)",
+      POUNCE_LOG(Asgi, Error, "ASGI app returned without accepting or closing the WebSocket (%s)",
                  s.headers.path());
     }
     ev.kind = OutEvent::Kind::Error;

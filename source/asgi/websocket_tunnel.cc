@@ -66,8 +66,8 @@ void WebSocketTunnel::attach(StreamRef stream, LoopThread& loop) {
 }
 
 void WebSocketTunnel::updateSocketPause() {
-  const bool pause = held_before_accept_ || output_blocked_ ||
-                     (session_ != nullptr && session_->readingPaused());
+  const bool pause =
+      held_before_accept_ || output_blocked_ || (session_ != nullptr && session_->readingPaused());
   if (socket_paused_ != pause && !finished_) {
     socket_paused_ = pause;
     callbacks().pauseRequestBody(pause);
@@ -179,7 +179,8 @@ void WebSocketTunnel::accept(OutEvent& event) {
   }
   auto response = ws::acceptResponse(request_, event.body.view(), deflate, event.headers.get());
   if (!response.ok()) {
-    POUNCE_LOG(Asgi, Error, "websocket.accept refused: %s", std::string(response.status().message()));
+    POUNCE_LOG(Asgi, Error, "websocket.accept refused: %s",
+               std::string(response.status().message()));
     callbacks().sendLocalReply(500, "Internal Server Error\n");
     return;
   }
@@ -204,8 +205,7 @@ void WebSocketTunnel::send(OutEvent& event, const OutEvent* next) {
   if (!finished_ && session_ != nullptr) {
     // Not Open (the client closed, or a close is under way): dropped; the app learns of the
     // end from websocket.disconnect.
-    session_->send(event.more ? ws::MessageType::Text : ws::MessageType::Binary,
-                   event.body.view());
+    session_->send(event.more ? ws::MessageType::Text : ws::MessageType::Binary, event.body.view());
     // A run of sends in one batch goes out as one write.
     if (next == nullptr || next->kind != OutEvent::Kind::WsSend) {
       flush();

@@ -97,10 +97,10 @@ private:
   MonotonicTime timer_deadline_{};
   std::string close_reason_;
   uint16_t close_code_{http::websocket::close_code::kAbnormal};
-  bool closed_{false};       // the session reported onClose
-  bool finished_{false};     // the stream ended (finish() ran)
-  bool input_ended_{false};  // the client will send nothing more
-  bool app_closed_{false};   // the app sent websocket.close: its messages go nowhere now
+  bool closed_{false};      // the session reported onClose
+  bool finished_{false};    // the stream ended (finish() ran)
+  bool input_ended_{false}; // the client will send nothing more
+  bool app_closed_{false};  // the app sent websocket.close: its messages go nowhere now
   bool draining_{false};
   // Reasons to stop reading the client, and whether the stream is paused now.
   bool held_before_accept_{false}; // too much arrived before the app accepted
