@@ -596,6 +596,17 @@ def test_send_blocks_while_client_does_not_read(server):
     c.close()
 
 
+def test_send_waiting_for_room_fails_when_the_client_leaves(server):
+    c = WsClient(server.port, "/flood?size=65536&count=100000")
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    wait_event(server, path="/flood", sent=17)
+    time.sleep(0.5)  # send() is now waiting for room
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()  # reset: no close frame
+    e = wait_event(server, path="/flood", send_failed="ClientDisconnected")
+    assert e["disconnect"] == 1006
+
+
 def push(sock, data, offset, stall=0.5):
     """Writes data[offset:] until done or until the socket takes nothing for `stall`
     seconds; returns the new offset."""

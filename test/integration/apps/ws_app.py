@@ -173,10 +173,15 @@ async def app(scope, receive, send):
         count = int(query["count"][0])
         payload = b"x" * size
         await send({"type": "websocket.accept"})
-        for i in range(count):
-            await send({"type": "websocket.send", "bytes": payload})
-            if i % 16 == 0:
-                record(path=path, sent=i + 1)
+        try:
+            for i in range(count):
+                await send({"type": "websocket.send", "bytes": payload})
+                if i % 16 == 0:
+                    record(path=path, sent=i + 1)
+        except OSError as exc:  # the client left while send() waited for room
+            record(path=path, send_failed=type(exc).__name__,
+                   disconnect=(await receive())["code"])
+            return
         record(path=path, sent=count, done=True)
         await receive()  # the client's close
     elif path == "/slow-receiver":
