@@ -66,7 +66,9 @@ struct WebSocketStream {
 
 class AsgiStream {
 public:
-  AsgiStream() = default;
+  AsgiStream() { live_.fetch_add(1, std::memory_order_relaxed); }
+  // Streams alive in this process (tests check that every one is released).
+  static int64_t live() { return live_.load(std::memory_order_relaxed); }
   AsgiStream(const AsgiStream&) = delete;
   AsgiStream& operator=(const AsgiStream&) = delete;
 
@@ -131,8 +133,9 @@ public:
   }
 
 private:
-  ~AsgiStream() = default;
+  ~AsgiStream() { live_.fetch_sub(1, std::memory_order_relaxed); }
   std::atomic<int> refs_{1};
+  static inline std::atomic<int64_t> live_{0};
 };
 
 // A counted reference to an AsgiStream.

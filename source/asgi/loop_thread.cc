@@ -160,6 +160,7 @@ bool LoopThread::setUp() {
   create_future_ = PyObject_GetAttrString(loop_, "create_future");
   create_task_ = PyObject_GetAttrString(loop_, "create_task");
   call_soon_ = PyObject_GetAttrString(loop_, "call_soon");
+
   handle_ = py::newLoopHandle(*this);
   flush_cb_ = handle_ ? PyObject_GetAttrString(handle_, "_flush") : nullptr;
   PyRef drain = PyRef::steal(handle_ ? PyObject_GetAttrString(handle_, "_drain") : nullptr);
@@ -248,6 +249,7 @@ void LoopThread::tearDown() {
   Py_CLEAR(flush_cb_);
   Py_CLEAR(handle_);
   Py_CLEAR(call_soon_);
+
   Py_CLEAR(create_task_);
   Py_CLEAR(create_future_);
   Py_CLEAR(loop_);

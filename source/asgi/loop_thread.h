@@ -99,6 +99,7 @@ private:
   PyObject* create_future_{nullptr};
   PyObject* create_task_{nullptr};
   PyObject* call_soon_{nullptr};
+
   PyObject* flush_cb_{nullptr};
   PyObject* lifespan_{nullptr};
   PyObject* state_{nullptr};        // lifespan state dict (nullptr without lifespan)
@@ -121,6 +122,8 @@ PyObject* supportModule();
 PyObject* clientDisconnectedError();
 PyObject* cancelledError();
 bool initNames(PyObject* support);
+// Speeds up asyncio's per-Task registration (see module.cc). Returns whether it applied.
+bool accelerateTaskRegistry();
 // Interned method names: "set_result", "set_exception", "done", "cancel".
 PyObject* name(const char* which);
 

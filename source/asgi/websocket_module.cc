@@ -442,17 +442,23 @@ PyObject* buildWebSocketScope(LoopThread& loop, const AsgiStream& s, PyObject* s
       return nullptr;
     }
   }
-  PyObject* extensions = PyDict_GetItemWithError(d, W.extensions); // borrowed
-  if (extensions == nullptr) {
+  // The HTTP scope's extensions dict may be shared between requests: build this one's own.
+  PyObject* http_extensions = PyDict_GetItemWithError(d, W.extensions); // borrowed
+  if (http_extensions == nullptr) {
+    return nullptr;
+  }
+  PyRef extensions = PyRef::steal(PyDict_Copy(http_extensions));
+  if (!extensions) {
     return nullptr;
   }
   for (PyObject* http_only : {W.ext_trailers, W.ext_pathsend, W.ext_early_hint}) {
-    if (PyDict_DelItem(extensions, http_only) != 0) {
+    if (PyDict_DelItem(extensions.get(), http_only) != 0) {
       PyErr_Clear();
     }
   }
   PyRef empty = PyRef::steal(PyDict_New());
-  if (!empty || PyDict_SetItem(extensions, W.ext_http_response, empty.get()) != 0 ||
+  if (!empty || PyDict_SetItem(extensions.get(), W.ext_http_response, empty.get()) != 0 ||
+      PyDict_SetItem(d, W.extensions, extensions.get()) != 0 ||
       PyDict_SetItem(d, W.type, W.websocket) != 0 ||
       PyDict_SetItem(d, W.scheme, s.scheme == "https" ? W.wss : W.ws) != 0 ||
       PyDict_SetItem(d, W.subprotocols, subprotocols.get()) != 0 ||

@@ -15,26 +15,11 @@
 #include "test/http/websocket/test_util.h"
 #include "test/test_common/filter_harness.h"
 
-// The embedded interpreter keeps allocations until exit (as bazel/lsan.supp says for the
-// server binary); under ASan, LeakSanitizer reads these patterns on top of LSAN_OPTIONS.
-extern "C" const char* __lsan_default_suppressions() {
-  return "leak:libpython3\nleak:_PyObject_\nleak:PyMem_\n";
-}
-
 namespace pounce::asgi {
 namespace {
 
 using test::FilterHarness;
 namespace wst = http::websocket::test;
-
-// Each scenario runs on its own thread: the ASGI filter keeps a per-I/O-thread channel bound
-// to the thread's dispatcher, and every harness has its own dispatcher. The harness is kept
-// alive until the thread (and its channel) is gone.
-void onIoThread(const std::function<void(std::unique_ptr<FilterHarness>&)>& body) {
-  std::unique_ptr<FilterHarness> keep;
-  std::thread t([&] { body(keep); });
-  t.join();
-}
 
 // Runs the harness's dispatcher until `done` (the app answers from another thread).
 bool waitFor(FilterHarness& h, const std::function<bool()>& done) {
@@ -86,15 +71,11 @@ protected:
   }
 
   // The disconnect events the app recorded (a plain HTTP request to the same app).
-  std::string appEvents() {
-    std::string out;
-    onIoThread([&](std::unique_ptr<FilterHarness>& keep) {
-      keep = std::make_unique<FilterHarness>(*factories_);
-      keep->sendHeaders(FilterHarness::request("GET", "/events"), true);
-      EXPECT_TRUE(waitFor(*keep, [&] { return keep->response.complete; }));
-      out = keep->response.body;
-    });
-    return out;
+  static std::string appEvents() {
+    FilterHarness h(*factories_);
+    h.sendHeaders(FilterHarness::request("GET", "/events"), true);
+    EXPECT_TRUE(waitFor(h, [&] { return h.response.complete; }));
+    return h.response.body;
   }
 
   static std::vector<http::FilterFactoryCb>* factories_;
@@ -103,8 +84,8 @@ protected:
 std::vector<http::FilterFactoryCb>* AsgiWebSocketTest::factories_ = nullptr;
 
 TEST_F(AsgiWebSocketTest, ExtendedConnectIsAcceptedWith200AndEchoesOverData) {
-  onIoThread([&](std::unique_ptr<FilterHarness>& keep) {
-    keep = open();
+  {
+    auto keep = open();
     FilterHarness& h = *keep;
     h.sendHeaders(extendedConnect("/chat", {{"sec-websocket-version", "13"},
                                             {"sec-websocket-protocol", "chat, superchat"}}),
@@ -136,66 +117,60 @@ TEST_F(AsgiWebSocketTest, ExtendedConnectIsAcceptedWith200AndEchoesOverData) {
     EXPECT_EQ(frames(h).back().opcode, 0x8);
     EXPECT_EQ(frames(h).back().closeCode(), 4321);
     EXPECT_TRUE(h.stream_done);
-  });
+  }
   EXPECT_NE(appEvents().find(R"({"path": "/chat", "code": 4321, "total": 70005})"),
             std::string::npos)
       << appEvents();
 }
 
 TEST_F(AsgiWebSocketTest, StreamEndWithoutCloseFrameIs1006) {
-  onIoThread([&](std::unique_ptr<FilterHarness>& keep) {
-    keep = open();
+  {
+    auto keep = open();
     FilterHarness& h = *keep;
     h.sendHeaders(extendedConnect("/lost"), false);
     ASSERT_TRUE(waitFor(h, [&] { return h.response.status == 200; }));
     h.sendData("", true); // END_STREAM from the client
     ASSERT_TRUE(waitFor(h, [&] { return h.response.complete; }));
-  });
+  }
   EXPECT_NE(appEvents().find(R"({"path": "/lost", "code": 1006)"), std::string::npos)
       << appEvents();
 }
 
 TEST_F(AsgiWebSocketTest, CloseBeforeAcceptIs403) {
-  onIoThread([&](std::unique_ptr<FilterHarness>& keep) {
-    keep = open();
-    FilterHarness& h = *keep;
-    h.sendHeaders(extendedConnect("/deny"), false);
-    ASSERT_TRUE(waitFor(h, [&] { return h.response.complete; }));
-    EXPECT_EQ(h.response.status, 403);
-  });
+  auto keep = open();
+  FilterHarness& h = *keep;
+  h.sendHeaders(extendedConnect("/deny"), false);
+  ASSERT_TRUE(waitFor(h, [&] { return h.response.complete; }));
+  EXPECT_EQ(h.response.status, 403);
 }
 
 TEST_F(AsgiWebSocketTest, BadHandshakeIsAnsweredWithoutTheApp) {
-  onIoThread([&](std::unique_ptr<FilterHarness>& keep) {
-    keep = open();
-    FilterHarness& h = *keep;
-    h.sendHeaders(extendedConnect("/chat", {{"sec-websocket-version", "8"}}), false);
-    EXPECT_TRUE(h.response.complete); // answered synchronously, no trip to Python
-    EXPECT_EQ(h.response.status, 426);
-    EXPECT_EQ(h.response.headers.getOr("sec-websocket-version"), "13");
-    EXPECT_FALSE(h.response.headers.has("upgrade")); // not in HTTP/2
-  });
+  auto keep = open();
+  FilterHarness& h = *keep;
+  h.sendHeaders(extendedConnect("/chat", {{"sec-websocket-version", "8"}}), false);
+  EXPECT_TRUE(h.response.complete); // answered synchronously, no trip to Python
+  EXPECT_EQ(h.response.status, 426);
+  EXPECT_EQ(h.response.headers.getOr("sec-websocket-version"), "13");
+  EXPECT_FALSE(h.response.headers.has("upgrade")); // not in HTTP/2
 }
 
 TEST_F(AsgiWebSocketTest, ReadingPausesWhileTheAppDoesNotReceive) {
-  onIoThread([&](std::unique_ptr<FilterHarness>& keep) {
-    keep = open();
-    FilterHarness& h = *keep;
-    h.sendHeaders(extendedConnect("/slow"), false);
-    ASSERT_TRUE(waitFor(h, [&] { return h.response.status == 200; }));
-    // The app sleeps before receiving; two 600 KB messages exceed the 1 MiB buffer limit.
-    const std::string big(600 * 1024, 'x');
-    h.sendData(wst::binaryFrame(big) + wst::binaryFrame(big) + wst::binaryFrame(big), false);
-    EXPECT_EQ(h.response.read_disabled, 1) << "the client must be paused";
-    // The app catches up: reading resumes and every message arrives.
-    ASSERT_TRUE(waitFor(h, [&] {
-      const auto f = frames(h);
-      return !f.empty() && f.back().payload == std::to_string(3 * big.size());
-    })) << h.response.body.substr(0, 200);
-    EXPECT_EQ(h.response.read_disabled, 0);
-    h.sendData(wst::closeFrame(1000), false);
-    ASSERT_TRUE(waitFor(h, [&] { return h.response.complete; }));
-  });
+  auto keep = open();
+  FilterHarness& h = *keep;
+  h.sendHeaders(extendedConnect("/slow"), false);
+  ASSERT_TRUE(waitFor(h, [&] { return h.response.status == 200; }));
+  // The app sleeps before receiving; two 600 KB messages exceed the 1 MiB buffer limit.
+  const std::string big(600 * 1024, 'x');
+  h.sendData(wst::binaryFrame(big) + wst::binaryFrame(big) + wst::binaryFrame(big), false);
+  EXPECT_EQ(h.response.read_disabled, 1) << "the client must be paused";
+  // The app catches up: reading resumes and every message arrives.
+  ASSERT_TRUE(waitFor(h, [&] {
+    const auto f = frames(h);
+    return !f.empty() && f.back().payload == std::to_string(3 * big.size());
+  })) << h.response.body.substr(0, 200);
+  EXPECT_EQ(h.response.read_disabled, 0);
+  h.sendData(wst::closeFrame(1000), false);
+  ASSERT_TRUE(waitFor(h, [&] { return h.response.complete; }));
 }
 
 } // namespace

@@ -110,6 +110,7 @@ def test_streaming_response_many_chunks(probe):
     assert r.content[:1024] == b"A" * 1024 and r.content[-1024:] == b"P" * 1024
 
 
+@pytest.mark.no_asan
 def test_large_stream_to_slow_reader_keeps_memory_bounded(probe):
     """500 MB streamed to a client that reads slowly: the app is paused, RSS stays flat."""
     pid = probe.proc.pid

@@ -141,6 +141,15 @@ def test_scope(pounce):
 
 
 def test_plain_http_still_served_next_to_websockets(server):
+    async def go():
+        async with websockets.connect(url(server, "/scope")) as ws:
+            return json.loads(await ws.recv())["extensions"]
+    for _ in range(3):
+        assert "websocket.http.response" in run(go())
+        # WebSocket scopes leave the HTTP scopes' extensions alone.
+        extensions = httpx.get(server.url("/http-extensions"), timeout=10).json()
+        assert "websocket.http.response" not in extensions
+        assert "http.response.trailers" in extensions
     assert httpx.get(server.url("/anything"), timeout=10).text == "plain http"
 
 

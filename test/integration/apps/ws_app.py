@@ -42,6 +42,8 @@ async def _http(scope, receive, send):
     elif path == "/go":
         _event(query["name"][0]).set()
         body = b"ok"
+    elif path == "/http-extensions":
+        body = json.dumps(sorted(scope["extensions"])).encode()
     else:
         body = b"plain http"
     await send({"type": "http.response.start", "status": 200,
