@@ -188,6 +188,86 @@ def test_wss_over_tls(pounce):
     c.close()
 
 
+def h2_connection(server):
+    """An h2c connection (prior knowledge) whose server allows extended CONNECT, or a skip
+    when this build has no HTTP/2 codec."""
+    import h2.config
+    import h2.connection
+    import h2.exceptions
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    sock.sendall(conn.data_to_send())
+    try:
+        data = sock.recv(65536)
+        conn.receive_data(data)
+    except (h2.exceptions.ProtocolError, ConnectionError):
+        data = b""
+    if not data or conn.remote_settings.enable_connect_protocol != 1:
+        sock.close()
+        pytest.skip("this build's listener does not speak HTTP/2 with extended CONNECT")
+    sock.sendall(conn.data_to_send())
+    return sock, conn
+
+
+def test_websockets_over_http2_extended_connect(server):
+    import h2.events
+    sock, conn = h2_connection(server)
+
+    def connect(path, extra=()):
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, [(":method", "CONNECT"), (":protocol", "websocket"),
+                                (":scheme", "http"), (":path", path),
+                                (":authority", "localhost"), ("sec-websocket-version", "13"),
+                                *extra])
+        return sid
+
+    streams = {}
+
+    def pump(until):
+        while not until():
+            data = sock.recv(65536)
+            assert data, "connection closed"
+            for e in conn.receive_data(data):
+                st = streams.setdefault(getattr(e, "stream_id", 0), {"data": b""})
+                if isinstance(e, h2.events.ResponseReceived):
+                    st["headers"] = dict(e.headers)
+                elif isinstance(e, h2.events.DataReceived):
+                    st["data"] += e.data
+                    conn.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
+                elif isinstance(e, h2.events.StreamEnded):
+                    st["ended"] = True
+            sock.sendall(conn.data_to_send())
+
+    # Two WebSockets and a plain request multiplexed on one connection.
+    a = connect("/echo")
+    b = connect("/subprotocol", [("sec-websocket-protocol", "chat.v2")])
+    conn.send_data(a, frame(TEXT, "over h2"))
+    get = conn.get_next_available_stream_id()
+    conn.send_headers(get, [(":method", "GET"), (":scheme", "http"), (":path", "/plain"),
+                            (":authority", "localhost")], end_stream=True)
+    sock.sendall(conn.data_to_send())
+    pump(lambda: streams.get(a, {}).get("data", b"").endswith(b"over h2")
+         and streams.get(get, {}).get("ended") and b"chat.v2" in streams.get(b, {}).get("data", b""))
+    assert streams[a]["headers"][b":status"] == b"200"
+    assert b"sec-websocket-accept" not in streams[a]["headers"]
+    assert streams[a]["data"] == b"\x81\x07over h2"
+    assert streams[b]["headers"][b"sec-websocket-protocol"] == b"chat.v2"
+    assert streams[get]["data"] == b"plain http"
+    # The client closes one; the server echoes the close and ends the stream.
+    conn.send_data(a, frame(CLOSE, close_payload(1000, "h2")))
+    sock.sendall(conn.data_to_send())
+    pump(lambda: streams[a].get("ended"))
+    assert streams[a]["data"].endswith(b"\x88\x04\x03\xe8h2")
+    assert wait_event(server, path="/echo", disconnect=1000)["reason"] == "h2"
+    # The other still echoes.
+    conn.send_data(b, frame(BINARY, b"\x00\x01"))
+    sock.sendall(conn.data_to_send())
+    pump(lambda: streams[b]["data"].endswith(b"\x82\x02\x00\x01"))
+    sock.close()
+    wait_event(server, path="/subprotocol", disconnect=1006)
+
+
 # --- the handshake: subprotocols, denial, refusal -------------------------------------------
 
 def test_subprotocol_chosen_and_extra_headers(server):
