@@ -646,6 +646,14 @@ def test_idle_websocket_outlives_http_timers(pounce):
     c.close()
 
 
+def test_handshake_not_answered_within_request_timeout_is_504(pounce):
+    s = pounce(ws_config(http="{request_timeout: 0.3s}"))
+    c = WsClient(s.port, "/slow-handshake")
+    assert c.status == 504
+    e = wait_event(s, path="/slow-handshake")
+    assert e["cancelled"] and e["after"] == 1006
+
+
 def test_close_timeout_when_client_never_answers(pounce):
     s = pounce(ws_config("close_timeout: 0.3s"))
     c = WsClient(s.port, "/close")

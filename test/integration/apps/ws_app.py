@@ -201,6 +201,13 @@ async def app(scope, receive, send):
             messages += 1
             if messages == int(query["expect"][0]):
                 await send({"type": "websocket.send", "text": f"{messages} {total}"})
+    elif path == "/slow-handshake":
+        # Never answers the handshake: request_timeout must end it (504) and cancel this task.
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            record(path=path, cancelled=True, after=(await receive())["code"])
+            raise
     elif path == "/hold":
         # Accepted and quiet: what the server's timers do to an idle WebSocket.
         await send({"type": "websocket.accept"})
