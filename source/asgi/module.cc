@@ -1129,20 +1129,22 @@ PyObject* buildScope(LoopThread& loop, const AsgiStream& s, PyObject* state) {
       Py_DECREF(tls);
     }
   }
-  putBorrowed(N.http_version, http_version);
-  putBorrowed(N.scheme, s.scheme == "https" ? N.scheme_https : N.scheme_http);
+  // http_version, scheme, query_string and root_path hold their most common values in the
+  // template; only a request that differs pays for the store.
+  if (http_version != N.v11) {
+    putBorrowed(N.http_version, http_version);
+  }
+  if (s.scheme == "https") {
+    putBorrowed(N.scheme, N.scheme_https);
+  }
   put(N.method, methodObject(h.method()));
   put(N.path, path);
   put(N.raw_path, bytesOf(raw_path));
   const std::string_view query = h.query();
-  if (query.empty()) {
-    putBorrowed(N.query_string, N.empty_bytes);
-  } else {
+  if (!query.empty()) {
     put(N.query_string, bytesOf(query));
   }
-  if (root.empty()) {
-    putBorrowed(N.root_path, N.empty_str);
-  } else {
+  if (!root.empty()) {
     put(N.root_path, strOf(root));
   }
   put(N.headers, headers);
@@ -1242,6 +1244,10 @@ bool initNames(PyObject* support) {
     PyDict_SetItem(N.scope_template, key, Py_None);
   }
   PyDict_SetItem(N.scope_template, N.type, N.http);
+  PyDict_SetItem(N.scope_template, N.http_version, N.v11);
+  PyDict_SetItem(N.scope_template, N.scheme, N.scheme_http);
+  PyDict_SetItem(N.scope_template, N.query_string, N.empty_bytes);
+  PyDict_SetItem(N.scope_template, N.root_path, N.empty_str);
   // One shared "asgi" dict: it describes the server, not the request.
   PyDict_SetItem(N.scope_template, N.asgi, N.asgi_template);
   N.request_template = PyDict_New();

@@ -250,6 +250,17 @@ def test_response_headers_with_newlines_are_dropped(probe):
     assert "x-evil" not in r.headers and "set-cookie" not in r.headers
 
 
+def test_each_request_runs_in_a_registered_asyncio_task(probe):
+    info = get(probe, "/task").json()
+    assert info == {"is_task": True, "name": "pounce.asgi", "registered": True}
+
+
+def test_a_task_factory_set_by_the_app_is_used(pounce):
+    s = pounce(asgi_config(), env={"PROBE_TASK_FACTORY": "1"})
+    info = get(s, "/task").json()
+    assert info == {"is_task": True, "name": "from-factory", "registered": True}
+
+
 def test_lifespan_and_worker_scopes_run_in_order(pounce, tmp_path):
     marker = tmp_path / "shutdown.txt"
     s = pounce(asgi_config(), env={"PROBE_SHUTDOWN_FILE": str(marker)})
