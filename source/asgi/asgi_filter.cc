@@ -106,7 +106,7 @@ void IoChannel::drain() {
     AsgiFilter* filter = ev.stream->filter;
     if (filter == nullptr) {
       // The stream ended; the app's late events have nowhere to go.
-      if (ev.kind == OutEvent::Kind::Body) {
+      if (ev.kind == OutEvent::Kind::Body || ev.kind == OutEvent::Kind::WsSend) {
         ev.stream->queued_out_bytes.fetch_sub(static_cast<int64_t>(ev.body.length()));
       }
       continue;
@@ -127,6 +127,14 @@ void IoChannel::drain() {
 AsgiFilter::~AsgiFilter() { onDestroy(); }
 
 http::FilterStatus AsgiFilter::decodeHeaders(http::RequestHeaders& headers, bool end_stream) {
+  // A WebSocket handshake never ends the request stream (its body is the tunnel), so the
+  // common bodyless request skips the header lookup.
+  if (!end_stream && http::websocket::isWebSocketRequest(headers)) {
+    websocket_ = WebSocketTunnel::create(*this, websocket_config_, server_, headers);
+    if (websocket_ == nullptr) {
+      return http::FilterStatus::StopIteration; // refused (400/426), answered
+    }
+  }
   http::StreamInfo& info = decoder_callbacks_->streamInfo();
   auto* s = new AsgiStream();
   stream_ = StreamRef::adopt(s);
@@ -154,6 +162,11 @@ http::FilterStatus AsgiFilter::decodeHeaders(http::RequestHeaders& headers, bool
   s->filter = this;
   loop_ = &app_->pick();
   s->loop = loop_;
+  if (websocket_ != nullptr) {
+    s->ws = websocket_->takeStreamState();
+    s->request_has_body = false;
+    websocket_->attach(stream_, *loop_);
+  }
   decoder_callbacks_->addDownstreamWatermarkCallbacks(*this);
   handed_over_ = decoder_callbacks_->dispatcher().now();
   loop_->pushFromIoThread(InEvent{InEvent::Kind::Request, stream_, Buffer(), false},
@@ -176,6 +189,10 @@ void AsgiFilter::pushBody(Buffer& data, bool more) {
 }
 
 http::FilterStatus AsgiFilter::decodeData(Buffer& data, bool end_stream) {
+  if (websocket_ != nullptr) {
+    websocket_->onData(data, end_stream);
+    return http::FilterStatus::StopIteration;
+  }
   if (stream_) {
     pushBody(data, !end_stream);
   }
@@ -184,7 +201,7 @@ http::FilterStatus AsgiFilter::decodeData(Buffer& data, bool end_stream) {
 
 http::FilterStatus AsgiFilter::decodeTrailers(http::HeaderMap&) {
   // ASGI has no request trailers: they end the body.
-  if (stream_) {
+  if (stream_ && websocket_ == nullptr) {
     Buffer empty;
     pushBody(empty, false);
   }
@@ -200,21 +217,44 @@ void AsgiFilter::onDestroy() {
   stream_->filter = nullptr;
   const bool timed_out =
       decoder_callbacks_->streamInfo().hasFlag(http::ResponseFlag::RequestTimeout);
+  if (websocket_ != nullptr) {
+    // websocket.disconnect carries how the WebSocket ended.
+    InEvent ev{timed_out ? InEvent::Kind::Cancel : InEvent::Kind::WsDisconnect, stream_, Buffer(),
+               false};
+    std::string reason;
+    websocket_->finish(ev.code, reason);
+    ev.data.add(reason);
+    loop_->pushFromIoThread(std::move(ev), decoder_callbacks_->dispatcher());
+    stream_ = StreamRef();
+    return;
+  }
   loop_->pushFromIoThread(InEvent{timed_out ? InEvent::Kind::Cancel : InEvent::Kind::Disconnect,
                                   stream_, Buffer(), false},
                           decoder_callbacks_->dispatcher());
   stream_ = StreamRef();
 }
 
+void AsgiFilter::onDrainStarted() {
+  if (websocket_ != nullptr && !destroyed_) {
+    websocket_->onDrainStarted();
+  }
+}
+
 void AsgiFilter::onAboveWriteBufferHighWatermark() {
   if (stream_) {
     stream_->downstream_blocked.store(true, std::memory_order_release);
+    if (websocket_ != nullptr) {
+      websocket_->onOutputBlocked(true);
+    }
   }
 }
 
 void AsgiFilter::onBelowWriteBufferLowWatermark() {
   if (stream_) {
     stream_->downstream_blocked.store(false, std::memory_order_release);
+    if (websocket_ != nullptr) {
+      websocket_->onOutputBlocked(false);
+    }
     maybeWakeSender();
   }
 }
@@ -318,8 +358,34 @@ bool AsgiFilter::apply(OutEvent& ev, OutEvent* next) {
     decoder_callbacks_->resetStream();
     return false;
   case OutEvent::Kind::ResumeRead:
+    if (websocket_ != nullptr) {
+      websocket_->resumeReading();
+      return false;
+    }
     keep->reading_paused.store(false, std::memory_order_release);
     decoder_callbacks_->pauseRequestBody(false);
+    return false;
+  case OutEvent::Kind::WsAccept:
+    recordAppTime();
+    if (websocket_ != nullptr) {
+      websocket_->accept(ev);
+    }
+    return false;
+  case OutEvent::Kind::WsSend:
+    if (websocket_ != nullptr) {
+      websocket_->send(ev, next);
+      if (stream_) {
+        maybeWakeSender();
+      }
+    } else {
+      keep->queued_out_bytes.fetch_sub(static_cast<int64_t>(ev.body.length()));
+    }
+    return false;
+  case OutEvent::Kind::WsClose:
+    recordAppTime();
+    if (websocket_ != nullptr) {
+      websocket_->close(ev);
+    }
     return false;
   }
   return false;

@@ -37,6 +37,33 @@ class AsgiFilter;
 class IoChannel;
 class LoopThread;
 
+// The WebSocket part of a stream that carries an ASGI `websocket` scope (HTTP/1.1 Upgrade or
+// HTTP/2 extended CONNECT). Only such streams have one; the I/O side of the connection is a
+// WebSocketTunnel (websocket_tunnel.h).
+struct WebSocketStream {
+  // --- Written by the I/O thread before the stream is handed over; read-only after. ---
+  // Sec-WebSocket-Protocol offers, in the client's order (scope["subprotocols"]).
+  std::vector<std::string> subprotocols;
+
+  // --- Python thread only (GIL held). ---
+  enum class Phase : uint8_t {
+    Handshake, // the app has not answered yet (accept, close or an HTTP response)
+    Open,      // websocket.accept sent
+    Denying,   // websocket.http.response.start sent, the body is not complete
+    Closed,    // websocket.close sent, or the denial response is complete
+  };
+  Phase phase{Phase::Handshake};
+  bool connect_delivered{false}; // the app received websocket.connect
+  struct Message {
+    Buffer data;
+    bool text;
+  };
+  std::deque<Message> received; // whole messages the app has not received yet
+  // For websocket.disconnect, once the stream is over (1006 until the I/O side says more).
+  uint16_t close_code{1006};
+  std::string close_reason;
+};
+
 class AsgiStream {
 public:
   AsgiStream() { live_.fetch_add(1, std::memory_order_relaxed); }
@@ -66,6 +93,8 @@ public:
   uint32_t buffer_limit{1 << 20};
   std::shared_ptr<IoChannel> io;
   LoopThread* loop{nullptr};
+  // Set for a WebSocket (a `websocket` scope); null for plain HTTP.
+  std::unique_ptr<WebSocketStream> ws;
 
   // --- Shared, atomic. ---
   // Response bytes queued towards the I/O thread and not yet handed to the connection.
@@ -147,29 +176,35 @@ private:
 // I/O thread → Python thread.
 struct InEvent {
   enum class Kind : uint8_t {
-    Request,    // a new request: build the scope and start the app
-    Body,       // a piece of request body (`more` false on the last)
-    Disconnect, // the stream is over (client gone, or response finished and stream ended)
-    Cancel,     // request_timeout: cancel the app's task
-    Writable,   // there is room again for response data
+    Request,      // a new request: build the scope and start the app
+    Body,         // a piece of request body (`more` false on the last)
+    Disconnect,   // the stream is over (client gone, or response finished and stream ended)
+    Cancel,       // request_timeout: cancel the app's task
+    Writable,     // there is room again for response data
+    WsMessage,    // a whole WebSocket message in `data` (`more`: text, else binary)
+    WsDisconnect, // the WebSocket is over: `code`, reason in `data` (websocket.disconnect)
   };
   Kind kind;
   StreamRef stream;
   Buffer data;
   bool more{false};
+  uint16_t code{0}; // WsDisconnect / Cancel of a WebSocket: the close code to report
 };
 
 // Python thread → I/O thread.
 struct OutEvent {
   enum class Kind : uint8_t {
-    Start,       // http.response.start
-    Body,        // http.response.body (`more`)
-    File,        // http.response.pathsend
-    Trailers,    // http.response.trailers
-    EarlyHint,   // http.response.early_hint (103)
-    Error,       // the app failed before starting a response: send `status` with body
-    Reset,       // the app failed after starting: reset the stream
-    ResumeRead,  // the app consumed the body it had: read more
+    Start,      // http.response.start
+    Body,       // http.response.body (`more`)
+    File,       // http.response.pathsend
+    Trailers,   // http.response.trailers
+    EarlyHint,  // http.response.early_hint (103)
+    Error,      // the app failed before starting a response: send `status` with body
+    Reset,      // the app failed after starting: reset the stream
+    ResumeRead, // the app consumed the body (or WebSocket messages) it had: read more
+    WsAccept,   // websocket.accept: subprotocol in `body` (empty: none), extra `headers`
+    WsSend,     // websocket.send: payload in `body`, `more` = text
+    WsClose,    // websocket.close: code in `status`, reason in `body`
   };
   Kind kind;
   StreamRef stream;

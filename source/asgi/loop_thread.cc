@@ -304,6 +304,9 @@ void LoopThread::drainInbox() {
       failSend(s);
       break;
     case InEvent::Kind::Cancel:
+      if (s.ws != nullptr) {
+        s.ws->close_code = ev.code;
+      }
       s.disconnected = true;
       resolveReceive(s);
       failSend(s);
@@ -313,6 +316,17 @@ void LoopThread::drainInbox() {
           PyErr_Clear();
         }
       }
+      break;
+    case InEvent::Kind::WsMessage:
+      s.ws->received.push_back(WebSocketStream::Message{std::move(ev.data), ev.more});
+      resolveReceive(s);
+      break;
+    case InEvent::Kind::WsDisconnect:
+      s.ws->close_code = ev.code;
+      s.ws->close_reason.assign(ev.data.data(), ev.data.length());
+      s.disconnected = true;
+      resolveReceive(s);
+      failSend(s);
       break;
     case InEvent::Kind::Writable:
       if (s.send_future != nullptr) {
@@ -337,9 +351,15 @@ void LoopThread::drainInbox() {
 void LoopThread::startRequest(StreamRef stream) {
   AsgiStream& s = *stream;
   s.body_complete = !s.request_has_body;
-  PyRef scope = PyRef::steal(py::buildScope(*this, s, state_));
-  PyRef receive = PyRef::steal(scope ? py::newReceive(*this, stream) : nullptr);
-  PyRef send = PyRef::steal(receive ? py::newSend(*this, stream) : nullptr);
+  const bool ws = s.ws != nullptr;
+  PyRef scope = PyRef::steal(ws ? py::buildWebSocketScope(*this, s, state_)
+                                : py::buildScope(*this, s, state_));
+  PyRef receive = PyRef::steal(!scope ? nullptr
+                               : ws   ? py::newWebSocketReceive(*this, stream)
+                                      : py::newReceive(*this, stream));
+  PyRef send = PyRef::steal(!receive ? nullptr
+                            : ws     ? py::newWebSocketSend(*this, stream)
+                                     : py::newSend(*this, stream));
   if (!send) {
     logPythonError("cannot build the ASGI scope");
     OutEvent ev;
@@ -399,6 +419,10 @@ void LoopThread::resolveReceive(AsgiStream& s) {
   if (s.receive_future == nullptr) {
     return;
   }
+  if (s.ws != nullptr) {
+    py::resolveWebSocketReceive(*this, s);
+    return;
+  }
   PyObject* message = nullptr;
   if (!s.body.empty() || (s.body_complete && !s.body_delivered)) {
     message = py::takeBodyMessage(*this, s);
@@ -445,6 +469,10 @@ void LoopThread::failSend(AsgiStream& s) {
 
 void LoopThread::onAppFinished(AsgiStream& s, PyObject* exc_type, PyObject* exc_value,
                                PyObject* exc_tb) {
+  if (s.ws != nullptr) {
+    py::finishWebSocketApp(*this, s, exc_type, exc_value, exc_tb);
+    return;
+  }
   s.app_done = true;
   bool quiet = false;
   if (exc_type != nullptr) {

@@ -132,6 +132,17 @@ bool initNames(PyObject* support);
 bool accelerateTaskRegistry();
 // Interned method names: "set_result", "set_exception", "done", "cancel".
 PyObject* name(const char* which);
+
+// WebSocket streams (websocket_module.cc).
+PyObject* newWebSocketReceive(LoopThread& loop, const StreamRef& stream);
+PyObject* newWebSocketSend(LoopThread& loop, const StreamRef& stream);
+PyObject* buildWebSocketScope(LoopThread& loop, const AsgiStream& stream, PyObject* state);
+// Hands a waiting receive() the next message, or websocket.disconnect once the stream is over.
+void resolveWebSocketReceive(LoopThread& loop, AsgiStream& stream);
+// The app of a WebSocket stream returned (or raised): settles the handshake or the
+// connection (500 before accept, close 1000 or 1011 after).
+void finishWebSocketApp(LoopThread& loop, AsgiStream& stream, PyObject* exc_type,
+                        PyObject* exc_value, PyObject* exc_tb);
 } // namespace py
 
 } // namespace pounce::asgi

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "source/asgi/loop_thread.h"
+#include "source/asgi/module_internal.h"
 #include "source/common/logger.h"
 #include "source/common/strings.h"
 
@@ -157,11 +158,6 @@ PyObject* newMessage(PyObject* value /* stolen */) {
 }
 
 // --- Receive / Send ---------------------------------------------------------------------
-
-struct ChannelObject {
-  PyObject_HEAD AsgiStream* stream;
-  LoopThread* loop;
-};
 
 void channelDealloc(PyObject* self) {
   auto* c = reinterpret_cast<ChannelObject*>(self);
@@ -895,7 +891,7 @@ bool initTypes() {
   RunnerType.tp_methods = kRunnerMethods;
   RunnerType.tp_getset = kRunnerGetSet;
   HandleType.tp_methods = kHandleMethods;
-  return readyType(DoneType, "_pounce.Done", sizeof(DoneObject)) &&
+  return initWebSocketTypes() && readyType(DoneType, "_pounce.Done", sizeof(DoneObject)) &&
          readyType(MessageType, "_pounce.Message", sizeof(MessageObject)) &&
          readyType(ReceiveType, "_pounce.Receive", sizeof(ChannelObject)) &&
          readyType(SendType, "_pounce.Send", sizeof(ChannelObject)) &&
@@ -935,6 +931,24 @@ PyObject* newLoopHandle(LoopThread& loop) {
 }
 
 PyObject* disconnectMessage() { return disconnectMessageCopy(); }
+
+// --- shared with websocket_module.cc (module_internal.h) ----------------------------------
+
+PyObject* newChannelObject(PyTypeObject* type, LoopThread& loop, const StreamRef& stream) {
+  return newChannel(type, loop, stream);
+}
+void channelObjectDealloc(PyObject* self) { channelDealloc(self); }
+PyObject* readyAwaitable(PyObject* value) { return newMessage(value); }
+PyObject* doneAwaitable() {
+  Py_INCREF(g_done);
+  return g_done;
+}
+bool headersFromPython(PyObject* list, http::HeaderMap& out) { return parseHeaders(list, out); }
+PyObject* sendBackpressure(ChannelObject* channel) { return backpressure(channel); }
+PyObject* httpSend(PyObject* channel, PyObject* message) {
+  PyRef args = PyRef::steal(PyTuple_Pack(1, message));
+  return args ? sendCall(channel, args.get(), nullptr) : nullptr;
+}
 PyObject* supportModule() { return N.support; }
 PyObject* clientDisconnectedError() { return N.client_disconnected; }
 
@@ -1240,6 +1254,9 @@ bool initNames(PyObject* support) {
   PyDict_SetItem(N.request_template, N.type, N.http_request);
   PyDict_SetItem(N.request_template, N.body, N.empty_bytes);
   PyDict_SetItem(N.request_template, N.more_body, Py_False);
+  if (!initWebSocketNames()) {
+    return false;
+  }
   N.support = support;
   Py_INCREF(support);
   N.client_disconnected = PyObject_GetAttrString(support, "ClientDisconnected");

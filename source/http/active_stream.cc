@@ -567,6 +567,12 @@ void ActiveStream::checkRequestTimeout(MonotonicTime now) {
   }
 }
 
+void ActiveStream::onDrainStarted() {
+  for (size_t i = 0; i < filter_count_ && !done_; ++i) {
+    filters_[i].filter().onDrainStarted();
+  }
+}
+
 void ActiveStream::onRequestTimeout() {
   if (done_ || response_started_) {
     return;

@@ -59,6 +59,8 @@ public:
   StreamInfo& info() { return info_; }
   // Answers 504 if the response head has not started by the request deadline.
   void checkRequestTimeout(MonotonicTime now);
+  // The connection started draining: tells every filter (StreamFilter::onDrainStarted).
+  void onDrainStarted();
   MonotonicTime requestDeadline() const { return request_deadline_; }
   bool complete() const { return done_; }
   // The stream has a filter chain reference (for tests and the admin API).

@@ -244,6 +244,16 @@ void ConnectionManager::startDrain() {
   }
   if (idle()) {
     closeConnection(true);
+    return;
+  }
+  // Long-lived streams (WebSockets) learn it here; a stream may end meanwhile (it stays
+  // allocated until the deferred delete).
+  std::vector<ActiveStream*> open;
+  for (auto& stream : streams_) {
+    open.push_back(stream.get());
+  }
+  for (ActiveStream* stream : open) {
+    stream->onDrainStarted();
   }
 }
 

@@ -138,6 +138,9 @@ public:
   // The stream finished (after the last byte was queued or the stream was reset): the
   // place for logs and metrics. StreamInfo is complete.
   virtual void onStreamComplete() {}
+  // The server started draining (SIGTERM) while this stream is open. Requests finish as
+  // usual; a stream that can stay open indefinitely (a WebSocket) should wind down now.
+  virtual void onDrainStarted() {}
 
 protected:
   DecoderFilterCallbacks* decoder_callbacks_{nullptr};

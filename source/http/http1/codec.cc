@@ -840,6 +840,12 @@ void ServerConnectionImpl::encodeHeaders(const ResponseHeaders& headers, bool en
     output_.add(out);
     state_ = State::Upgraded;
     callbacks_.onCodecOutput();
+    if (reading_paused_) {
+      // Bytes the client sent after its request head waited for this answer: they belong to
+      // the new protocol now.
+      reading_paused_ = false;
+      callbacks_.readDisable(false);
+    }
     return;
   }
 
