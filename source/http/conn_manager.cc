@@ -107,6 +107,12 @@ void ConnectionManager::onBelowWriteBufferLowWatermark() {
 
 RequestDecoder& ConnectionManager::newStream(ResponseEncoder& encoder) {
   ++requests_started_;
+  if (!draining_ && server_.draining()) {
+    // The server drains (SIGTERM, the admin API): this response says Connection: close
+    // (HTTP/2: GOAWAY), also on connections accepted after the drain began.
+    draining_ = true;
+    codec_->shutdownNotice();
+  }
   StreamInfo info;
   auto& dispatcher = connection_.dispatcher();
   info.start_time = dispatcher.now();
