@@ -163,7 +163,11 @@ void ConnectionManager::startDrain() {
   }
   draining_ = true;
   codec_->shutdownNotice();
-  if (idle()) {
+  // An idle keep-alive connection closes now (left open, its next request would be served
+  // by a listener that is going away). One accepted a moment ago that has not started its
+  // first request is different: that request is most likely on its way, so it is answered
+  // (with Connection: close); the header timeout bounds the wait.
+  if (idle() && requests_started_ > 0) {
     closeConnection(true);
   }
 }

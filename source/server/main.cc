@@ -144,9 +144,6 @@ int main(int argc, char** argv) {
       return fresh;
     };
   }
-  if (bootstrap->watch_config() && config_path.empty() && !validate) {
-    return fail("watch_config needs a config file (--config-yaml)");
-  }
   pounce::server::admin::AdminOptions admin_options;
   admin_options.admin = bootstrap->admin();
   admin_options.config_dir = config_path.empty() ? "" : config_dir;
@@ -280,7 +277,7 @@ int main(int argc, char** argv) {
     return fail(std::string(admin.status().message()));
   }
   std::unique_ptr<pounce::server::admin::ConfigWatcher> watcher;
-  if (bootstrap->watch_config()) {
+  if (bootstrap->watch_config() && !config_path.empty()) {
     watcher = std::make_unique<pounce::server::admin::ConfigWatcher>(
         instance->mainDispatcher(), config_path,
         [&control] { control.reload("watch_config", [](pounce::server::admin::ApplyResult) {}); });

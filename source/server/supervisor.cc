@@ -224,6 +224,11 @@ std::vector<Supervisor::Child*> Supervisor::ready() {
 }
 
 void Supervisor::spawn(uint32_t id, std::function<void(bool)> on_started) {
+  if (stopping_ || drain_ == Drain::Stop) {
+    POUNCE_LOG(Main, Warning, "not starting worker %d: the listeners are drained", id);
+    on_started(false);
+    return;
+  }
   int ready[2];
   int control[2];
   if (::pipe2(ready, O_CLOEXEC) != 0) {
@@ -331,7 +336,16 @@ void Supervisor::started(Child& child, bool ok) {
   }
 }
 
+void Supervisor::releaseSockets() {
+  // The workers keep their own copies while they drain; once they closed them too, new
+  // connections are refused instead of waiting in a queue nobody accepts from.
+  for (auto& l : bound_) {
+    closeListener(l);
+  }
+}
+
 void Supervisor::stopAll(int sig) {
+  releaseSockets();
   for (auto& c : children_) {
     if (c->pid > 0) {
       c->state = Child::State::Retiring;
@@ -916,6 +930,9 @@ void Supervisor::drain(bool graceful) {
     return;
   }
   drain_ = graceful ? Drain::Graceful : Drain::Stop;
+  if (!graceful) {
+    releaseSockets(); // no worker will be started again
+  }
   admin::ControlRequest request;
   request.mutable_drain()->set_graceful(graceful);
   broadcast(request, kReadTimeout, [](Responses) {});

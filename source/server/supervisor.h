@@ -121,6 +121,7 @@ private:
   bool bindFor(const Bootstrap& bootstrap, std::vector<BoundListener>& out,
                config::ConfigErrors& errors);
   static void closeListener(BoundListener& listener);
+  void releaseSockets();
   std::vector<std::vector<int>> socketsFor(uint32_t worker) const;
 
   void spawn(uint32_t id, std::function<void(bool)> on_started);

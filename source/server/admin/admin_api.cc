@@ -291,17 +291,12 @@ void AdminApi::handle(AdminRequest request, Responder respond) {
     allowed = allowed || m == method;
   }
   if (!allowed) {
-    std::string allow(route->methods);
-    for (auto& c : allow) {
-      c = c == ',' ? ' ' : c;
+    std::string header;
+    for (auto m : split(route->methods, ',')) {
+      header += cat(header.empty() ? "" : ", ", m);
     }
     AdminResponse r = text(405, cat("method ", request.method, " is not allowed on ", route->path,
-                                    ": use ", allow, "\n"));
-    std::string header(route->methods);
-    size_t pos;
-    while ((pos = header.find(',')) != std::string::npos) {
-      header.replace(pos, 1, ", ");
-    }
+                                    ": use ", header, "\n"));
     r.headers.emplace_back("allow", header);
     respond(std::move(r));
     return;
