@@ -329,6 +329,7 @@ void Supervisor::started(Child& child, bool ok) {
   child.ready_fd = -1;
   if (ok && child.state == Child::State::Starting) {
     child.state = Child::State::Ready;
+    syncState(child);
   }
   if (auto cb = std::move(child.on_started)) {
     child.on_started = nullptr;
@@ -342,6 +343,39 @@ void Supervisor::releaseSockets() {
   for (auto& l : bound_) {
     closeListener(l);
   }
+}
+
+void Supervisor::tellStarting(const admin::ControlRequest& request) {
+  // A starting worker may already accept connections before its ready byte arrives: it
+  // reads this first thing once its loop runs (the answer is not waited for).
+  for (auto& c : children_) {
+    if (c->state == Child::State::Starting && c->control != nullptr) {
+      c->control->call(request, options_.startup_timeout,
+                       [](std::optional<admin::ControlResponse>) {});
+    }
+  }
+}
+
+void Supervisor::syncState(Child& child) {
+  // It was forked with the state of that moment; an operator may have changed the health
+  // check, the drain or log levels while it started.
+  auto ignore = [](std::optional<admin::ControlResponse>) {};
+  admin::ControlRequest health;
+  health.mutable_set_health()->set_failed(health_failed_);
+  child.control->call(health, kReadTimeout, ignore);
+  if (drain_ != Drain::None) {
+    admin::ControlRequest drain;
+    drain.mutable_drain()->set_graceful(drain_ == Drain::Graceful);
+    child.control->call(drain, kReadTimeout, ignore);
+  }
+  admin::ControlRequest levels;
+  for (int i = 0; i < static_cast<int>(log::Component::Count); ++i) {
+    const auto c = static_cast<log::Component>(i);
+    auto* l = levels.mutable_set_log_levels()->add_levels();
+    l->set_component(std::string(log::componentName(c)));
+    l->set_level(std::string(log::levelName(log::level(c))));
+  }
+  child.control->call(levels, kReadTimeout, ignore);
 }
 
 void Supervisor::stopAll(int sig) {
@@ -918,15 +952,17 @@ void Supervisor::applyInPlace(Bootstrap candidate, std::string source,
   });
 }
 
-void Supervisor::setHealthCheckFailed(bool failed) {
+void Supervisor::setHealthCheckFailed(bool failed, std::function<void()> done) {
   health_failed_ = failed;
   admin::ControlRequest request;
   request.mutable_set_health()->set_failed(failed);
-  broadcast(request, kReadTimeout, [](Responses) {});
+  tellStarting(request);
+  broadcast(request, kReadTimeout, [done](Responses) { done(); });
 }
 
-void Supervisor::drain(bool graceful) {
+void Supervisor::drain(bool graceful, std::function<void()> done) {
   if (drain_ == Drain::Stop) {
+    done();
     return;
   }
   drain_ = graceful ? Drain::Graceful : Drain::Stop;
@@ -935,7 +971,8 @@ void Supervisor::drain(bool graceful) {
   }
   admin::ControlRequest request;
   request.mutable_drain()->set_graceful(graceful);
-  broadcast(request, kReadTimeout, [](Responses) {});
+  tellStarting(request);
+  broadcast(request, kReadTimeout, [done](Responses) { done(); });
 }
 
 void Supervisor::quit() {

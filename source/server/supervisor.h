@@ -90,8 +90,8 @@ public:
   void apply(CandidateFn candidate, std::string source,
              std::shared_ptr<config::ConfigErrors> positions, admin::ApplyCallback done) override;
   void reload(std::string source, admin::ApplyCallback done) override;
-  void setHealthCheckFailed(bool failed) override;
-  void drain(bool graceful) override;
+  void setHealthCheckFailed(bool failed, std::function<void()> done) override;
+  void drain(bool graceful, std::function<void()> done) override;
   void quit() override;
   void setLogLevel(std::string_view component, log::Level level) override;
 
@@ -127,6 +127,8 @@ private:
   void spawn(uint32_t id, std::function<void(bool)> on_started);
   void onReadyPipe(Child& child);
   void started(Child& child, bool ok);
+  void syncState(Child& child);
+  void tellStarting(const admin::ControlRequest& request);
   Child* find(pid_t pid);
   void onSignals();
   void reap();

@@ -9,6 +9,7 @@ import os
 import pathlib
 import re
 import signal
+import subprocess
 import socket
 import threading
 import time
@@ -576,3 +577,58 @@ def test_config_dump_validates_and_serves_the_same(pounce, tmp_path):
     assert probe(port) == before
     again_admin = admin_for_port(yaml_dump.decode())
     assert again_admin.get("/config_dump?format=yaml")[2] == yaml_dump
+
+
+# --- dashboard ---------------------------------------------------------------------------
+
+BROWSER = ROOT / "test/integration/browser"
+
+
+def test_dashboard_in_headless_chromium(pounce, tmp_path):
+    if not (BROWSER / "node_modules/playwright-core").exists() or not os.path.exists("/usr/bin/chromium"):
+        pytest.skip("tools/dev setup installs chromium and playwright-core")
+    token = tmp_path / "token"
+    token.write_text("browser-token")
+    chain = "  - name: pounce.filters.metrics\n" + direct_chain("one")
+    s = pounce(config(chain=chain, admin_extra=f"  token_file: {token}"))
+    admin = admin_for(s, token="browser-token")
+    shot = tmp_path / "dashboard.png"
+    with Load(s.port, threads=2, bodies={b"one", b"from the browser"}, max_seconds=60) as load:
+        r = subprocess.run(["node", str(BROWSER / "dashboard.mjs"), f"http://127.0.0.1:{admin.port}",
+                            "browser-token", "from the browser", str(shot)],
+                           capture_output=True, text=True, timeout=120, cwd=str(BROWSER))
+        assert r.returncode == 0, r.stdout + r.stderr
+        load.wait_for_requests(load.ok + 10)
+    seen = json.loads(r.stdout.strip().splitlines()[-1])
+    assert seen["asked_for_token"] and seen["state"] == "LIVE"
+    assert seen["rps"] > 0
+    assert seen["latency_p99"].endswith(("s", "ms", "µs"))
+    assert seen["listeners"] == [{"name": "main", "chain": ["metrics", "direct_response"]}]
+    assert any(c.startswith("http_requests_total") for c in seen["counters"])
+    assert "direct_response" in seen["loaded_chain"]
+    assert any("listeners[0].filter_chain[1].typed_config.bodee" in e for e in seen["errors"])
+    assert seen["applied"].startswith("applied as version 2")
+    assert seen["config_version"] == "2"
+    assert seen["console_errors"] == []
+    assert shot.stat().st_size > 10000
+    # The change the browser made is live.
+    assert get_body(s.port) == (200, b"from the browser")
+    assert load.failures == []
+    assert admin.json("GET", "/config/history")["versions"][0]["source"] == \
+        "PUT /listeners/main/filter_chain"
+
+
+def test_shipped_admin_config_runs(pounce):
+    admin_port = free_port()
+    s = pounce(None, args=["--config-yaml", str(ROOT / "configs/admin.yaml"), "--port", "@PORT@",
+                           "--admin-port", str(admin_port)])
+    admin = Admin(admin_port)
+    assert get_body(s.port, "/livez")[0] == 200
+    assert get_body(s.port, "/") == (200, b"Hello, world!\n")
+    assert admin.get("/ready")[0] == 200
+    dump = admin.json("GET", "/config_dump")
+    assert dump["watch_config"] is True and dump["admin"]["history_size"] == 50
+    # allowed_hosts from the file: a browser may use that name.
+    assert admin.get("/ready", headers={"Host": f"pounce-admin.localhost:{admin_port}"})[0] == 200
+    assert admin.get("/ready", headers={"Host": f"other.localhost:{admin_port}"})[0] == 403
+    assert "watch_config: reloading when" in s.log()

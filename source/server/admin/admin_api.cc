@@ -577,23 +577,20 @@ void AdminApi::rollback(AdminRequest& request, Responder& respond) {
 }
 
 void AdminApi::healthFail(AdminRequest&, Responder& respond) {
-  control_.setHealthCheckFailed(true);
   POUNCE_LOG(Admin, Info, "health check failed by the admin API: health filters answer 503");
-  respond(text(200, "OK\n"));
+  control_.setHealthCheckFailed(true, [respond] { respond(text(200, "OK\n")); });
 }
 
 void AdminApi::healthOk(AdminRequest&, Responder& respond) {
-  control_.setHealthCheckFailed(false);
   POUNCE_LOG(Admin, Info, "health check restored by the admin API");
-  respond(text(200, "OK\n"));
+  control_.setHealthCheckFailed(false, [respond] { respond(text(200, "OK\n")); });
 }
 
 void AdminApi::drainListeners(AdminRequest& request, Responder& respond) {
   const bool graceful = request.has_query("graceful");
   POUNCE_LOG(Admin, Info, "draining the listeners (%s) on the admin API's request",
              graceful ? "graceful: still accepting" : "no new connections");
-  control_.drain(graceful);
-  respond(text(200, "OK\n"));
+  control_.drain(graceful, [respond] { respond(text(200, "OK\n")); });
 }
 
 void AdminApi::logging(AdminRequest& request, Responder& respond) {

@@ -89,10 +89,11 @@ public:
   // Re-reads the config file and applies it (SIGHUP, POST /reload, watch_config).
   virtual void reload(std::string source, ApplyCallback done) = 0;
 
-  virtual void setHealthCheckFailed(bool failed) = 0;
+  // `done` runs once every process took it.
+  virtual void setHealthCheckFailed(bool failed, std::function<void()> done) = 0;
   // Drains every listener (see docs/admin.md, POST /drain_listeners). The process stays up
-  // until quit().
-  virtual void drain(bool graceful) = 0;
+  // until quit(). `done` runs once every process took it.
+  virtual void drain(bool graceful, std::function<void()> done) = 0;
   // Drains, then exits.
   virtual void quit() = 0;
   // `component` empty: every component.

@@ -29,8 +29,14 @@ public:
   void apply(CandidateFn candidate, std::string source,
              std::shared_ptr<config::ConfigErrors> positions, ApplyCallback done) override;
   void reload(std::string source, ApplyCallback done) override;
-  void setHealthCheckFailed(bool failed) override { instance_.setHealthCheckFailed(failed); }
-  void drain(bool graceful) override { instance_.drain(graceful); }
+  void setHealthCheckFailed(bool failed, std::function<void()> done) override {
+    instance_.setHealthCheckFailed(failed);
+    done();
+  }
+  void drain(bool graceful, std::function<void()> done) override {
+    instance_.drain(graceful);
+    done();
+  }
   void quit() override { instance_.drainAndExit(); }
   void setLogLevel(std::string_view component, log::Level level) override;
 
