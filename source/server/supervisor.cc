@@ -440,6 +440,9 @@ void Supervisor::onCrash(uint32_t id, int status) {
     });
   });
   timer->enableTimer(backoff);
+  backoff_timers_.erase(std::remove_if(backoff_timers_.begin(), backoff_timers_.end(),
+                                       [](const event::TimerPtr& t) { return !t->enabled(); }),
+                        backoff_timers_.end());
   backoff_timers_.push_back(std::move(timer));
 }
 
@@ -522,55 +525,53 @@ int Supervisor::run() {
   return failed_ ? 1 : exit_code_;
 }
 
-void Supervisor::startup(std::function<void()> done) {
-  auto next = std::make_shared<std::function<void(uint32_t)>>();
-  *next = [this, next, done](uint32_t id) {
-    if (id == options_.workers) {
-      POUNCE_LOG(Main, Info, "all %d workers ready", options_.workers);
-      if (options_.reload) {
-        source_watcher_ =
-            std::make_unique<FileWatcher>(options_.reload_dirs, options_.reload_endings);
-        POUNCE_LOG(Main, Info, "reload: watching %s", joined(options_.reload_dirs));
-        source_timer_ = dispatcher_->createTimer([this] {
-          const std::string path = source_watcher_->poll();
-          if (!path.empty()) {
-            changed_path_ = changed_path_.empty() ? path : changed_path_;
-            change_seen_ = std::chrono::steady_clock::now();
-          }
-          if (!changed_path_.empty() && !stopping_ &&
-              std::chrono::steady_clock::now() - change_seen_ >= options_.reload_delay) {
-            const std::string why = cat(changed_path_, " changed");
-            changed_path_.clear();
-            queue_.push([this, why](std::function<void()> finished) {
-              rollingRestart(why, [finished](bool, size_t) { finished(); });
-            });
-          }
-          source_timer_->enableTimer(std::chrono::milliseconds(100));
-        });
+void Supervisor::startup(std::function<void()> done) { startWorker(0, std::move(done)); }
+
+void Supervisor::startWorker(uint32_t id, std::function<void()> done) {
+  if (id == options_.workers) {
+    POUNCE_LOG(Main, Info, "all %d workers ready", options_.workers);
+    if (options_.reload) {
+      source_watcher_ =
+          std::make_unique<FileWatcher>(options_.reload_dirs, options_.reload_endings);
+      POUNCE_LOG(Main, Info, "reload: watching %s", joined(options_.reload_dirs));
+      source_timer_ = dispatcher_->createTimer([this] {
+        const std::string path = source_watcher_->poll();
+        if (!path.empty()) {
+          changed_path_ = changed_path_.empty() ? path : changed_path_;
+          change_seen_ = std::chrono::steady_clock::now();
+        }
+        if (!changed_path_.empty() && !stopping_ &&
+            std::chrono::steady_clock::now() - change_seen_ >= options_.reload_delay) {
+          const std::string why = cat(changed_path_, " changed");
+          changed_path_.clear();
+          queue_.push([this, why](std::function<void()> finished) {
+            rollingRestart(why, [finished](bool, size_t) { finished(); });
+          });
+        }
         source_timer_->enableTimer(std::chrono::milliseconds(100));
-      }
-      if (options_.watch_config && !options_.config_path.empty()) {
-        config_watcher_ = std::make_unique<admin::ConfigWatcher>(
-            *dispatcher_, options_.config_path,
-            [this] { reload("watch_config", [](admin::ApplyResult) {}); });
-      }
+      });
+      source_timer_->enableTimer(std::chrono::milliseconds(100));
+    }
+    if (options_.watch_config && !options_.config_path.empty()) {
+      config_watcher_ = std::make_unique<admin::ConfigWatcher>(
+          *dispatcher_, options_.config_path,
+          [this] { reload("watch_config", [](admin::ApplyResult) {}); });
+    }
+    done();
+    return;
+  }
+  spawn(id, [this, id, done](bool ok) {
+    if (!ok) {
+      std::fprintf(stderr, "pounce: worker %u failed to start\n", id);
+      failed_ = true;
+      stopping_ = true;
+      stopAll(SIGKILL);
+      maybeExit();
       done();
       return;
     }
-    spawn(id, [this, id, next, done](bool ok) {
-      if (!ok) {
-        std::fprintf(stderr, "pounce: worker %u failed to start\n", id);
-        failed_ = true;
-        stopping_ = true;
-        stopAll(SIGKILL);
-        maybeExit();
-        done();
-        return;
-      }
-      (*next)(id + 1);
-    });
-  };
-  (*next)(0);
+    startWorker(id + 1, done);
+  });
 }
 
 void Supervisor::rollingRestart(std::string why, std::function<void(bool, size_t)> done) {

@@ -143,6 +143,8 @@ private:
 
   // Operations (serialized through queue_).
   void startup(std::function<void()> done);
+  // Starts worker `id`, then the next ones in turn (startup is sequential).
+  void startWorker(uint32_t id, std::function<void()> done);
   void rollingRestart(std::string why, std::function<void(bool ok, size_t replaced)> done);
   void replaceNext(std::shared_ptr<std::vector<uint32_t>> ids, size_t next, std::string why,
                    std::function<void(bool, size_t)> done);

@@ -190,7 +190,10 @@ void Worker::onConnectionClosed(uint64_t id) {
 void Worker::eraseRetired(ActiveListener* listener) {
   for (auto it = retired_.begin(); it != retired_.end(); ++it) {
     if (it->get() == listener) {
+      // Maybe inside its own shutdown timer's callback: delete it once that returned.
+      std::shared_ptr<ActiveListener> doomed(std::move(*it));
       retired_.erase(it);
+      dispatcher_->defer([doomed] {});
       return;
     }
   }

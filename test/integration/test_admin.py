@@ -632,3 +632,20 @@ def test_shipped_admin_config_runs(pounce):
     assert admin.get("/ready", headers={"Host": f"pounce-admin.localhost:{admin_port}"})[0] == 200
     assert admin.get("/ready", headers={"Host": f"other.localhost:{admin_port}"})[0] == 403
     assert "watch_config: reloading when" in s.log()
+
+
+def test_an_app_that_fails_to_start_is_refused_and_the_old_one_keeps_serving(pounce, tmp_path):
+    log = tmp_path / "versions.log"
+    asgi = "".join("  " + line + "\n" for line in _versions_chain("one").splitlines())
+    s = pounce(config(chain=asgi, concurrency=1), env={"VERSIONS_LOG": str(log)})
+    admin = admin_for(s)
+    failing = _versions_chain("one").replace("versions:one", "lifespan_fail:app")
+    result = admin.put_chain(failing, expect=400)
+    assert result["errors"][0]["path"] == "listeners[0].filter_chain[0].typed_config"
+    assert "database is unreachable" in result["errors"][0]["message"]
+    missing = admin.put_chain(_versions_chain("one").replace("versions:one", "no_such_module:app"),
+                              expect=400)
+    assert missing["errors"][0]["path"].startswith("listeners[0].filter_chain[0].typed_config")
+    assert "no_such_module" in missing["errors"][0]["message"]
+    assert get_body(s.port) == (200, b"one")
+    assert admin.json("GET", "/config/history")["current"] == 1
