@@ -10,6 +10,21 @@ import xml.etree.ElementTree as ET
 def main(root):
     passed = failed = 0
     failures = []
+    # Targets that failed as a whole (crash or sanitizer report after their cases passed).
+    for listing in sorted(pathlib.Path(root).rglob("failed_targets.txt")):
+        for target in listing.read_text().split():
+            report = pathlib.Path(listing.parent, target.lstrip("/").replace(":", "/").replace("test/", "", 1), "test.xml")
+            bad_cases = 0
+            if report.exists():
+                try:
+                    tree = ET.parse(report)
+                    bad_cases = sum(1 for c in tree.iter("testcase")
+                                    if c.find("failure") is not None or c.find("error") is not None)
+                except ET.ParseError:
+                    pass
+            if bad_cases == 0:
+                failed += 1
+                failures.append(f"{listing.parent.name}/{target} (the test binary failed)")
     for path in sorted(pathlib.Path(root).rglob("*.xml")):
         try:
             tree = ET.parse(path)

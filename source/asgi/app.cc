@@ -28,6 +28,9 @@ PyObject* supportModule() {
       logPythonError("cannot initialise the _pounce module");
       return static_cast<PyObject*>(nullptr);
     }
+    if (py::accelerateTaskRegistry()) {
+      POUNCE_LOG(Asgi, Debug, "asyncio task registry: C add installed");
+    }
     return m;
   }();
   return module;

@@ -12,15 +12,16 @@ namespace pounce::asgi {
 
 namespace {
 
-struct ThreadChannel {
-  std::shared_ptr<IoChannel> channel;
-  ~ThreadChannel() {
-    if (channel) {
-      channel->close();
+// The channel of each dispatcher this thread runs (normally one: the I/O thread's).
+struct ThreadChannels {
+  std::vector<std::pair<event::Dispatcher*, std::shared_ptr<IoChannel>>> channels;
+  ~ThreadChannels() {
+    for (auto& [d, c] : channels) {
+      c->close();
     }
   }
 };
-thread_local ThreadChannel t_channel;
+thread_local ThreadChannels t_channels;
 
 } // namespace
 
@@ -33,10 +34,27 @@ IoChannel::IoChannel(event::Dispatcher& dispatcher) : dispatcher_(dispatcher) {
 IoChannel::~IoChannel() { ::close(efd_); }
 
 std::shared_ptr<IoChannel> IoChannel::forThread(event::Dispatcher& dispatcher) {
-  if (!t_channel.channel) {
-    t_channel.channel = std::make_shared<IoChannel>(dispatcher);
+  for (auto& [d, c] : t_channels.channels) {
+    if (d == &dispatcher) {
+      return c;
+    }
   }
-  return t_channel.channel;
+  auto channel = std::make_shared<IoChannel>(dispatcher);
+  t_channels.channels.emplace_back(&dispatcher, channel);
+  event::Dispatcher* key = &dispatcher;
+  // A channel may outlive its dispatcher (Python may still hold streams): detach it from
+  // the loop before the loop goes away.
+  dispatcher.addDestroyCallback([key] {
+    auto& v = t_channels.channels;
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      if (it->first == key) {
+        it->second->close();
+        v.erase(it);
+        break;
+      }
+    }
+  });
+  return channel;
 }
 
 void IoChannel::close() {

@@ -39,7 +39,9 @@ class LoopThread;
 
 class AsgiStream {
 public:
-  AsgiStream() = default;
+  AsgiStream() { live_.fetch_add(1, std::memory_order_relaxed); }
+  // Streams alive in this process (tests check that every one is released).
+  static int64_t live() { return live_.load(std::memory_order_relaxed); }
   AsgiStream(const AsgiStream&) = delete;
   AsgiStream& operator=(const AsgiStream&) = delete;
 
@@ -102,8 +104,9 @@ public:
   }
 
 private:
-  ~AsgiStream() = default;
+  ~AsgiStream() { live_.fetch_sub(1, std::memory_order_relaxed); }
   std::atomic<int> refs_{1};
+  static inline std::atomic<int64_t> live_{0};
 };
 
 // A counted reference to an AsgiStream.

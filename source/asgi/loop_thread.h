@@ -72,6 +72,7 @@ private:
   bool setUp();
   void tearDown();
   void startRequest(StreamRef stream);
+  PyObject* createTask(PyObject* coro);  // new reference; nullptr with a Python error
   void signalStarted(absl::Status status);
 
   const AppSettings settings_; // a copy: loops may outlive the app object at shutdown
@@ -99,6 +100,12 @@ private:
   PyObject* create_future_{nullptr};
   PyObject* create_task_{nullptr};
   PyObject* call_soon_{nullptr};
+  // Fast path for a Task per request: asyncio.Task called directly with a shared name,
+  // used while the loop has no task factory (see createTask()).
+  PyObject* task_type_{nullptr};
+  PyObject* task_kwargs_{nullptr};
+  PyObject* get_task_factory_{nullptr};
+
   PyObject* flush_cb_{nullptr};
   PyObject* lifespan_{nullptr};
   PyObject* state_{nullptr};        // lifespan state dict (nullptr without lifespan)
@@ -121,6 +128,8 @@ PyObject* supportModule();
 PyObject* clientDisconnectedError();
 PyObject* cancelledError();
 bool initNames(PyObject* support);
+// Speeds up asyncio's per-Task registration (see module.cc). Returns whether it applied.
+bool accelerateTaskRegistry();
 // Interned method names: "set_result", "set_exception", "done", "cancel".
 PyObject* name(const char* which);
 } // namespace py

@@ -9,6 +9,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
+#include <unordered_map>
 
 #include "source/asgi/loop_thread.h"
 #include "source/common/logger.h"
@@ -31,6 +33,8 @@ struct Names {
   PyObject *v10, *v11, *v2, *scheme_http, *scheme_https, *empty_bytes, *empty_str;
   PyObject *asgi_template, *extensions_template, *request_id_key, *tls_key;
   PyObject* disconnect_message; // {"type": "http.disconnect"} (copied per use)
+  PyObject* scope_template;     // every scope key, placeholder values
+  PyObject* request_template;   // {"type": "http.request", "body": b"", "more_body": False}
   PyObject* support;
   PyObject* client_disconnected;
   PyObject* cancelled_error;
@@ -223,14 +227,15 @@ PyObject* takeBodyMessage(LoopThread& loop, AsgiStream& s) {
     ev.stream = StreamRef(&s);
     loop.addOut(std::move(ev));
   }
-  PyObject* msg = PyDict_New();
+  PyObject* msg = PyDict_Copy(N.request_template);
   if (msg == nullptr) {
     Py_DECREF(body);
     return nullptr;
   }
-  PyDict_SetItem(msg, N.type, N.http_request);
   PyDict_SetItem(msg, N.body, body);
-  PyDict_SetItem(msg, N.more_body, more ? Py_True : Py_False);
+  if (more) {
+    PyDict_SetItem(msg, N.more_body, Py_True);
+  }
   Py_DECREF(body);
   return msg;
 }
@@ -427,8 +432,18 @@ PyObject* sendCall(PyObject* self, PyObject* args, PyObject* kwargs) {
     PyErr_SetString(N.client_disconnected, "the client disconnected");
     return nullptr;
   }
+  // Message types: identity first (interned constants), then length + bytes (app string
+  // literals with dots are not interned).
+  Py_ssize_t type_len = 0;
+  const char* type_data = PyUnicode_Check(type) ? PyUnicode_AsUTF8AndSize(type, &type_len) : nullptr;
   auto is = [&](PyObject* name) {
-    return type == name || PyUnicode_Compare(type, name) == 0;
+    if (type == name) {
+      return true;
+    }
+    if (type_data == nullptr || type_len != PyUnicode_GET_LENGTH(name)) {
+      return false;
+    }
+    return std::memcmp(type_data, PyUnicode_AsUTF8(name), static_cast<size_t>(type_len)) == 0;
   };
   if (is(N.response_start)) {
     if (s.response_started) {
@@ -923,22 +938,99 @@ PyObject* disconnectMessage() { return disconnectMessageCopy(); }
 PyObject* supportModule() { return N.support; }
 PyObject* clientDisconnectedError() { return N.client_disconnected; }
 
+namespace {
+
+// Small per-thread caches of immutable objects that recur across requests: header names
+// (a handful of distinct ones in practice; bounded so hostile input cannot grow it) and
+// the server address tuple.
+struct ScopeCache {
+  std::unordered_map<std::string, PyObject*> header_names;
+  std::string server_key;
+  PyObject* server{nullptr};
+};
+thread_local ScopeCache t_scope_cache;
+constexpr size_t kMaxCachedHeaderNames = 256;
+
+PyObject* headerName(std::string_view name) {
+  auto& cache = t_scope_cache.header_names;
+  auto it = cache.find(std::string(name));
+  if (it != cache.end()) {
+    Py_INCREF(it->second);
+    return it->second;
+  }
+  PyObject* b = bytesOf(name);
+  if (b != nullptr && name.size() <= 64 && cache.size() < kMaxCachedHeaderNames) {
+    Py_INCREF(b);
+    cache.emplace(std::string(name), b);
+  }
+  return b;
+}
+
+PyObject* pair(PyObject* a /* stolen */, PyObject* b /* stolen */) {
+  if (a == nullptr || b == nullptr) {
+    Py_XDECREF(a);
+    Py_XDECREF(b);
+    return nullptr;
+  }
+  PyObject* t = PyTuple_New(2);
+  if (t == nullptr) {
+    Py_DECREF(a);
+    Py_DECREF(b);
+    return nullptr;
+  }
+  PyTuple_SET_ITEM(t, 0, a);
+  PyTuple_SET_ITEM(t, 1, b);
+  return t;
+}
+
+PyObject* serverTuple(const AsgiStream& s) {
+  ScopeCache& c = t_scope_cache;
+  std::string key = s.server_host;
+  key += '|';
+  key += std::to_string(s.server_port);
+  if (c.server != nullptr && c.server_key == key) {
+    Py_INCREF(c.server);
+    return c.server;
+  }
+  PyObject* port;
+  if (s.server_port < 0) {
+    port = Py_None;
+    Py_INCREF(port);
+  } else {
+    port = PyLong_FromLong(s.server_port);
+  }
+  PyObject* t = pair(strOf(s.server_host), port);
+  if (t != nullptr) {
+    Py_XDECREF(c.server);
+    c.server = t;
+    Py_INCREF(t);
+    c.server_key = std::move(key);
+  }
+  return t;
+}
+
+} // namespace
+
 PyObject* buildScope(LoopThread& loop, const AsgiStream& s, PyObject* state) {
-  PyRef scope = PyRef::steal(PyDict_New());
+  // Copying a template that already has every key (in a fixed order) is much cheaper than
+  // inserting keys one by one into a growing dict: the copy clones the key table, and
+  // each value below replaces a placeholder without a resize.
+  PyRef scope = PyRef::steal(PyDict_Copy(N.scope_template));
   if (!scope) {
     return nullptr;
   }
   PyObject* d = scope.get();
+  bool ok = true;
   auto put = [&](PyObject* key, PyObject* value /* stolen */) {
     if (value == nullptr) {
-      return false;
+      ok = false;
+      return;
     }
-    const int rc = PyDict_SetItem(d, key, value);
+    ok = ok && PyDict_SetItem(d, key, value) == 0;
     Py_DECREF(value);
-    return rc == 0;
   };
   auto putBorrowed = [&](PyObject* key, PyObject* value) {
-    return PyDict_SetItem(d, key, value) == 0;
+    ok = ok && PyDict_SetItem(d, key, value) == 0;
   };
   const http::RequestHeaders& h = s.headers;
   const std::string& root = loop.settings().root_path;
@@ -956,33 +1048,26 @@ PyObject* buildScope(LoopThread& loop, const AsgiStream& s, PyObject* state) {
     const int starts = PyUnicode_Tailmatch(decoded.get(), prefix.get(), 0, PY_SSIZE_T_MAX, -1);
     path = starts == 1 ? decoded.release() : PyUnicode_Concat(prefix.get(), decoded.get());
   }
-  PyObject* headers = PyList_New(0);
+  const std::string_view authority = h.authority();
+  const bool synth_host = !h.has("host") && !authority.empty();
+  const Py_ssize_t count = static_cast<Py_ssize_t>(h.size()) + (synth_host ? 1 : 0);
+  PyObject* headers = PyList_New(count);
   if (headers == nullptr) {
     Py_XDECREF(path);
     return nullptr;
   }
-  const std::string_view authority = h.authority();
-  if (!h.has("host") && !authority.empty()) {
-    PyObject* pair = Py_BuildValue("(y#y#)", "host", static_cast<Py_ssize_t>(4), authority.data(),
-                                   static_cast<Py_ssize_t>(authority.size()));
-    PyList_Append(headers, pair);
-    Py_XDECREF(pair);
+  Py_ssize_t at = 0;
+  if (synth_host) {
+    PyList_SET_ITEM(headers, at++, pair(headerName("host"), bytesOf(authority)));
   }
   for (size_t i = 0; i < h.size(); ++i) {
-    const std::string_view name = h.nameAt(i);
-    const std::string_view value = h.valueAt(i);
-    PyObject* n = bytesOf(name);
-    PyObject* v = bytesOf(value);
-    PyObject* pair = (n && v) ? PyTuple_Pack(2, n, v) : nullptr;
-    Py_XDECREF(n);
-    Py_XDECREF(v);
-    if (pair == nullptr || PyList_Append(headers, pair) != 0) {
-      Py_XDECREF(pair);
+    PyObject* item = pair(headerName(h.nameAt(i)), bytesOf(h.valueAt(i)));
+    if (item == nullptr) {
       Py_DECREF(headers);
       Py_XDECREF(path);
       return nullptr;
     }
-    Py_DECREF(pair);
+    PyList_SET_ITEM(headers, at++, item);
   }
   PyObject* http_version = s.protocol == http::Protocol::Http2   ? N.v2
                            : s.protocol == http::Protocol::Http10 ? N.v10
@@ -992,18 +1077,16 @@ PyObject* buildScope(LoopThread& loop, const AsgiStream& s, PyObject* state) {
     client = Py_None;
     Py_INCREF(client);
   } else {
-    client = Py_BuildValue("(s#i)", s.client_ip.data(), static_cast<Py_ssize_t>(s.client_ip.size()),
-                           static_cast<int>(s.client_port));
+    client = pair(strOf(s.client_ip), PyLong_FromLong(s.client_port));
   }
-  PyObject* server;
-  if (s.server_port < 0) {
-    server = Py_BuildValue("(s#O)", s.server_host.data(),
-                           static_cast<Py_ssize_t>(s.server_host.size()), Py_None);
+  // The extensions dict is shared unless this request adds its own entries.
+  PyObject* extensions;
+  if (s.request_id.empty() && s.tls == nullptr) {
+    extensions = N.extensions_template;
+    Py_INCREF(extensions);
   } else {
-    server = Py_BuildValue("(s#i)", s.server_host.data(),
-                           static_cast<Py_ssize_t>(s.server_host.size()), s.server_port);
+    extensions = PyDict_Copy(N.extensions_template);
   }
-  PyObject* extensions = PyDict_Copy(N.extensions_template);
   if (extensions != nullptr && !s.request_id.empty()) {
     PyObject* rid = strOf(s.request_id);
     if (rid != nullptr) {
@@ -1032,17 +1115,33 @@ PyObject* buildScope(LoopThread& loop, const AsgiStream& s, PyObject* state) {
       Py_DECREF(tls);
     }
   }
-  const bool ok =
-      putBorrowed(N.type, N.http) && put(N.asgi, PyDict_Copy(N.asgi_template)) &&
-      putBorrowed(N.http_version, http_version) &&
-      putBorrowed(N.scheme, s.scheme == "https" ? N.scheme_https
-                            : s.scheme == "http" ? N.scheme_http
-                                                 : nullptr) &&
-      put(N.method, methodObject(h.method())) && put(N.path, path) &&
-      put(N.raw_path, bytesOf(raw_path)) && put(N.query_string, bytesOf(h.query())) &&
-      put(N.root_path, strOf(root)) && put(N.headers, headers) && put(N.client, client) &&
-      put(N.server, server) && put(N.extensions, extensions) &&
-      (state == nullptr || put(N.state, PyDict_Copy(state)));
+  // http_version, scheme, query_string and root_path hold their most common values in the
+  // template; only a request that differs pays for the store.
+  if (http_version != N.v11) {
+    putBorrowed(N.http_version, http_version);
+  }
+  if (s.scheme == "https") {
+    putBorrowed(N.scheme, N.scheme_https);
+  }
+  put(N.method, methodObject(h.method()));
+  put(N.path, path);
+  put(N.raw_path, bytesOf(raw_path));
+  const std::string_view query = h.query();
+  if (!query.empty()) {
+    put(N.query_string, bytesOf(query));
+  }
+  if (!root.empty()) {
+    put(N.root_path, strOf(root));
+  }
+  put(N.headers, headers);
+  put(N.client, client);
+  put(N.server, serverTuple(s));
+  put(N.extensions, extensions);
+  if (state != nullptr) {
+    put(N.state, PyDict_Copy(state));
+  } else {
+    ok = ok && PyDict_DelItem(d, N.state) == 0;
+  }
   if (!ok) {
     return nullptr;
   }
@@ -1123,6 +1222,24 @@ bool initNames(PyObject* support) {
       Py_BuildValue("{s:{},s:{},s:{}}", "http.response.trailers", "http.response.pathsend",
                     "http.response.early_hint");
   N.disconnect_message = Py_BuildValue("{s:s}", "type", "http.disconnect");
+  // Every scope key, in the order apps usually read them; values are placeholders.
+  N.scope_template = PyDict_New();
+  for (PyObject* key : {N.type, N.asgi, N.http_version, N.method, N.scheme, N.path, N.raw_path,
+                        N.query_string, N.root_path, N.headers, N.client, N.server,
+                        N.extensions, N.state}) {
+    PyDict_SetItem(N.scope_template, key, Py_None);
+  }
+  PyDict_SetItem(N.scope_template, N.type, N.http);
+  PyDict_SetItem(N.scope_template, N.http_version, N.v11);
+  PyDict_SetItem(N.scope_template, N.scheme, N.scheme_http);
+  PyDict_SetItem(N.scope_template, N.query_string, N.empty_bytes);
+  PyDict_SetItem(N.scope_template, N.root_path, N.empty_str);
+  // One shared "asgi" dict: it describes the server, not the request.
+  PyDict_SetItem(N.scope_template, N.asgi, N.asgi_template);
+  N.request_template = PyDict_New();
+  PyDict_SetItem(N.request_template, N.type, N.http_request);
+  PyDict_SetItem(N.request_template, N.body, N.empty_bytes);
+  PyDict_SetItem(N.request_template, N.more_body, Py_False);
   N.support = support;
   Py_INCREF(support);
   N.client_disconnected = PyObject_GetAttrString(support, "ClientDisconnected");
@@ -1144,6 +1261,90 @@ bool initNames(PyObject* support) {
 }
 
 PyObject* cancelledError() { return N.cancelled_error; }
+
+// --- asyncio's task registry, at C speed -----------------------------------------------
+//
+// CPython 3.11 registers every new Task in `_asyncio._all_tasks`, a weakref.WeakSet whose
+// `add` is Python code (about a microsecond per call, a third of what creating a Task
+// costs). pounce creates a Task per request, so it gives that one WeakSet instance an `add`
+// that does exactly what WeakSet.add does — commit pending removals, then put a weak
+// reference with the set's own removal callback into its `data` set — in C. asyncio's
+// all_tasks() and the WeakSet's iteration and removal logic are untouched. Interpreters
+// without this registry (3.12+ keeps tasks differently) are left alone.
+
+namespace {
+
+struct TaskRegistry {
+  PyObject* weakset{nullptr};
+  PyObject* data{nullptr};             // the WeakSet's set of weak references
+  PyObject* remove{nullptr};           // its removal callback
+  PyObject* pending_removals{nullptr}; // its list of removals deferred during iteration
+};
+TaskRegistry g_registry;
+
+PyObject* registryAdd(PyObject*, PyObject* item) {
+  if (PyList_Check(g_registry.pending_removals) &&
+      PyList_GET_SIZE(g_registry.pending_removals) > 0) {
+    PyObject* r = PyObject_CallMethod(g_registry.weakset, "_commit_removals", nullptr);
+    if (r == nullptr) {
+      return nullptr;
+    }
+    Py_DECREF(r);
+  }
+  PyObject* ref = PyWeakref_NewRef(item, g_registry.remove);
+  if (ref == nullptr) {
+    return nullptr;
+  }
+  const int rc = PySet_Add(g_registry.data, ref);
+  Py_DECREF(ref);
+  if (rc != 0) {
+    return nullptr;
+  }
+  Py_RETURN_NONE;
+}
+
+PyMethodDef kRegistryAdd = {"add", registryAdd, METH_O,
+                            "WeakSet.add for asyncio's task registry, in C (pounce)."};
+
+} // namespace
+
+bool accelerateTaskRegistry() {
+  PyRef asyncio_c = PyRef::steal(PyImport_ImportModule("_asyncio"));
+  PyRef tasks = PyRef::steal(asyncio_c ? PyObject_GetAttrString(asyncio_c.get(), "_all_tasks")
+                                       : nullptr);
+  PyRef weakref = PyRef::steal(PyImport_ImportModule("_weakrefset"));
+  PyRef weakset_type = PyRef::steal(weakref ? PyObject_GetAttrString(weakref.get(), "WeakSet")
+                                            : nullptr);
+  if (!tasks || !weakset_type || !PyObject_TypeCheck(tasks.get(), reinterpret_cast<PyTypeObject*>(weakset_type.get())) ||
+      Py_TYPE(tasks.get()) != reinterpret_cast<PyTypeObject*>(weakset_type.get())) {
+    PyErr_Clear();
+    return false;
+  }
+  PyObject* data = PyObject_GetAttrString(tasks.get(), "data");
+  PyObject* remove = PyObject_GetAttrString(tasks.get(), "_remove");
+  PyObject* pending = PyObject_GetAttrString(tasks.get(), "_pending_removals");
+  if (data == nullptr || !PySet_Check(data) || remove == nullptr || pending == nullptr ||
+      !PyList_Check(pending)) {
+    Py_XDECREF(data);
+    Py_XDECREF(remove);
+    Py_XDECREF(pending);
+    PyErr_Clear();
+    return false;
+  }
+  PyRef add = PyRef::steal(PyCFunction_New(&kRegistryAdd, nullptr));
+  if (!add || PyObject_SetAttrString(tasks.get(), "add", add.get()) != 0) {
+    Py_DECREF(data);
+    Py_DECREF(remove);
+    Py_DECREF(pending);
+    PyErr_Clear();
+    return false;
+  }
+  g_registry.weakset = tasks.release();
+  g_registry.data = data;
+  g_registry.remove = remove;
+  g_registry.pending_removals = pending;
+  return true;
+}
 PyObject* name(const char* which) {
   if (std::strcmp(which, "set_result") == 0) {
     return N.set_result;

@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -72,6 +73,8 @@ void Worker::join() {
 
 void Worker::run() {
   setCurrentIoThread(static_cast<int>(index_));
+  // Named for top -H, perf and gdb: "pounce-io-<worker>".
+  pthread_setname_np(pthread_self(), cat("pounce-io-", index_).substr(0, 15).c_str());
   for (auto& l : listeners_) {
     startAccepting(*l);
   }

@@ -649,3 +649,23 @@ def test_an_app_that_fails_to_start_is_refused_and_the_old_one_keeps_serving(pou
     assert "no_such_module" in missing["errors"][0]["message"]
     assert get_body(s.port) == (200, b"one")
     assert admin.json("GET", "/config/history")["current"] == 1
+
+
+def test_shipped_remote_admin_config_runs_with_its_token(pounce, tmp_path):
+    # As shipped it binds every interface and reads the token from /run/secrets; here the
+    # same file on loopback, with the secret in a temporary file.
+    token = tmp_path / "pounce-admin-token"
+    token.write_text("t0ken\n")
+    admin_port = free_port()
+    text = (ROOT / "configs/admin-remote.yaml").read_text()
+    text = text.replace("/run/secrets/pounce-admin-token", str(token))
+    text = text.replace("port_value: 9901", f"port_value: {admin_port}")
+    text = text.replace("address: 0.0.0.0", "address: 127.0.0.1").replace("app_dir: [..]",
+                                                                          f"app_dir: [{ROOT}]")
+    s = pounce(text.replace("port_value: 8000", "port_value: @PORT@"))
+    assert get_body(s.port) == (200, b"Hello, world!\n")
+    assert Admin(admin_port).get("/stats")[0] == 401
+    admin = Admin(admin_port, token="t0ken")
+    assert admin.get("/stats")[0] == 200
+    assert admin.get("/ready", headers={"Host": f"pounce.internal:{admin_port}"})[0] == 200
+    assert admin.json("GET", "/config_dump")["admin"]["allow_remote"] is True

@@ -110,6 +110,7 @@ def test_streaming_response_many_chunks(probe):
     assert r.content[:1024] == b"A" * 1024 and r.content[-1024:] == b"P" * 1024
 
 
+@pytest.mark.no_asan
 def test_large_stream_to_slow_reader_keeps_memory_bounded(probe):
     """500 MB streamed to a client that reads slowly: the app is paused, RSS stays flat."""
     pid = probe.proc.pid
@@ -247,6 +248,17 @@ def test_response_headers_with_newlines_are_dropped(probe):
     assert r.status_code == 200
     assert r.headers["x-ok"] == "1"
     assert "x-evil" not in r.headers and "set-cookie" not in r.headers
+
+
+def test_each_request_runs_in_a_registered_asyncio_task(probe):
+    info = get(probe, "/task").json()
+    assert info == {"is_task": True, "name": "pounce.asgi", "registered": True}
+
+
+def test_a_task_factory_set_by_the_app_is_used(pounce):
+    s = pounce(asgi_config(), env={"PROBE_TASK_FACTORY": "1"})
+    info = get(s, "/task").json()
+    assert info == {"is_task": True, "name": "from-factory", "registered": True}
 
 
 def test_lifespan_and_worker_scopes_run_in_order(pounce, tmp_path):

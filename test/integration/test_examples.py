@@ -1,6 +1,7 @@
 """The shipped example configs, run as users would run them (with --port)."""
 
 import httpx
+import pytest
 
 from conftest import ROOT
 
@@ -44,3 +45,63 @@ def test_django_example(pounce):
         assert c.get("/greet/ada/").text == "Hello, ada!"
         assert c.post("/echo/", content=b"\x00\x01binary").content == b"\x00\x01binary"
         assert c.get("/nope/").status_code == 404
+
+
+def test_all_filters_in_front_of_the_starlette_app(pounce):
+    import gzip
+    import json as jsonlib
+    from prometheus_client.parser import text_string_to_metric_families
+
+    s = start(pounce, "all-filters.yaml")
+    with httpx.Client(base_url=s.url("")) as c:
+        # The app, through every filter.
+        r = c.get("/", headers={"X-Forwarded-For": "203.0.113.9"})
+        assert r.status_code == 200 and r.json()["hello"] == "starlette"
+        assert len(r.headers["x-request-id"]) == 32
+        assert r.headers["server-timing"].startswith("total;dur=")
+        assert "app;dur=" in r.headers["server-timing"]
+        assert r.headers["ratelimit-limit"] == "400"
+        # Static files, compressed when asked.
+        r = c.get("/static/index.html", headers={"Accept-Encoding": "gzip"})
+        assert r.status_code == 200 and "<html" in r.text.lower()
+        # Health and metrics answer before the app.
+        assert c.get("/livez").json()["status"] == "ok"
+        assert c.get("/readyz").status_code == 200
+        metrics = c.get("/metrics").text
+        names = {f.name for f in text_string_to_metric_families(metrics)}
+        assert "http_requests" in names or "http_requests_total" in names
+        # A streamed response from the app stays streamed.
+        assert c.get("/stream").text == "".join(f"{i}\n" for i in range(10))
+    log = s.log()
+    assert '"GET / HTTP/1.1" 200' in log
+    assert "203.0.113.9" in log  # the client address from X-Forwarded-For
+
+
+def test_reference_configs_run(pounce, tmp_path):
+    s = start(pounce, "reference.yaml")
+    assert httpx.get(s.url("/")).text == "Hello, world!\n"
+    s = start(pounce, "filters-reference.yaml")
+    with httpx.Client(base_url=s.url("")) as c:
+        assert c.get("/healthz").json()["status"] == "ok"
+        assert c.get("/index.html").status_code == 200
+        assert c.get("/nope").status_code == 404
+        assert "http_requests_total" in c.get("/metrics").text
+    s = start(pounce, "maintenance.yaml")
+    r = httpx.get(s.url("/anything"))
+    assert r.status_code == 503 and r.headers["retry-after"] == "120"
+
+
+def test_mtls_config_exposes_the_client_certificate(pounce):
+    import ssl
+    s = start(pounce, "mtls.yaml")
+    ctx = ssl.create_default_context(cafile=str(ROOT / "examples/tls/ca.pem"))
+    ctx.load_cert_chain(ROOT / "examples/tls/client.pem", ROOT / "examples/tls/client.key")
+    with httpx.Client(verify=ctx) as c:
+        scope = c.get(f"https://localhost:{s.port}/scope").json()
+    tls = scope["extensions"]["tls"]
+    assert tls["tls_version"] == 0x0304
+    assert tls["client_cert_chain"][0].startswith("-----BEGIN CERTIFICATE-----")
+    assert tls["server_cert"].startswith("-----BEGIN CERTIFICATE-----")
+    assert scope["scheme"] == "https"
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"https://localhost:{s.port}/scope", verify=str(ROOT / "examples/tls/ca.pem"))

@@ -108,6 +108,9 @@ Dispatcher::Dispatcher(std::string name, TimeSource& time_source)
 
 Dispatcher::~Dispatcher() {
   runDeferred();
+  for (auto& cb : destroy_callbacks_) {
+    cb();
+  }
   event_free(post_event_);
   event_free(deferred_event_);
   ::close(post_fd_);

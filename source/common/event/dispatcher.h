@@ -78,6 +78,10 @@ public:
 
   MonotonicTime now() { return time_source_.monotonicTime(); }
 
+  // Runs `cb` when this dispatcher is destroyed, before its event loop is freed (for objects
+  // that attach events to the loop but may outlive it).
+  void addDestroyCallback(std::function<void()> cb) { destroy_callbacks_.push_back(std::move(cb)); }
+
 private:
   static void onPostReady(int fd, short events, void* arg);
   static void onDeferredReady(int fd, short events, void* arg);
@@ -94,6 +98,7 @@ private:
   std::vector<std::function<void()>> posted_;
   std::vector<std::function<void()>> deferred_;
   std::vector<std::unique_ptr<DeferredDeletable>> to_delete_;
+  std::vector<std::function<void()>> destroy_callbacks_;
   bool deferred_scheduled_{false};
   std::thread::id thread_id_;
 };

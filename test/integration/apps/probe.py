@@ -45,6 +45,10 @@ async def app(scope, receive, send):
             if message["type"] == "lifespan.startup":
                 scope["state"]["started"] = True
                 scope["state"]["greeting"] = "hello from lifespan"
+                if os.environ.get("PROBE_TASK_FACTORY"):
+                    def factory(loop, coro, **kwargs):
+                        return asyncio.Task(coro, loop=loop, name="from-factory", **kwargs)
+                    asyncio.get_running_loop().set_task_factory(factory)
                 await send({"type": "lifespan.startup.complete"})
             else:
                 await send({"type": "lifespan.shutdown.complete"})
@@ -152,6 +156,11 @@ async def app(scope, receive, send):
     elif path == "/thread":
         import threading
         await _respond(send, 200, str(threading.get_ident()).encode())
+    elif path == "/task":
+        task = asyncio.current_task()
+        info = {"is_task": isinstance(task, asyncio.Task), "name": task.get_name(),
+                "registered": task in asyncio.all_tasks()}
+        await _respond(send, 200, json.dumps(info).encode(), b"application/json")
     elif path == "/status":
         await _respond(send, int(query["code"][0]), b"")
     else:

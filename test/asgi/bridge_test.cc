@@ -1,0 +1,170 @@
+// The ASGI bridge without sockets: the real AsgiFilter in a FilterHarness, a real Python
+// loop thread, and checks that every cross-thread object is released.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "source/asgi/app.h"
+#include "source/asgi/bridge.h"
+#include "source/asgi/python.h"
+#include "test/test_common/filter_harness.h"
+
+namespace pounce::asgi {
+namespace {
+
+constexpr const char* kApp = R"PY(
+import asyncio
+
+SEEN = []
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    path = scope["path"]
+    if path == "/hello":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"hi " + scope["method"].encode()})
+    elif path == "/echo":
+        body = b""
+        while True:
+            m = await receive()
+            body += m.get("body", b"")
+            if not m.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+    elif path == "/wait":
+        m = await receive()          # the body never ends: waits until the client leaves
+        while m["type"] == "http.request":
+            m = await receive()
+        SEEN.append(m["type"])
+    elif path == "/raise":
+        raise ValueError("bridge test error")
+)PY";
+
+class BridgeTest : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    dir_ = std::filesystem::temp_directory_path() / ("bridge-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir_);
+    std::ofstream(dir_ / "bridge_app.py") << kApp;
+  }
+  static void TearDownTestSuite() { std::filesystem::remove_all(dir_); }
+
+  std::vector<http::FilterFactoryCb> chain() {
+    auto factories = test::FilterHarness::factoriesFromYaml(
+        {{"pounce.filters.asgi",
+          "app: bridge_app:app\napp_dir: [" + dir_.string() + "]\nworker_scopes: false\n"}},
+        server_);
+    EXPECT_TRUE(factories.ok()) << factories.status();
+    return std::move(*factories);
+  }
+
+  // Runs the harness's loop until `done` or a timeout.
+  template <class F> bool runUntil(test::FilterHarness& h, F done) {
+    for (int i = 0; i < 2000 && !done(); ++i) {
+      h.runPending();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return done();
+  }
+
+  test::FakeServerContext server_;
+  static std::filesystem::path dir_;
+};
+std::filesystem::path BridgeTest::dir_;
+
+TEST_F(BridgeTest, RequestAndResponseCrossThreads) {
+  test::FilterHarness h(chain());
+  h.sendHeaders(test::FilterHarness::request("GET", "/hello"), true);
+  ASSERT_TRUE(runUntil(h, [&] { return h.response.complete; }));
+  EXPECT_EQ(h.response.status, 200);
+  EXPECT_EQ(h.response.body, "hi GET");
+  // A whole response in one batch gets a Content-Length.
+  EXPECT_EQ(h.response.headers.getOr("content-length"), "6");
+}
+
+TEST_F(BridgeTest, RequestBodyInPieces) {
+  test::FilterHarness h(chain());
+  h.sendHeaders(test::FilterHarness::request("POST", "/echo"), false);
+  h.sendData("abc", false);
+  h.sendData("def", true);
+  ASSERT_TRUE(runUntil(h, [&] { return h.response.complete; }));
+  EXPECT_EQ(h.response.status, 201);
+  EXPECT_EQ(h.response.body, "abcdef");
+}
+
+TEST_F(BridgeTest, ClientResetResolvesThePendingReceive) {
+  auto factories = chain();
+  {
+    test::FilterHarness h(std::move(factories));
+    h.sendHeaders(test::FilterHarness::request("POST", "/wait"), false);
+    h.sendData("x", false);
+    h.runPending();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    h.clientReset();
+  }
+  bool seen = false;
+  for (int i = 0; i < 200 && !seen; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    GilGuard gil;
+    PyRef module = PyRef::steal(PyImport_ImportModule("bridge_app"));
+    PyRef list = PyRef::steal(module ? PyObject_GetAttrString(module.get(), "SEEN") : nullptr);
+    seen = list && PyList_Size(list.get()) == 1;
+  }
+  EXPECT_TRUE(seen) << "the app never saw http.disconnect";
+}
+
+TEST_F(BridgeTest, AppErrorBeforeStartIs500) {
+  test::FilterHarness h(chain());
+  h.sendHeaders(test::FilterHarness::request("GET", "/raise"), true);
+  ASSERT_TRUE(runUntil(h, [&] { return h.response.complete; }));
+  EXPECT_EQ(h.response.status, 500);
+}
+
+TEST_F(BridgeTest, EveryStreamIsReleased) {
+  auto factories = chain();
+  for (int i = 0; i < 50; ++i) {
+    test::FilterHarness h(factories);
+    h.sendHeaders(test::FilterHarness::request("GET", "/hello"), true);
+    ASSERT_TRUE(runUntil(h, [&] { return h.response.complete; }));
+  }
+  // Python may hold the last references for a moment after the response.
+  bool released = false;
+  for (int i = 0; i < 400 && !released; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    released = AsgiStream::live() == 0;
+  }
+  EXPECT_TRUE(released) << AsgiStream::live() << " streams still alive";
+}
+
+TEST(PyRefTest, ReleasesExactlyOnce) {
+  ASSERT_TRUE(Interpreter::start({}).ok());
+  GilGuard gil;
+  PyObject* raw = PyUnicode_FromString("pounce-refcount-probe");
+  const Py_ssize_t before = Py_REFCNT(raw);
+  {
+    PyRef a = PyRef::borrow(raw);
+    EXPECT_EQ(Py_REFCNT(raw), before + 1);
+    PyRef b = std::move(a);
+    EXPECT_EQ(Py_REFCNT(raw), before + 1);
+    EXPECT_FALSE(a);
+    PyRef c;
+    c = std::move(b);
+    EXPECT_EQ(Py_REFCNT(raw), before + 1);
+  }
+  EXPECT_EQ(Py_REFCNT(raw), before);
+  PyRef owner = PyRef::steal(raw);
+  PyObject* given = owner.release();
+  EXPECT_EQ(given, raw);
+  EXPECT_FALSE(owner);
+  Py_DECREF(given);
+}
+
+} // namespace
+} // namespace pounce::asgi
