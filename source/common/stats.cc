@@ -379,6 +379,16 @@ std::string Store::jsonText() const {
   return out;
 }
 
+std::vector<const Family*> Store::families() const {
+  std::lock_guard<std::mutex> lock(lock_);
+  std::vector<const Family*> out;
+  out.reserve(families_.size());
+  for (const auto& f : families_) {
+    out.push_back(f.get());
+  }
+  return out;
+}
+
 std::vector<const Series*> Store::seriesOf(std::string_view name) const {
   std::vector<const Series*> out;
   std::lock_guard<std::mutex> lock(lock_);

@@ -83,6 +83,9 @@ public:
   // The series of family `name` that exist now (empty if there is no such family). Series
   // live as long as the store, so the pointers stay valid; values are read as usual.
   std::vector<const Series*> seriesOf(std::string_view name) const;
+  // Every family, in creation order (the admin API walks them). Families live as long as
+  // the store; read their series with seriesOf().
+  std::vector<const Family*> families() const;
   // Value of one counter/gauge series (tests, health filter); 0 if absent.
   int64_t valueOf(std::string_view name, const std::vector<std::string>& label_values = {}) const;
 

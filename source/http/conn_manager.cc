@@ -181,6 +181,12 @@ void ConnectionManager::onBelowWriteBufferLowWatermark() {
 
 RequestDecoder& ConnectionManager::newStream(ResponseEncoder& encoder) {
   ++requests_started_;
+  if (!draining_ && server_.draining()) {
+    // The server drains (SIGTERM, the admin API): this response says Connection: close
+    // (HTTP/2: GOAWAY), also on connections accepted after the drain began.
+    draining_ = true;
+    codec_->shutdownNotice();
+  }
   StreamInfo info;
   auto& dispatcher = connection_.dispatcher();
   info.start_time = dispatcher.now();
@@ -242,7 +248,11 @@ void ConnectionManager::startDrain() {
   if (codec_ != nullptr) {
     codec_->shutdownNotice();
   }
-  if (idle()) {
+  // An idle keep-alive connection closes now (left open, its next request would be served
+  // by a listener that is going away). One accepted a moment ago that has not started its
+  // first request is different: that request is most likely on its way, so it is answered
+  // (with Connection: close); the header timeout bounds the wait.
+  if (idle() && requests_started_ > 0) {
     closeConnection(true);
     return;
   }

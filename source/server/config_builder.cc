@@ -282,8 +282,31 @@ void validateBootstrap(const Bootstrap& bootstrap, config::ConfigErrors& errors)
   if (bootstrap.concurrency() > 1024) {
     errors.add("concurrency", "must be at most 1024");
   }
-  if (bootstrap.has_admin() && bootstrap.admin().has_address()) {
-    validateAddress(bootstrap.admin().address(), "admin.address", errors);
+  if (bootstrap.has_admin()) {
+    const auto& admin = bootstrap.admin();
+    if (admin.has_address()) {
+      validateAddress(admin.address(), "admin.address", errors);
+      if (admin.address().has_socket_address() && !admin.allow_remote()) {
+        const std::string& ip = admin.address().socket_address().address();
+        auto address = network::Address::fromIp(ip.empty() ? "127.0.0.1" : ip, 0);
+        if (address.ok() && !address->isLoopback()) {
+          errors.add("admin.address.socket_address.address",
+                     cat("'", ip, "' is not a loopback address: the admin API changes the live "
+                              "server, so it listens on 127.0.0.1 or ::1 unless "
+                              "admin.allow_remote is true (then set admin.token_file too)"));
+        }
+      }
+    }
+    if (admin.has_history_size() && admin.history_size() == 0) {
+      errors.add("admin.history_size", "must be at least 1");
+    }
+    for (int i = 0; i < admin.allowed_hosts_size(); ++i) {
+      const std::string& host = admin.allowed_hosts(i);
+      if (host.empty() || !http::isValidHeaderValue(host) ||
+          host.find_first_of(" /,") != std::string::npos) {
+        errors.add(cat("admin.allowed_hosts[", i, "]"), "must be a host name such as admin.local");
+      }
+    }
   }
 }
 
@@ -427,6 +450,10 @@ http::FilterChainSharedPtr ConfigBuilder::buildFilterChain(
   return std::make_shared<http::FilterChain>(std::move(entries), version);
 }
 
+std::string listenerName(const v1::Listener& listener, int index) {
+  return listener.name().empty() ? cat("listener_", index) : listener.name();
+}
+
 std::vector<ListenSpec> listenSpecs(const Bootstrap& bootstrap, const std::string& config_dir) {
   std::vector<ListenSpec> out;
   for (int i = 0; i < bootstrap.listeners_size(); ++i) {
@@ -457,10 +484,14 @@ std::vector<ListenSpec> listenSpecs(const Bootstrap& bootstrap, const std::strin
 }
 
 std::vector<ListenerConfig> ConfigBuilder::buildListeners(const Bootstrap& bootstrap,
-                                                          config::ConfigErrors& errors) {
+                                                          config::ConfigErrors& errors,
+                                                          uint64_t version, int only) {
   std::vector<ListenerConfig> out;
   const auto specs = listenSpecs(bootstrap, config_dir_);
   for (int i = 0; i < bootstrap.listeners_size(); ++i) {
+    if (only >= 0 && i != only) {
+      continue;
+    }
     const auto& l = bootstrap.listeners(i);
     ListenerConfig c;
     c.name = specs[i].name;
@@ -474,7 +505,7 @@ std::vector<ListenerConfig> ConfigBuilder::buildListeners(const Bootstrap& boots
     applyHttp2Options(l.http2(), settings.http2);
     c.settings = std::make_shared<http::HttpSettings>(std::move(settings));
     c.chain = buildFilterChain(l.filter_chain(), c.name, cat("listeners[", i, "].filter_chain"),
-                               errors, 1);
+                               errors, version);
     c.transport = std::make_shared<network::RawTransportSocketFactory>();
     if (l.has_tls()) {
       // Certificates are loaded in validate mode too: a bad file must fail validation.

@@ -52,6 +52,8 @@ struct ListenSpec {
   uint32_t backlog{2048};
 };
 std::vector<ListenSpec> listenSpecs(const Bootstrap& bootstrap, const std::string& config_dir);
+// A listener's name: its `name`, or "listener_<index>".
+std::string listenerName(const pounce::config::v1::Listener& listener, int index);
 
 // Builds filter chains: each filter's config is validated and turned into a factory.
 class ConfigBuilder {
@@ -65,8 +67,11 @@ public:
                    const std::string& listener_name, const std::string& path,
                    config::ConfigErrors& errors, uint64_t version);
 
+  // Builds every listener (or only the one at index `only`), their chains getting
+  // `version`.
   std::vector<ListenerConfig> buildListeners(const Bootstrap& bootstrap,
-                                             config::ConfigErrors& errors);
+                                             config::ConfigErrors& errors, uint64_t version = 1,
+                                             int only = -1);
 
   std::string resolvePath(std::string_view path) const;
 

@@ -4,12 +4,14 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "source/common/logger.h"
 #include "source/common/strings.h"
 #include "source/common/version.h"
 #include "source/network/listen_socket.h"
+#include "source/server/admin/config_state.h"
 #include "source/server/cpu.h"
 
 namespace pounce::server {
@@ -23,32 +25,47 @@ Instance::Instance(Bootstrap bootstrap, std::string config_path,
   concurrency_ = bootstrap_.concurrency() == 0 ? availableCpus() : bootstrap_.concurrency();
 }
 
+PendingChange::~PendingChange() {
+  if (published) {
+    return;
+  }
+  // Never published: the sockets bound for it are ours to close.
+  for (const auto& l : added) {
+    for (int fd : l->fds) {
+      ::close(fd);
+    }
+    if (l->pipe_inode != 0) {
+      network::removeSocketFile(l->config.address, l->pipe_inode);
+    }
+    l->fds.clear();
+  }
+}
+
 Instance::~Instance() {
   for (auto* ev : signal_events_) {
     event_free(ev);
   }
   workers_.clear();
-  for (size_t i = 0; i < listen_fds_.size() && i < listeners_.size(); ++i) {
-    if (listeners_[i]->config.address.isPipe()) {
-      for (int fd : listen_fds_[i]) {
+  for (const auto& l : listeners_) {
+    if (l->config.address.isPipe()) {
+      for (int fd : l->fds) {
         ::close(fd);
       }
-      if (i < pipe_inodes_.size()) {
-        network::removeSocketFile(listeners_[i]->config.address, pipe_inodes_[i]);
-      }
+      network::removeSocketFile(l->config.address, l->pipe_inode);
     }
   }
 }
 
-absl::Status Instance::build(bool validate_only) {
-  std::string dir;
-  if (!config_path_.empty()) {
-    dir = std::filesystem::path(config_path_).parent_path().string();
-    if (dir.empty()) {
-      dir = ".";
-    }
+std::string Instance::configDir() const {
+  if (config_path_.empty()) {
+    return "";
   }
-  ConfigBuilder builder(*this, dir, validate_only);
+  std::string dir = std::filesystem::path(config_path_).parent_path().string();
+  return dir.empty() ? "." : dir;
+}
+
+absl::Status Instance::build(bool validate_only) {
+  ConfigBuilder builder(*this, configDir(), validate_only);
   if (marks_ == nullptr) {
     marks_ = std::make_shared<config::ConfigErrors>(config_path_.empty() ? "command line"
                                                                          : config_path_);
@@ -67,6 +84,36 @@ absl::Status Instance::build(bool validate_only) {
   return absl::OkStatus();
 }
 
+absl::Status Instance::bindListener(ListenerShared& listener) {
+  auto& config = listener.config;
+  if (config.address.isPipe()) {
+    auto fd = network::createListenSocket(config.address, static_cast<int>(config.backlog),
+                                          config.pipe_mode);
+    if (!fd.ok()) {
+      return fd.status();
+    }
+    listener.fds.push_back(*fd);
+    listener.pipe_inode = network::socketFileInode(config.address);
+    return absl::OkStatus();
+  }
+  for (uint32_t i = 0; i < concurrency_; ++i) {
+    auto fd = network::createListenSocket(config.address, static_cast<int>(config.backlog), 0);
+    if (!fd.ok()) {
+      for (int open : listener.fds) {
+        ::close(open);
+      }
+      listener.fds.clear();
+      return fd.status();
+    }
+    if (i == 0 && config.address.port() == 0) {
+      // The kernel chose a port: every other socket must use the same one.
+      config.address = network::Address::local(*fd);
+    }
+    listener.fds.push_back(*fd);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Instance::bind() {
   if (!inherited_fds_.empty()) {
     if (inherited_fds_.size() != listeners_.size()) {
@@ -81,40 +128,17 @@ absl::Status Instance::bind() {
       if (!config.address.isPipe() && config.address.port() == 0) {
         config.address = network::Address::local(inherited_fds_[i][0]);
       }
-      pipe_inodes_.push_back(0); // the supervisor owns (and removes) socket files
+      listeners_[i]->fds = std::move(inherited_fds_[i]);
+      listeners_[i]->pipe_inode = 0; // the supervisor owns (and removes) socket files
     }
-    listen_fds_ = std::move(inherited_fds_);
+    inherited_fds_.clear();
     return absl::OkStatus();
   }
   for (auto& l : listeners_) {
-    std::vector<int> fds;
-    auto& config = l->config;
-    if (config.address.isPipe()) {
-      auto fd = network::createListenSocket(config.address, static_cast<int>(config.backlog),
-                                            config.pipe_mode);
-      if (!fd.ok()) {
-        return fd.status();
-      }
-      fds.push_back(*fd);
-      pipe_inodes_.push_back(network::socketFileInode(config.address));
-    } else {
-      pipe_inodes_.push_back(0);
-      for (uint32_t i = 0; i < concurrency_; ++i) {
-        auto fd = network::createListenSocket(config.address, static_cast<int>(config.backlog), 0);
-        if (!fd.ok()) {
-          for (int open : fds) {
-            ::close(open);
-          }
-          return fd.status();
-        }
-        if (i == 0 && config.address.port() == 0) {
-          // The kernel chose a port: every other socket must use the same one.
-          config.address = network::Address::local(*fd);
-        }
-        fds.push_back(*fd);
-      }
+    auto status = bindListener(*l);
+    if (!status.ok()) {
+      return status;
     }
-    listen_fds_.push_back(std::move(fds));
   }
   return absl::OkStatus();
 }
@@ -163,9 +187,9 @@ int Instance::run() {
   }
   for (uint32_t i = 0; i < concurrency_; ++i) {
     auto worker = std::make_unique<Worker>(i, *this, timeSource());
-    for (size_t li = 0; li < listeners_.size(); ++li) {
-      const bool pipe = listeners_[li]->config.address.isPipe();
-      worker->addListener(listeners_[li], pipe ? listen_fds_[li][0] : listen_fds_[li][i], !pipe);
+    for (const auto& l : listeners_) {
+      const bool pipe = l->config.address.isPipe();
+      worker->addListener(l, pipe ? l->fds[0] : l->fds[i], !pipe);
     }
     workers_.push_back(std::move(worker));
   }
@@ -193,11 +217,15 @@ int Instance::run() {
 
 void Instance::onSignal(int sig) {
   if (sig == SIGHUP) {
+    if (reload_handler_) {
+      reload_handler_();
+      return;
+    }
     POUNCE_LOG(Main, Info, "SIGHUP: reloading TLS certificates");
     reloadCertificates().IgnoreError(); // each failure is logged
     return;
   }
-  if (++signals_seen_ > 1 || draining_.load()) {
+  if (++signals_seen_ > 1 || exit_requested_) {
     POUNCE_LOG(Main, Warning, "second signal: exiting now");
     ::_exit(1);
   }
@@ -226,9 +254,30 @@ absl::Status Instance::reloadCertificates() {
 }
 
 void Instance::drainAndExit() {
-  if (draining_.exchange(true)) {
+  exit_requested_ = true;
+  draining_.store(true);
+  if (!stop_drain_started_) {
+    startStopDrain();
+  } else if (drained_) {
+    main_dispatcher_->exit();
+  }
+}
+
+void Instance::drain(bool graceful) {
+  draining_.store(true);
+  if (!graceful) {
+    if (!stop_drain_started_) {
+      startStopDrain();
+    }
     return;
   }
+  for (auto& w : workers_) {
+    w->drainConnections();
+  }
+}
+
+void Instance::startStopDrain() {
+  stop_drain_started_ = true;
   std::chrono::milliseconds timeout{0};
   for (const auto& l : listeners_) {
     timeout = std::max(timeout, l->config.settings->shutdown_timeout);
@@ -240,14 +289,222 @@ void Instance::drainAndExit() {
     });
   }
   if (workers_.empty()) {
-    main_dispatcher_->exit();
+    drained_ = true;
+    if (exit_requested_) {
+      main_dispatcher_->exit();
+    }
   }
 }
 
 void Instance::onWorkerDrained() {
-  if (++workers_drained_ == workers_.size()) {
-    main_dispatcher_->exit();
+  if (++workers_drained_ != workers_.size()) {
+    return;
   }
+  drained_ = true;
+  if (exit_requested_) {
+    main_dispatcher_->exit();
+  } else {
+    POUNCE_LOG(Main, Info, "listeners drained; exiting on SIGTERM or POST /quitquitquit");
+  }
+}
+
+std::shared_ptr<ListenerShared> Instance::findListener(const std::string& name) const {
+  for (const auto& l : listeners_) {
+    if (l->config.name == name) {
+      return l;
+    }
+  }
+  return nullptr;
+}
+
+std::unique_ptr<PendingChange> Instance::prepare(const Bootstrap& candidate, uint64_t version,
+                                                 config::ConfigErrors& errors, bool chains_only) {
+  const admin::ConfigDiff diff = admin::diffConfigs(bootstrap_, candidate);
+  auto change = std::make_unique<PendingChange>();
+  change->version = version;
+  change->bootstrap = candidate;
+  change->changes = diff.describe();
+  if (chains_only && !diff.chainsOnly()) {
+    errors.add("listeners", cat("only filter chains can change in place here; these need new "
+                                "worker processes: ", [&] {
+                                  std::string out;
+                                  for (const auto& c : diff.describe()) {
+                                    out += out.empty() ? c : ", " + c;
+                                  }
+                                  return out;
+                                }()));
+    return nullptr;
+  }
+  auto in = [](const std::vector<std::string>& names, const std::string& name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
+  ConfigBuilder builder(*this, configDir(), false);
+  for (int i = 0; i < candidate.listeners_size(); ++i) {
+    const auto& l = candidate.listeners(i);
+    const std::string name = listenerName(l, i);
+    std::shared_ptr<ListenerShared> existing = findListener(name);
+    if (in(diff.chains, name)) {
+      auto chain = builder.buildFilterChain(l.filter_chain(), name,
+                                            cat("listeners[", i, "].filter_chain"), errors, version);
+      if (chain != nullptr) {
+        change->chains.push_back({existing, std::move(chain)});
+      }
+      continue;
+    }
+    const bool replaced = in(diff.replaced, name);
+    if (!replaced && !in(diff.moved, name) && !in(diff.added, name)) {
+      continue;
+    }
+    auto configs = builder.buildListeners(candidate, errors, version, i);
+    if (configs.empty() || configs[0].chain == nullptr) {
+      continue;
+    }
+    auto shared = std::make_shared<ListenerShared>();
+    shared->stats = http::ListenerStats::create(stats(), name);
+    shared->config = std::move(configs[0]);
+    if (replaced) {
+      change->replaced.push_back({existing, std::move(shared)});
+      continue;
+    }
+    auto bound = bindListener(*shared);
+    if (!bound.ok()) {
+      errors.add(cat("listeners[", i, "].address"), std::string(bound.message()));
+      continue;
+    }
+    change->added.push_back(shared);
+    if (existing != nullptr) {
+      change->removed.push_back(existing);
+    }
+  }
+  for (const auto& name : diff.removed) {
+    if (auto existing = findListener(name)) {
+      change->removed.push_back(existing);
+    }
+  }
+  if (!errors.empty()) {
+    return nullptr;
+  }
+  return change;
+}
+
+void Instance::commit(std::unique_ptr<PendingChange> change,
+                      std::function<void(uint32_t)> done) {
+  change->published = true;
+  // One acknowledgement per (I/O thread, operation); `done` once all arrived.
+  struct Acks {
+    size_t expected{0};
+    size_t received{0};
+    std::function<void(uint32_t)> done;
+    std::vector<std::shared_ptr<ListenerShared>> closed_pipes; // close once nobody accepts
+  };
+  auto acks = std::make_shared<Acks>();
+  acks->done = std::move(done);
+  const size_t per_worker = change->chains.size() + change->replaced.size() +
+                            change->added.size() + change->removed.size();
+  acks->expected = per_worker * workers_.size();
+  const uint32_t threads = static_cast<uint32_t>(workers_.size());
+  auto finish = [acks, threads] {
+    for (const auto& l : acks->closed_pipes) {
+      for (int fd : l->fds) {
+        ::close(fd);
+      }
+      l->fds.clear();
+      network::removeSocketFile(l->config.address, l->pipe_inode);
+    }
+    acks->done(threads);
+  };
+  auto ack = [this, acks, finish] {
+    main_dispatcher_->post([acks, finish] {
+      if (++acks->received == acks->expected) {
+        finish();
+      }
+    });
+  };
+  for (auto& swap : change->chains) {
+    swap.listener->config.chain = swap.chain; // the main thread's copy (new workers, status)
+    for (auto& w : workers_) {
+      w->setChain(swap.listener->config.name, swap.chain, ack);
+    }
+  }
+  for (auto& r : change->replaced) {
+    // The socket changes hands: the Unix socket (ours) moves to the replacement.
+    r.listener->fds = r.old_listener->fds;
+    r.listener->pipe_inode = r.old_listener->pipe_inode;
+    r.old_listener->fds.clear();
+    r.old_listener->pipe_inode = 0;
+    if (!r.listener->config.address.isPipe() && r.old_listener->config.address.isIp()) {
+      r.listener->config.address = r.old_listener->config.address; // the port actually bound
+    }
+    for (auto& w : workers_) {
+      w->replaceListener(r.old_listener.get(), r.listener, r.listener->config.chain, ack);
+    }
+  }
+  for (auto& l : change->added) {
+    const bool pipe = l->config.address.isPipe();
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      workers_[i]->addListenerLive(l, l->config.chain, pipe ? l->fds[0] : l->fds[i], !pipe, ack);
+    }
+  }
+  for (auto& l : change->removed) {
+    if (l->config.address.isPipe()) {
+      acks->closed_pipes.push_back(l);
+    }
+    for (auto& w : workers_) {
+      w->removeListener(l.get(), ack);
+    }
+  }
+  // The listeners in the new config's order.
+  std::vector<std::shared_ptr<ListenerShared>> next;
+  for (int i = 0; i < change->bootstrap.listeners_size(); ++i) {
+    const std::string name = listenerName(change->bootstrap.listeners(i), i);
+    std::shared_ptr<ListenerShared> l;
+    for (auto& r : change->replaced) {
+      if (r.listener->config.name == name) {
+        l = r.listener;
+      }
+    }
+    for (auto& a : change->added) {
+      if (a->config.name == name) {
+        l = a;
+      }
+    }
+    if (l == nullptr) {
+      l = findListener(name);
+    }
+    if (l != nullptr) {
+      next.push_back(std::move(l));
+    }
+  }
+  listeners_ = std::move(next);
+  bootstrap_ = std::move(change->bootstrap);
+  config_version_ = change->version;
+  if (acks->expected == 0) {
+    finish();
+  }
+}
+
+pounce::admin::v1::WorkerStatus Instance::status() const {
+  pounce::admin::v1::WorkerStatus out;
+  out.set_worker_id(worker_id_);
+  out.set_pid(static_cast<int32_t>(::getpid()));
+  out.set_concurrency(concurrency_);
+  out.set_active_connections(activeConnections());
+  out.set_config_version(config_version_);
+  out.set_draining(draining());
+  out.set_health_check_failed(healthCheckFailed());
+  for (const auto& l : listeners_) {
+    auto* s = out.add_listeners();
+    s->set_name(l->config.name);
+    s->set_address(l->config.address.asString());
+    s->set_connections_active(l->connections.load(std::memory_order_relaxed));
+    if (l->config.chain != nullptr) {
+      for (const auto& n : l->config.chain->names()) {
+        s->add_filters(n);
+      }
+      s->set_chain_version(l->config.chain->version());
+    }
+  }
+  return out;
 }
 
 } // namespace pounce::server

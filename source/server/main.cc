@@ -12,6 +12,10 @@
 #include "source/common/version.h"
 #include "source/server/cli.h"
 #include "source/server/config_builder.h"
+#include "source/server/admin/admin_server.h"
+#include "source/server/admin/config_watcher.h"
+#include "source/server/admin/local_control.h"
+#include "source/server/admin/worker_control.h"
 #include "source/server/instance.h"
 
 namespace {
@@ -120,38 +124,78 @@ int main(int argc, char** argv) {
   const bool reload = bootstrap->reload().enabled();
   const std::string python = pounce::asgi::pythonBuildInfo();
 
-  auto serveOne = [&](uint32_t worker_id, std::vector<std::vector<int>> sockets, int ready_fd,
-                      uint32_t concurrency) -> int {
-    pounce::server::Instance instance(*bootstrap, config_path, marks);
-    instance.setWorkerId(worker_id);
+  // Re-reads the config file as at startup: the file, then the flags on top, checked.
+  pounce::server::admin::RereadConfig reread;
+  if (!config_path.empty()) {
+    reread = [options = *options](pounce::config::ConfigErrors& positions)
+        -> absl::StatusOr<Bootstrap> {
+      auto fresh = pounce::server::loadBootstrapFile(options.config_path, &positions);
+      if (!fresh.ok()) {
+        return fresh.status();
+      }
+      auto status = pounce::server::applyOverrides(options, *fresh);
+      if (!status.ok()) {
+        return status;
+      }
+      pounce::server::validateBootstrap(*fresh, positions);
+      if (!positions.empty()) {
+        return positions.status();
+      }
+      return fresh;
+    };
+  }
+  pounce::server::admin::AdminOptions admin_options;
+  admin_options.admin = bootstrap->admin();
+  admin_options.config_dir = config_path.empty() ? "" : config_dir;
+  admin_options.python = python;
+  admin_options.free_threaded = pounce::asgi::pythonFreeThreaded();
+  auto startAdmin = [&](pounce::event::Dispatcher& dispatcher,
+                        pounce::server::admin::ControlPlane& control)
+      -> absl::StatusOr<std::unique_ptr<pounce::server::admin::AdminServer>> {
+    if (!bootstrap->has_admin()) {
+      return std::unique_ptr<pounce::server::admin::AdminServer>();
+    }
+    return pounce::server::admin::AdminServer::create(dispatcher, control, admin_options);
+  };
+
+  auto serveOne = [&](const Bootstrap& config, std::shared_ptr<pounce::config::ConfigErrors> positions,
+                      uint32_t worker_id, std::vector<std::vector<int>> sockets, int ready_fd,
+                      uint32_t concurrency) -> std::unique_ptr<pounce::server::Instance> {
+    auto instance = std::make_unique<pounce::server::Instance>(config, config_path, positions);
+    instance->setWorkerId(worker_id);
     if (concurrency > 0) {
-      instance.setConcurrency(concurrency);
+      instance->setConcurrency(concurrency);
     }
     if (mode == v1::Workers::THREAD) {
-      instance.setDefaultAppThreads(count);
+      instance->setDefaultAppThreads(count);
     }
     if (!sockets.empty()) {
-      instance.setInheritedSockets(std::move(sockets));
+      instance->setInheritedSockets(std::move(sockets));
     }
-    instance.setReadyFd(ready_fd);
-    auto status = instance.build(validate);
+    instance->setReadyFd(ready_fd);
+    auto status = instance->build(validate);
     if (!status.ok()) {
-      return fail(std::string(status.message()));
+      fail(std::string(status.message()));
+      return nullptr;
     }
     if (validate) {
-      std::printf("%s: configuration is valid\n",
-                  config_path.empty() ? "command line" : config_path.c_str());
-      return 0;
+      return instance;
     }
-    status = instance.bind();
+    status = instance->bind();
     if (!status.ok()) {
-      return fail(std::string(status.message()));
+      fail(std::string(status.message()));
+      return nullptr;
     }
-    return instance.run();
+    return instance;
   };
 
   if (validate) {
-    return serveOne(0, {}, -1, 0);
+    if (serveOne(*bootstrap, marks, 0, {}, -1, 0) == nullptr) {
+      return 1;
+    }
+    std::printf("%s: configuration is valid\n",
+                config_path.empty() ? "command line" : config_path.c_str());
+    return 0;
   }
   if (mode == v1::Workers::PROCESS && (count > 1 || reload)) {
     pounce::server::Supervisor::Options so;
@@ -164,7 +208,10 @@ int main(int argc, char** argv) {
       so.restart_window = std::chrono::milliseconds(workers.restart_window().seconds() * 1000 +
                                                     workers.restart_window().nanos() / 1000000);
     }
-    so.listeners = pounce::server::listenSpecs(*bootstrap, config_path.empty() ? "" : config_dir);
+    so.config_path = config_path;
+    so.config_dir = config_path.empty() ? "" : config_dir;
+    so.reread = reread;
+    so.watch_config = bootstrap->watch_config();
     so.reload = reload;
     for (const auto& d : bootstrap->reload().dirs()) {
       so.reload_dirs.push_back(d);
@@ -183,10 +230,28 @@ int main(int argc, char** argv) {
     POUNCE_LOG(Main, Info, "%s; %d worker process%s, %d I/O thread%s each%s", python, count,
                count == 1 ? "" : "es", so.concurrency, so.concurrency == 1 ? "" : "s",
                reload ? ", reloading on changes" : "");
+    const bool per_worker_concurrency = bootstrap->concurrency() == 0;
     pounce::server::Supervisor supervisor(
-        std::move(so), [&](uint32_t id, std::vector<std::vector<int>> sockets, int ready_fd) {
-          return serveOne(id, std::move(sockets), ready_fd, bootstrap->concurrency() == 0 ? 1 : 0);
+        std::move(so), *bootstrap, marks,
+        [&](pounce::server::Supervisor::WorkerStart start) -> int {
+          auto instance = serveOne(*start.bootstrap, start.marks, start.id,
+                                   std::move(start.sockets), start.ready_fd,
+                                   per_worker_concurrency ? 1 : 0);
+          if (instance == nullptr) {
+            return 1;
+          }
+          instance->setConfigVersion(start.config_version);
+          instance->setHealthCheckFailed(start.health_check_failed);
+          if (start.draining) {
+            instance->drain(/*graceful=*/true);
+          }
+          pounce::server::admin::WorkerControl control(*instance, start.control_fd);
+          return instance->run();
         });
+    auto admin = startAdmin(supervisor.dispatcher(), supervisor);
+    if (!admin.ok()) {
+      return fail(std::string(admin.status().message()));
+    }
     return supervisor.run();
   }
   if (mode == v1::Workers::THREAD && count > 1 && !pounce::asgi::pythonFreeThreaded()) {
@@ -198,5 +263,27 @@ int main(int argc, char** argv) {
   POUNCE_LOG(Main, Info, "%s; one process, %s", python,
              mode == v1::Workers::THREAD ? pounce::cat(count, " Python thread", count == 1 ? "" : "s")
                                          : std::string("1 worker"));
-  return serveOne(0, {}, -1, 0);
+  auto instance = serveOne(*bootstrap, marks, 0, {}, -1, 0);
+  if (instance == nullptr) {
+    return 1;
+  }
+  pounce::server::admin::LocalControl control(*instance, reread);
+  instance->setReloadHandler([&control] {
+    control.reload(control.config().path().empty() ? "SIGHUP (certificates only)" : "SIGHUP",
+                   [](pounce::server::admin::ApplyResult) {});
+  });
+  auto admin = startAdmin(instance->mainDispatcher(), control);
+  if (!admin.ok()) {
+    return fail(std::string(admin.status().message()));
+  }
+  std::unique_ptr<pounce::server::admin::ConfigWatcher> watcher;
+  if (bootstrap->watch_config() && !config_path.empty()) {
+    watcher = std::make_unique<pounce::server::admin::ConfigWatcher>(
+        instance->mainDispatcher(), config_path,
+        [&control] { control.reload("watch_config", [](pounce::server::admin::ApplyResult) {}); });
+  }
+  const int code = instance->run();
+  watcher.reset();
+  admin->reset();
+  return code;
 }

@@ -33,22 +33,32 @@ Worker::Worker(uint32_t index, ServerContext& server, TimeSource& time_source)
 
 Worker::~Worker() {
   connections_.clear();
-  for (auto& l : listeners_) {
-    l->accept_event.reset();
-    if (l->owns_fd && l->fd >= 0) {
-      ::close(l->fd);
+  for (auto* list : {&listeners_, &retired_}) {
+    for (auto& l : *list) {
+      l->accept_event.reset();
+      l->shutdown_timer.reset();
+      if (l->owns_fd && l->fd >= 0) {
+        ::close(l->fd);
+      }
     }
   }
 }
 
-void Worker::addListener(std::shared_ptr<ListenerShared> shared, int fd, bool owns_fd) {
-  auto l = std::make_unique<ActiveListener>();
-  l->runtime = std::make_unique<http::ListenerRuntime>(shared->config.settings, shared->config.chain,
+std::unique_ptr<Worker::ActiveListener>
+Worker::makeListener(std::shared_ptr<ListenerShared> shared, http::FilterChainSharedPtr chain,
+                     int fd, bool owns_fd) {
+  auto l = std::make_unique<Worker::ActiveListener>();
+  l->runtime = std::make_shared<http::ListenerRuntime>(shared->config.settings, std::move(chain),
                                                        shared->stats);
   l->shared = std::move(shared);
   l->fd = fd;
   l->owns_fd = owns_fd;
-  listeners_.push_back(std::move(l));
+  return l;
+}
+
+void Worker::addListener(std::shared_ptr<ListenerShared> shared, int fd, bool owns_fd) {
+  http::FilterChainSharedPtr chain = shared->config.chain;
+  listeners_.push_back(makeListener(std::move(shared), std::move(chain), fd, owns_fd));
 }
 
 void Worker::start() {
@@ -66,19 +76,23 @@ void Worker::run() {
   // Named for top -H, perf and gdb: "pounce-io-<worker>".
   pthread_setname_np(pthread_self(), cat("pounce-io-", index_).substr(0, 15).c_str());
   for (auto& l : listeners_) {
-    ActiveListener* raw = l.get();
-    // Level-triggered: a burst larger than one accept batch is picked up next iteration.
-    l->accept_event = dispatcher_->createFileEvent(
-        l->fd, [this, raw](uint32_t events) {
-          if (events & event::FileReadyType::Read) {
-            onAccept(*raw);
-          }
-        },
-        /*edge=*/false);
+    startAccepting(*l);
   }
   dispatcher_->run();
   // Loop ended: close whatever is left.
   connections_.clear();
+}
+
+void Worker::startAccepting(ActiveListener& listener) {
+  ActiveListener* raw = &listener;
+  // Level-triggered: a burst larger than one accept batch is picked up next iteration.
+  listener.accept_event = dispatcher_->createFileEvent(
+      listener.fd, [this, raw](uint32_t events) {
+        if (events & event::FileReadyType::Read) {
+          onAccept(*raw);
+        }
+      },
+      /*edge=*/false);
 }
 
 void Worker::onAccept(ActiveListener& listener) {
@@ -113,6 +127,9 @@ void Worker::onAccept(ActiveListener& listener) {
     const uint64_t id = nextConnectionId();
     auto active = std::make_unique<ActiveConnection>();
     active->listener = &shared;
+    active->owner = &listener;
+    active->runtime = listener.runtime;
+    ++listener.connections;
     active->connection = std::make_unique<network::Connection>(
         *dispatcher_, fd, shared.config.transport->create(),
         network::Address::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len),
@@ -141,6 +158,8 @@ void Worker::reject(int fd, ActiveListener& listener) {
   const uint64_t id = nextConnectionId();
   auto active = std::make_unique<ActiveConnection>();
   active->listener = listener.shared.get();
+  active->owner = &listener;
+  ++listener.connections;
   active->connection = std::make_unique<network::Connection>(
       *dispatcher_, fd, std::make_unique<network::RawTransportSocket>(), network::Address::peer(fd),
       network::Address::local(fd), id);
@@ -159,11 +178,67 @@ void Worker::onConnectionClosed(uint64_t id) {
     return;
   }
   it->second->listener->connections.fetch_sub(1, std::memory_order_relaxed);
+  ActiveListener* owner = it->second->owner;
   dispatcher_->deferredDelete(std::move(it->second));
   connections_.erase(it);
   active_connections_.fetch_sub(1, std::memory_order_relaxed);
+  if (owner != nullptr && --owner->connections == 0) {
+    eraseRetired(owner);
+  }
   if (draining_) {
     dispatcher_->defer([this] { checkDrained(); });
+  }
+}
+
+void Worker::eraseRetired(ActiveListener* listener) {
+  for (auto it = retired_.begin(); it != retired_.end(); ++it) {
+    if (it->get() == listener) {
+      // Maybe inside its own shutdown timer's callback: delete it once that returned.
+      std::shared_ptr<ActiveListener> doomed(std::move(*it));
+      retired_.erase(it);
+      dispatcher_->defer([doomed] {});
+      return;
+    }
+  }
+}
+
+void Worker::retire(std::unique_ptr<ActiveListener> listener) {
+  listener->accept_event.reset();
+  if (listener->owns_fd && listener->fd >= 0) {
+    ::close(listener->fd);
+  }
+  listener->fd = -1;
+  listener->owns_fd = false;
+  if (listener->connections == 0) {
+    return;
+  }
+  std::vector<http::ConnectionManager*> managers;
+  for (auto& [id, c] : connections_) {
+    if (c->owner == listener.get() && c->manager) {
+      managers.push_back(c->manager.get());
+    }
+  }
+  ActiveListener* raw = listener.get();
+  listener->shutdown_timer = dispatcher_->createTimer([this, raw] {
+    std::vector<network::Connection*> open;
+    for (auto& [id, c] : connections_) {
+      if (c->owner == raw) {
+        open.push_back(c->connection.get());
+      }
+    }
+    if (!open.empty()) {
+      POUNCE_LOG(Main, Info, "worker %d: listener %s removed: closing %d connection(s) after "
+                 "its shutdown_timeout", index_, raw->shared->config.name, open.size());
+    }
+    for (auto* c : open) {
+      c->close(network::CloseType::NoFlush);
+    }
+  });
+  listener->shutdown_timer->enableTimer(listener->shared->config.settings->shutdown_timeout);
+  retired_.push_back(std::move(listener));
+  // Last: draining may close idle connections at once, erasing the listener.
+  for (auto* m : managers) {
+    m->startDrain();
   }
 }
 
@@ -235,6 +310,79 @@ void Worker::setChain(const std::string& listener, http::FilterChainSharedPtr ch
     }
     if (done) {
       done();
+    }
+  });
+}
+
+void Worker::addListenerLive(std::shared_ptr<ListenerShared> shared,
+                             http::FilterChainSharedPtr chain, int fd, bool owns_fd,
+                             std::function<void()> done) {
+  dispatcher_->post([this, shared = std::move(shared), chain = std::move(chain), fd, owns_fd,
+                     done = std::move(done)]() mutable {
+    auto l = makeListener(std::move(shared), std::move(chain), fd, owns_fd);
+    if (!draining_) {
+      startAccepting(*l);
+    }
+    listeners_.push_back(std::move(l));
+    if (done) {
+      done();
+    }
+  });
+}
+
+void Worker::replaceListener(const ListenerShared* old, std::shared_ptr<ListenerShared> replacement,
+                             http::FilterChainSharedPtr chain, std::function<void()> done) {
+  dispatcher_->post([this, old, replacement = std::move(replacement), chain = std::move(chain),
+                     done = std::move(done)]() mutable {
+    for (auto it = listeners_.begin(); it != listeners_.end(); ++it) {
+      if ((*it)->shared.get() != old) {
+        continue;
+      }
+      std::unique_ptr<ActiveListener> previous = std::move(*it);
+      // The socket changes hands inside this one callback: nothing queued is lost.
+      auto l = makeListener(std::move(replacement), std::move(chain), previous->fd,
+                            previous->owns_fd);
+      previous->fd = -1;
+      previous->owns_fd = false;
+      if (!draining_) {
+        startAccepting(*l);
+      }
+      *it = std::move(l);
+      retire(std::move(previous));
+      break;
+    }
+    if (done) {
+      done();
+    }
+  });
+}
+
+void Worker::removeListener(const ListenerShared* old, std::function<void()> done) {
+  dispatcher_->post([this, old, done = std::move(done)]() {
+    for (auto it = listeners_.begin(); it != listeners_.end(); ++it) {
+      if ((*it)->shared.get() == old) {
+        std::unique_ptr<ActiveListener> previous = std::move(*it);
+        listeners_.erase(it);
+        retire(std::move(previous));
+        break;
+      }
+    }
+    if (done) {
+      done();
+    }
+  });
+}
+
+void Worker::drainConnections() {
+  dispatcher_->post([this] {
+    std::vector<http::ConnectionManager*> managers;
+    for (auto& [id, c] : connections_) {
+      if (c->manager) {
+        managers.push_back(c->manager.get());
+      }
+    }
+    for (auto* m : managers) {
+      m->startDrain();
     }
   });
 }

@@ -317,25 +317,33 @@ void ConfigErrors::recordMark(const std::string& path, const YAML::Mark& mark) {
   }
 }
 
-std::string ConfigErrors::location(const std::string& path) const {
+const std::pair<int, int>* ConfigErrors::position(const std::string& path) const {
   // The closest recorded ancestor of `path`.
   std::string p = path;
   while (true) {
     auto it = marks_.find(p);
     if (it != marks_.end()) {
-      return cat(source_, ":", it->second.first, ":", it->second.second);
+      return &it->second;
     }
     if (p.empty()) {
-      return source_;
+      return nullptr;
     }
     const size_t cut = p.find_last_of(".[");
     p = cut == std::string::npos ? "" : p.substr(0, cut);
   }
 }
 
+std::string ConfigErrors::location(const std::string& path) const {
+  const auto* at = position(path);
+  return at == nullptr ? source_ : cat(source_, ":", at->first, ":", at->second);
+}
+
 void ConfigErrors::add(const std::string& path, std::string_view problem) {
   errors_.push_back(path.empty() ? cat(location(path), ": ", problem)
                                  : cat(location(path), ": ", path, ": ", problem));
+  const auto* at = position(path);
+  entries_.push_back({path, std::string(problem), at == nullptr ? 0 : at->first,
+                      at == nullptr ? 0 : at->second});
 }
 
 void ConfigErrors::addAt(const YAML::Mark& mark, const std::string& path,

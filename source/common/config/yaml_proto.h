@@ -27,6 +27,15 @@ public:
 
   bool empty() const { return errors_.empty(); }
   const std::vector<std::string>& errors() const { return errors_; }
+  // The same errors, structured (for the admin API's JSON answers). line/column are 0
+  // when the path has no recorded position.
+  struct Entry {
+    std::string path;
+    std::string problem;
+    int line{0};
+    int column{0};
+  };
+  const std::vector<Entry>& entries() const { return entries_; }
   const std::string& source() const { return source_; }
   // All errors, one per line.
   std::string text() const;
@@ -34,9 +43,11 @@ public:
 
 private:
   std::string location(const std::string& path) const;
+  const std::pair<int, int>* position(const std::string& path) const;
 
   std::string source_;
   std::vector<std::string> errors_;
+  std::vector<Entry> entries_;
   std::map<std::string, std::pair<int, int>> marks_;
 };
 

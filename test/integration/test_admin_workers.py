@@ -1,0 +1,210 @@
+"""The admin API in process mode: the supervisor is the control plane; chain swaps are built
+by every worker process and published by all of them before the answer; reads are gathered
+from every worker; SIGHUP and POST /reload replace the workers one at a time."""
+
+import os
+import signal
+import socket
+import time
+
+import httpx
+
+from admin_helpers import Load, admin_for, config, direct_chain, get_body
+from conftest import ROOT, free_port, wait_for
+from test_admin import HEALTH_TYPE
+
+PROCESS = "workers: {mode: process, count: 2}"
+
+
+def start(pounce, chain=None, concurrency=1, **kw):
+    s = pounce(config(chain=chain, extra=PROCESS, concurrency=concurrency, **kw))
+    admin = admin_for(s)
+    wait_for(lambda: len(admin.json("GET", "/server_info")["workers"]) == 2, what="2 workers")
+    return s, admin
+
+
+def bodies_from_new_connections(port, n=40):
+    seen = set()
+    for _ in range(n):
+        seen.add(get_body(port)[1])  # a new connection each time: SO_REUSEPORT spreads them
+    return seen
+
+
+def test_swap_is_built_and_published_by_every_worker(pounce):
+    s, admin = start(pounce)
+    info = admin.json("GET", "/server_info")
+    assert info["mode"] == "process workers"
+    assert [w["worker_id"] for w in info["workers"]] == [0, 1]
+    assert s.proc.pid not in {w["pid"] for w in info["workers"]}
+    result = admin.put_chain(direct_chain("two", indent=""))
+    assert result["status"] == "applied"
+    assert result["acknowledged"] == 2 and result["acknowledged_by"] == "worker processes"
+    assert bodies_from_new_connections(s.port) == {b"two"}
+    listeners = admin.json("GET", "/listeners")["listeners"]
+    assert listeners[0]["processes"] == 2 and listeners[0]["consistent"]
+    assert listeners[0]["chain_version"] == 2
+    assert all(w["config_version"] == 2 for w in admin.json("GET", "/server_info")["workers"])
+    dump = admin.json("GET", "/config_dump")
+    assert dump["listeners"][0]["filter_chain"][0]["typed_config"]["body"] == "two"
+
+
+def test_a_chain_that_fails_to_build_changes_no_worker(pounce, tmp_path):
+    s, admin = start(pounce)
+    body = ('- name: pounce.filters.static_files\n'
+            '  typed_config:\n'
+            '    "@type": type.googleapis.com/pounce.filters.static_files.v1.StaticFiles\n'
+            f'    mounts: [{{prefix: /, directory: {tmp_path}/missing}}]\n'
+            '- name: pounce.filters.direct_response\n')
+    result = admin.put_chain(body, expect=400)
+    error = result["errors"][0]
+    assert error["path"] == "listeners[0].filter_chain[0].typed_config.mounts[0].directory"
+    assert error["line"] == 4, "the supervisor adds the body's line to the worker's error"
+    assert result["version"] == 1
+    assert bodies_from_new_connections(s.port, 20) == {b"one"}
+    schema = admin.put_chain("- name: pounce.filters.direct_response\n  typo: 1\n", expect=400)
+    assert schema["errors"][0]["path"] == "listeners[0].filter_chain[0].typo"
+
+
+def test_reads_are_gathered_from_every_worker(pounce):
+    chain = (f'  - name: pounce.filters.health\n    typed_config: {{"@type": {HEALTH_TYPE}, '
+             f'path: /healthz}}\n' + direct_chain("one"))
+    s, admin = start(pounce, chain=chain)
+    for _ in range(30):
+        assert get_body(s.port)[0] == 200
+    stats = {f["name"]: f for f in admin.json("GET", "/stats?format=json")["stats"]}
+    requests = {tuple(x["labels"].values()): x["value"]
+                for x in stats["pounce_listener_requests_total"]["series"]}
+    assert requests[("main",)] == 30, "both workers' counts, summed"
+    per_worker = admin.json("GET", "/server_info")["workers"]
+    assert len({w["pid"] for w in per_worker}) == 2
+    assert b'pounce_listener_requests_total{listener="main"} 30' in admin.get("/stats/prometheus")[2]
+    # Health: every worker's health filter fails, and a worker started later too.
+    admin.post("/healthcheck/fail")
+    assert {get_body(s.port, "/healthz")[0] for _ in range(20)} == {503}
+    victim = per_worker[0]["pid"]
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: (w := admin.json("GET", "/server_info")["workers"]) and len(w) == 2
+             and victim not in {x["pid"] for x in w}, timeout=15, what="a replacement worker")
+    assert {get_body(s.port, "/healthz")[0] for _ in range(20)} == {503}
+    admin.post("/healthcheck/ok")
+    assert {get_body(s.port, "/healthz")[0] for _ in range(20)} == {200}
+
+
+def test_a_respawned_worker_starts_with_the_swapped_chain(pounce):
+    s, admin = start(pounce)
+    admin.put_chain(direct_chain("swapped", indent=""))
+    victim = admin.json("GET", "/server_info")["workers"][1]["pid"]
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: (w := admin.json("GET", "/server_info")["workers"]) and len(w) == 2
+             and victim not in {x["pid"] for x in w}, timeout=15, what="a replacement worker")
+    assert bodies_from_new_connections(s.port) == {b"swapped"}
+    assert all(w["config_version"] == 2 for w in admin.json("GET", "/server_info")["workers"])
+
+
+def test_swaps_under_load_in_process_mode_fail_no_request(pounce):
+    s, admin = start(pounce, chain=direct_chain("alpha"))
+    with Load(s.port, threads=4, bodies={b"alpha", b"beta"}, max_seconds=60) as load:
+        load.wait_for_requests(50)
+        for i in range(30):
+            assert admin.put_chain(direct_chain(["beta", "alpha"][i % 2], indent=""))["status"] == "applied"
+        time.sleep(0.1)
+    assert load.failures == [], load.failures[:5]
+    assert load.seen == {b"alpha", b"beta"}
+
+
+ASGI = (f'  - name: pounce.filters.asgi\n'
+        f'    typed_config:\n'
+        f'      "@type": type.googleapis.com/pounce.filters.asgi.v1.Asgi\n'
+        f'      app: "probe:app"\n'
+        f'      app_dir: [{ROOT / "test/integration/apps"}]\n')
+
+
+def test_sighup_replaces_workers_one_at_a_time_refusing_no_connection(pounce):
+    s, admin = start(pounce)
+    pids = {w["pid"] for w in admin.json("GET", "/server_info")["workers"]}
+    s.config_path.write_text(s.config_path.read_text().replace('body: "one"', 'body: "two"'))
+    with Load(s.port, threads=4, keep_alive=False, bodies={b"one", b"two"}, max_seconds=60) as load:
+        load.wait_for_requests(50)
+        s.signal(signal.SIGHUP)
+        wait_for(lambda: "SIGHUP: 2 workers replaced" in s.log(), timeout=30, what="the reload")
+        load.wait_for_requests(load.ok + 100)
+        s.signal(signal.SIGHUP)
+        wait_for(lambda: s.log().count("SIGHUP: 2 workers replaced") == 2, timeout=30,
+                 what="the second reload")
+        load.wait_for_requests(load.ok + 100)
+    assert load.refused == 0
+    assert load.failures == [], load.failures[:5]
+    assert b"two" in load.seen
+    assert bodies_from_new_connections(s.port, 20) == {b"two"}
+    new = {w["pid"] for w in admin.json("GET", "/server_info")["workers"]}
+    assert len(new) == 2 and not (new & pids)
+    history = admin.json("GET", "/config/history")
+    assert [v["source"] for v in history["versions"][:2]] == ["SIGHUP", "SIGHUP"]
+
+
+def test_sighup_rolling_reload_of_an_asgi_app_under_load(pounce):
+    # Each new worker imports the app and runs its lifespan before the old one retires:
+    # the window is long, and no connection may be refused or dropped in it.
+    s, admin = start(pounce, chain=ASGI)
+    pids = {w["pid"] for w in admin.json("GET", "/server_info")["workers"]}
+    with Load(s.port, threads=4, keep_alive=False, path="/pid", max_seconds=60) as load:
+        load.wait_for_requests(50)
+        s.signal(signal.SIGHUP)
+        wait_for(lambda: "SIGHUP: 2 workers replaced" in s.log(), timeout=60, what="the reload")
+        load.wait_for_requests(load.ok + 100)
+    assert load.refused == 0
+    assert load.failures == [], load.failures[:5]
+    new = {w["pid"] for w in admin.json("GET", "/server_info")["workers"]}
+    assert not (new & pids)
+    served = {int(b) for b in load.seen}
+    assert pids & served and new & served, "old and new workers both served during the reload"
+
+
+def test_reload_with_a_moved_listener_binds_before_it_closes(pounce):
+    s, admin = start(pounce)
+    moved = free_port()
+    s.config_path.write_text(s.config_path.read_text().replace(f"port_value: {s.port}",
+                                                               f"port_value: {moved}"))
+    result = admin.json("POST", "/reload")
+    assert result["status"] == "applied", result
+    assert "listener main: address (new socket)" in result["changes"]
+    assert bodies_from_new_connections(moved, 10) == {b"one"}
+
+    def closed():
+        try:
+            socket.create_connection(("127.0.0.1", s.port), timeout=0.5).close()
+            return False
+        except OSError:
+            return True
+    wait_for(closed, timeout=10, what="the old address to close")
+    # An address that cannot be bound fails the reload and changes nothing.
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    taken = blocker.getsockname()[1]
+    s.config_path.write_text(s.config_path.read_text().replace(f"port_value: {moved}",
+                                                               f"port_value: {taken}"))
+    result = admin.json("POST", "/reload", expect=400)
+    assert result["errors"][0]["path"] == "listeners[0].address"
+    blocker.close()
+    assert bodies_from_new_connections(moved, 10) == {b"one"}
+
+
+def test_drain_and_quit_in_process_mode(pounce):
+    s, admin = start(pounce)
+    with httpx.Client() as c:
+        assert c.get(s.url("/")).status_code == 200
+    admin.post("/drain_listeners")
+    assert admin.get("/ready")[::2] == (503, b"DRAINING\n")
+
+    def refused():
+        try:
+            socket.create_connection(("127.0.0.1", s.port), timeout=0.5).close()
+            return False
+        except OSError:
+            return True
+    wait_for(refused, timeout=10, what="every worker to stop accepting")
+    assert all(w["draining"] for w in admin.json("GET", "/server_info")["workers"])
+    assert admin.post("/quitquitquit")[0] == 200
+    assert s.wait_exit(timeout=20) == 0
+    assert "all workers stopped" in s.log()
