@@ -19,6 +19,8 @@ import pytest
 from admin_helpers import (Admin, Load, admin_for, config, direct_chain, get_body, raw_request,
                            unix_get)
 from conftest import ROOT, RawConnection, free_port, run_pounce, wait_for
+from hyperframe.frame import GoAwayFrame
+from test_http2 import H2Raw
 
 APPS = ROOT / "test/integration/apps"
 HEALTH_TYPE = "type.googleapis.com/pounce.filters.health.v1.Health"
@@ -542,6 +544,53 @@ def test_graceful_drain_keeps_accepting_with_connection_close(pounce):
     status, headers, _ = conn.response()
     assert status == 200 and headers["connection"] == ["close"], "the app still answers"
     assert admin.post("/quitquitquit")[0] == 200
+    assert s.wait_exit(timeout=10) == 0
+
+
+def h2_get(client, stream_id, path):
+    client.send(client.headers(stream_id, [(":method", "GET"), (":scheme", "http"),
+                                           (":authority", "localhost"), (":path", path)]))
+
+
+def test_swap_is_seen_by_the_next_stream_on_an_open_http2_connection(pounce):
+    s, admin = start(pounce)
+    c = H2Raw(s)
+    try:
+        h2_get(c, 1, "/")
+        assert c.response(1)[::2] == (200, b"one")
+        assert admin.put_chain(direct_chain("two", indent=""))["status"] == "applied"
+        h2_get(c, 3, "/")
+        assert c.response(3)[::2] == (200, b"two"), "the next stream uses the new chain"
+        assert not c.eof and not any(isinstance(f, GoAwayFrame) for f in c.received)
+    finally:
+        c.close()
+
+
+def test_drain_listeners_http2(pounce):
+    s, admin = start(pounce, chain=SLOW_ASGI, concurrency=1, http="{shutdown_timeout: 20s}")
+    idle, busy = H2Raw(s), H2Raw(s)
+    try:
+        h2_get(idle, 1, "/healthz")
+        assert idle.response(1)[0] == 200
+        h2_get(busy, 1, "/sleep?s=1")
+        time.sleep(0.3)
+        assert admin.post("/drain_listeners")[0] == 200
+        # The idle connection gets GOAWAY (no error) and is closed at once.
+        goaway = idle.goaway()
+        assert goaway is not None and goaway.error_code == 0
+        idle.read_to_eof()
+        assert idle.eof
+        # The busy one gets GOAWAY naming its stream; the stream finishes, then it closes.
+        goaway = busy.goaway()
+        assert goaway is not None and goaway.last_stream_id >= 1
+        assert busy.response(1)[0] == 200
+        busy.read_to_eof()
+        assert busy.eof
+        assert admin.get("/ready")[::2] == (503, b"DRAINING\n")
+    finally:
+        idle.close()
+        busy.close()
+    s.signal(signal.SIGTERM)
     assert s.wait_exit(timeout=10) == 0
 
 
