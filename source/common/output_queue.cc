@@ -2,12 +2,33 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+
 namespace pounce {
 
 FileHandle::~FileHandle() {
   if (fd_ >= 0) {
     ::close(fd_);
   }
+}
+
+bool OutputQueue::readInto(Buffer& out, const FileHandle& file, uint64_t offset,
+                           uint64_t length) {
+  char* dst = out.reserve(length);
+  uint64_t done = 0;
+  while (done < length) {
+    const ssize_t n = ::pread(file.fd(), dst + done, length - done,
+                              static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return false;
+    }
+    done += static_cast<uint64_t>(n);
+  }
+  out.commit(length);
+  return true;
 }
 
 void OutputQueue::drained(uint64_t n) {

@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "source/common/buffer.h"
 #include "source/common/json.h"
@@ -37,6 +39,52 @@ TEST(OutputQueue, TracksLengthAcrossSegments) {
   EXPECT_EQ(q.segment(0).bytes.view(), "ef");
   q.drained(2);
   EXPECT_TRUE(q.empty());
+}
+
+// A file of `size` bytes ('a' + i % 26) in the test's temporary directory, opened for reading.
+FileHandleSharedPtr tempFile(size_t size) {
+  std::string path = std::string(::testing::TempDir()) + "/output_queue_XXXXXX";
+  const int fd = ::mkstemp(path.data());
+  EXPECT_GE(fd, 0);
+  ::unlink(path.c_str());
+  std::string content(size, '\0');
+  for (size_t i = 0; i < size; ++i) {
+    content[i] = static_cast<char>('a' + i % 26);
+  }
+  EXPECT_EQ(::write(fd, content.data(), size), static_cast<ssize_t>(size));
+  return std::make_shared<FileHandle>(fd);
+}
+
+TEST(OutputQueue, SmallFileRangesAreReadInlineAfterTheHead) {
+  OutputQueue q;
+  q.add("HEAD\r\n\r\n");
+  q.addFile(tempFile(100), 3, 5);
+  // One byte segment: the head and the range "defgh" go out in one write.
+  ASSERT_EQ(q.segmentCount(), 1u);
+  EXPECT_EQ(q.segment(0).bytes.view(), "HEAD\r\n\r\ndefgh");
+  EXPECT_EQ(q.length(), 13u);
+}
+
+TEST(OutputQueue, LargeFileRangesStayForSendfile) {
+  OutputQueue q;
+  q.add("HEAD");
+  const uint64_t big = OutputQueue::kInlineFileBytes + 1;
+  q.addFile(tempFile(big + 10), 10, big);
+  ASSERT_EQ(q.segmentCount(), 2u);
+  EXPECT_TRUE(q.segment(1).isFile());
+  EXPECT_EQ(q.segment(1).offset, 10u);
+  EXPECT_EQ(q.length(), 4u + big);
+}
+
+TEST(OutputQueue, AShortFileFallsBackToTheFileSegment) {
+  // The file shrank after the response head promised 50 bytes: nothing partial is queued;
+  // the sendfile path meets the short file and reports it.
+  OutputQueue q;
+  q.addFile(tempFile(20), 0, 50);
+  ASSERT_EQ(q.segmentCount(), 2u);
+  EXPECT_EQ(q.segment(0).bytes.length(), 0u);
+  EXPECT_TRUE(q.segment(1).isFile());
+  EXPECT_EQ(q.length(), 50u);
 }
 
 TEST(Duration, ParsesAndFormats) {
