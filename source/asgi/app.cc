@@ -54,9 +54,8 @@ absl::StatusOr<std::shared_ptr<AsgiApp>> AsgiApp::create(Options options) {
       PyRef s = PyRef::steal(PyUnicode_FromString(m.c_str()));
       PyList_Append(middleware.get(), s.get());
     }
-    PyObject* loaded = PyObject_CallMethod(support, "load_app", "sO",
-                                           app->options_.settings.app_spec.c_str(),
-                                           middleware.get());
+    PyObject* loaded = PyObject_CallMethod(
+        support, "load_app", "sO", app->options_.settings.app_spec.c_str(), middleware.get());
     if (loaded == nullptr) {
       PyObject *t, *v, *tb;
       PyErr_Fetch(&t, &v, &tb);
@@ -73,8 +72,8 @@ absl::StatusOr<std::shared_ptr<AsgiApp>> AsgiApp::create(Options options) {
         return absl::InvalidArgumentError(cat("app: ", message));
       }
       PyErr_Restore(t, v, tb);
-      return absl::InvalidArgumentError(
-          cat("app: importing '", app->options_.settings.app_spec, "' raised:\n", fetchErrorText()));
+      return absl::InvalidArgumentError(cat("app: importing '", app->options_.settings.app_spec,
+                                            "' raised:\n", fetchErrorText()));
     }
     app->app_ = loaded;
   }

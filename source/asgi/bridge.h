@@ -112,15 +112,15 @@ public:
   AsgiFilter* filter{nullptr};
 
   // --- Python thread only (GIL held). ---
-  std::deque<Buffer> body;       // request body not yet received by the app
-  bool body_complete{false};     // the request body ended (no more chunks will come)
-  bool body_delivered{false};    // the app received the last http.request
-  bool disconnected{false};      // client gone or stream over: receive → http.disconnect
+  std::deque<Buffer> body;    // request body not yet received by the app
+  bool body_complete{false};  // the request body ended (no more chunks will come)
+  bool body_delivered{false}; // the app received the last http.request
+  bool disconnected{false};   // client gone or stream over: receive → http.disconnect
   bool response_started{false};
   bool response_complete{false};
   bool trailers_expected{false};
   bool app_done{false};
-  int py_holders{0};             // Python objects referring to this stream
+  int py_holders{0}; // Python objects referring to this stream
   PyObject* receive_future{nullptr};
   PyObject* send_future{nullptr};
   PyObject* task{nullptr};

@@ -165,8 +165,9 @@ public:
     options.threads = proto.threads() == 0 ? context.server().defaultAppThreads() : proto.threads();
     options.validate_only = context.validateOnly();
 
-    const std::string key = cat(proto.SerializeAsString(), "|", s.worker_id, "|",
-                                options.validate_only, "|", options.paths.empty() ? "" : options.paths[0]);
+    const std::string key =
+        cat(proto.SerializeAsString(), "|", s.worker_id, "|", options.validate_only, "|",
+            options.paths.empty() ? "" : options.paths[0]);
     std::shared_ptr<AsgiApp> app;
     {
       std::lock_guard<std::mutex> lock(g_apps_lock);

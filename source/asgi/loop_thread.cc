@@ -171,24 +171,24 @@ bool LoopThread::setUp() {
   PyRef drain = PyRef::steal(handle_ ? PyObject_GetAttrString(handle_, "_drain") : nullptr);
   PyRef reader = PyRef::steal(
       drain ? PyObject_CallMethod(loop_, "add_reader", "iO", efd_, drain.get()) : nullptr);
-  if (!set || !create_future_ || !create_task_ || !call_soon_ ||
-      !get_task_factory_ || !task_type_ || !task_kwargs_ || !flush_cb_ || !reader) {
+  if (!set || !create_future_ || !create_task_ || !call_soon_ || !get_task_factory_ ||
+      !task_type_ || !task_kwargs_ || !flush_cb_ || !reader) {
     signalStarted(absl::InternalError(cat("cannot set up the event loop: ", fetchErrorText())));
     return false;
   }
 
   if (settings_.lifespan != AppSettings::Lifespan::Off) {
-    lifespan_ = PyObject_CallMethod(support, "Lifespan", "OsO", app_,
-                                    settings_.lifespan == AppSettings::Lifespan::On ? "on" : "auto",
-                                    loop_);
-    PyRef coro = PyRef::steal(
-        lifespan_ ? PyObject_CallMethod(lifespan_, "startup", "d", seconds(settings_.startup_timeout))
-                  : nullptr);
+    lifespan_ =
+        PyObject_CallMethod(support, "Lifespan", "OsO", app_,
+                            settings_.lifespan == AppSettings::Lifespan::On ? "on" : "auto", loop_);
+    PyRef coro = PyRef::steal(lifespan_ ? PyObject_CallMethod(lifespan_, "startup", "d",
+                                                              seconds(settings_.startup_timeout))
+                                        : nullptr);
     PyRef failed = PyRef::steal(
         coro ? PyObject_CallMethod(loop_, "run_until_complete", "O", coro.get()) : nullptr);
     if (!failed) {
-      signalStarted(absl::FailedPreconditionError(
-          cat("ASGI lifespan startup raised:\n", fetchErrorText())));
+      signalStarted(
+          absl::FailedPreconditionError(cat("ASGI lifespan startup raised:\n", fetchErrorText())));
       return false;
     }
     if (failed.get() != Py_None) {
@@ -455,8 +455,8 @@ void LoopThread::failSend(AsgiStream& s) {
   s.send_future = nullptr;
   PyRef done = PyRef::steal(PyObject_CallMethodNoArgs(fut, py::name("done")));
   if (done && done.get() == Py_False) {
-    PyRef exc = PyRef::steal(PyObject_CallFunction(py::clientDisconnectedError(), "s",
-                                                   "the client disconnected"));
+    PyRef exc = PyRef::steal(
+        PyObject_CallFunction(py::clientDisconnectedError(), "s", "the client disconnected"));
     PyRef r = PyRef::steal(
         exc ? PyObject_CallMethodOneArg(fut, py::name("set_exception"), exc.get()) : nullptr);
     if (!r) {
@@ -476,10 +476,9 @@ void LoopThread::onAppFinished(AsgiStream& s, PyObject* exc_type, PyObject* exc_
   s.app_done = true;
   bool quiet = false;
   if (exc_type != nullptr) {
-    if (s.disconnected &&
-        (PyErr_GivenExceptionMatches(exc_type, py::clientDisconnectedError()) ||
-         PyErr_GivenExceptionMatches(exc_type, py::cancelledError()) ||
-         PyErr_GivenExceptionMatches(exc_type, PyExc_GeneratorExit))) {
+    if (s.disconnected && (PyErr_GivenExceptionMatches(exc_type, py::clientDisconnectedError()) ||
+                           PyErr_GivenExceptionMatches(exc_type, py::cancelledError()) ||
+                           PyErr_GivenExceptionMatches(exc_type, PyExc_GeneratorExit))) {
       quiet = true; // the client left or the request timed out: not an app error
     }
     if (!quiet) {
@@ -487,8 +486,8 @@ void LoopThread::onAppFinished(AsgiStream& s, PyObject* exc_type, PyObject* exc_
       Py_XINCREF(exc_value);
       Py_XINCREF(exc_tb);
       PyErr_Restore(exc_type, exc_value, exc_tb);
-      logPythonError(cat("Exception in ASGI application (", s.headers.method(), " ",
-                         s.headers.path(), ")"));
+      logPythonError(
+          cat("Exception in ASGI application (", s.headers.method(), " ", s.headers.path(), ")"));
     }
     if (!s.response_started) {
       OutEvent ev;
@@ -503,8 +502,9 @@ void LoopThread::onAppFinished(AsgiStream& s, PyObject* exc_type, PyObject* exc_
         for (size_t i = 0; headers && i < s.headers.size(); ++i) {
           const auto n = s.headers.nameAt(i);
           const auto v = s.headers.valueAt(i);
-          PyRef pair = PyRef::steal(Py_BuildValue("(y#y#)", n.data(), static_cast<Py_ssize_t>(n.size()),
-                                                  v.data(), static_cast<Py_ssize_t>(v.size())));
+          PyRef pair =
+              PyRef::steal(Py_BuildValue("(y#y#)", n.data(), static_cast<Py_ssize_t>(n.size()),
+                                         v.data(), static_cast<Py_ssize_t>(v.size())));
           if (pair) {
             PyList_Append(headers.get(), pair.get());
           }

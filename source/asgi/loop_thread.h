@@ -62,8 +62,7 @@ public:
   PyObject* createFuture();
   PyObject* appObject() const { return app_; }
   const AppSettings& settings() const { return settings_; }
-  void onAppFinished(AsgiStream& stream, PyObject* exc_type, PyObject* exc_value,
-                     PyObject* exc_tb);
+  void onAppFinished(AsgiStream& stream, PyObject* exc_type, PyObject* exc_value, PyObject* exc_tb);
   void resolveReceive(AsgiStream& stream);
   void failSend(AsgiStream& stream);
 
@@ -72,7 +71,7 @@ private:
   bool setUp();
   void tearDown();
   void startRequest(StreamRef stream);
-  PyObject* createTask(PyObject* coro);  // new reference; nullptr with a Python error
+  PyObject* createTask(PyObject* coro); // new reference; nullptr with a Python error
   void signalStarted(absl::Status status);
 
   const AppSettings settings_; // a copy: loops may outlive the app object at shutdown
@@ -96,7 +95,7 @@ private:
   // Python state (GIL).
   std::string loop_name_;
   PyObject* loop_{nullptr};
-  PyObject* handle_{nullptr};       // the _pounce.LoopHandle for this thread
+  PyObject* handle_{nullptr}; // the _pounce.LoopHandle for this thread
   PyObject* create_future_{nullptr};
   PyObject* create_task_{nullptr};
   PyObject* call_soon_{nullptr};
@@ -108,7 +107,7 @@ private:
 
   PyObject* flush_cb_{nullptr};
   PyObject* lifespan_{nullptr};
-  PyObject* state_{nullptr};        // lifespan state dict (nullptr without lifespan)
+  PyObject* state_{nullptr}; // lifespan state dict (nullptr without lifespan)
   std::vector<std::pair<IoChannel*, std::vector<OutEvent>>> outbox_;
   bool flush_scheduled_{false};
 };

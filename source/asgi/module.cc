@@ -25,12 +25,12 @@ namespace {
 
 struct Names {
   PyObject *type, *http, *asgi, *version, *spec_version, *http_version, *method, *scheme, *path,
-      *raw_path, *query_string, *root_path, *headers, *client, *server, *state, *extensions,
-      *body, *more_body, *status, *trailers, *links, *more_trailers;
+      *raw_path, *query_string, *root_path, *headers, *client, *server, *state, *extensions, *body,
+      *more_body, *status, *trailers, *links, *more_trailers;
   PyObject *http_request, *http_disconnect, *response_start, *response_body, *response_trailers,
       *response_pathsend, *response_early_hint;
-  PyObject *set_result, *set_exception, *done, *cancel, *cr_await, *cr_frame, *cr_running,
-      *cr_code, *send, *throw_, *close;
+  PyObject *set_result, *set_exception, *done, *cancel, *cr_await, *cr_frame, *cr_running, *cr_code,
+      *send, *throw_, *close;
   PyObject *v10, *v11, *v2, *scheme_http, *scheme_https, *empty_bytes, *empty_str;
   PyObject *asgi_template, *extensions_template, *request_id_key, *tls_key;
   PyObject* disconnect_message; // {"type": "http.disconnect"} (copied per use)
@@ -43,8 +43,8 @@ struct Names {
 };
 Names N;
 
-const char* const kMethods[9] = {"GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS",
-                                 "CONNECT", "TRACE"};
+const char* const kMethods[9] = {"GET",   "POST",    "HEAD",    "PUT",  "DELETE",
+                                 "PATCH", "OPTIONS", "CONNECT", "TRACE"};
 
 PyObject* methodObject(const std::string& m) {
   for (int i = 0; i < 9; ++i) {
@@ -77,8 +77,8 @@ PyObject* decodePath(std::string_view raw) {
   std::string out;
   out.reserve(raw.size());
   for (size_t i = 0; i < raw.size(); ++i) {
-    if (raw[i] == '%' && i + 2 < raw.size() &&
-        hexDigit(raw[i + 1]) >= 0 && hexDigit(raw[i + 2]) >= 0) {
+    if (raw[i] == '%' && i + 2 < raw.size() && hexDigit(raw[i + 1]) >= 0 &&
+        hexDigit(raw[i + 2]) >= 0) {
       out.push_back(static_cast<char>(hexDigit(raw[i + 1]) * 16 + hexDigit(raw[i + 2])));
       i += 2;
     } else {
@@ -238,7 +238,6 @@ PyObject* takeBodyMessage(LoopThread& loop, AsgiStream& s) {
 
 namespace {
 
-
 PyObject* receiveCall(PyObject* self, PyObject* args, PyObject* kwargs) {
   auto* c = reinterpret_cast<ChannelObject*>(self);
   AsgiStream& s = *c->stream;
@@ -384,8 +383,8 @@ bool flag(PyObject* message, PyObject* key, bool& out) {
 
 PyObject* backpressure(ChannelObject* c) {
   AsgiStream& s = *c->stream;
-  const bool full = s.queued_out_bytes.load(std::memory_order_relaxed) >
-                    static_cast<int64_t>(s.buffer_limit);
+  const bool full =
+      s.queued_out_bytes.load(std::memory_order_relaxed) > static_cast<int64_t>(s.buffer_limit);
   if (!full && !s.downstream_blocked.load(std::memory_order_acquire)) {
     Py_INCREF(g_done);
     return g_done;
@@ -393,8 +392,8 @@ PyObject* backpressure(ChannelObject* c) {
   // Wait for the I/O thread to say there is room. Set the flag, then look again: a drain
   // that happened in between would otherwise never wake us.
   s.send_waiter.store(true, std::memory_order_seq_cst);
-  const bool still_full = s.queued_out_bytes.load(std::memory_order_seq_cst) >
-                          static_cast<int64_t>(s.buffer_limit / 2);
+  const bool still_full =
+      s.queued_out_bytes.load(std::memory_order_seq_cst) > static_cast<int64_t>(s.buffer_limit / 2);
   if (!still_full && !s.downstream_blocked.load(std::memory_order_seq_cst) &&
       s.send_waiter.exchange(false)) {
     Py_INCREF(g_done);
@@ -431,7 +430,8 @@ PyObject* sendCall(PyObject* self, PyObject* args, PyObject* kwargs) {
   // Message types: identity first (interned constants), then length + bytes (app string
   // literals with dots are not interned).
   Py_ssize_t type_len = 0;
-  const char* type_data = PyUnicode_Check(type) ? PyUnicode_AsUTF8AndSize(type, &type_len) : nullptr;
+  const char* type_data =
+      PyUnicode_Check(type) ? PyUnicode_AsUTF8AndSize(type, &type_len) : nullptr;
   auto is = [&](PyObject* name) {
     if (type == name) {
       return true;
@@ -756,10 +756,10 @@ PyObject* runnerThrow(PyObject* self, PyObject* args) {
     }
     return nullptr;
   }
-  PyObject* result = PyObject_CallMethodObjArgs(r->coro, N.throw_, PyTuple_GET_ITEM(args, 0),
-                                                PyTuple_GET_SIZE(args) > 1 ? PyTuple_GET_ITEM(args, 1) : nullptr,
-                                                PyTuple_GET_SIZE(args) > 2 ? PyTuple_GET_ITEM(args, 2) : nullptr,
-                                                nullptr);
+  PyObject* result = PyObject_CallMethodObjArgs(
+      r->coro, N.throw_, PyTuple_GET_ITEM(args, 0),
+      PyTuple_GET_SIZE(args) > 1 ? PyTuple_GET_ITEM(args, 1) : nullptr,
+      PyTuple_GET_SIZE(args) > 2 ? PyTuple_GET_ITEM(args, 2) : nullptr, nullptr);
   PySendResult status;
   if (result != nullptr) {
     status = PYGEN_NEXT;
@@ -866,8 +866,15 @@ PyModuleDef_Slot kSlots[] = {
 };
 
 PyModuleDef kModule = {
-    PyModuleDef_HEAD_INIT, "_pounce", "pounce's native ASGI objects", 0, nullptr, kSlots,
-    nullptr, nullptr, nullptr,
+    PyModuleDef_HEAD_INIT,
+    "_pounce",
+    "pounce's native ASGI objects",
+    0,
+    nullptr,
+    kSlots,
+    nullptr,
+    nullptr,
+    nullptr,
 };
 
 } // namespace
@@ -1083,7 +1090,7 @@ PyObject* buildScope(LoopThread& loop, const AsgiStream& s, PyObject* state) {
     }
     PyList_SET_ITEM(headers, at++, item);
   }
-  PyObject* http_version = s.protocol == http::Protocol::Http2   ? N.v2
+  PyObject* http_version = s.protocol == http::Protocol::Http2    ? N.v2
                            : s.protocol == http::Protocol::Http10 ? N.v10
                                                                   : N.v11;
   PyObject* client;
@@ -1120,10 +1127,12 @@ PyObject* buildScope(LoopThread& loop, const AsgiStream& s, PyObject* state) {
         "{s:N,s:N,s:N,s:N,s:i,s:i}", "server_cert",
         t.server_cert_pem.empty() ? (Py_INCREF(Py_None), Py_None) : strOf(t.server_cert_pem),
         "client_cert_chain", chain, "client_cert_name",
-        t.client_cert_subject.empty() ? (Py_INCREF(Py_None), Py_None) : strOf(t.client_cert_subject),
+        t.client_cert_subject.empty() ? (Py_INCREF(Py_None), Py_None)
+                                      : strOf(t.client_cert_subject),
         "client_cert_error",
         t.client_cert_error.empty() ? (Py_INCREF(Py_None), Py_None) : strOf(t.client_cert_error),
-        "tls_version", static_cast<int>(t.version), "cipher_suite", static_cast<int>(t.cipher_suite));
+        "tls_version", static_cast<int>(t.version), "cipher_suite",
+        static_cast<int>(t.cipher_suite));
     if (tls != nullptr) {
       PyDict_SetItem(extensions, N.tls_key, tls);
       Py_DECREF(tls);
@@ -1232,15 +1241,14 @@ bool initNames(PyObject* support) {
     N.methods[i] = s(kMethods[i]);
   }
   N.asgi_template = Py_BuildValue("{s:s,s:s}", "version", "3.0", "spec_version", "2.5");
-  N.extensions_template =
-      Py_BuildValue("{s:{},s:{},s:{}}", "http.response.trailers", "http.response.pathsend",
-                    "http.response.early_hint");
+  N.extensions_template = Py_BuildValue("{s:{},s:{},s:{}}", "http.response.trailers",
+                                        "http.response.pathsend", "http.response.early_hint");
   N.disconnect_message = Py_BuildValue("{s:s}", "type", "http.disconnect");
   // Every scope key, in the order apps usually read them; values are placeholders.
   N.scope_template = PyDict_New();
-  for (PyObject* key : {N.type, N.asgi, N.http_version, N.method, N.scheme, N.path, N.raw_path,
-                        N.query_string, N.root_path, N.headers, N.client, N.server,
-                        N.extensions, N.state}) {
+  for (PyObject* key :
+       {N.type, N.asgi, N.http_version, N.method, N.scheme, N.path, N.raw_path, N.query_string,
+        N.root_path, N.headers, N.client, N.server, N.extensions, N.state}) {
     PyDict_SetItem(N.scope_template, key, Py_None);
   }
   PyDict_SetItem(N.scope_template, N.type, N.http);
@@ -1327,12 +1335,13 @@ PyMethodDef kRegistryAdd = {"add", registryAdd, METH_O,
 
 bool accelerateTaskRegistry() {
   PyRef asyncio_c = PyRef::steal(PyImport_ImportModule("_asyncio"));
-  PyRef tasks = PyRef::steal(asyncio_c ? PyObject_GetAttrString(asyncio_c.get(), "_all_tasks")
-                                       : nullptr);
+  PyRef tasks =
+      PyRef::steal(asyncio_c ? PyObject_GetAttrString(asyncio_c.get(), "_all_tasks") : nullptr);
   PyRef weakref = PyRef::steal(PyImport_ImportModule("_weakrefset"));
-  PyRef weakset_type = PyRef::steal(weakref ? PyObject_GetAttrString(weakref.get(), "WeakSet")
-                                            : nullptr);
-  if (!tasks || !weakset_type || !PyObject_TypeCheck(tasks.get(), reinterpret_cast<PyTypeObject*>(weakset_type.get())) ||
+  PyRef weakset_type =
+      PyRef::steal(weakref ? PyObject_GetAttrString(weakref.get(), "WeakSet") : nullptr);
+  if (!tasks || !weakset_type ||
+      !PyObject_TypeCheck(tasks.get(), reinterpret_cast<PyTypeObject*>(weakset_type.get())) ||
       Py_TYPE(tasks.get()) != reinterpret_cast<PyTypeObject*>(weakset_type.get())) {
     PyErr_Clear();
     return false;

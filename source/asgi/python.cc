@@ -110,9 +110,8 @@ std::string fetchErrorText() {
   std::string out;
   PyRef module = PyRef::steal(PyImport_ImportModule("traceback"));
   if (module) {
-    PyRef lines = PyRef::steal(PyObject_CallMethod(module.get(), "format_exception", "OOO",
-                                                   t.get(), v ? v.get() : Py_None,
-                                                   b ? b.get() : Py_None));
+    PyRef lines = PyRef::steal(PyObject_CallMethod(module.get(), "format_exception", "OOO", t.get(),
+                                                   v ? v.get() : Py_None, b ? b.get() : Py_None));
     if (lines) {
       PyRef empty = PyRef::steal(PyUnicode_FromString(""));
       PyRef joined = PyRef::steal(PyUnicode_Join(empty.get(), lines.get()));

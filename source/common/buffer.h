@@ -45,7 +45,9 @@ public:
     std::memcpy(data_ + end_, bytes.data(), bytes.size());
     end_ += bytes.size();
   }
-  void add(const void* bytes, size_t n) { add(std::string_view(static_cast<const char*>(bytes), n)); }
+  void add(const void* bytes, size_t n) {
+    add(std::string_view(static_cast<const char*>(bytes), n));
+  }
 
   // Appends all of `other`, leaving it empty.
   void move(Buffer& other) {

@@ -4,8 +4,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 
@@ -29,7 +29,7 @@ char g_tag[16] = {0};
 
 constexpr std::string_view kLevelNames[] = {"trace", "debug",    "info", "warning",
                                             "error", "critical", "off"};
-constexpr std::string_view kComponentNames[] = {"main", "config", "conn",  "http", "http2",
+constexpr std::string_view kComponentNames[] = {"main", "config", "conn",  "http",  "http2",
                                                 "tls",  "asgi",   "admin", "filter"};
 
 } // namespace

@@ -44,11 +44,11 @@ void write(Component component, Level level, std::string_view message);
 
 } // namespace pounce::log
 
-#define POUNCE_LOG(COMPONENT, LEVEL, ...)                                                     \
-  do {                                                                                         \
-    if (::pounce::log::enabled(::pounce::log::Component::COMPONENT,                            \
-                               ::pounce::log::Level::LEVEL)) {                                 \
-      ::pounce::log::write(::pounce::log::Component::COMPONENT, ::pounce::log::Level::LEVEL,    \
-                           ::absl::StrFormat(__VA_ARGS__));                                    \
-    }                                                                                          \
+#define POUNCE_LOG(COMPONENT, LEVEL, ...)                                                          \
+  do {                                                                                             \
+    if (::pounce::log::enabled(::pounce::log::Component::COMPONENT,                                \
+                               ::pounce::log::Level::LEVEL)) {                                     \
+      ::pounce::log::write(::pounce::log::Component::COMPONENT, ::pounce::log::Level::LEVEL,       \
+                           ::absl::StrFormat(__VA_ARGS__));                                        \
+    }                                                                                              \
   } while (0)

@@ -12,13 +12,12 @@ FileHandle::~FileHandle() {
   }
 }
 
-bool OutputQueue::readInto(Buffer& out, const FileHandle& file, uint64_t offset,
-                           uint64_t length) {
+bool OutputQueue::readInto(Buffer& out, const FileHandle& file, uint64_t offset, uint64_t length) {
   char* dst = out.reserve(length);
   uint64_t done = 0;
   while (done < length) {
-    const ssize_t n = ::pread(file.fd(), dst + done, length - done,
-                              static_cast<off_t>(offset + done));
+    const ssize_t n =
+        ::pread(file.fd(), dst + done, length - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) {
       continue;
     }

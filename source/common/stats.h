@@ -26,7 +26,9 @@ class Series {
 public:
   // Counter / gauge.
   void inc(uint64_t n = 1) const { addSlot(base_, n); }
-  void dec(uint64_t n = 1) const { addSlot(base_, static_cast<uint64_t>(-static_cast<int64_t>(n))); }
+  void dec(uint64_t n = 1) const {
+    addSlot(base_, static_cast<uint64_t>(-static_cast<int64_t>(n)));
+  }
   void set(int64_t value) const; // gauges that are set, not moved: kept in slot 0 only
   // Histogram.
   void observe(double value) const;

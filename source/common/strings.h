@@ -29,7 +29,8 @@ inline void appendPiece(std::string& out, bool b) { out.append(b ? "true" : "fal
 } // namespace detail
 
 // Concatenates strings, string_views, chars and integers.
-template <class... Args> std::string cat(const Args&... args) {
+template <class... Args>
+std::string cat(const Args&... args) {
   std::string out;
   (detail::appendPiece(out, args), ...);
   return out;

@@ -48,7 +48,9 @@ public:
   void encodeTrailers(HeaderMapPtr trailers) override {
     stream_.encodeTrailers(producer(), std::move(trailers));
   }
-  void encode1xxHeaders(ResponseHeadersPtr headers) override { stream_.encode1xx(std::move(headers)); }
+  void encode1xxHeaders(ResponseHeadersPtr headers) override {
+    stream_.encode1xx(std::move(headers));
+  }
   bool responseStarted() const override { return stream_.response_started_; }
   bool clientAcceptsTrailers() const override {
     return stream_.request_headers_ != nullptr &&
@@ -75,7 +77,9 @@ public:
       stream_.encoder_.readDisable(false);
     }
   }
-  uint32_t bufferLimit() const override { return stream_.parent_.streamSettings().limits.buffer_limit; }
+  uint32_t bufferLimit() const override {
+    return stream_.parent_.streamSettings().limits.buffer_limit;
+  }
 
   // EncoderFilterCallbacks
   void continueEncoding() override { stream_.continueEncoding(index_); }
@@ -110,7 +114,8 @@ void ActiveStream::createFilters() {
   }
   filters_ = static_cast<ActiveFilter*>(::operator new(sizeof(ActiveFilter) * chain_->size()));
   for (const auto& entry : chain_->entries()) {
-    ActiveFilter* filter = new (&filters_[filter_count_]) ActiveFilter(*this, filter_count_, entry.factory());
+    ActiveFilter* filter =
+        new (&filters_[filter_count_]) ActiveFilter(*this, filter_count_, entry.factory());
     ++filter_count_;
     filter->filter().setDecoderFilterCallbacks(*filter);
     filter->filter().setEncoderFilterCallbacks(*filter);
@@ -296,8 +301,7 @@ void ActiveStream::onProtocolError(int status, std::string_view details) {
   }
   std::string body(reasonPhrase(status));
   body += '\n';
-  sendLocalReply(-1, status, body,
-                 [](ResponseHeaders& h) { h.set("connection", "close"); });
+  sendLocalReply(-1, status, body, [](ResponseHeaders& h) { h.set("connection", "close"); });
 }
 
 // --- encoding -----------------------------------------------------------------------------
@@ -413,8 +417,8 @@ bool ActiveStream::encodersNeedBytes(int from) const {
   return false;
 }
 
-void ActiveStream::encodeFile(int from, FileHandleSharedPtr file, uint64_t offset,
-                              uint64_t length, bool end_stream) {
+void ActiveStream::encodeFile(int from, FileHandleSharedPtr file, uint64_t offset, uint64_t length,
+                              bool end_stream) {
   if (done_ || !response_started_) {
     return;
   }

@@ -108,7 +108,7 @@ private:
   RequestHeadersPtr request_headers_;
 
   // Decode state.
-  size_t headers_next_{0}; // next filter to receive decodeHeaders
+  size_t headers_next_{0};        // next filter to receive decodeHeaders
   size_t decode_limit_{SIZE_MAX}; // filters at or past this index get no more decode events
   int decode_stopped_at_{-1};
   Buffer buffered_request_;
@@ -120,7 +120,7 @@ private:
   bool continue_sent_{false};
 
   // Encode state.
-  int encode_from_{-1};        // first encoder of the response (index of producer - 1)
+  int encode_from_{-1}; // first encoder of the response (index of producer - 1)
   int encode_stopped_at_{-1};
   int encode_headers_next_{-1}; // next filter (descending) to receive encodeHeaders
   int trailers_at_{-1};         // the filter whose encodeTrailers is running

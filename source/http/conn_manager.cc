@@ -10,20 +10,19 @@ namespace pounce::http {
 
 ListenerStats ListenerStats::create(stats::Store& store, const std::string& listener) {
   ListenerStats s;
-  auto& conns = store.family("pounce_listener_connections_total",
-                             "Connections accepted by a listener.", stats::Type::Counter,
-                             {"listener"});
+  auto& conns =
+      store.family("pounce_listener_connections_total", "Connections accepted by a listener.",
+                   stats::Type::Counter, {"listener"});
   auto& active = store.family("pounce_listener_connections_active",
                               "Open connections of a listener.", stats::Type::Gauge, {"listener"});
-  auto& requests = store.family("pounce_listener_requests_total",
-                                "Requests received by a listener.", stats::Type::Counter,
-                                {"listener"});
+  auto& requests =
+      store.family("pounce_listener_requests_total", "Requests received by a listener.",
+                   stats::Type::Counter, {"listener"});
   auto& errors = store.family("pounce_listener_protocol_errors_total",
                               "Requests rejected as malformed or over a limit.",
                               stats::Type::Counter, {"listener"});
-  auto& responses = store.family("pounce_listener_responses_total",
-                                 "Responses by status class.", stats::Type::Counter,
-                                 {"listener", "class"});
+  auto& responses = store.family("pounce_listener_responses_total", "Responses by status class.",
+                                 stats::Type::Counter, {"listener", "class"});
   auto& resets = store.family("pounce_listener_downstream_resets_total",
                               "Streams whose client went away before the response ended.",
                               stats::Type::Counter, {"listener"});
@@ -40,8 +39,7 @@ ListenerStats ListenerStats::create(stats::Store& store, const std::string& list
 
 ConnectionManager::ConnectionManager(network::Connection& connection, ListenerRuntime& listener,
                                      ServerContext& server, uint32_t worker_index)
-    : connection_(connection), listener_(listener), server_(server),
-      worker_index_(worker_index) {
+    : connection_(connection), listener_(listener), server_(server), worker_index_(worker_index) {
   connection_.setCallbacks(*this);
   connection_.setBufferLimits(listener_.settings().limits.buffer_limit);
   // The codec is chosen when the first bytes arrive (HTTP/2 preface or not).
@@ -78,9 +76,9 @@ bool ConnectionManager::createCodec(const Buffer& data) {
     }
   }
   if (http2) {
-    codec_ = std::make_unique<http2::ServerConnectionImpl>(
-        connection_.output(), *this, settings.limits, settings.http2,
-        connection_.dispatcher().timeSource());
+    codec_ = std::make_unique<http2::ServerConnectionImpl>(connection_.output(), *this,
+                                                           settings.limits, settings.http2,
+                                                           connection_.dispatcher().timeSource());
   } else {
     codec_ = std::make_unique<http1::ServerConnectionImpl>(
         connection_.output(), *this, settings.limits, connection_.dispatcher().timeSource());
@@ -108,9 +106,9 @@ void ConnectionManager::switchToHttp2(Buffer& data) {
   RequestHeadersPtr request = std::move(h2c_request_);
   const std::string payload = std::move(h2c_settings_);
   const HttpSettings& settings = listener_.settings();
-  auto codec = std::make_unique<http2::ServerConnectionImpl>(
-      connection_.output(), *this, settings.limits, settings.http2,
-      connection_.dispatcher().timeSource());
+  auto codec = std::make_unique<http2::ServerConnectionImpl>(connection_.output(), *this,
+                                                             settings.limits, settings.http2,
+                                                             connection_.dispatcher().timeSource());
   http2::ServerConnectionImpl& http2 = *codec;
   // The HTTP/1.1 codec's part is over: it queued the 101 and left the rest of the bytes.
   codec_ = std::move(codec);
@@ -304,8 +302,7 @@ void ConnectionManager::onIdleTimer() {
     return;
   }
   if (codec_ != nullptr && codec_->readingHead()) {
-    const MonotonicTime started =
-        head_started_at_ == MonotonicTime{} ? now : head_started_at_;
+    const MonotonicTime started = head_started_at_ == MonotonicTime{} ? now : head_started_at_;
     const MonotonicTime deadline = started + settings.header_timeout;
     if (now >= deadline) {
       codec_->onRequestHeadTimeout();
@@ -343,7 +340,8 @@ void ConnectionManager::onIdleTimer() {
     ensureTimerBy(now + settings.header_timeout);
     return;
   }
-  const auto timeout = requests_started_ == 0 ? settings.header_timeout : settings.keep_alive_timeout;
+  const auto timeout =
+      requests_started_ == 0 ? settings.header_timeout : settings.keep_alive_timeout;
   const MonotonicTime deadline = idle_since_ + timeout;
   if (now >= deadline) {
     POUNCE_LOG(Conn, Debug, "[C%d] idle timeout", connection_.id());

@@ -1,11 +1,11 @@
 #pragma once
 
+#include <google/protobuf/message.h>
+
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <google/protobuf/message.h>
 
 #include "absl/status/statusor.h"
 #include "source/common/server_context.h"
@@ -60,12 +60,13 @@ private:
   std::vector<std::unique_ptr<FilterConfigFactory>> factories_;
 };
 
-template <class T> class RegisterFilterFactory {
+template <class T>
+class RegisterFilterFactory {
 public:
   RegisterFilterFactory() { FilterRegistry::get().add(std::make_unique<T>()); }
 };
 
 } // namespace pounce::http
 
-#define POUNCE_REGISTER_FILTER(FACTORY)                                                        \
+#define POUNCE_REGISTER_FILTER(FACTORY)                                                            \
   static ::pounce::http::RegisterFilterFactory<FACTORY> pounce_registered_##FACTORY

@@ -22,13 +22,13 @@ std::string_view protocolString(Protocol p); // "HTTP/1.0", "HTTP/1.1", "HTTP/2"
 
 // Why a stream ended other than by a normal response (shown in access logs and metrics).
 enum ResponseFlag : uint32_t {
-  LocalReply = 1u << 0,        // a filter answered (sendLocalReply)
-  DownstreamReset = 1u << 1,   // the client went away before the response finished
-  RequestTimeout = 1u << 2,    // request_timeout fired
+  LocalReply = 1u << 0,      // a filter answered (sendLocalReply)
+  DownstreamReset = 1u << 1, // the client went away before the response finished
+  RequestTimeout = 1u << 2,  // request_timeout fired
   RateLimited = 1u << 3,
-  LoadShed = 1u << 4,          // request_queue rejected it
-  ProtocolError = 1u << 5,     // the codec rejected the request
-  StreamReset = 1u << 6,       // a filter or the app reset the stream
+  LoadShed = 1u << 4,      // request_queue rejected it
+  ProtocolError = 1u << 5, // the codec rejected the request
+  StreamReset = 1u << 6,   // a filter or the app reset the stream
   Draining = 1u << 7,
 };
 

@@ -50,8 +50,7 @@ absl::StatusOr<Address> Address::fromIp(std::string_view ip_in, uint16_t port) {
     v6->sin6_port = htons(port);
     a.len_ = sizeof(sockaddr_in6);
   } else {
-    return absl::InvalidArgumentError(
-        cat("'", ip_in, "' is not an IPv4 or IPv6 address"));
+    return absl::InvalidArgumentError(cat("'", ip_in, "' is not an IPv4 or IPv6 address"));
   }
   if (v4->sin_family == AF_INET) {
     a.text_ = formatIpv4(v4->sin_addr);
@@ -90,7 +89,8 @@ Address Address::fromSockaddr(const sockaddr* sa, socklen_t len) {
   case AF_UNIX: {
     const auto* un = reinterpret_cast<const sockaddr_un*>(sa);
     a.type_ = Type::Pipe;
-    const size_t max = len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
+    const size_t max =
+        len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
     a.text_ = std::string(un->sun_path, strnlen(un->sun_path, max));
     break;
   }
@@ -187,8 +187,7 @@ absl::StatusOr<CidrRange> CidrRange::parse(std::string_view text) {
   std::memcpy(range.bytes_, raw.data(), raw.size());
   const int max = static_cast<int>(raw.size()) * 8;
   if (prefix > max) {
-    return absl::InvalidArgumentError(
-        cat("'", text, "': prefix length exceeds ", max));
+    return absl::InvalidArgumentError(cat("'", text, "': prefix length exceeds ", max));
   }
   range.prefix_len_ = prefix < 0 ? max : prefix;
   // Zero the host bits so asString() is canonical.

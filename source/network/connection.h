@@ -39,8 +39,8 @@ public:
 // worker's thread.
 class Connection : public event::DeferredDeletable, private TransportSocketCallbacks {
 public:
-  Connection(event::Dispatcher& dispatcher, int fd, TransportSocketPtr transport,
-             Address remote, Address local, uint64_t id);
+  Connection(event::Dispatcher& dispatcher, int fd, TransportSocketPtr transport, Address remote,
+             Address local, uint64_t id);
   ~Connection() override;
 
   void setCallbacks(ConnectionCallbacks& callbacks) { callbacks_ = &callbacks; }
@@ -103,8 +103,8 @@ private:
   State state_{State::Open};
   CloseType close_type_{CloseType::NoFlush};
   int read_disable_count_{0};
-  bool read_pending_{false};   // readiness arrived while reading was disabled
-  bool write_blocked_{false};  // waiting for the socket to become writable
+  bool read_pending_{false};  // readiness arrived while reading was disabled
+  bool write_blocked_{false}; // waiting for the socket to become writable
   bool write_scheduled_{false};
   bool in_read_callback_{false};
   bool connected_{false};

@@ -1,9 +1,9 @@
 #include "source/server/cli.h"
 
-#include <filesystem>
-
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/reflection.h>
+
+#include <filesystem>
 
 #include "source/common/strings.h"
 #include "source/common/time.h"
@@ -129,17 +129,18 @@ absl::StatusOr<Options> parseOptions(int argc, char** argv) {
       }
       uint64_t n;
       if (!parseUint(*v, n) || n > max) {
-        return usageError(cat("option ", arg, " needs a whole number up to ", max, ", got '", *v, "'"));
+        return usageError(
+            cat("option ", arg, " needs a whole number up to ", max, ", got '", *v, "'"));
       }
       return static_cast<uint32_t>(n);
     };
-#define POUNCE_TAKE(target, expr)                                                              \
-  do {                                                                                         \
-    auto v_ = (expr);                                                                          \
-    if (!v_.ok()) {                                                                            \
-      return v_.status();                                                                      \
-    }                                                                                          \
-    target = *v_;                                                                              \
+#define POUNCE_TAKE(target, expr)                                                                  \
+  do {                                                                                             \
+    auto v_ = (expr);                                                                              \
+    if (!v_.ok()) {                                                                                \
+      return v_.status();                                                                          \
+    }                                                                                              \
+    target = *v_;                                                                                  \
   } while (0)
     if (arg == "-c" || arg == "--config-yaml" || arg == "--config") {
       POUNCE_TAKE(o.config_path, next());
@@ -223,7 +224,8 @@ absl::StatusOr<Options> parseOptions(int argc, char** argv) {
 
 absl::StatusOr<Bootstrap> quickModeBootstrap(const Options& o) {
   if (!o.app) {
-    return usageError("give an app (pounce myapp:app) or a config file (pounce --config-yaml FILE)");
+    return usageError(
+        "give an app (pounce myapp:app) or a config file (pounce --config-yaml FILE)");
   }
   Bootstrap b;
   auto* l = b.add_listeners();
@@ -306,9 +308,8 @@ absl::Status applyOverrides(const Options& o, Bootstrap& b) {
       }
     }
     for (auto& f : *chain) {
-      const bool is_asgi =
-          f.name() == kAsgi ||
-          f.typed_config().type_url().find("pounce.filters.asgi.") != std::string::npos;
+      const bool is_asgi = f.name() == kAsgi || f.typed_config().type_url().find(
+                                                    "pounce.filters.asgi.") != std::string::npos;
       if (!is_asgi) {
         continue;
       }
@@ -334,8 +335,8 @@ absl::Status applyOverrides(const Options& o, Bootstrap& b) {
   }
   if (o.log_level) {
     const std::string level = toLower(*o.log_level);
-    const auto* e = v1::Logging::Level_descriptor()->FindValueByName(
-        level == "warn" ? "WARNING" : [&] {
+    const auto* e =
+        v1::Logging::Level_descriptor()->FindValueByName(level == "warn" ? "WARNING" : [&] {
           std::string u = level;
           for (auto& c : u) {
             c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));

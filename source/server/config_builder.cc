@@ -4,10 +4,9 @@
 #include <cctype>
 #include <set>
 
-#include <google/protobuf/empty.pb.h>
-
 #include "source/common/strings.h"
 #include "source/network/tls/config.h"
+#include <google/protobuf/empty.pb.h>
 
 namespace pounce::server {
 
@@ -75,8 +74,7 @@ absl::StatusOr<Bootstrap> loadBootstrapText(std::string_view text, const std::st
   return bootstrap;
 }
 
-absl::StatusOr<Bootstrap> loadBootstrapFile(const std::string& path,
-                                            config::ConfigErrors* marks) {
+absl::StatusOr<Bootstrap> loadBootstrapFile(const std::string& path, config::ConfigErrors* marks) {
   auto node = config::parseYamlFile(path);
   if (!node.ok()) {
     return node.status();
@@ -123,7 +121,8 @@ void validateAddress(const v1::Address& address, const std::string& path,
         mode = mode * 8 + static_cast<uint64_t>(c - '0');
       }
       if (!ok || mode > 0777) {
-        errors.add(path + ".pipe.mode", cat("'", pipe.mode(), "' is not an octal file mode like \"0660\""));
+        errors.add(path + ".pipe.mode",
+                   cat("'", pipe.mode(), "' is not an octal file mode like \"0660\""));
       }
     }
   } else {
@@ -131,8 +130,8 @@ void validateAddress(const v1::Address& address, const std::string& path,
   }
 }
 
-void validateDuration(const google::protobuf::Duration& d, const std::string& path,
-                      bool allow_zero, config::ConfigErrors& errors) {
+void validateDuration(const google::protobuf::Duration& d, const std::string& path, bool allow_zero,
+                      config::ConfigErrors& errors) {
   if (d.seconds() < 0 || d.nanos() < 0) {
     errors.add(path, "must not be negative");
   } else if (!allow_zero && d.seconds() == 0 && d.nanos() < 1000000) {
@@ -149,8 +148,8 @@ void validateHttp2(const v1::Http2Options& h2, const std::string& path,
       errors.add(cat(path, ".", field), cat("must be between ", lo, " and ", hi));
     }
   };
-  range(h2.has_max_concurrent_streams(), h2.max_concurrent_streams(), "max_concurrent_streams",
-        1, 2147483647);
+  range(h2.has_max_concurrent_streams(), h2.max_concurrent_streams(), "max_concurrent_streams", 1,
+        2147483647);
   range(h2.has_initial_stream_window_size(), h2.initial_stream_window_size(),
         "initial_stream_window_size", 65535, 2147483647);
   range(h2.has_initial_connection_window_size(), h2.initial_connection_window_size(),
@@ -158,10 +157,9 @@ void validateHttp2(const v1::Http2Options& h2, const std::string& path,
   range(h2.has_max_frame_size(), h2.max_frame_size(), "max_frame_size", 16384, 16777215);
   range(h2.has_max_header_list_size(), h2.max_header_list_size(), "max_header_list_size", 256,
         16u << 20);
-  range(h2.has_max_reset_streams(), h2.max_reset_streams(), "max_reset_streams", 1,
-        1000000000);
-  range(h2.has_max_continuation_frames(), h2.max_continuation_frames(),
-        "max_continuation_frames", 0, 1000000);
+  range(h2.has_max_reset_streams(), h2.max_reset_streams(), "max_reset_streams", 1, 1000000000);
+  range(h2.has_max_continuation_frames(), h2.max_continuation_frames(), "max_continuation_frames",
+        0, 1000000);
   range(h2.has_max_outbound_control_frames(), h2.max_outbound_control_frames(),
         "max_outbound_control_frames", 1, 1000000000);
   range(h2.has_max_outbound_frames(), h2.max_outbound_frames(), "max_outbound_frames", 1,
@@ -259,7 +257,8 @@ void validateBootstrap(const Bootstrap& bootstrap, config::ConfigErrors& errors)
     if (h.has_shutdown_timeout()) {
       validateDuration(h.shutdown_timeout(), path + ".http.shutdown_timeout", true, errors);
     }
-    if (h.has_max_header_bytes() && (h.max_header_bytes() < 256 || h.max_header_bytes() > (16u << 20))) {
+    if (h.has_max_header_bytes() &&
+        (h.max_header_bytes() < 256 || h.max_header_bytes() > (16u << 20))) {
       errors.add(path + ".http.max_header_bytes", "must be between 256 and 16777216");
     }
     if (h.has_max_headers() && h.max_headers() == 0) {
@@ -291,9 +290,10 @@ void validateBootstrap(const Bootstrap& bootstrap, config::ConfigErrors& errors)
         auto address = network::Address::fromIp(ip.empty() ? "127.0.0.1" : ip, 0);
         if (address.ok() && !address->isLoopback()) {
           errors.add("admin.address.socket_address.address",
-                     cat("'", ip, "' is not a loopback address: the admin API changes the live "
-                              "server, so it listens on 127.0.0.1 or ::1 unless "
-                              "admin.allow_remote is true (then set admin.token_file too)"));
+                     cat("'", ip,
+                         "' is not a loopback address: the admin API changes the live "
+                         "server, so it listens on 127.0.0.1 or ::1 unless "
+                         "admin.allow_remote is true (then set admin.token_file too)"));
         }
       }
     }
@@ -354,10 +354,10 @@ std::string ConfigBuilder::resolvePath(std::string_view path) const {
   return cat(config_dir_, "/", path);
 }
 
-http::FilterChainSharedPtr ConfigBuilder::buildFilterChain(
-    const google::protobuf::RepeatedPtrField<v1::Filter>& filters,
-    const std::string& listener_name, const std::string& path, config::ConfigErrors& errors,
-    uint64_t version) {
+http::FilterChainSharedPtr
+ConfigBuilder::buildFilterChain(const google::protobuf::RepeatedPtrField<v1::Filter>& filters,
+                                const std::string& listener_name, const std::string& path,
+                                config::ConfigErrors& errors, uint64_t version) {
   std::vector<http::FilterChainEntry> entries;
   const size_t before = errors.errors().size();
   if (filters.empty()) {
@@ -388,18 +388,17 @@ http::FilterChainSharedPtr ConfigBuilder::buildFilterChain(
     } else {
       factory = http::FilterRegistry::get().findByName(f.name());
       if (factory == nullptr) {
-        errors.add(fpath + ".name",
-                   f.name().empty()
-                       ? cat("a filter needs a name or a typed_config (known filters: ",
-                             knownFilters(), ")")
-                       : cat("unknown filter '", f.name(), "' (known filters: ", knownFilters(),
-                             ")"));
+        errors.add(
+            fpath + ".name",
+            f.name().empty()
+                ? cat("a filter needs a name or a typed_config (known filters: ", knownFilters(),
+                      ")")
+                : cat("unknown filter '", f.name(), "' (known filters: ", knownFilters(), ")"));
         continue;
       }
     }
     auto config = factory->createEmptyConfig();
-    if (f.has_typed_config() && config != nullptr &&
-        !f.typed_config().UnpackTo(config.get())) {
+    if (f.has_typed_config() && config != nullptr && !f.typed_config().UnpackTo(config.get())) {
       errors.add(fpath + ".typed_config", "cannot decode the filter config");
       continue;
     }

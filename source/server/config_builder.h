@@ -1,10 +1,10 @@
 #pragma once
 
+#include <google/protobuf/repeated_ptr_field.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <google/protobuf/repeated_ptr_field.h>
 
 #include "absl/status/statusor.h"
 #include "pounce/config/v1/bootstrap.pb.h"

@@ -284,9 +284,7 @@ void Instance::startStopDrain() {
   }
   workers_drained_ = 0;
   for (auto& w : workers_) {
-    w->drain(timeout, [this] {
-      main_dispatcher_->post([this] { onWorkerDrained(); });
-    });
+    w->drain(timeout, [this] { main_dispatcher_->post([this] { onWorkerDrained(); }); });
   }
   if (workers_.empty()) {
     drained_ = true;
@@ -326,7 +324,8 @@ std::unique_ptr<PendingChange> Instance::prepare(const Bootstrap& candidate, uin
   change->changes = diff.describe();
   if (chains_only && !diff.chainsOnly()) {
     errors.add("listeners", cat("only filter chains can change in place here; these need new "
-                                "worker processes: ", [&] {
+                                "worker processes: ",
+                                [&] {
                                   std::string out;
                                   for (const auto& c : diff.describe()) {
                                     out += out.empty() ? c : ", " + c;
@@ -344,8 +343,8 @@ std::unique_ptr<PendingChange> Instance::prepare(const Bootstrap& candidate, uin
     const std::string name = listenerName(l, i);
     std::shared_ptr<ListenerShared> existing = findListener(name);
     if (in(diff.chains, name)) {
-      auto chain = builder.buildFilterChain(l.filter_chain(), name,
-                                            cat("listeners[", i, "].filter_chain"), errors, version);
+      auto chain = builder.buildFilterChain(
+          l.filter_chain(), name, cat("listeners[", i, "].filter_chain"), errors, version);
       if (chain != nullptr) {
         change->chains.push_back({existing, std::move(chain)});
       }
@@ -387,8 +386,7 @@ std::unique_ptr<PendingChange> Instance::prepare(const Bootstrap& candidate, uin
   return change;
 }
 
-void Instance::commit(std::unique_ptr<PendingChange> change,
-                      std::function<void(uint32_t)> done) {
+void Instance::commit(std::unique_ptr<PendingChange> change, std::function<void(uint32_t)> done) {
   change->published = true;
   // One acknowledgement per (I/O thread, operation); `done` once all arrived.
   struct Acks {
@@ -399,8 +397,8 @@ void Instance::commit(std::unique_ptr<PendingChange> change,
   };
   auto acks = std::make_shared<Acks>();
   acks->done = std::move(done);
-  const size_t per_worker = change->chains.size() + change->replaced.size() +
-                            change->added.size() + change->removed.size();
+  const size_t per_worker = change->chains.size() + change->replaced.size() + change->added.size() +
+                            change->removed.size();
   acks->expected = per_worker * workers_.size();
   const uint32_t threads = static_cast<uint32_t>(workers_.size());
   auto finish = [acks, threads] {

@@ -1,22 +1,21 @@
 #include <cstdio>
-#include <iostream>
-
 #include <filesystem>
+#include <iostream>
 
 #include "source/asgi/build_info.h"
 #include "source/common/config/yaml_proto.h"
-#include "source/common/strings.h"
-#include "source/server/cpu.h"
-#include "source/server/supervisor.h"
 #include "source/common/logger.h"
+#include "source/common/strings.h"
 #include "source/common/version.h"
-#include "source/server/cli.h"
-#include "source/server/config_builder.h"
 #include "source/server/admin/admin_server.h"
 #include "source/server/admin/config_watcher.h"
 #include "source/server/admin/local_control.h"
 #include "source/server/admin/worker_control.h"
+#include "source/server/cli.h"
+#include "source/server/config_builder.h"
+#include "source/server/cpu.h"
 #include "source/server/instance.h"
+#include "source/server/supervisor.h"
 
 namespace {
 
@@ -28,13 +27,26 @@ void configureLogging(const Bootstrap& bootstrap) {
   const auto& logging = bootstrap.logging();
   Level level = Level::Info;
   switch (logging.level()) {
-  case v1::Logging::TRACE: level = Level::Trace; break;
-  case v1::Logging::DEBUG: level = Level::Debug; break;
-  case v1::Logging::INFO: level = Level::Info; break;
-  case v1::Logging::WARNING: level = Level::Warning; break;
-  case v1::Logging::ERROR: level = Level::Error; break;
-  case v1::Logging::CRITICAL: level = Level::Critical; break;
-  default: break;
+  case v1::Logging::TRACE:
+    level = Level::Trace;
+    break;
+  case v1::Logging::DEBUG:
+    level = Level::Debug;
+    break;
+  case v1::Logging::INFO:
+    level = Level::Info;
+    break;
+  case v1::Logging::WARNING:
+    level = Level::Warning;
+    break;
+  case v1::Logging::ERROR:
+    level = Level::Error;
+    break;
+  case v1::Logging::CRITICAL:
+    level = Level::Critical;
+    break;
+  default:
+    break;
   }
   pounce::log::setLevel(level);
   pounce::log::setFormat(logging.format() == v1::Logging::JSON ? pounce::log::Format::Json
@@ -127,8 +139,8 @@ int main(int argc, char** argv) {
   // Re-reads the config file as at startup: the file, then the flags on top, checked.
   pounce::server::admin::RereadConfig reread;
   if (!config_path.empty()) {
-    reread = [options = *options](pounce::config::ConfigErrors& positions)
-        -> absl::StatusOr<Bootstrap> {
+    reread = [options =
+                  *options](pounce::config::ConfigErrors& positions) -> absl::StatusOr<Bootstrap> {
       auto fresh = pounce::server::loadBootstrapFile(options.config_path, &positions);
       if (!fresh.ok()) {
         return fresh.status();
@@ -158,8 +170,9 @@ int main(int argc, char** argv) {
     return pounce::server::admin::AdminServer::create(dispatcher, control, admin_options);
   };
 
-  auto serveOne = [&](const Bootstrap& config, std::shared_ptr<pounce::config::ConfigErrors> positions,
-                      uint32_t worker_id, std::vector<std::vector<int>> sockets, int ready_fd,
+  auto serveOne = [&](const Bootstrap& config,
+                      std::shared_ptr<pounce::config::ConfigErrors> positions, uint32_t worker_id,
+                      std::vector<std::vector<int>> sockets, int ready_fd,
                       uint32_t concurrency) -> std::unique_ptr<pounce::server::Instance> {
     auto instance = std::make_unique<pounce::server::Instance>(config, config_path, positions);
     instance->setWorkerId(worker_id);
@@ -234,9 +247,9 @@ int main(int argc, char** argv) {
     pounce::server::Supervisor supervisor(
         std::move(so), *bootstrap, marks,
         [&](pounce::server::Supervisor::WorkerStart start) -> int {
-          auto instance = serveOne(*start.bootstrap, start.marks, start.id,
-                                   std::move(start.sockets), start.ready_fd,
-                                   per_worker_concurrency ? 1 : 0);
+          auto instance =
+              serveOne(*start.bootstrap, start.marks, start.id, std::move(start.sockets),
+                       start.ready_fd, per_worker_concurrency ? 1 : 0);
           if (instance == nullptr) {
             return 1;
           }
@@ -261,8 +274,9 @@ int main(int argc, char** argv) {
                count);
   }
   POUNCE_LOG(Main, Info, "%s; one process, %s", python,
-             mode == v1::Workers::THREAD ? pounce::cat(count, " Python thread", count == 1 ? "" : "s")
-                                         : std::string("1 worker"));
+             mode == v1::Workers::THREAD
+                 ? pounce::cat(count, " Python thread", count == 1 ? "" : "s")
+                 : std::string("1 worker"));
   auto instance = serveOne(*bootstrap, marks, 0, {}, -1, 0);
   if (instance == nullptr) {
     return 1;

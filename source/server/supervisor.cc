@@ -147,8 +147,8 @@ bool Supervisor::bindFor(const Bootstrap& bootstrap, std::vector<BoundListener>&
       closeListener(bound);
     };
     if (spec.address.isPipe()) {
-      auto fd = network::createListenSocket(spec.address, static_cast<int>(spec.backlog),
-                                            spec.pipe_mode);
+      auto fd =
+          network::createListenSocket(spec.address, static_cast<int>(spec.backlog), spec.pipe_mode);
       if (!fd.ok()) {
         fail(fd.status());
         return false;
@@ -162,8 +162,8 @@ bool Supervisor::bindFor(const Bootstrap& bootstrap, std::vector<BoundListener>&
     }
     for (uint32_t w = 0; w < options_.workers; ++w) {
       for (uint32_t t = 0; t < options_.concurrency; ++t) {
-        auto fd = network::createListenSocket(bound.spec.address,
-                                              static_cast<int>(spec.backlog), 0);
+        auto fd =
+            network::createListenSocket(bound.spec.address, static_cast<int>(spec.backlog), 0);
         if (!fd.ok()) {
           fail(fd.status());
           return false;
@@ -180,8 +180,7 @@ bool Supervisor::bindFor(const Bootstrap& bootstrap, std::vector<BoundListener>&
 }
 
 bool Supervisor::bindAll() {
-  config::ConfigErrors errors(options_.config_path.empty() ? "command line"
-                                                           : options_.config_path);
+  config::ConfigErrors errors(options_.config_path.empty() ? "command line" : options_.config_path);
   std::vector<BoundListener> bound;
   if (!bindFor(bootstrap_, bound, errors)) {
     for (auto& l : bound) {
@@ -301,8 +300,8 @@ void Supervisor::spawn(uint32_t id, std::function<void(bool)> on_started) {
     started(*raw, false);
   });
   child->startup_timer->enableTimer(options_.startup_timeout);
-  child->control = std::make_unique<admin::ControlChannel>(*dispatcher_, control[0], nullptr,
-                                                           nullptr);
+  child->control =
+      std::make_unique<admin::ControlChannel>(*dispatcher_, control[0], nullptr, nullptr);
   children_.push_back(std::move(child));
 }
 
@@ -402,8 +401,8 @@ void Supervisor::onCrash(uint32_t id, int status) {
   }
   if (crashes_.size() > options_.max_restarts) {
     POUNCE_LOG(Main, Critical,
-               "worker %d %s; %d crashes within %ds exceed the restart budget (%d): stopping",
-               id, describeExit(status), crashes_.size(),
+               "worker %d %s; %d crashes within %ds exceed the restart budget (%d): stopping", id,
+               describeExit(status), crashes_.size(),
                static_cast<int>(options_.restart_window.count() / 1000), options_.max_restarts);
     failed_ = true;
     exit_code_ = 1;
@@ -553,9 +552,10 @@ void Supervisor::startWorker(uint32_t id, std::function<void()> done) {
       source_timer_->enableTimer(std::chrono::milliseconds(100));
     }
     if (options_.watch_config && !options_.config_path.empty()) {
-      config_watcher_ = std::make_unique<admin::ConfigWatcher>(
-          *dispatcher_, options_.config_path,
-          [this] { reload("watch_config", [](admin::ApplyResult) {}); });
+      config_watcher_ =
+          std::make_unique<admin::ConfigWatcher>(*dispatcher_, options_.config_path, [this] {
+            reload("watch_config", [](admin::ApplyResult) {});
+          });
     }
     done();
     return;
@@ -693,8 +693,7 @@ void Supervisor::status(std::function<void(std::vector<pounce::admin::v1::Worker
 }
 
 void Supervisor::apply(CandidateFn make_candidate, std::string source,
-                       std::shared_ptr<config::ConfigErrors> positions,
-                       admin::ApplyCallback done) {
+                       std::shared_ptr<config::ConfigErrors> positions, admin::ApplyCallback done) {
   queue_.push([this, make_candidate = std::move(make_candidate), source = std::move(source),
                positions = std::move(positions),
                done = std::move(done)](std::function<void()> finished) mutable {
@@ -712,7 +711,8 @@ void Supervisor::apply(CandidateFn make_candidate, std::string source,
     }
     std::optional<Bootstrap> candidate = make_candidate(config_.current(), *positions);
     if (!candidate || !positions->empty()) {
-      answer(admin::ApplyResult::invalid(*positions, "the configuration is invalid; nothing changed"));
+      answer(
+          admin::ApplyResult::invalid(*positions, "the configuration is invalid; nothing changed"));
       return;
     }
     auto restart_needed = admin::keepStartupFields(config_.current(), *candidate);
@@ -759,7 +759,8 @@ void Supervisor::reload(std::string source, admin::ApplyCallback done) {
         if (positions->empty()) {
           positions->add("", std::string(reread.status().message()));
         }
-        answer(admin::ApplyResult::invalid(*positions, "the config file is invalid; nothing changed"));
+        answer(
+            admin::ApplyResult::invalid(*positions, "the config file is invalid; nothing changed"));
         return;
       }
       candidate = std::move(*reread);
@@ -773,8 +774,8 @@ void Supervisor::reload(std::string source, admin::ApplyCallback done) {
 
 void Supervisor::applyByRestart(Bootstrap candidate, std::string source,
                                 std::shared_ptr<config::ConfigErrors> positions,
-                                std::vector<std::string> restart_needed,
-                                admin::ApplyCallback done, std::function<void()> finished) {
+                                std::vector<std::string> restart_needed, admin::ApplyCallback done,
+                                std::function<void()> finished) {
   const MonotonicTime started = RealTimeSource::instance().monotonicTime();
   const admin::ConfigDiff diff = admin::diffConfigs(config_.current(), candidate);
   // New addresses get their sockets now, before any old one closes.
@@ -815,9 +816,10 @@ void Supervisor::applyByRestart(Bootstrap candidate, std::string source,
     if (!ok && replaced == 0) {
       // Nothing changed hands: back to the previous config and sockets.
       for (auto& l : bound_) {
-        const bool kept = std::any_of(previous.begin(), previous.end(), [&](const BoundListener& b) {
-          return !b.fds.empty() && !l.fds.empty() && b.fds[0] == l.fds[0];
-        });
+        const bool kept =
+            std::any_of(previous.begin(), previous.end(), [&](const BoundListener& b) {
+              return !b.fds.empty() && !l.fds.empty() && b.fds[0] == l.fds[0];
+            });
         if (!kept) {
           closeListener(l);
         }
@@ -853,8 +855,9 @@ void Supervisor::applyByRestart(Bootstrap candidate, std::string source,
       result.message = "applied";
     } else {
       result.status = 500;
-      result.message = cat("only ", replaced, " worker(s) were replaced: a new worker did not "
-                                              "start (see the log)");
+      result.message = cat("only ", replaced,
+                           " worker(s) were replaced: a new worker did not "
+                           "start (see the log)");
     }
     done(std::move(result));
     finished();
@@ -863,8 +866,8 @@ void Supervisor::applyByRestart(Bootstrap candidate, std::string source,
 
 void Supervisor::applyInPlace(Bootstrap candidate, std::string source,
                               std::shared_ptr<config::ConfigErrors> positions,
-                              std::vector<std::string> restart_needed,
-                              admin::ApplyCallback done, std::function<void()> finished) {
+                              std::vector<std::string> restart_needed, admin::ApplyCallback done,
+                              std::function<void()> finished) {
   const MonotonicTime started = RealTimeSource::instance().monotonicTime();
   const admin::ConfigDiff diff = admin::diffConfigs(config_.current(), candidate);
   const uint64_t version = config_.version() + 1;
@@ -887,70 +890,73 @@ void Supervisor::applyInPlace(Bootstrap candidate, std::string source,
     return;
   }
   // Phase 1: every worker builds the chains (filter configs, files, app imports).
-  broadcast(prepare, options_.startup_timeout, [this, candidate = std::move(candidate), source,
-                                                positions, restart_needed, diff, version,
-                                                started, done, finished](Responses responses) {
-    bool all_ok = !responses.empty();
-    std::string failure;
-    bool reported = false;
-    for (const auto& r : responses) {
-      if (r && r->ok()) {
-        continue;
-      }
-      all_ok = false;
-      if (!r) {
-        failure = "a worker process did not answer";
-      } else if (!reported && r->errors_size() > 0) {
-        reported = true;
-        for (const auto& e : r->errors()) {
-          positions->add(e.path(), e.problem());
-        }
-      } else if (!r->message().empty()) {
-        failure = r->message();
-      }
-    }
-    if (!all_ok) {
-      admin::ControlRequest abort;
-      abort.mutable_abort()->set_version(version);
-      broadcast(abort, kReadTimeout, [](Responses) {});
-      done(reported ? admin::ApplyResult::invalid(*positions,
-                                                   "the filter chain does not build; nothing "
-                                                   "changed")
-                    : admin::ApplyResult::failure(500, failure + "; nothing changed"));
-      finished();
-      return;
-    }
-    // Phase 2: all built it; every worker publishes it. New workers start with it from
-    // now on.
-    bootstrap_ = candidate;
-    bootstrap_version_ = version;
-    marks_ = positions;
-    admin::ControlRequest commit;
-    commit.mutable_commit()->set_version(version);
-    broadcast(commit, kCommitTimeout, [this, candidate, source, restart_needed, diff, started,
-                                       done, finished](Responses responses) {
-      uint32_t acks = 0;
-      for (const auto& r : responses) {
-        acks += r && r->ok() ? 1 : 0;
-      }
-      admin::ApplyResult result;
-      result.version = config_.record(candidate, source, diff.describe());
-      result.message = "applied";
-      result.changes = diff.describe();
-      result.acknowledged = acks;
-      result.acknowledged_by = "worker processes";
-      result.restart_needed = restart_needed;
-      result.took = std::chrono::duration_cast<std::chrono::microseconds>(
-          RealTimeSource::instance().monotonicTime() - started);
-      if (acks != responses.size()) {
-        POUNCE_LOG(Main, Warning, "%s: %d of %d workers did not confirm version %d (a worker "
-                   "that went away restarts with it)", source, responses.size() - acks,
-                   responses.size(), result.version);
-      }
-      done(std::move(result));
-      finished();
-    });
-  });
+  broadcast(prepare, options_.startup_timeout,
+            [this, candidate = std::move(candidate), source, positions, restart_needed, diff,
+             version, started, done, finished](Responses responses) {
+              bool all_ok = !responses.empty();
+              std::string failure;
+              bool reported = false;
+              for (const auto& r : responses) {
+                if (r && r->ok()) {
+                  continue;
+                }
+                all_ok = false;
+                if (!r) {
+                  failure = "a worker process did not answer";
+                } else if (!reported && r->errors_size() > 0) {
+                  reported = true;
+                  for (const auto& e : r->errors()) {
+                    positions->add(e.path(), e.problem());
+                  }
+                } else if (!r->message().empty()) {
+                  failure = r->message();
+                }
+              }
+              if (!all_ok) {
+                admin::ControlRequest abort;
+                abort.mutable_abort()->set_version(version);
+                broadcast(abort, kReadTimeout, [](Responses) {});
+                done(reported ? admin::ApplyResult::invalid(
+                                    *positions, "the filter chain does not build; nothing "
+                                                "changed")
+                              : admin::ApplyResult::failure(500, failure + "; nothing changed"));
+                finished();
+                return;
+              }
+              // Phase 2: all built it; every worker publishes it. New workers start with it from
+              // now on.
+              bootstrap_ = candidate;
+              bootstrap_version_ = version;
+              marks_ = positions;
+              admin::ControlRequest commit;
+              commit.mutable_commit()->set_version(version);
+              broadcast(commit, kCommitTimeout,
+                        [this, candidate, source, restart_needed, diff, started, done,
+                         finished](Responses responses) {
+                          uint32_t acks = 0;
+                          for (const auto& r : responses) {
+                            acks += r && r->ok() ? 1 : 0;
+                          }
+                          admin::ApplyResult result;
+                          result.version = config_.record(candidate, source, diff.describe());
+                          result.message = "applied";
+                          result.changes = diff.describe();
+                          result.acknowledged = acks;
+                          result.acknowledged_by = "worker processes";
+                          result.restart_needed = restart_needed;
+                          result.took = std::chrono::duration_cast<std::chrono::microseconds>(
+                              RealTimeSource::instance().monotonicTime() - started);
+                          if (acks != responses.size()) {
+                            POUNCE_LOG(Main, Warning,
+                                       "%s: %d of %d workers did not confirm version %d (a worker "
+                                       "that went away restarts with it)",
+                                       source, responses.size() - acks, responses.size(),
+                                       result.version);
+                          }
+                          done(std::move(result));
+                          finished();
+                        });
+            });
 }
 
 void Supervisor::setHealthCheckFailed(bool failed, std::function<void()> done) {

@@ -41,9 +41,9 @@ public:
   struct WorkerStart {
     uint32_t id{0};
     std::vector<std::vector<int>> sockets; // per listener: per I/O thread (TCP) or one (UDS)
-    int ready_fd{-1};   // write one byte once serving
-    int control_fd{-1}; // the worker's end of its control channel
-    const Bootstrap* bootstrap{nullptr}; // the effective config
+    int ready_fd{-1};                      // write one byte once serving
+    int control_fd{-1};                    // the worker's end of its control channel
+    const Bootstrap* bootstrap{nullptr};   // the effective config
     std::shared_ptr<config::ConfigErrors> marks;
     uint64_t config_version{1};
     bool health_check_failed{false};

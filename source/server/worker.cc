@@ -44,9 +44,9 @@ Worker::~Worker() {
   }
 }
 
-std::unique_ptr<Worker::ActiveListener>
-Worker::makeListener(std::shared_ptr<ListenerShared> shared, http::FilterChainSharedPtr chain,
-                     int fd, bool owns_fd) {
+std::unique_ptr<Worker::ActiveListener> Worker::makeListener(std::shared_ptr<ListenerShared> shared,
+                                                             http::FilterChainSharedPtr chain,
+                                                             int fd, bool owns_fd) {
   auto l = std::make_unique<Worker::ActiveListener>();
   l->runtime = std::make_shared<http::ListenerRuntime>(shared->config.settings, std::move(chain),
                                                        shared->stats);
@@ -87,7 +87,8 @@ void Worker::startAccepting(ActiveListener& listener) {
   ActiveListener* raw = &listener;
   // Level-triggered: a burst larger than one accept batch is picked up next iteration.
   listener.accept_event = dispatcher_->createFileEvent(
-      listener.fd, [this, raw](uint32_t events) {
+      listener.fd,
+      [this, raw](uint32_t events) {
         if (events & event::FileReadyType::Read) {
           onAccept(*raw);
         }
@@ -134,8 +135,8 @@ void Worker::onAccept(ActiveListener& listener) {
         *dispatcher_, fd, shared.config.transport->create(),
         network::Address::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len),
         network::Address::local(fd), id);
-    active->manager = std::make_unique<http::ConnectionManager>(
-        *active->connection, *listener.runtime, server_, index_);
+    active->manager = std::make_unique<http::ConnectionManager>(*active->connection,
+                                                                *listener.runtime, server_, index_);
     active->connection->setOnClosed([this](network::Connection& c) { onConnectionClosed(c.id()); });
     network::Connection& connection = *active->connection;
     connections_.emplace(id, std::move(active));
@@ -227,8 +228,10 @@ void Worker::retire(std::unique_ptr<ActiveListener> listener) {
       }
     }
     if (!open.empty()) {
-      POUNCE_LOG(Main, Info, "worker %d: listener %s removed: closing %d connection(s) after "
-                 "its shutdown_timeout", index_, raw->shared->config.name, open.size());
+      POUNCE_LOG(Main, Info,
+                 "worker %d: listener %s removed: closing %d connection(s) after "
+                 "its shutdown_timeout",
+                 index_, raw->shared->config.name, open.size());
     }
     for (auto* c : open) {
       c->close(network::CloseType::NoFlush);
@@ -340,8 +343,8 @@ void Worker::replaceListener(const ListenerShared* old, std::shared_ptr<Listener
       }
       std::unique_ptr<ActiveListener> previous = std::move(*it);
       // The socket changes hands inside this one callback: nothing queued is lost.
-      auto l = makeListener(std::move(replacement), std::move(chain), previous->fd,
-                            previous->owns_fd);
+      auto l =
+          makeListener(std::move(replacement), std::move(chain), previous->fd, previous->owns_fd);
       previous->fd = -1;
       previous->owns_fd = false;
       if (!draining_) {

@@ -80,8 +80,8 @@ private:
     int fd{-1};
     bool owns_fd{false};
     event::FileEventPtr accept_event;
-    uint64_t connections{0};         // this worker's connections on this listener
-    event::TimerPtr shutdown_timer;  // a removed listener: closes what is left
+    uint64_t connections{0};        // this worker's connections on this listener
+    event::TimerPtr shutdown_timer; // a removed listener: closes what is left
   };
   struct ActiveConnection : public event::DeferredDeletable {
     ~ActiveConnection() override {

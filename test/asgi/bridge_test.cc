@@ -66,7 +66,8 @@ protected:
   }
 
   // Runs the harness's loop until `done` or a timeout.
-  template <class F> bool runUntil(test::FilterHarness& h, F done) {
+  template <class F>
+  bool runUntil(test::FilterHarness& h, F done) {
     for (int i = 0; i < 2000 && !done(); ++i) {
       h.runPending();
       std::this_thread::sleep_for(std::chrono::milliseconds(1));

@@ -121,22 +121,22 @@ TEST(Strings, ParseUintIsStrict) {
 
 TEST(Stats, CountersMergeAcrossThreadsAndRender) {
   auto& store = stats::Store::global();
-  auto& family = store.family("test_requests_total", "Requests.", stats::Type::Counter,
-                              {"method"});
+  auto& family = store.family("test_requests_total", "Requests.", stats::Type::Counter, {"method"});
   const auto& get = store.series(family, {"GET"});
   get.inc();
   std::thread t([&] { get.inc(2); });
   t.join();
   EXPECT_EQ(get.value(), 3);
-  auto& hist = store.family("test_latency_seconds", "Latency.", stats::Type::Histogram, {},
-                            {0.1, 1.0});
+  auto& hist =
+      store.family("test_latency_seconds", "Latency.", stats::Type::Histogram, {}, {0.1, 1.0});
   const auto& h = store.series(hist);
   h.observe(0.05);
   h.observe(0.5);
   h.observe(5);
   const std::string text = store.prometheusText();
-  EXPECT_NE(text.find("# TYPE test_requests_total counter\ntest_requests_total{method=\"GET\"} 3\n"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find("# TYPE test_requests_total counter\ntest_requests_total{method=\"GET\"} 3\n"),
+      std::string::npos)
       << text;
   EXPECT_NE(text.find("test_latency_seconds_bucket{le=\"0.1\"} 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("test_latency_seconds_bucket{le=\"1\"} 2\n"), std::string::npos) << text;

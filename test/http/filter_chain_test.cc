@@ -2,7 +2,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-
 #include <string>
 #include <vector>
 
@@ -16,7 +15,8 @@ using test::FilterHarness;
 // Records every event it sees into a shared log, and can stop iteration on request.
 class LoggingFilter : public StreamFilter {
 public:
-  LoggingFilter(std::string name, std::vector<std::string>& log) : name_(std::move(name)), log_(log) {}
+  LoggingFilter(std::string name, std::vector<std::string>& log)
+      : name_(std::move(name)), log_(log) {}
 
   FilterStatus decodeHeaders(RequestHeaders& headers, bool end_stream) override {
     log_.push_back(name_ + ":decodeHeaders" + (end_stream ? ":end" : ""));
@@ -136,22 +136,21 @@ TEST(FilterChain, StopIterationHoldsHeadersAndBodyUntilContinue) {
 
   c.filters.back()->decoder()->continueDecoding();
   h2.runPending();
-  EXPECT_EQ(c.log, (std::vector<std::string>{
-                       "stopper:decodeHeaders", "after:decodeHeaders", "echo:decodeHeaders",
-                       "after:decodeData:abcdef:end", "echo:decodeData:abcdef:end",
-                       "after:encodeHeaders:200", "stopper:encodeHeaders:200",
-                       "after:encodeData:abcdef:end", "stopper:encodeData:abcdef:end",
-                       "stopper:complete", "after:complete", "stopper:destroy", "after:destroy",
-                       "echo:destroy"}));
+  EXPECT_EQ(c.log,
+            (std::vector<std::string>{
+                "stopper:decodeHeaders", "after:decodeHeaders", "echo:decodeHeaders",
+                "after:decodeData:abcdef:end", "echo:decodeData:abcdef:end",
+                "after:encodeHeaders:200", "stopper:encodeHeaders:200",
+                "after:encodeData:abcdef:end", "stopper:encodeData:abcdef:end", "stopper:complete",
+                "after:complete", "stopper:destroy", "after:destroy", "echo:destroy"}));
   EXPECT_EQ(h2.response.body, "abcdef");
 }
 
 class ReplyingFilter : public StreamFilter {
 public:
   FilterStatus decodeHeaders(RequestHeaders&, bool) override {
-    decoder_callbacks_->sendLocalReply(429, "slow down\n", [](ResponseHeaders& h) {
-      h.add("retry-after", "1");
-    });
+    decoder_callbacks_->sendLocalReply(429, "slow down\n",
+                                       [](ResponseHeaders& h) { h.add("retry-after", "1"); });
     return FilterStatus::StopIteration;
   }
 };

@@ -1,6 +1,6 @@
-#include "source/http/headers.h"
-
 #include <gtest/gtest.h>
+
+#include "source/http/headers.h"
 
 namespace pounce::http {
 namespace {

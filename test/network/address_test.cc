@@ -1,6 +1,6 @@
-#include "source/network/address.h"
-
 #include <gtest/gtest.h>
+
+#include "source/network/address.h"
 
 namespace pounce::network {
 namespace {

@@ -204,9 +204,18 @@ TEST(ConfigLoader, PrintedConfigLoadsBackTheSame) {
 TEST(Cli, QuickModeFlagsOverrideTheFile) {
   auto b = loadBootstrapText(kGood, "test.yaml");
   ASSERT_TRUE(b.ok());
-  const char* argv[] = {"pounce", "--port", "9999", "--host", "0.0.0.0", "--no-access-log",
-                        "--keep-alive-timeout", "2.5", "--max-requests-per-connection", "7",
-                        "--log-level", "debug"};
+  const char* argv[] = {"pounce",
+                        "--port",
+                        "9999",
+                        "--host",
+                        "0.0.0.0",
+                        "--no-access-log",
+                        "--keep-alive-timeout",
+                        "2.5",
+                        "--max-requests-per-connection",
+                        "7",
+                        "--log-level",
+                        "debug"};
   auto options = parseOptions(12, const_cast<char**>(argv));
   ASSERT_TRUE(options.ok()) << options.status();
   ASSERT_TRUE(applyOverrides(*options, *b).ok());

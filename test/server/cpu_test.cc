@@ -1,10 +1,10 @@
-#include "source/server/cpu.h"
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+
+#include "source/server/cpu.h"
 
 namespace pounce::server {
 namespace {

@@ -3,9 +3,8 @@
 #include <event2/event.h>
 #include <unistd.h>
 
-#include <google/protobuf/empty.pb.h>
-
 #include "source/common/config/yaml_proto.h"
+#include <google/protobuf/empty.pb.h>
 
 namespace pounce::test {
 
@@ -100,11 +99,10 @@ http::StreamInfo& FilterHarness::info() { return stream_->info(); }
 
 void FilterHarness::onRequestDeadline(http::ActiveStream& stream, MonotonicTime deadline) {
   // Real time: the harness's dispatcher runs libevent timers.
-  const auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - time.monotonicTime());
-  deadline_timer_ = dispatcher.createTimer([this, &stream] {
-    stream.checkRequestTimeout(stream.requestDeadline());
-  });
+  const auto delay =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - time.monotonicTime());
+  deadline_timer_ = dispatcher.createTimer(
+      [this, &stream] { stream.checkRequestTimeout(stream.requestDeadline()); });
   deadline_timer_->enableTimer(std::max(delay, std::chrono::milliseconds(1)));
 }
 

@@ -22,7 +22,7 @@ struct RecordedResponse {
   bool reset{false};
   std::unique_ptr<http::HeaderMap> trailers;
   std::vector<int> informational; // 1xx statuses
-  uint64_t file_bytes{0};          // body bytes that reached the codec as file ranges
+  uint64_t file_bytes{0};         // body bytes that reached the codec as file ranges
   int read_disabled{0};
 };
 
@@ -90,8 +90,9 @@ public:
   // Runs deferred and posted work on the harness's dispatcher.
   void runPending();
 
-  static http::RequestHeadersPtr request(std::string method, std::string path,
-                                         std::vector<std::pair<std::string, std::string>> headers = {});
+  static http::RequestHeadersPtr
+  request(std::string method, std::string path,
+          std::vector<std::pair<std::string, std::string>> headers = {});
 
   RecordedResponse response;
   RecordingEncoder encoder{response};

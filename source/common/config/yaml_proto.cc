@@ -32,7 +32,8 @@ size_t editDistance(std::string_view a, std::string_view b) {
   for (size_t i = 1; i <= a.size(); ++i) {
     cur[0] = i;
     for (size_t j = 1; j <= b.size(); ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      cur[j] =
+          std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
     }
     std::swap(prev, cur);
   }
@@ -146,8 +147,7 @@ void fillAny(const YAML::Node& node, pb::Message& message, const std::string& pa
   const std::string type_url = type.Scalar();
   const pb::Descriptor* desc = findConfigType(type_url);
   if (desc == nullptr) {
-    errors.addAt(type.Mark(), childPath(path, "@type"),
-                 cat("unknown type '", type_url, "'"));
+    errors.addAt(type.Mark(), childPath(path, "@type"), cat("unknown type '", type_url, "'"));
     return;
   }
   const pb::Message* prototype = pb::MessageFactory::generated_factory()->GetPrototype(desc);
@@ -189,8 +189,8 @@ void setScalar(const YAML::Node& node, pb::Message& message, const pb::FieldDesc
   const auto* refl = message.GetReflection();
   const bool repeated = field->is_repeated();
   if (field->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE) {
-    pb::Message* child = repeated ? refl->AddMessage(&message, field)
-                                  : refl->MutableMessage(&message, field);
+    pb::Message* child =
+        repeated ? refl->AddMessage(&message, field) : refl->MutableMessage(&message, field);
     fillMessage(node, *child, path, errors);
     return;
   }
@@ -342,8 +342,8 @@ void ConfigErrors::add(const std::string& path, std::string_view problem) {
   errors_.push_back(path.empty() ? cat(location(path), ": ", problem)
                                  : cat(location(path), ": ", path, ": ", problem));
   const auto* at = position(path);
-  entries_.push_back({path, std::string(problem), at == nullptr ? 0 : at->first,
-                      at == nullptr ? 0 : at->second});
+  entries_.push_back(
+      {path, std::string(problem), at == nullptr ? 0 : at->first, at == nullptr ? 0 : at->second});
 }
 
 void ConfigErrors::addAt(const YAML::Mark& mark, const std::string& path,
@@ -422,8 +422,7 @@ void yamlToMessage(const YAML::Node& node, pb::Message& message, const std::stri
       auto [it, inserted] = oneofs.emplace(oneof, field->name());
       if (!inserted) {
         errors.addAt(kv.first.Mark(), field_path,
-                     cat("only one of '", it->second, "' and '", field->name(),
-                         "' may be given"));
+                     cat("only one of '", it->second, "' and '", field->name(), "' may be given"));
         continue;
       }
     }
@@ -524,9 +523,9 @@ Value scalarValue(const pb::Message& message, const pb::FieldDescriptor* field, 
   }
   case pb::FieldDescriptor::CPPTYPE_ENUM:
     v.kind = Value::Kind::String;
-    v.text = toLower((rep ? refl->GetRepeatedEnum(message, field, index)
-                          : refl->GetEnum(message, field))
-                         ->name());
+    v.text =
+        toLower((rep ? refl->GetRepeatedEnum(message, field, index) : refl->GetEnum(message, field))
+                    ->name());
     break;
   case pb::FieldDescriptor::CPPTYPE_MESSAGE:
     v = fromMessage(rep ? refl->GetRepeatedMessage(message, field, index)

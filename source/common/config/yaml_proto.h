@@ -1,16 +1,16 @@
 #pragma once
 
+#include <google/protobuf/message.h>
+
 #include <map>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
-#include <google/protobuf/message.h>
-#include <yaml-cpp/yaml.h>
-
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include <yaml-cpp/yaml.h>
 
 namespace pounce::config {
 

@@ -247,8 +247,8 @@ void appendLine(std::string& line, const http::StreamInfo& info, Format format) 
   const std::string_view referer = req ? req->getOr("referer") : "";
   const std::string_view protocol = http::protocolString(info.protocol);
   const auto duration = std::chrono::duration_cast<std::chrono::nanoseconds>(info.duration());
-  const std::string client =
-      info.client_address.isIp() ? info.client_address.ip()
+  const std::string client = info.client_address.isIp()
+                                 ? info.client_address.ip()
                                  : (info.client_address.isPipe() ? std::string("unix") : "-");
   line.reserve(line.size() + 256);
   if (format == Format::Json) {

@@ -91,8 +91,9 @@ bool MediaRange::matches(std::string_view t, std::string_view s) const {
 }
 
 std::vector<std::string> defaultContentTypes() {
-  return {"text/*",          "application/json", "application/javascript", "application/xml",
-          "application/wasm", "image/svg+xml",    "*/*+json",               "*/*+xml"};
+  return {"text/*",          "application/json", "application/javascript",
+          "application/xml", "application/wasm", "image/svg+xml",
+          "*/*+json",        "*/*+xml"};
 }
 
 bool Config::compressible(std::string_view content_type) const {

@@ -18,7 +18,8 @@ constexpr size_t kPoolSize = 4;
 constexpr size_t kMinOutStep = 4096;
 
 // A per-thread free list of library contexts.
-template <class T, void (*Free)(T*)> class Pool {
+template <class T, void (*Free)(T*)>
+class Pool {
 public:
   ~Pool() {
     for (T* t : idle_) {
@@ -152,9 +153,8 @@ public:
       char* p = out.reserve(step);
       size_t avail_out = step;
       uint8_t* next_out = reinterpret_cast<uint8_t*>(p);
-      const bool ok =
-          BrotliEncoderCompressStream(state_, op, &avail_in, &next_in, &avail_out, &next_out,
-                                      nullptr) == BROTLI_TRUE;
+      const bool ok = BrotliEncoderCompressStream(state_, op, &avail_in, &next_in, &avail_out,
+                                                  &next_out, nullptr) == BROTLI_TRUE;
       out.commit(step - avail_out);
       if (!ok) {
         return false;
@@ -222,7 +222,8 @@ private:
   ZSTD_CCtx* ctx_{nullptr};
 };
 
-template <class T> std::unique_ptr<Compressor> readyOrNull(std::unique_ptr<T> c) {
+template <class T>
+std::unique_ptr<Compressor> readyOrNull(std::unique_ptr<T> c) {
   if (!c->ready()) {
     return nullptr;
   }

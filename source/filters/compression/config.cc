@@ -82,9 +82,9 @@ public:
     auto& in = store.family("compression_bytes_in_total",
                             "Response body bytes given to the compression filter.",
                             stats::Type::Counter, {"listener", "encoding"});
-    auto& out = store.family("compression_bytes_out_total",
-                             "Compressed response body bytes produced.", stats::Type::Counter,
-                             {"listener", "encoding"});
+    auto& out =
+        store.family("compression_bytes_out_total", "Compressed response body bytes produced.",
+                     stats::Type::Counter, {"listener", "encoding"});
     for (Encoding e : {Encoding::Zstd, Encoding::Brotli, Encoding::Gzip}) {
       const auto i = static_cast<size_t>(e);
       const std::string name(encodingName(e));

@@ -121,10 +121,9 @@ bool registerFamilies(stats::Store& store, const std::vector<double>& buckets) {
   const stats::Family& duration =
       store.family(kDuration, "Time from the start of a request to the end of its response.",
                    stats::Type::Histogram, {"listener"}, buckets);
-  store.family(kInFlight, "Requests that have started and not yet finished.",
-               stats::Type::Gauge, {"listener"});
-  store.family(kRequestBytes, "Request body bytes received.", stats::Type::Counter,
+  store.family(kInFlight, "Requests that have started and not yet finished.", stats::Type::Gauge,
                {"listener"});
+  store.family(kRequestBytes, "Request body bytes received.", stats::Type::Counter, {"listener"});
   store.family(kResponseBytes, "Response body bytes sent.", stats::Type::Counter, {"listener"});
   return duration.buckets == buckets;
 }

@@ -152,8 +152,7 @@ public:
         ext.erase(0, 1);
       }
       if (ext.empty() || ext.size() > 16 || ext.find_first_of("./") != std::string::npos) {
-        return absl::InvalidArgumentError(cat("content_types[", i, "].extension: '",
-                                              ct.extension(),
+        return absl::InvalidArgumentError(cat("content_types[", i, "].extension: '", ct.extension(),
                                               "' must be an extension such as \"md\""));
       }
       if (ct.content_type().empty() || !http::isValidHeaderValue(ct.content_type())) {

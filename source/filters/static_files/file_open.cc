@@ -39,10 +39,9 @@ OpenResult openFollowedChecked(int root_fd, const std::string& root_real,
     return OpenResult::NotFound;
   }
   const std::string_view path(real, static_cast<size_t>(n));
-  const bool inside =
-      path == root_real ||
-      (path.size() > root_real.size() && path.substr(0, root_real.size()) == root_real &&
-       (root_real == "/" || path[root_real.size()] == '/'));
+  const bool inside = path == root_real || (path.size() > root_real.size() &&
+                                            path.substr(0, root_real.size()) == root_real &&
+                                            (root_real == "/" || path[root_real.size()] == '/'));
   if (!inside) {
     ::close(f);
     return OpenResult::Escapes;
@@ -69,8 +68,8 @@ OpenResult openNoFollowWalk(int root_fd, const std::string& relative, int& fd) {
     const std::string name =
         relative.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
     const bool last = slash == std::string::npos;
-    const int flags = last ? kFileFlags | O_NOFOLLOW
-                           : O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    const int flags =
+        last ? kFileFlags | O_NOFOLLOW : O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
     const int next = ::openat(dir, name.c_str(), flags);
     const int err = errno;
     if (next < 0) {

@@ -126,8 +126,8 @@ bool parseHttpDate(std::string_view text, time_t& out) {
     Reader r(text);
     int year = 0;
     if (r.day(kDays) && r.literal(", ") && r.number(2, tm.tm_mday) && r.literal(" ") &&
-        r.month(tm.tm_mon) && r.literal(" ") && r.number(4, year) && r.literal(" ") &&
-        r.time(tm) && r.literal(" GMT") && r.done()) {
+        r.month(tm.tm_mon) && r.literal(" ") && r.number(4, year) && r.literal(" ") && r.time(tm) &&
+        r.literal(" GMT") && r.done()) {
       tm.tm_year = year - 1900;
       return finish(tm, out);
     }
@@ -137,8 +137,8 @@ bool parseHttpDate(std::string_view text, time_t& out) {
     Reader r(text);
     int year = 0;
     if (r.day(kLongDays) && r.literal(", ") && r.number(2, tm.tm_mday) && r.literal("-") &&
-        r.month(tm.tm_mon) && r.literal("-") && r.number(2, year) && r.literal(" ") &&
-        r.time(tm) && r.literal(" GMT") && r.done()) {
+        r.month(tm.tm_mon) && r.literal("-") && r.number(2, year) && r.literal(" ") && r.time(tm) &&
+        r.literal(" GMT") && r.done()) {
       tm.tm_year = year < 70 ? year + 100 : year;
       return finish(tm, out);
     }

@@ -115,8 +115,7 @@ bool ifRangeMatches(std::string_view value, std::string_view etag, time_t mtime)
   return parseHttpDate(value, date) && date == mtime;
 }
 
-bool fieldsMatchEtag(const http::HeaderMap& headers, std::string_view name,
-                     std::string_view etag) {
+bool fieldsMatchEtag(const http::HeaderMap& headers, std::string_view name, std::string_view etag) {
   for (size_t i = 0; i < headers.size(); ++i) {
     if (headers.nameAt(i) == name && etagListMatches(headers.valueAt(i), etag)) {
       return true;
@@ -207,9 +206,9 @@ http::FilterStatus StaticFilesFilter::decodeHeaders(http::RequestHeaders& header
   if (!clean) {
     return reject(404, "Not Found\n");
   }
-  const std::string_view below =
-      mount->prefix.size() == 1 ? std::string_view(decoded)
-                                : std::string_view(decoded).substr(mount->prefix.size());
+  const std::string_view below = mount->prefix.size() == 1
+                                     ? std::string_view(decoded)
+                                     : std::string_view(decoded).substr(mount->prefix.size());
   std::string relative;
   switch (relativePath(below, config_->serve_dotfiles, relative)) {
   case PathVerdict::Traversal:
@@ -245,8 +244,7 @@ http::FilterStatus StaticFilesFilter::decodeHeaders(http::RequestHeaders& header
     if (opened == OpenResult::Escapes) {
       return reject(404, "Not Found\n");
     }
-    if (opened != OpenResult::Ok || ::fstat(file.fd, &file.st) != 0 ||
-        !S_ISREG(file.st.st_mode)) {
+    if (opened != OpenResult::Ok || ::fstat(file.fd, &file.st) != 0 || !S_ISREG(file.st.st_mode)) {
       return miss();
     }
   } else if (!S_ISREG(file.st.st_mode) || trailing_slash) {
@@ -268,8 +266,8 @@ http::FilterStatus StaticFilesFilter::decodeHeaders(http::RequestHeaders& header
   return serve(headers, *mount, file, relative);
 }
 
-void StaticFilesFilter::redirectToDirectory(const http::RequestHeaders& headers,
-                                            const Mount& mount, const std::string& relative) {
+void StaticFilesFilter::redirectToDirectory(const http::RequestHeaders& headers, const Mount& mount,
+                                            const std::string& relative) {
   std::string location;
   location.reserve(mount.prefix.size() + relative.size() + 8);
   if (mount.prefix.size() > 1) {
@@ -285,9 +283,8 @@ void StaticFilesFilter::redirectToDirectory(const http::RequestHeaders& headers,
     location += '?';
     location.append(query.data(), query.size());
   }
-  decoder_callbacks_->sendLocalReply(301, "", [&location](http::ResponseHeaders& h) {
-    h.addLowercase("location", location);
-  });
+  decoder_callbacks_->sendLocalReply(
+      301, "", [&location](http::ResponseHeaders& h) { h.addLowercase("location", location); });
 }
 
 std::optional<Encoding> StaticFilesFilter::choosePrecompressed(const http::RequestHeaders& headers,
@@ -333,9 +330,8 @@ std::optional<Encoding> StaticFilesFilter::choosePrecompressed(const http::Reque
   return std::nullopt;
 }
 
-http::FilterStatus StaticFilesFilter::serve(const http::RequestHeaders& headers,
-                                            const Mount& mount, File& file,
-                                            const std::string& relative) {
+http::FilterStatus StaticFilesFilter::serve(const http::RequestHeaders& headers, const Mount& mount,
+                                            File& file, const std::string& relative) {
   const std::string_view content_type = config_->contentType(relative);
   std::optional<Encoding> encoding;
   if (config_->precompressed) {
@@ -449,8 +445,7 @@ void StaticFilesFilter::sendMultipart(http::ResponseHeadersPtr response,
   }
   length += config_->boundary.size() + 8; // "\r\n--" boundary "--\r\n"
   response->setStatus(206);
-  response->addLowercase("content-type",
-                         cat("multipart/byteranges; boundary=", config_->boundary));
+  response->addLowercase("content-type", cat("multipart/byteranges; boundary=", config_->boundary));
   response->addLowercase("content-length", std::to_string(length));
   config_->bytes->inc(length);
   decoder_callbacks_->encodeHeaders(std::move(response), false);

@@ -16,9 +16,9 @@
 namespace pounce::filters::static_files {
 
 struct Mount {
-  std::string prefix;   // "/" or "/a/b" (no trailing slash)
-  std::string root;     // canonical path of the directory
-  int root_fd{-1};      // the directory, opened O_PATH at load time
+  std::string prefix; // "/" or "/a/b" (no trailing slash)
+  std::string root;   // canonical path of the directory
+  int root_fd{-1};    // the directory, opened O_PATH at load time
 };
 
 // The validated config: built once on the main thread, shared by every stream.

@@ -466,8 +466,8 @@ int ServerConnectionImpl::onHeaderValueCb(http_parser* p, const char* at, size_t
     self->protocolError(400, "invalid character in header value");
     return 1;
   }
-  HeaderMap* map = self->headers_ ? static_cast<HeaderMap*>(self->headers_.get())
-                                  : self->trailers_.get();
+  HeaderMap* map =
+      self->headers_ ? static_cast<HeaderMap*>(self->headers_.get()) : self->trailers_.get();
   if (map == nullptr || map->empty()) {
     self->protocolError(400, "header value without a name");
     return 1;
@@ -563,8 +563,7 @@ int ServerConnectionImpl::onHeadersComplete() {
       if (comma == std::string::npos) {
         comma = te_value.size();
       }
-      const std::string_view coding =
-          trimOws(std::string_view(te_value).substr(pos, comma - pos));
+      const std::string_view coding = trimOws(std::string_view(te_value).substr(pos, comma - pos));
       if (equalsIgnoreCase(coding, "chunked")) {
         ++chunked_count;
         last_chunked = true;
@@ -586,9 +585,9 @@ int ServerConnectionImpl::onHeadersComplete() {
   if (content_length_count_ == 1) {
     uint64_t cl;
     const std::string_view v = headers_->getOr("content-length");
-    if (v.empty() || v.size() > 19 || !std::all_of(v.begin(), v.end(), [](char c) {
-          return c >= '0' && c <= '9';
-        }) || !absl::SimpleAtoi(absl::string_view(v.data(), v.size()), &cl)) {
+    if (v.empty() || v.size() > 19 ||
+        !std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+        !absl::SimpleAtoi(absl::string_view(v.data(), v.size()), &cl)) {
       protocolError(400, "invalid Content-Length");
       return 1;
     }
@@ -783,8 +782,8 @@ void ServerConnectionImpl::encodeHeaders(const ResponseHeaders& headers, bool en
   out.clear();
   out += "HTTP/1.1 ";
   char code[4] = {static_cast<char>('0' + (status / 100) % 10),
-                  static_cast<char>('0' + (status / 10) % 10),
-                  static_cast<char>('0' + status % 10), ' '};
+                  static_cast<char>('0' + (status / 10) % 10), static_cast<char>('0' + status % 10),
+                  ' '};
   out.append(code, 4);
   out += reasonPhrase(status);
   out += "\r\n";

@@ -44,8 +44,19 @@ public:
 
 private:
   enum class State {
-    SizeStart, Size, SizeWs, Ext, SizeLf, Data, DataCr, DataLf,
-    TrailerStart, Trailer, TrailerLf, FinalLf, Done
+    SizeStart,
+    Size,
+    SizeWs,
+    Ext,
+    SizeLf,
+    Data,
+    DataCr,
+    DataLf,
+    TrailerStart,
+    Trailer,
+    TrailerLf,
+    FinalLf,
+    Done
   };
   State state_{State::SizeStart};
   uint64_t size_{0};
@@ -65,7 +76,9 @@ public:
   bool dispatch(Buffer& data) override;
   Protocol protocol() const override { return protocol_; }
   void shutdownNotice() override { draining_ = true; }
-  bool idle() const override { return state_ == State::Head && !head_started_ && decoder_ == nullptr; }
+  bool idle() const override {
+    return state_ == State::Head && !head_started_ && decoder_ == nullptr;
+  }
   bool readingHead() const override { return state_ == State::Head && head_started_; }
   bool wantsClose() const override { return close_after_response_ || error_; }
   void onRemoteHalfClose() override;

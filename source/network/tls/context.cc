@@ -1,6 +1,12 @@
 #include "source/network/tls/context.h"
 
 #include <fcntl.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,13 +14,6 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
-
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/rand.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include "source/common/logger.h"
 #include "source/common/strings.h"
@@ -155,9 +154,9 @@ absl::StatusOr<PkeyPtr> parsePrivateKey(const std::string& text, const std::stri
     return absl::InvalidArgumentError(cat("'", path, "' holds no PEM private key"));
   }
   if (text.find("ENCRYPTED") != std::string::npos) {
-    return absl::InvalidArgumentError(
-        cat("the key in '", path, "' is encrypted; pounce needs an unencrypted key "
-                                  "(protect the file with its permissions instead)"));
+    return absl::InvalidArgumentError(cat("the key in '", path,
+                                          "' is encrypted; pounce needs an unencrypted key "
+                                          "(protect the file with its permissions instead)"));
   }
   ERR_clear_error();
   BioPtr bio = memoryBio(text);
@@ -194,8 +193,8 @@ std::string asn1String(const ASN1_STRING* s) {
 // DNS subjectAltNames, or the common name when there are none.
 std::vector<std::string> namesOf(X509* leaf) {
   std::vector<std::string> names;
-  auto* sans = static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(leaf, NID_subject_alt_name, nullptr, nullptr));
+  auto* sans =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(leaf, NID_subject_alt_name, nullptr, nullptr));
   if (sans != nullptr) {
     for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
       const GENERAL_NAME* name = sk_GENERAL_NAME_value(sans, i);
@@ -245,8 +244,7 @@ void warnAboutValidity(X509* leaf, const std::string& path) {
   if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0) {
     POUNCE_LOG(Tls, Warning, "certificate in '%s' has expired: clients will refuse it", path);
   } else if (X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0) {
-    POUNCE_LOG(Tls, Warning, "certificate in '%s' is not valid yet: clients will refuse it",
-               path);
+    POUNCE_LOG(Tls, Warning, "certificate in '%s' is not valid yet: clients will refuse it", path);
   }
 }
 
@@ -413,11 +411,11 @@ absl::StatusOr<std::shared_ptr<const TlsContext>> TlsContext::create(const TlsCo
         X509_STORE_add_cert(store, ca.get());
         SSL_CTX_add_client_CA(c, ca.get());
       }
-      SSL_CTX_set_verify(c,
-                         SSL_VERIFY_PEER | (config.require_client_certificate
-                                                ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT
-                                                : 0),
-                         nullptr);
+      SSL_CTX_set_verify(
+          c,
+          SSL_VERIFY_PEER |
+              (config.require_client_certificate ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+          nullptr);
     }
 
     X509* leaf = (*chain)[0].get();
@@ -554,10 +552,9 @@ int TlsContext::onAlpnSelect(ssl_st* /*ssl*/, const unsigned char** out, unsigne
   unsigned char* selected = nullptr;
   unsigned char selected_len = 0;
   // Server preference: the first of our protocols the client also offers.
-  if (SSL_select_next_proto(&selected, &selected_len,
-                            reinterpret_cast<const unsigned char*>(wire.data()),
-                            static_cast<unsigned int>(wire.size()), in,
-                            in_len) != OPENSSL_NPN_NEGOTIATED) {
+  if (SSL_select_next_proto(
+          &selected, &selected_len, reinterpret_cast<const unsigned char*>(wire.data()),
+          static_cast<unsigned int>(wire.size()), in, in_len) != OPENSSL_NPN_NEGOTIATED) {
     // No common protocol: go on without ALPN (HTTP/1.1), as most servers do.
     return SSL_TLSEXT_ERR_NOACK;
   }

@@ -1,16 +1,15 @@
 #include "source/network/tls/socket.h"
 
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <cerrno>
-
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 
 #include "source/common/logger.h"
 #include "source/common/strings.h"
@@ -135,9 +134,8 @@ std::string rfc4514(X509_NAME* name) {
 } // namespace
 
 TlsStats TlsStats::create(stats::Store& store, const std::string& listener) {
-  auto& handshakes = store.family("pounce_tls_handshakes_total",
-                                  "TLS handshakes completed.", stats::Type::Counter,
-                                  {"listener"});
+  auto& handshakes = store.family("pounce_tls_handshakes_total", "TLS handshakes completed.",
+                                  stats::Type::Counter, {"listener"});
   auto& resumed = store.family("pounce_tls_sessions_resumed_total",
                                "TLS handshakes that resumed a session from a ticket.",
                                stats::Type::Counter, {"listener"});
@@ -376,8 +374,8 @@ bool TlsSocket::stage(OutputQueue& queue) {
     char* p = staged_.reserve(want);
     size_t got = 0;
     while (got < want) {
-      const ssize_t n = ::pread(s.file->fd(), p + got, want - got,
-                                static_cast<off_t>(s.offset + got));
+      const ssize_t n =
+          ::pread(s.file->fd(), p + got, want - got, static_cast<off_t>(s.offset + got));
       if (n > 0) {
         got += static_cast<size_t>(n);
       } else if (n < 0 && errno == EINTR) {

@@ -17,9 +17,9 @@ namespace pounce::network::tls {
 
 // Counters of one TLS listener (families pounce_tls_*, label `listener`).
 struct TlsStats {
-  const stats::Series* handshakes{nullptr};        // completed handshakes
-  const stats::Series* resumed{nullptr};           // of which resumed a session (ticket)
-  const stats::Series* handshake_errors{nullptr};  // protocol errors (version, cipher, cert...)
+  const stats::Series* handshakes{nullptr};       // completed handshakes
+  const stats::Series* resumed{nullptr};          // of which resumed a session (ticket)
+  const stats::Series* handshake_errors{nullptr}; // protocol errors (version, cipher, cert...)
   const stats::Series* handshake_timeouts{nullptr};
   static TlsStats create(stats::Store& store, const std::string& listener);
 };

@@ -5,11 +5,11 @@
 // ticket keys), so a static, symbol-hidden BoringSSL build stays a matter of this file
 // (see TOOLCHAIN.md, "Why not BoringSSL").
 
-#include <cstring>
-
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+
+#include <cstring>
 
 namespace pounce::network::tls::compat {
 

@@ -84,16 +84,17 @@ std::string state(const ControlPlane& control) {
 // The answer to a configuration change.
 AdminResponse applyResponse(const ApplyResult& result) {
   std::string out = "{";
-  const char* status = result.status == 200 ? (result.changes.empty() ? "unchanged" : "applied")
+  const char* status = result.status == 200   ? (result.changes.empty() ? "unchanged" : "applied")
                        : result.status == 400 ? "invalid"
                                               : "failed";
   out += cat("\"status\":\"", status, "\",\"message\":", quote(result.message),
              ",\"version\":", result.version);
   if (result.status == 200) {
-    out += cat(",\"changes\":", stringList(result.changes), ",\"acknowledged\":",
-               result.acknowledged, ",\"acknowledged_by\":", quote(result.acknowledged_by),
-               ",\"took_ms\":", formatMs(result.took),
-               ",\"restart_needed\":", stringList(result.restart_needed));
+    out +=
+        cat(",\"changes\":", stringList(result.changes), ",\"acknowledged\":", result.acknowledged,
+            ",\"acknowledged_by\":", quote(result.acknowledged_by),
+            ",\"took_ms\":", formatMs(result.took),
+            ",\"restart_needed\":", stringList(result.restart_needed));
   }
   if (!result.errors.empty()) {
     out += ",\"errors\":[";
@@ -225,8 +226,9 @@ std::string AdminApi::checkHost(std::string_view authority) const {
       return "";
     }
   }
-  return cat("Host '", host, "' is not allowed (IP literals, localhost and admin.allowed_hosts "
-                             "are)");
+  return cat("Host '", host,
+             "' is not allowed (IP literals, localhost and admin.allowed_hosts "
+             "are)");
 }
 
 std::string AdminApi::checkOrigin(std::string_view origin, std::string_view authority) const {
@@ -267,8 +269,8 @@ void AdminApi::handle(AdminRequest request, Responder respond) {
   const std::string suffix = "/filter_chain";
   if (startsWith(request.path, prefix) && request.path.size() > prefix.size() + suffix.size() &&
       request.path.compare(request.path.size() - suffix.size(), suffix.size(), suffix) == 0) {
-    listener = percentDecode(request.path.substr(
-        prefix.size(), request.path.size() - prefix.size() - suffix.size()));
+    listener = percentDecode(
+        request.path.substr(prefix.size(), request.path.size() - prefix.size() - suffix.size()));
     for (const auto& r : routes()) {
       if (r.path == "/listeners/{name}/filter_chain") {
         route = &r;
@@ -330,18 +332,17 @@ void AdminApi::serverInfo(AdminRequest&, Responder& respond) {
   ControlPlane* control = &control_;
   const AdminOptions* options = &options_;
   control_.status([control, options, respond](std::vector<pounce::admin::v1::WorkerStatus> all) {
-    const auto uptime = std::chrono::duration<double>(
-        RealTimeSource::instance().monotonicTime() - control->startTime());
+    const auto uptime = std::chrono::duration<double>(RealTimeSource::instance().monotonicTime() -
+                                                      control->startTime());
     char up[32];
     std::snprintf(up, sizeof(up), "%.1f", uptime.count());
-    std::string out =
-        cat("{\"version\":", quote(kVersion), ",\"state\":\"", state(*control),
-            "\",\"uptime_seconds\":", up, ",\"pid\":", static_cast<int>(::getpid()),
-            ",\"mode\":", quote(control->mode()), ",\"python\":", quote(options->python),
-            ",\"gil\":", !options->free_threaded,
-            ",\"config_version\":", control->config().version(),
-            ",\"config_path\":", quote(control->config().path()),
-            ",\"admin_address\":", quote(options->address.asString()), ",\"workers\":[");
+    std::string out = cat(
+        "{\"version\":", quote(kVersion), ",\"state\":\"", state(*control),
+        "\",\"uptime_seconds\":", up, ",\"pid\":", static_cast<int>(::getpid()),
+        ",\"mode\":", quote(control->mode()), ",\"python\":", quote(options->python),
+        ",\"gil\":", !options->free_threaded, ",\"config_version\":", control->config().version(),
+        ",\"config_path\":", quote(control->config().path()),
+        ",\"admin_address\":", quote(options->address.asString()), ",\"workers\":[");
     for (size_t i = 0; i < all.size(); ++i) {
       const auto& w = all[i];
       out += cat(i > 0 ? "," : "", "{\"worker_id\":", w.worker_id(), ",\"pid\":", w.pid(),
@@ -366,8 +367,8 @@ void AdminApi::stats(AdminRequest& request, Responder& respond, const std::strin
     try {
       filter = std::make_shared<std::regex>(request.query["filter"], std::regex::ECMAScript);
     } catch (const std::regex_error& e) {
-      respond(text(400, cat("filter: '", request.query["filter"], "' is not a regular expression: ",
-                            e.what(), "\n")));
+      respond(text(400, cat("filter: '", request.query["filter"],
+                            "' is not a regular expression: ", e.what(), "\n")));
       return;
     }
   }
@@ -438,8 +439,8 @@ void AdminApi::listeners(AdminRequest&, Responder& respond) {
   ControlPlane* control = &control_;
   control_.status([control, respond](std::vector<pounce::admin::v1::WorkerStatus> all) {
     const auto names = listenerNames(control->config().current());
-    std::string out = "{\"config_version\":" + std::to_string(control->config().version()) +
-                      ",\"listeners\":[";
+    std::string out =
+        "{\"config_version\":" + std::to_string(control->config().version()) + ",\"listeners\":[";
     bool first = true;
     for (const auto& name : names) {
       const pounce::admin::v1::WorkerStatus::Listener* sample = nullptr;
@@ -459,13 +460,12 @@ void AdminApi::listeners(AdminRequest&, Responder& respond) {
       out += cat("{\"name\":", quote(name));
       if (sample != nullptr) {
         std::vector<std::string> filters(sample->filters().begin(), sample->filters().end());
-        out += cat(",\"address\":", quote(sample->address()), ",\"filters\":",
-                   stringList(filters), ",\"chain_version\":", sample->chain_version());
+        out += cat(",\"address\":", quote(sample->address()), ",\"filters\":", stringList(filters),
+                   ",\"chain_version\":", sample->chain_version());
       }
       out += cat(",\"connections_active\":", connections, ",\"processes\":", versions.size());
-      const bool consistent =
-          std::all_of(versions.begin(), versions.end(),
-                      [&](uint64_t v) { return v == versions.front(); });
+      const bool consistent = std::all_of(versions.begin(), versions.end(),
+                                          [&](uint64_t v) { return v == versions.front(); });
       out += cat(",\"consistent\":", consistent, "}");
     }
     out += "]}";
@@ -490,8 +490,8 @@ void AdminApi::filterChain(AdminRequest& request, Responder& respond) {
 void AdminApi::getChain(const std::string& listener, AdminRequest& request, Responder& respond) {
   const Bootstrap& current = control_.config().current();
   v1::Listener only;
-  *only.mutable_filter_chain() = current.listeners(control_.config().listenerIndex(listener))
-                                     .filter_chain();
+  *only.mutable_filter_chain() =
+      current.listeners(control_.config().listenerIndex(listener)).filter_chain();
   const std::string format = request.has_query("format") ? request.query["format"] : "json";
   AdminResponse r;
   if (format == "yaml") {
@@ -513,7 +513,8 @@ void AdminApi::putChain(const std::string& listener, AdminRequest& request, Resp
   const int index = control_.config().listenerIndex(listener);
   auto filters = parseChainBody(request.body, index, *positions);
   if (!filters) {
-    ApplyResult invalid = ApplyResult::invalid(*positions, "the filter chain is invalid; nothing changed");
+    ApplyResult invalid =
+        ApplyResult::invalid(*positions, "the filter chain is invalid; nothing changed");
     invalid.version = control_.config().version();
     logApplyResult(cat("PUT /listeners/", listener, "/filter_chain"), invalid);
     respond(applyResponse(invalid));
@@ -657,9 +658,8 @@ void AdminApi::logging(AdminRequest& request, Responder& respond) {
 }
 
 void AdminApi::reload(AdminRequest&, Responder& respond) {
-  control_.reload("POST /reload", [respond](ApplyResult result) {
-    respond(applyResponse(result));
-  });
+  control_.reload("POST /reload",
+                  [respond](ApplyResult result) { respond(applyResponse(result)); });
 }
 
 void AdminApi::quit(AdminRequest&, Responder& respond) {
@@ -705,8 +705,10 @@ http::FilterStatus AdminFilter::decodeHeaders(http::RequestHeaders& headers, boo
     if (!token.ok()) {
       POUNCE_LOG(Admin, Error, "admin: %s", std::string(token.status().message()));
       refused_ = true;
-      reply(AdminResponse{503, "text/plain; charset=utf-8",
-                          "the admin token file cannot be read (see the log)\n", {}});
+      reply(AdminResponse{503,
+                          "text/plain; charset=utf-8",
+                          "the admin token file cannot be read (see the log)\n",
+                          {}});
       return http::FilterStatus::StopIteration;
     }
     if (!token->empty()) {

@@ -15,17 +15,17 @@ namespace pounce::server::admin {
 
 // What the admin listener knows besides the control plane.
 struct AdminOptions {
-  pounce::config::v1::Admin admin;  // the admin section as the server started with it
-  std::string config_dir;           // for relative paths (token_file, a Unix socket)
-  std::string python;               // "CPython 3.11.2 (GIL)"
+  pounce::config::v1::Admin admin; // the admin section as the server started with it
+  std::string config_dir;          // for relative paths (token_file, a Unix socket)
+  std::string python;              // "CPython 3.11.2 (GIL)"
   bool free_threaded{false};
-  network::Address address;         // where it listens (set once bound)
+  network::Address address; // where it listens (set once bound)
 };
 
 struct AdminRequest {
   std::string method;
-  std::string path;                          // without the query string
-  std::map<std::string, std::string> query;  // decoded
+  std::string path;                         // without the query string
+  std::map<std::string, std::string> query; // decoded
   bool has_query(const std::string& key) const { return query.count(key) != 0; }
   std::string body;
   std::string content_type;

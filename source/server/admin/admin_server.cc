@@ -59,9 +59,8 @@ absl::StatusOr<network::Address> adminAddress(const pounce::config::v1::Admin& a
                                               const std::string& config_dir) {
   if (admin.address().has_pipe()) {
     const std::string& path = admin.address().pipe().path();
-    return network::Address::fromPipe(path.empty() || path[0] == '/' || config_dir.empty()
-                                          ? path
-                                          : cat(config_dir, "/", path));
+    return network::Address::fromPipe(
+        path.empty() || path[0] == '/' || config_dir.empty() ? path : cat(config_dir, "/", path));
   }
   if (!admin.has_address()) {
     return network::Address::fromIp("127.0.0.1", kDefaultPort);
@@ -76,9 +75,9 @@ AdminServer::AdminServer(event::Dispatcher& dispatcher, ControlPlane& control,
     : dispatcher_(dispatcher), context_(std::make_unique<Context>(dispatcher, control)),
       api_(std::make_unique<AdminApi>(control, options)) {}
 
-absl::StatusOr<std::unique_ptr<AdminServer>>
-AdminServer::create(event::Dispatcher& dispatcher, ControlPlane& control,
-                    const AdminOptions& options) {
+absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::create(event::Dispatcher& dispatcher,
+                                                                 ControlPlane& control,
+                                                                 const AdminOptions& options) {
   auto address = adminAddress(options.admin, options.config_dir);
   if (!address.ok()) {
     return address.status();
@@ -141,8 +140,8 @@ void AdminServer::onAccept() {
   for (int i = 0; i < 16; ++i) {
     sockaddr_storage ss;
     socklen_t len = sizeof(ss);
-    const int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&ss), &len,
-                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const int fd =
+        ::accept4(fd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR) {
         continue;

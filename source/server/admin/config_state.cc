@@ -1,8 +1,8 @@
 #include "source/server/admin/config_state.h"
 
-#include <algorithm>
-
 #include <google/protobuf/util/message_differencer.h>
+
+#include <algorithm>
 
 #include "source/common/logger.h"
 #include "source/common/strings.h"
@@ -95,9 +95,10 @@ std::optional<FilterList> parseChainBody(std::string_view body, int listener_ind
         found = true;
         continue;
       }
-      errors.addAt(kv.first.Mark(), cat(listener_path, ".", key),
-                   cat("unknown field '", key,
-                       "': the body is a filter chain, a list of filters or {filter_chain: [...]}"));
+      errors.addAt(
+          kv.first.Mark(), cat(listener_path, ".", key),
+          cat("unknown field '", key,
+              "': the body is a filter chain, a list of filters or {filter_chain: [...]}"));
     }
     if (!errors.empty()) {
       return std::nullopt;
@@ -137,9 +138,7 @@ std::vector<std::string> listenerNames(const Bootstrap& bootstrap) {
   return out;
 }
 
-bool ConfigDiff::empty() const {
-  return chains.empty() && chainsOnly() && !logging;
-}
+bool ConfigDiff::empty() const { return chains.empty() && chainsOnly() && !logging; }
 
 bool ConfigDiff::chainsOnly() const {
   return replaced.empty() && moved.empty() && added.empty() && removed.empty();

@@ -1,13 +1,13 @@
 #pragma once
 
+#include <google/protobuf/repeated_ptr_field.h>
+
 #include <cstdint>
 #include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <google/protobuf/repeated_ptr_field.h>
 
 #include "pounce/config/v1/bootstrap.pb.h"
 #include "source/common/config/yaml_proto.h"

@@ -26,8 +26,8 @@ ConfigWatcher::ConfigWatcher(event::Dispatcher& dispatcher, std::string path,
   if (dir.empty()) {
     dir = ".";
   }
-  constexpr uint32_t kMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
-                             IN_DELETE | IN_ATTRIB | IN_MODIFY;
+  constexpr uint32_t kMask =
+      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB | IN_MODIFY;
   if (inotify_add_watch(fd_, dir.c_str(), kMask) < 0) {
     POUNCE_LOG(Config, Warning, "watch_config: cannot watch %s (%s)", dir, std::strerror(errno));
     ::close(fd_);

@@ -122,8 +122,8 @@ void ControlChannel::onReadable() {
     // EOF or error: handle what arrived, then close.
     while (in_.length() >= 4 && *alive) {
       const auto* p = reinterpret_cast<const unsigned char*>(in_.data());
-      const uint32_t len = (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) |
-                           (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+      const uint32_t len =
+          (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
       if (in_.length() < 4 + static_cast<size_t>(len)) {
         break;
       }
@@ -138,8 +138,8 @@ void ControlChannel::onReadable() {
   }
   while (*alive && fd_ >= 0 && in_.length() >= 4) {
     const auto* p = reinterpret_cast<const unsigned char*>(in_.data());
-    const uint32_t len = (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) |
-                         (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+    const uint32_t len =
+        (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
     if (len > kMaxMessage) {
       POUNCE_LOG(Admin, Error, "control channel: a %d-byte message is over the limit", len);
       closeChannel();

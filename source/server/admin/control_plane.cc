@@ -17,27 +17,26 @@ std::string joined(const std::vector<std::string>& items) {
 
 void logApplyResult(const std::string& source, const ApplyResult& result) {
   if (result.status != 200) {
-    POUNCE_LOG(Admin, Warning, "%s: not applied (%d): %s%s%s", source, result.status,
-               result.message, result.error_text.empty() ? "" : "\n",
-               result.error_text.empty() ? "" : result.error_text.substr(0, result.error_text.size() - 1));
+    POUNCE_LOG(
+        Admin, Warning, "%s: not applied (%d): %s%s%s", source, result.status, result.message,
+        result.error_text.empty() ? "" : "\n",
+        result.error_text.empty() ? "" : result.error_text.substr(0, result.error_text.size() - 1));
     return;
   }
   if (result.changes.empty()) {
-    POUNCE_LOG(Admin, Info, "%s: nothing to change (config version %d)%s", source,
-               result.version,
+    POUNCE_LOG(Admin, Info, "%s: nothing to change (config version %d)%s", source, result.version,
                result.restart_needed.empty()
                    ? ""
                    : cat("; needs a restart: ", joined(result.restart_needed)));
     return;
   }
   POUNCE_LOG(Admin, Info, "%s: config version %d applied in %.1fms, taken by %d %s: %s%s", source,
-             result.version, static_cast<double>(result.took.count()) / 1000.0,
-             result.acknowledged, result.acknowledged_by, joined(result.changes),
+             result.version, static_cast<double>(result.took.count()) / 1000.0, result.acknowledged,
+             result.acknowledged_by, joined(result.changes),
              result.restart_needed.empty()
                  ? ""
                  : cat("; needs a restart: ", joined(result.restart_needed)));
 }
-
 
 ApplyResult ApplyResult::invalid(const config::ConfigErrors& errors, std::string message) {
   ApplyResult r;

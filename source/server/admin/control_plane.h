@@ -77,8 +77,8 @@ public:
 
   // Makes the candidate config from the current one when the change's turn comes (so
   // concurrent changes never undo each other). nullopt, with `errors` filled: invalid.
-  using CandidateFn =
-      std::function<std::optional<Bootstrap>(const Bootstrap& current, config::ConfigErrors& errors)>;
+  using CandidateFn = std::function<std::optional<Bootstrap>(const Bootstrap& current,
+                                                             config::ConfigErrors& errors)>;
   // Applies the candidate as the next config version: everything that differs is built
   // first, then published to every I/O thread of every process; `done` runs once all of
   // them took it. An invalid candidate or a build error changes nothing. `positions` holds

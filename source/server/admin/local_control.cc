@@ -41,7 +41,8 @@ void LocalControl::apply(CandidateFn make_candidate, std::string source,
       answer(ApplyResult::invalid(errors, "the configuration is invalid; nothing changed"));
       return;
     }
-    const std::vector<std::string> restart_needed = keepStartupFields(config_.current(), *candidate);
+    const std::vector<std::string> restart_needed =
+        keepStartupFields(config_.current(), *candidate);
     const ConfigDiff diff = diffConfigs(config_.current(), *candidate);
     if (diff.empty()) {
       ApplyResult result;
@@ -61,8 +62,7 @@ void LocalControl::apply(CandidateFn make_candidate, std::string source,
       applyLoggingConfig(candidate->logging());
     }
     instance_.commit(std::move(change), [this, candidate = std::move(*candidate), source, diff,
-                                         restart_needed, started,
-                                         answer](uint32_t acks) mutable {
+                                         restart_needed, started, answer](uint32_t acks) mutable {
       ApplyResult result;
       result.version = config_.record(std::move(candidate), source, diff.describe());
       result.changes = diff.describe();
@@ -98,7 +98,8 @@ void LocalControl::reload(std::string source, ApplyCallback done) {
         }
         return std::move(*bootstrap);
       },
-      std::move(source), positions, [this, done = std::move(done)](ApplyResult result) {
+      std::move(source), positions,
+      [this, done = std::move(done)](ApplyResult result) {
         // Certificate files may have changed without the config: re-read them (a failure
         // keeps the old ones and is logged).
         if (result.status == 200) {

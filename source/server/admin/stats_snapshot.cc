@@ -124,7 +124,7 @@ StatsSnapshot snapshotStats(const stats::Store& store) {
     family->set_help(f->help);
     family->set_type(f->type == stats::Type::Counter ? StatsSnapshot::COUNTER
                      : f->type == stats::Type::Gauge ? StatsSnapshot::GAUGE
-                                                      : StatsSnapshot::HISTOGRAM);
+                                                     : StatsSnapshot::HISTOGRAM);
     for (const auto& l : f->label_names) {
       family->add_label_names(l);
     }
@@ -203,8 +203,8 @@ double histogramQuantile(const StatsSnapshot::Family& family, const StatsSnapsho
       }
       const double lower = i == 0 ? 0 : family.bounds(i - 1);
       const double upper = family.bounds(i);
-      return lower + (upper - lower) * ((rank - static_cast<double>(below)) /
-                                        static_cast<double>(count));
+      return lower +
+             (upper - lower) * ((rank - static_cast<double>(below)) / static_cast<double>(count));
     }
     below += count;
   }

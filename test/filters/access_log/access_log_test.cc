@@ -1,8 +1,7 @@
-#include "source/filters/access_log/access_log.h"
-
 #include <chrono>
 
 #include "gtest/gtest.h"
+#include "source/filters/access_log/access_log.h"
 #include "source/http/headers.h"
 
 namespace pounce::filters::access_log {

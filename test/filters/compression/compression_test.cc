@@ -339,17 +339,16 @@ TEST_F(CompressionTest, DefaultContentTypes) {
   const std::string body = text(1000);
   for (const char* type :
        {"text/html; charset=utf-8", "TEXT/CSS", "text/plain", "application/json",
-        "application/javascript", "application/xml", "image/svg+xml",
-        "application/problem+json", "application/atom+xml", "application/wasm",
-        "text/event-stream"}) {
+        "application/javascript", "application/xml", "image/svg+xml", "application/problem+json",
+        "application/atom+xml", "application/wasm", "text/event-stream"}) {
     Producer::Spec spec = json(body);
     spec.headers[0].second = type;
     EXPECT_EQ(run(spec, {{"accept-encoding", "gzip"}})->response.headers.getOr("content-encoding"),
               "gzip")
         << type;
   }
-  for (const char* type : {"image/png", "application/octet-stream", "video/mp4",
-                           "application/zip", "font/woff2", "nonsense"}) {
+  for (const char* type : {"image/png", "application/octet-stream", "video/mp4", "application/zip",
+                           "font/woff2", "nonsense"}) {
     Producer::Spec spec = json(body);
     spec.headers[0].second = type;
     EXPECT_EQ(run(spec, {{"accept-encoding", "gzip"}})->response.headers.getOr("content-encoding"),
@@ -362,17 +361,16 @@ TEST_F(CompressionTest, ConfiguredContentTypesReplaceTheDefaults) {
   const std::string yaml = "content_types: [application/x-ndjson, 'font/*']";
   Producer::Spec spec = json(text(1000));
   spec.headers[0].second = "application/x-ndjson";
-  EXPECT_EQ(run(spec, {{"accept-encoding", "br"}}, yaml)->response.headers.getOr(
-                "content-encoding"),
-            "br");
+  EXPECT_EQ(
+      run(spec, {{"accept-encoding", "br"}}, yaml)->response.headers.getOr("content-encoding"),
+      "br");
   spec.headers[0].second = "font/ttf";
-  EXPECT_EQ(run(spec, {{"accept-encoding", "br"}}, yaml)->response.headers.getOr(
-                "content-encoding"),
-            "br");
+  EXPECT_EQ(
+      run(spec, {{"accept-encoding", "br"}}, yaml)->response.headers.getOr("content-encoding"),
+      "br");
   spec.headers[0].second = "text/html";
-  EXPECT_EQ(run(spec, {{"accept-encoding", "br"}}, yaml)->response.headers.getOr(
-                "content-encoding"),
-            "");
+  EXPECT_EQ(
+      run(spec, {{"accept-encoding", "br"}}, yaml)->response.headers.getOr("content-encoding"), "");
 }
 
 TEST_F(CompressionTest, VaryIsMergedAndETagWeakened) {

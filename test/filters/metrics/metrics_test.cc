@@ -60,8 +60,7 @@ protected:
   // metrics + `middle` filters + a ManualTerminal.
   std::unique_ptr<FilterHarness> harness(std::string yaml = "",
                                          std::vector<http::FilterFactoryCb> middle = {}) {
-    auto factories =
-        FilterHarness::factoriesFromYaml({{"pounce.filters.metrics", yaml}}, server_);
+    auto factories = FilterHarness::factoriesFromYaml({{"pounce.filters.metrics", yaml}}, server_);
     EXPECT_TRUE(factories.ok()) << factories.status();
     for (auto& m : middle) {
       factories->push_back(std::move(m));
@@ -127,8 +126,7 @@ TEST_F(MetricsTest, StreamWithoutResponseCountsAsStatusZeroAndLeavesFlight) {
 
 TEST_F(MetricsTest, DurationIsObservedInTheRightBucket) {
   const stats::Series& series = stats::Store::global().series(
-      stats::Store::global().family("http_request_duration_seconds", "",
-                                    stats::Type::Histogram),
+      stats::Store::global().family("http_request_duration_seconds", "", stats::Type::Histogram),
       {"test"});
   auto h = harness(); // registers the family with the default buckets
   const auto counts_before = series.bucketCounts();
@@ -171,10 +169,8 @@ TEST_F(MetricsTest, ScrapeServesTheExpositionAndIsNotCounted) {
   h->sendHeaders(FilterHarness::request("GET", "/metrics?name=x"), true);
   EXPECT_EQ(reached_, 0) << "the scrape never reaches later filters";
   EXPECT_EQ(h->response.status, 200);
-  EXPECT_EQ(h->response.headers.getOr("content-type"),
-            "text/plain; version=0.0.4; charset=utf-8");
-  EXPECT_EQ(h->response.headers.getOr("content-length"),
-            std::to_string(h->response.body.size()));
+  EXPECT_EQ(h->response.headers.getOr("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_EQ(h->response.headers.getOr("content-length"), std::to_string(h->response.body.size()));
   const std::string& body = h->response.body;
   EXPECT_NE(body.find("# TYPE http_requests_total counter\n"), std::string::npos);
   EXPECT_NE(body.find("http_requests_total{listener=\"test\",method=\"GET\",status=\"200\"} " +
@@ -220,8 +216,7 @@ TEST_F(MetricsTest, ConnectionsActiveComesFromTheCoreGaugeOnce) {
   auto h = harness();
   h->sendHeaders(FilterHarness::request("GET", "/metrics"), true);
   const std::string& body = h->response.body;
-  EXPECT_NE(body.find("http_connections_active{listener=\"edge\"} 2\n"), std::string::npos)
-      << body;
+  EXPECT_NE(body.find("http_connections_active{listener=\"edge\"} 2\n"), std::string::npos) << body;
   const size_t first = body.find("# TYPE http_connections_active gauge");
   ASSERT_NE(first, std::string::npos);
   EXPECT_EQ(body.find("# TYPE http_connections_active gauge", first + 1), std::string::npos);
@@ -305,8 +300,7 @@ TEST(MetricsConfig, RejectsBadPathsAndBuckets) {
   auto check = [&](const std::string& yaml, const std::string& message) {
     auto r = FilterHarness::factoriesFromYaml({{"pounce.filters.metrics", yaml}}, server);
     ASSERT_FALSE(r.ok()) << yaml;
-    EXPECT_NE(std::string(r.status().message()).find(message), std::string::npos)
-        << r.status();
+    EXPECT_NE(std::string(r.status().message()).find(message), std::string::npos) << r.status();
   };
   check("path: metrics", "path: 'metrics' must start with '/'");
   check("path: /m?x=1", "must be a plain path");

@@ -21,9 +21,7 @@ protected:
     page_.assign(5120, 'p');
     std::ofstream(root_ + "/page-5k.html", std::ios::binary) << page_;
   }
-  void TearDown() override {
-    ASSERT_EQ(std::system(("rm -rf '" + root_ + "'").c_str()), 0);
-  }
+  void TearDown() override { ASSERT_EQ(std::system(("rm -rf '" + root_ + "'").c_str()), 0); }
 
   std::unique_ptr<FilterHarness> get(const std::string& path,
                                      std::vector<std::pair<std::string, std::string>> headers) {

@@ -1,5 +1,5 @@
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -101,8 +101,8 @@ protected:
     const std::string yaml =
         (mounts.empty() ? "mounts: [{prefix: /static, directory: '" + root_ + "'}]\n" : mounts) +
         extra;
-    auto factories = FilterHarness::factoriesFromYaml({{"pounce.filters.static_files", yaml}},
-                                                      server_);
+    auto factories =
+        FilterHarness::factoriesFromYaml({{"pounce.filters.static_files", yaml}}, server_);
     EXPECT_TRUE(factories.ok()) << factories.status();
     factories->push_back([this]() { return std::make_unique<Terminal>(reached_); });
     return std::make_unique<FilterHarness>(std::move(*factories));
@@ -282,8 +282,8 @@ TEST_P(StaticFilesTest, DotfilesAreHiddenExceptWellKnown) {
 }
 
 TEST_P(StaticFilesTest, SymlinksAreRefusedByDefault) {
-  for (const char* path : {"/static/link_in", "/static/abs_in", "/static/link_out",
-                           "/static/dir_out/x.txt"}) {
+  for (const char* path :
+       {"/static/link_in", "/static/abs_in", "/static/link_out", "/static/dir_out/x.txt"}) {
     reached_ = 0;
     auto h = get(path);
     EXPECT_EQ(h->response.status, 404) << path;
@@ -367,10 +367,9 @@ TEST_P(StaticFilesTest, IfNoneMatchGives304) {
     EXPECT_TRUE(h->response.headers.has("cache-control"));
     EXPECT_EQ(h->response.file_bytes, 0u);
   }
-  for (const std::string& value : {std::string("\"other\""), std::string("garbage"),
-                                   etag.substr(0, etag.size() - 1)}) {
-    EXPECT_EQ(get("/static/style.css", {{"if-none-match", value}})->response.status, 200)
-        << value;
+  for (const std::string& value :
+       {std::string("\"other\""), std::string("garbage"), etag.substr(0, etag.size() - 1)}) {
+    EXPECT_EQ(get("/static/style.css", {{"if-none-match", value}})->response.status, 200) << value;
   }
 }
 
@@ -452,7 +451,7 @@ TEST_P(StaticFilesTest, IfRangeDecidesBetweenPartAndWhole) {
 
 // Splits a multipart/byteranges body into (headers, data) parts.
 std::vector<std::pair<std::string, std::string>> parseMultipart(const std::string& body,
-                                                                 const std::string& boundary) {
+                                                                const std::string& boundary) {
   std::vector<std::pair<std::string, std::string>> parts;
   const std::string delimiter = "\r\n--" + boundary;
   size_t pos = body.find(delimiter);
@@ -479,8 +478,7 @@ TEST_P(StaticFilesTest, MultipleRangesGiveMultipartByteranges) {
   const std::string prefix = "multipart/byteranges; boundary=";
   ASSERT_EQ(type.substr(0, prefix.size()), prefix);
   const std::string boundary = type.substr(prefix.size());
-  EXPECT_EQ(h->response.headers.getOr("content-length"),
-            std::to_string(h->response.body.size()));
+  EXPECT_EQ(h->response.headers.getOr("content-length"), std::to_string(h->response.body.size()));
   const auto parts = parseMultipart(h->response.body, boundary);
   ASSERT_EQ(parts.size(), 3u);
   const std::string size = std::to_string(big_.size());
@@ -498,9 +496,9 @@ TEST_P(StaticFilesTest, MultipleRangesGiveMultipartByteranges) {
 TEST_P(StaticFilesTest, MultipartFollowsTheDownstreamWatermarks) {
   auto h = harness();
   h->encoder.callbacks()->onAboveWriteBufferHighWatermark();
-  h->sendHeaders(FilterHarness::request("GET", "/static/big.txt",
-                                        {{"range", "bytes=0-99999,150000-299999"}}),
-                 true);
+  h->sendHeaders(
+      FilterHarness::request("GET", "/static/big.txt", {{"range", "bytes=0-99999,150000-299999"}}),
+      true);
   EXPECT_EQ(h->response.status, 206);
   EXPECT_TRUE(h->response.body.empty()) << "nothing read while the client is behind";
   h->encoder.callbacks()->onBelowWriteBufferLowWatermark();
@@ -590,10 +588,12 @@ TEST_F(StaticFilesConfigTest, RejectsBadConfigsWithTheField) {
                   "mounts[0].prefix: 's' must start with '/'"));
   EXPECT_TRUE(has(error("mounts: [{prefix: /a/../b, directory: '" + dir + "'}]"),
                   "mounts[0].prefix: '/a/../b' has an empty, '.' or '..' segment"));
-  EXPECT_TRUE(has(error("mounts: [{prefix: '/a?b', directory: '" + dir + "'}]"),
-                  "mounts[0].prefix"));
-  EXPECT_TRUE(has(error("mounts: [{prefix: /a, directory: '" + dir + "'}, {prefix: /a/, "
-                        "directory: '" + dir + "'}]"),
+  EXPECT_TRUE(
+      has(error("mounts: [{prefix: '/a?b', directory: '" + dir + "'}]"), "mounts[0].prefix"));
+  EXPECT_TRUE(has(error("mounts: [{prefix: /a, directory: '" + dir +
+                        "'}, {prefix: /a/, "
+                        "directory: '" +
+                        dir + "'}]"),
                   "mounts[1].prefix: '/a' is mounted twice"));
   EXPECT_TRUE(has(error("mounts: [{prefix: /a}]"), "mounts[0].directory: must be set"));
   const std::string ok = "mounts: [{prefix: /a, directory: '" + dir + "'}]\n";
@@ -601,8 +601,7 @@ TEST_F(StaticFilesConfigTest, RejectsBadConfigsWithTheField) {
   EXPECT_TRUE(has(error(ok + "max_ranges: 0"), "max_ranges: must be at least 1"));
   EXPECT_TRUE(has(error(ok + "content_types: [{extension: '', content_type: x/y}]"),
                   "content_types[0].extension"));
-  EXPECT_TRUE(has(error(ok + "content_types: [{extension: md}]"),
-                  "content_types[0].content_type"));
+  EXPECT_TRUE(has(error(ok + "content_types: [{extension: md}]"), "content_types[0].content_type"));
   EXPECT_TRUE(has(error(ok + "default_content_type: ''"), "default_content_type"));
 }
 

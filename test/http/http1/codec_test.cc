@@ -1,11 +1,10 @@
-#include "source/http/http1/codec.h"
-
 #include <gtest/gtest.h>
 
 #include <random>
 #include <string>
 #include <vector>
 
+#include "source/http/http1/codec.h"
 #include "test/test_common/simulated_time.h"
 
 namespace pounce::http::http1 {
@@ -24,8 +23,8 @@ public:
   void closeConnection(bool flush) override { closed = true; }
 
   void decodeHeaders(RequestHeadersPtr headers, bool end_stream) override {
-    std::string e = "headers " + headers->method() + " " + headers->path() + " " +
-                    headers->protocol();
+    std::string e =
+        "headers " + headers->method() + " " + headers->path() + " " + headers->protocol();
     for (const auto [k, v] : *headers) {
       e += " " + std::string(k) + "=" + std::string(v);
     }
@@ -60,7 +59,8 @@ public:
     }
   }
   void onProtocolError(int status, std::string_view details) override {
-    events.push_back("error " + std::to_string(status) + (getenv("CODEC_DEBUG") ? std::string(" ") + std::string(details) : ""));
+    events.push_back("error " + std::to_string(status) +
+                     (getenv("CODEC_DEBUG") ? std::string(" ") + std::string(details) : ""));
     error_status = status;
     ResponseHeaders h(status);
     h.add("content-length", "0");
@@ -103,7 +103,8 @@ struct FeedResult {
 
 // Feeds `input` in the given chunk sizes, as a connection would: unconsumed bytes stay in
 // the buffer and more are appended.
-FeedResult feed(const std::string& input, const std::vector<size_t>& chunks, CodecLimits limits = {}) {
+FeedResult feed(const std::string& input, const std::vector<size_t>& chunks,
+                CodecLimits limits = {}) {
   test::SimulatedTimeSource time;
   OutputQueue output;
   Recorder recorder;
@@ -312,9 +313,9 @@ TEST(Http1Codec, EarlyResponseDiscardsTheRestOfTheBody) {
 TEST(Http1Codec, HeadersOverLimitGet431) {
   CodecLimits limits;
   limits.max_header_bytes = 1024;
-  EXPECT_EQ(statusOf("GET / HTTP/1.1\r\nHost: x\r\nX: " + std::string(2000, 'a') + "\r\n\r\n",
-                     limits),
-            431);
+  EXPECT_EQ(
+      statusOf("GET / HTTP/1.1\r\nHost: x\r\nX: " + std::string(2000, 'a') + "\r\n\r\n", limits),
+      431);
 }
 
 TEST(Http1Codec, TooManyHeadersGet431) {
@@ -362,8 +363,9 @@ TEST(Http1Codec, RejectsContentLengthWithTransferEncoding) {
 }
 
 TEST(Http1Codec, RejectsDuplicateContentLength) {
-  EXPECT_EQ(statusOf("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc"),
-            400);
+  EXPECT_EQ(
+      statusOf("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc"),
+      400);
   EXPECT_EQ(statusOf("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\n\r\nabc"), 400);
 }
 
@@ -377,9 +379,11 @@ TEST(Http1Codec, RejectsNonNumericContentLength) {
 }
 
 TEST(Http1Codec, RejectsTransferEncodingOtherThanChunkedLast) {
-  EXPECT_EQ(statusOf("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"), 400);
-  EXPECT_EQ(statusOf("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"),
-            501);
+  EXPECT_EQ(statusOf("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"),
+            400);
+  EXPECT_EQ(
+      statusOf("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"),
+      501);
   EXPECT_EQ(statusOf("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
                      "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
             400);
@@ -388,9 +392,10 @@ TEST(Http1Codec, RejectsTransferEncodingOtherThanChunkedLast) {
 
 TEST(Http1Codec, RejectsBadChunkSizes) {
   for (const char* size : {"0x5", "-5", "+5", "5_0", "g", "fffffffffffffffff", " 5"}) {
-    EXPECT_EQ(statusOf(std::string("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n") +
-                       size + "\r\nhello\r\n0\r\n\r\n"),
-              400)
+    EXPECT_EQ(
+        statusOf(std::string("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n") +
+                 size + "\r\nhello\r\n0\r\n\r\n"),
+        400)
         << size;
   }
 }

@@ -1,9 +1,9 @@
-#include "source/http/websocket/deflate.h"
-
 #include <gtest/gtest.h>
 #include <zlib.h>
 
 #include <string>
+
+#include "source/http/websocket/deflate.h"
 
 namespace pounce::http::websocket {
 namespace {

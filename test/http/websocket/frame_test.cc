@@ -1,8 +1,8 @@
-#include "source/http/websocket/frame.h"
-
 #include <gtest/gtest.h>
 
 #include <string>
+
+#include "source/http/websocket/frame.h"
 
 namespace pounce::http::websocket {
 namespace {

@@ -1,6 +1,6 @@
-#include "source/http/websocket/handshake.h"
-
 #include <gtest/gtest.h>
+
+#include "source/http/websocket/handshake.h"
 
 namespace pounce::http::websocket {
 namespace {

@@ -1,8 +1,6 @@
 // Session tests, grouped after the Autobahn TestSuite's case categories: 1 framing,
 // 2 pings/pongs, 3 reserved bits, 4 opcodes, 5 fragmentation, 6 UTF-8 handling, 7 close
 // handling, 9 limits, 12/13 compression; plus keepalive, sending and flow control.
-#include "source/http/websocket/session.h"
-
 #include <gtest/gtest.h>
 #include <zlib.h>
 
@@ -10,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "source/http/websocket/session.h"
 #include "test/http/websocket/test_util.h"
 #include "test/test_common/simulated_time.h"
 

@@ -1,9 +1,9 @@
-#include "source/http/websocket/utf8.h"
-
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
+
+#include "source/http/websocket/utf8.h"
 
 namespace pounce::http::websocket {
 namespace {

@@ -1,11 +1,9 @@
-#include "source/network/tls/context.h"
-
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
+#include "source/network/tls/context.h"
 #include "source/network/tls/socket.h"
 #include "test/network/tls/test_certs.h"
 
@@ -112,11 +110,11 @@ TEST(TlsContext, MissingFilesNameTheFieldAndTheFile) {
   TestCertificates certs;
   auto a = certs.selfSigned("a", "a.test");
   TlsConfig config = configWith({a, {certs.path("nope.pem"), certs.path("nope.key")}});
-  EXPECT_EQ(errorOf(config),
-            "certificates[1].certificate_chain_file: cannot read '" + certs.path("nope.pem") +
-                "': No such file or directory\n"
-                "certificates[1].private_key_file: cannot read '" + certs.path("nope.key") +
-                "': No such file or directory");
+  EXPECT_EQ(errorOf(config), "certificates[1].certificate_chain_file: cannot read '" +
+                                 certs.path("nope.pem") +
+                                 "': No such file or directory\n"
+                                 "certificates[1].private_key_file: cannot read '" +
+                                 certs.path("nope.key") + "': No such file or directory");
 }
 
 TEST(TlsContext, UnreadableKeyIsPermissionDenied) {
@@ -193,8 +191,7 @@ TEST(TlsContext, EncryptedKeyIsRefused) {
                             .c_str()),
             0);
   const std::string e = errorOf(configWith({{a.cert, encrypted}}));
-  EXPECT_NE(e.find("certificates[0].private_key_file: the key in '" + encrypted +
-                   "' is encrypted"),
+  EXPECT_NE(e.find("certificates[0].private_key_file: the key in '" + encrypted + "' is encrypted"),
             std::string::npos)
       << e;
 }
@@ -254,11 +251,11 @@ TEST(TlsContext, SelectsCertificatesByExactNameThenWildcardElseTheFirst) {
   EXPECT_EQ(c.selectCertificate(""), 0u);
 
   // And a real handshake serves the chosen certificate.
-  for (const auto& [sni, cn] : std::vector<std::pair<std::string, std::string>>{
-           {"api.example.com", "api.example.com"},
-           {"www.example.com", "wild.example.com"},
-           {"unknown.test", "default.test"},
-           {"", "default.test"}}) {
+  for (const auto& [sni, cn] :
+       std::vector<std::pair<std::string, std::string>>{{"api.example.com", "api.example.com"},
+                                                        {"www.example.com", "wild.example.com"},
+                                                        {"unknown.test", "default.test"},
+                                                        {"", "default.test"}}) {
     Handshake h(c);
     h.client->start(sni);
     ASSERT_TRUE(h.run()) << sni;

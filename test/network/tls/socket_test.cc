@@ -1,13 +1,11 @@
-#include "source/network/tls/socket.h"
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include "source/common/event/dispatcher.h"
 #include "source/common/time.h"
+#include "source/network/tls/socket.h"
 #include "test/network/tls/test_certs.h"
 
 namespace pounce::network::tls {
@@ -127,7 +125,7 @@ TEST_F(TlsSocketTest, HandshakeFillsTlsInfoThenTellsTheConnection) {
   ASSERT_NE(info, nullptr);
   EXPECT_EQ(info->version, 0x0304);
   EXPECT_EQ(info->cipher_suite, 0x1302); // TLS_AES_256_GCM_SHA384, the server's first choice
-  EXPECT_EQ(info->alpn, "http/1.1");    // h2 is not served by this listener
+  EXPECT_EQ(info->alpn, "http/1.1");     // h2 is not served by this listener
   EXPECT_EQ(socket_->negotiatedProtocol(), "http/1.1");
   EXPECT_EQ(info->sni, "A.test");
   EXPECT_EQ(info->server_cert_pem, TestCertificates::read(leaf_.cert));
@@ -177,7 +175,7 @@ TEST_F(TlsSocketTest, SendsFileSegmentsThroughABoundedChunk) {
   size_t max_staged = 0;
   const std::string received = transfer(queue, &blocked, &max_staged);
   EXPECT_TRUE(queue.empty());
-  EXPECT_GT(blocked, 0);                         // the socket pushed back on the way
+  EXPECT_GT(blocked, 0);                        // the socket pushed back on the way
   EXPECT_LE(max_staged, TlsSocket::kFileChunk); // never more than a chunk in memory
   EXPECT_GT(max_staged, 0u);
   const std::string expected = "HTTP/1.1 200 OK\r\ncontent-length: 8388508\r\n\r\n" +

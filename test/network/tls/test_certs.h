@@ -1,5 +1,8 @@
 #pragma once
 
+#include <gtest/gtest.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,10 +12,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 
 #include "source/network/tls/context.h"
 
@@ -46,8 +45,9 @@ public:
                   const std::vector<std::string>& sans = {}, int days = 30) {
     Pair p{path(name + ".pem"), path(name + ".key")};
     std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
-                      "-nodes -keyout " + p.key + " -out " + p.cert + " -days " +
-                      std::to_string(days) + " -subj '/CN=" + cn + "'";
+                      "-nodes -keyout " +
+                      p.key + " -out " + p.cert + " -days " + std::to_string(days) +
+                      " -subj '/CN=" + cn + "'";
     if (!sans.empty()) {
       cmd += " -addext 'subjectAltName=" + sanList(sans) + "'";
     }

@@ -5,7 +5,8 @@
 namespace pounce::server::admin {
 namespace {
 
-constexpr const char* kDirect = "type.googleapis.com/pounce.filters.direct_response.v1.DirectResponse";
+constexpr const char* kDirect =
+    "type.googleapis.com/pounce.filters.direct_response.v1.DirectResponse";
 
 Bootstrap parse(const std::string& yaml) {
   auto node = config::parseYaml(yaml, "test");
@@ -25,7 +26,8 @@ listeners:
   address: {socket_address: {address: 127.0.0.1, port_value: 8000}}
   filter_chain:
   - name: pounce.filters.direct_response
-    typed_config: {"@type": )") + kDirect + R"(, body: one}
+    typed_config: {"@type": )") +
+               kDirect + R"(, body: one}
 - name: api
   address: {socket_address: {address: 127.0.0.1, port_value: 8001}}
   filter_chain:
@@ -61,8 +63,9 @@ TEST(ChainBody, ErrorsCarryTheLoadersPathAndTheBodysLine) {
   EXPECT_EQ(e.line, 4);
   EXPECT_EQ(e.column, 5);
   EXPECT_NE(e.problem.find("did you mean 'status'"), std::string::npos) << e.problem;
-  EXPECT_EQ(errors.text().rfind("request body:4:5: listeners[3].filter_chain[0].typed_config.stauts", 0),
-            0u)
+  EXPECT_EQ(
+      errors.text().rfind("request body:4:5: listeners[3].filter_chain[0].typed_config.stauts", 0),
+      0u)
       << errors.text();
 }
 
@@ -136,7 +139,8 @@ listeners:
 - name: main
   address: {socket_address: {port_value: 8000, address: 127.0.0.1}}
   filter_chain:
-  - typed_config: {body: one, "@type": )") + kDirect + R"(}
+  - typed_config: {body: one, "@type": )") +
+                      kDirect + R"(}
     name: pounce.filters.direct_response
 - name: api
   address: {socket_address: {address: 127.0.0.1, port_value: 8001}}
@@ -166,7 +170,8 @@ TEST(ConfigStateHistory, KeepsTheLastVersionsAndFindsListeners) {
   EXPECT_EQ(state.version(), 1u);
   EXPECT_EQ(state.history().front().source, "startup");
   for (int i = 0; i < 4; ++i) {
-    EXPECT_EQ(state.record(b, "PUT", {"listener main: filter chain"}), static_cast<uint64_t>(i + 2));
+    EXPECT_EQ(state.record(b, "PUT", {"listener main: filter chain"}),
+              static_cast<uint64_t>(i + 2));
   }
   EXPECT_EQ(state.version(), 5u);
   ASSERT_EQ(state.history().size(), 3u);

@@ -1,5 +1,4 @@
 #include <gtest/gtest.h>
-
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,9 +12,7 @@ namespace {
 
 class ControlChannelTest : public testing::Test {
 protected:
-  ControlChannelTest() {
-    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds_), 0);
-  }
+  ControlChannelTest() { EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds_), 0); }
   // Runs the loop until `done` or a deadline.
   void runUntil(const std::function<bool()>& done) {
     auto timer = dispatcher_.createTimer([this] { dispatcher_.exit(); });
@@ -31,19 +28,20 @@ protected:
 
 TEST_F(ControlChannelTest, RequestsGetTheirResponsesByIdInAnyOrder) {
   std::function<void(ControlResponse)> held;
-  ControlChannel worker(dispatcher_, fds_[1],
-                        [&](const ControlRequest& request, std::function<void(ControlResponse)> respond) {
-                          ControlResponse r;
-                          r.set_ok(true);
-                          if (request.has_commit()) {
-                            r.set_message("commit " + std::to_string(request.commit().version()));
-                            held = [respond, r](ControlResponse) { respond(r); }; // answer later
-                            return;
-                          }
-                          r.set_message("status");
-                          respond(r);
-                        },
-                        nullptr);
+  ControlChannel worker(
+      dispatcher_, fds_[1],
+      [&](const ControlRequest& request, std::function<void(ControlResponse)> respond) {
+        ControlResponse r;
+        r.set_ok(true);
+        if (request.has_commit()) {
+          r.set_message("commit " + std::to_string(request.commit().version()));
+          held = [respond, r](ControlResponse) { respond(r); }; // answer later
+          return;
+        }
+        r.set_message("status");
+        respond(r);
+      },
+      nullptr);
   ControlChannel supervisor(dispatcher_, fds_[0], nullptr, nullptr);
   std::vector<std::string> answers;
   ControlRequest commit;
@@ -64,20 +62,22 @@ TEST_F(ControlChannelTest, RequestsGetTheirResponsesByIdInAnyOrder) {
 }
 
 TEST_F(ControlChannelTest, LargeMessagesArriveWhole) {
-  ControlChannel worker(dispatcher_, fds_[1],
-                        [&](const ControlRequest&, std::function<void(ControlResponse)> respond) {
-                          ControlResponse r;
-                          auto* family = r.mutable_stats()->add_families();
-                          family->set_name("big");
-                          family->set_help(std::string(8 << 20, 'x')); // far over a socket buffer
-                          respond(r);
-                        },
-                        nullptr);
+  ControlChannel worker(
+      dispatcher_, fds_[1],
+      [&](const ControlRequest&, std::function<void(ControlResponse)> respond) {
+        ControlResponse r;
+        auto* family = r.mutable_stats()->add_families();
+        family->set_name("big");
+        family->set_help(std::string(8 << 20, 'x')); // far over a socket buffer
+        respond(r);
+      },
+      nullptr);
   ControlChannel supervisor(dispatcher_, fds_[0], nullptr, nullptr);
   std::optional<ControlResponse> got;
   ControlRequest stats;
   stats.set_stats(true);
-  supervisor.call(stats, std::chrono::seconds(10), [&](std::optional<ControlResponse> r) { got = r; });
+  supervisor.call(stats, std::chrono::seconds(10),
+                  [&](std::optional<ControlResponse> r) { got = r; });
   runUntil([&] { return got.has_value(); });
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(got->stats().families(0).help().size(), 8u << 20);
@@ -90,24 +90,21 @@ TEST_F(ControlChannelTest, CallsFailWhenThePeerGoesAwayOrTimesOut) {
   ControlRequest status;
   status.set_status(true);
   // Nobody answers: the call times out.
-  supervisor.call(status, std::chrono::milliseconds(20), [&](std::optional<ControlResponse> r) {
-    timeouts += r.has_value() ? 0 : 1;
-  });
+  supervisor.call(status, std::chrono::milliseconds(20),
+                  [&](std::optional<ControlResponse> r) { timeouts += r.has_value() ? 0 : 1; });
   runUntil([&] { return timeouts == 1; });
   EXPECT_EQ(timeouts, 1);
   // The worker dies: a pending call fails, and the owner hears of it.
-  supervisor.call(status, std::chrono::seconds(30), [&](std::optional<ControlResponse> r) {
-    timeouts += r.has_value() ? 0 : 1;
-  });
+  supervisor.call(status, std::chrono::seconds(30),
+                  [&](std::optional<ControlResponse> r) { timeouts += r.has_value() ? 0 : 1; });
   ::close(fds_[1]);
   runUntil([&] { return closed && timeouts == 2; });
   EXPECT_TRUE(closed);
   EXPECT_EQ(timeouts, 2);
   EXPECT_FALSE(supervisor.open());
   // Calls on a closed channel fail at once.
-  supervisor.call(status, std::chrono::seconds(30), [&](std::optional<ControlResponse> r) {
-    timeouts += r.has_value() ? 0 : 1;
-  });
+  supervisor.call(status, std::chrono::seconds(30),
+                  [&](std::optional<ControlResponse> r) { timeouts += r.has_value() ? 0 : 1; });
   EXPECT_EQ(timeouts, 3);
 }
 
@@ -127,9 +124,8 @@ TEST_F(ControlChannelTest, DestroyingTheChannelFailsPendingCallsLater) {
     ControlChannel supervisor(dispatcher_, fds_[0], nullptr, nullptr);
     ControlRequest status;
     status.set_status(true);
-    supervisor.call(status, std::chrono::seconds(30), [&](std::optional<ControlResponse> r) {
-      failed += r.has_value() ? 0 : 1;
-    });
+    supervisor.call(status, std::chrono::seconds(30),
+                    [&](std::optional<ControlResponse> r) { failed += r.has_value() ? 0 : 1; });
   }
   EXPECT_EQ(failed, 0) << "not from inside the destructor";
   runUntil([&] { return failed == 1; });

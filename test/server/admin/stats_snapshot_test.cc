@@ -16,7 +16,8 @@ StatsSnapshot::Family* find(StatsSnapshot& s, const std::string& name) {
 
 TEST(StatsSnapshot, TakesEveryFamilyOfTheStore) {
   auto& store = stats::Store::global();
-  auto& counter = store.family("snap_requests_total", "Requests.", stats::Type::Counter, {"listener"});
+  auto& counter =
+      store.family("snap_requests_total", "Requests.", stats::Type::Counter, {"listener"});
   store.series(counter, {"main"}).inc(3);
   auto& hist = store.family("snap_duration_seconds", "Duration.", stats::Type::Histogram,
                             {"listener"}, {0.1, 1.0});
