@@ -223,6 +223,20 @@ void LoopThread::tearDown() {
     if (!r) {
       PyErr_Clear();
     }
+    {
+      // Requests still running (past their listener's shutdown_timeout) are cancelled, so
+      // their `finally` blocks and context managers run, rather than abandoned.
+      PyRef coro = PyRef::steal(PyObject_CallMethod(py::supportModule(), "cancel_requests", "d",
+                                                    seconds(settings_.shutdown_timeout)));
+      PyRef count = PyRef::steal(
+          coro ? PyObject_CallMethod(loop_, "run_until_complete", "O", coro.get()) : nullptr);
+      if (!count) {
+        logPythonError("cancelling the running ASGI requests at shutdown raised");
+      } else if (PyLong_AsLong(count.get()) > 0) {
+        POUNCE_LOG(Asgi, Warning, "cancelled %ld ASGI request(s) still running at shutdown",
+                   PyLong_AsLong(count.get()));
+      }
+    }
     if (settings_.worker_scopes) {
       PyRef coro = PyRef::steal(PyObject_CallMethod(
           py::supportModule(), "worker_scope", "OsIId", app_, "pounce.worker.shutdown",

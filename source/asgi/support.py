@@ -187,6 +187,21 @@ class Lifespan:
         return self.shutdown_failed
 
 
+async def cancel_requests(timeout):
+    """Cancels the requests still running when the loop stops (their listener's
+    shutdown_timeout is over) and gives them up to `timeout` seconds to unwind; returns how
+    many there were. The lifespan task is left alone: its shutdown comes next."""
+    current = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks()
+             if t is not current and not t.done()
+             and type(t.get_coro()).__name__ == "AppRunner"]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=timeout)
+    return len(tasks)
+
+
 async def worker_scope(app, kind, worker_id, thread_id, timeout):
     """Sends a pounce.worker.* scope; apps that do not know it may raise (ignored)."""
     scope = {"type": kind, "asgi": {"version": "3.0"}, "worker_id": worker_id,

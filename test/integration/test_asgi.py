@@ -4,12 +4,13 @@ import json
 import os
 import signal
 import socket
+import struct
 import time
 
 import httpx
 import pytest
 
-from conftest import ROOT, RawConnection, run_pounce, wait_for
+from conftest import ROOT, RawConnection, recv_until, run_pounce, wait_for
 
 APPS = ROOT / "test/integration/apps"
 
@@ -339,3 +340,167 @@ def test_keep_alive_many_requests(probe):
         for i in range(200):
             r = c.post(probe.url("/echo"), content=str(i).encode())
             assert r.text == str(i)
+
+
+# --- lifespan, threads and shutdown options ------------------------------------------------
+
+def test_lifespan_off_never_runs_startup(pounce):
+    s = pounce(asgi_config(extra='      lifespan: "OFF"'))
+    assert "lifespan.startup" not in get(s, "/events").json()
+    assert get(s, "/scope").json()["state"] == {}
+
+
+def test_lifespan_on_with_an_app_without_lifespan_exits_1(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(asgi_config(app="lifespan_fail:no_lifespan", extra='      lifespan: "ON"')
+                   .replace("@PORT@", "0"))
+    r = run_pounce("-c", cfg, timeout=30)
+    assert r.returncode == 1
+    assert "ASGI lifespan startup failed" in r.stderr, r.stderr
+    assert "only http, not lifespan" in r.stderr, r.stderr
+
+
+def test_two_threads_run_lifespan_per_loop_and_both_serve(pounce):
+    """threads: 2 gives two event loops; each runs lifespan startup, and requests arriving
+    on both I/O threads are served by both loops."""
+    s = pounce(asgi_config(extra="      threads: 2").replace("concurrency: 1", "concurrency: 2"))
+    events = get(s, "/events").json()
+    assert events.count("lifespan.startup") == 2, events
+    assert sorted(e for e in events if e.startswith("pounce.worker.startup")) == [
+        "pounce.worker.startup:0:0", "pounce.worker.startup:0:1"]
+    seen = set()
+    for _ in range(100):  # each new connection may land on either I/O thread
+        info = get(s, "/loop").json()
+        seen.add((info["loop"], info["thread"]))
+        if len(seen) == 2:
+            break
+    assert len(seen) == 2, seen
+    assert len({loop for loop, _ in seen}) == 2 and len({t for _, t in seen}) == 2
+
+
+def test_worker_shutdown_scope_runs_on_sigterm(pounce, tmp_path):
+    marker = tmp_path / "worker.txt"
+    s = pounce(asgi_config(), env={"PROBE_WORKER_FILE": str(marker)})
+    assert marker.read_text() == "pounce.worker.startup:0:0\n"
+    s.signal(signal.SIGTERM)
+    assert s.wait_exit() == 0
+    assert marker.read_text() == "pounce.worker.startup:0:0\npounce.worker.shutdown:0:0\n"
+
+
+def test_timeout_graceful_shutdown_bounds_a_hanging_lifespan_shutdown(pounce):
+    s = pounce(asgi_config(extra="      timeout_graceful_shutdown: 1s"),
+               env={"PROBE_SHUTDOWN_HANG": "1"})
+    assert get(s, "/events").json()[0] == "lifespan.startup"
+    start = time.monotonic()
+    s.signal(signal.SIGTERM)
+    s.wait_exit(timeout=15)
+    elapsed = time.monotonic() - start
+    assert 0.9 < elapsed < 6, elapsed
+    assert "lifespan shutdown did not complete within 1s" in s.log()
+
+
+def test_request_running_at_shutdown_is_bounded_by_the_listener_shutdown_timeout(pounce, tmp_path):
+    """A request still running when SIGTERM arrives is awaited for the listener's
+    http.shutdown_timeout (not timeout_graceful_shutdown, which is for lifespan and the
+    worker scopes); then the connection is closed, the app's coroutine is cancelled (its
+    cleanup runs) and the process exits."""
+    marker = tmp_path / "events"
+    s = pounce(asgi_config(http="{shutdown_timeout: 1s}",
+                           extra="      timeout_graceful_shutdown: 30s"),
+               env={"PROBE_WORKER_FILE": str(marker)})
+    c = RawConnection(s.connect())
+    c.send(b"GET /hold?s=60 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert b"holding" in recv_until(c.sock, b"holding")  # the app is running the request
+    start = time.monotonic()
+    s.signal(signal.SIGTERM)
+    assert s.wait_exit(timeout=20) == 0
+    elapsed = time.monotonic() - start
+    assert 0.9 < elapsed < 6, elapsed
+    assert "shutdown timeout, closing 1 connection(s)" in s.log()
+    assert "cancelled:/hold" in marker.read_text().splitlines()
+    assert "cancelled 1 ASGI request(s) still running at shutdown" in s.log()
+    c.close()
+
+
+# --- scope state, extensions ---------------------------------------------------------------
+
+def test_scope_state_is_a_shallow_copy_per_request(pounce):
+    s = pounce(asgi_config(), env={"PROBE_SHARED_STATE": "1"})
+    with httpx.Client(timeout=10) as c:
+        first = c.get(s.url("/state-mutate?n=1")).json()
+        second = c.get(s.url("/state-mutate?n=2")).json()
+    # The key the first request added to its state is not seen by the second...
+    assert first["keys"] == second["keys"] == ["greeting", "shared", "started"]
+    # ...but the list the lifespan put in the state is the same object for both.
+    assert first["shared_id"] == second["shared_id"]
+    assert second["shared"] == ["1", "2"]
+
+
+def test_request_id_reaches_the_scope_extensions(pounce):
+    chain = """
+  - name: pounce.filters.request_id
+    typed_config:
+      "@type": type.googleapis.com/pounce.filters.request_id.v1.RequestId"""
+    s = pounce(asgi_config(chain_before=chain))
+    r = get(s, "/scope")
+    rid = r.headers["x-request-id"]
+    assert rid
+    assert r.json()["extensions"]["request_id"] == rid
+    assert get(s, "/scope").json()["extensions"]["request_id"] != rid
+
+
+# --- client gone, timeouts, flow control ---------------------------------------------------
+
+def test_send_after_the_client_left_raises_an_oserror(probe):
+    c = RawConnection(probe.connect())
+    c.send(b"GET /stream-until-gone HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert b"g" * 4096 in recv_until(c.sock, b"g" * 4096)  # the stream is flowing
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset
+    c.close()
+    errors = wait_for(lambda: get(probe, "/gone-errors").json(), timeout=20,
+                      what="send() to fail after the client left")
+    name, is_oserror = errors[0]
+    assert is_oserror, errors
+
+
+def test_request_timeout_cancels_the_app(pounce):
+    s = pounce(asgi_config(http="{request_timeout: 300ms}"))
+    r = get(s, "/sleep-cancellable?s=30")
+    assert r.status_code == 504
+    assert wait_for(lambda: get(s, "/cancelled").json(), what="the app to be cancelled") == [
+        "/sleep-cancellable"]
+
+
+def test_upload_is_not_buffered_while_the_app_does_not_read(pounce, tmp_path):
+    """The app does not call receive(): the client can push only a bounded part of a 64 MB
+    body (socket buffers plus one stream buffer); once the app reads, the rest arrives."""
+    size = 64 << 20
+    flag = tmp_path / "release"
+    s = pounce(asgi_config(http=f"{{max_request_bytes: {size * 2}}}"))
+    sock = s.connect()
+    sock.sendall(f"POST /read-when-released?flag={flag} HTTP/1.1\r\nHost: x\r\n"
+                 f"Content-Length: {size}\r\n\r\n".encode())
+    sock.setblocking(False)
+    chunk = b"b" * (1 << 20)
+    sent = 0
+    stalled_since = None
+    deadline = time.monotonic() + 5
+    while sent < size and time.monotonic() < deadline:
+        try:
+            sent += sock.send(chunk[:size - sent])
+            stalled_since = None
+        except BlockingIOError:
+            now = time.monotonic()
+            stalled_since = stalled_since or now
+            if now - stalled_since > 0.5:
+                break  # nothing accepted for half a second: the server has paused us
+            time.sleep(0.01)
+    assert sent < 32 << 20, f"{sent} of {size} bytes accepted while the app was not reading"
+    flag.write_text("go")
+    sock.settimeout(20)
+    sock.sendall(b"b" * (size - sent))
+    c = RawConnection(sock)
+    status, _, body = c.response()
+    assert status == 200 and body == str(size).encode()
+    sock.close()
+

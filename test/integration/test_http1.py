@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import RawConnection, wait_for
+from conftest import ROOT, RawConnection, recv_until, wait_for
 
 
 def config(http="{}", body="hello\n", extra_filters=""):
@@ -231,3 +231,29 @@ def test_chunked_body_over_limit_after_an_early_answer_closes(pounce):
     # the limit, so the connection is closed rather than reused.
     assert c.response()[0] == 200
     assert c.closed_by_peer()
+
+
+def test_expect_100_continue_with_an_asgi_app_that_reads_the_body(pounce):
+    """The client waits for 100 Continue before it sends the body; the app then echoes it."""
+    apps = ROOT / "test/integration/apps"
+    s = pounce(f"""
+concurrency: 1
+listeners:
+- name: main
+  address: {{socket_address: {{address: 127.0.0.1, port_value: @PORT@}}}}
+  filter_chain:
+  - name: pounce.filters.asgi
+    typed_config:
+      "@type": type.googleapis.com/pounce.filters.asgi.v1.Asgi
+      app: "probe:app"
+      app_dir: [{apps}]
+""")
+    c = conn(s)
+    c.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 11\r\n\r\n")
+    c.sock.settimeout(5)  # no body has been sent: only the interim answer can arrive
+    interim = recv_until(c.sock, b"\r\n\r\n")
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"  # and nothing else yet
+    c.send(b"hello world")
+    status, _, body = c.response()
+    assert status == 200 and body == b"hello world"
+    c.close()

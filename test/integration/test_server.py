@@ -236,3 +236,72 @@ listeners:
     code = s.wait_exit(timeout=10)
     assert time.monotonic() - start < 5
     assert code != 0
+
+
+APPS = ROOT / "test/integration/apps"
+
+
+def test_shutdown_timeout_cuts_off_requests_still_in_flight(pounce):
+    cfg = f"""
+concurrency: 1
+listeners:
+- name: main
+  address: {{socket_address: {{address: 127.0.0.1, port_value: @PORT@}}}}
+  http: {{shutdown_timeout: 1s}}
+  filter_chain:
+  - name: pounce.filters.asgi
+    typed_config:
+      "@type": type.googleapis.com/pounce.filters.asgi.v1.Asgi
+      app: "probe:app"
+      app_dir: [{APPS}]
+"""
+    s = pounce(cfg)
+    c = RawConnection(s.connect(timeout=10))
+    c.send(b"GET /sleep?s=30 HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.3)  # the request is now in the app, sleeping
+    start = time.monotonic()
+    s.signal(signal.SIGTERM)
+    # Still in flight within the timeout: the drain waits for it first.
+    c.sock.settimeout(0.5)
+    with pytest.raises(socket.timeout):
+        c.sock.recv(1)
+    # Then the request is cut off: the connection closes without the app's response ...
+    c.sock.settimeout(10)
+    received = b""
+    try:
+        while chunk := c.sock.recv(65536):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    except socket.timeout:
+        pytest.fail("the in-flight connection was not closed after shutdown_timeout")
+    assert b"slept" not in received, received
+    assert time.monotonic() - start < 6
+    # ... and a drain that ran out its timeout is still a clean exit.
+    assert s.wait_exit(timeout=10) == 0
+    assert time.monotonic() - start < 8, "the server waited for the 30s request"
+    assert "draining" in s.log()
+    c.close()
+
+
+def test_quick_mode_on_a_unix_socket_with_root_path(pounce, tmp_path):
+    sock = tmp_path / "quick.sock"
+    s = pounce(None, args=["probe:app", "--uds", str(sock), "--root-path", "/api",
+                           "--workers", "1", "--concurrency", "1", "--log-format", "json"],
+               cwd=str(APPS), uds=str(sock))
+    c = RawConnection(s.connect())
+    c.send(b"GET /scope HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, _, body = c.response()
+    c.close()
+    assert status == 200
+    scope = json.loads(body)
+    assert scope["root_path"] == "/api"
+    assert scope["path"] == "/api/scope"
+    assert scope["server"] == [str(sock), None]
+    # Quick mode keeps its access log; --log-format json turns the server's log lines to JSON.
+    wait_for(lambda: '"GET /scope HTTP/1.1" 200' in s.log(), what="the access log line")
+    server_lines = [l for l in s.log().splitlines() if l.startswith("{")]
+    assert any(json.loads(l)["message"] == "ready" for l in server_lines), s.log()
+    s.signal(signal.SIGTERM)
+    assert s.wait_exit() == 0
+    assert not sock.exists()

@@ -18,7 +18,8 @@ import time
 
 import pytest
 
-from conftest import BINARY, ROOT, run_pounce, wait_for
+from admin_helpers import Admin
+from conftest import BINARY, ROOT, free_port, run_pounce, wait_for
 
 DIRECT = "type.googleapis.com/pounce.filters.direct_response.v1.DirectResponse"
 
@@ -424,6 +425,58 @@ def test_sighup_reloads_certificates_without_dropping_connections(pounce, certs,
             "private key") in server.log()
     with tls_connect(server, ctx) as s:
         assert peer_cn(s) == "second.test"
+    assert get(old) == (200, b"ok\n")
+    old.close()
+    assert server.proc.poll() is None
+
+
+def peer_serial(sock):
+    return sock.getpeercert()["serialNumber"]
+
+
+def test_admin_reload_reloads_certificates_without_dropping_connections(pounce, certs, tmp_path):
+    first = certs.leaf("admin-first", "admin-first.test", ["localhost"])
+    second = certs.leaf("admin-second", "admin-second.test", ["localhost"])
+    cert, key = tmp_path / "live.pem", tmp_path / "live.key"
+    shutil.copy(first[0], cert)
+    shutil.copy(first[1], key)
+    admin_port = free_port()
+    admin_yaml = ("admin: {address: {socket_address: {address: 127.0.0.1, "
+                  f"port_value: {admin_port}}}}}}}\n")
+    server = pounce(admin_yaml + tls_config([(cert, key)]))
+    admin = Admin(admin_port)
+    ctx = client_context(certs)
+    old = tls_connect(server, ctx)
+    assert peer_cn(old) == "admin-first.test"
+    first_serial = peer_serial(old)
+    assert get(old) == (200, b"ok\n")
+
+    shutil.copy(second[0], cert)
+    shutil.copy(second[1], key)
+    # The config file is unchanged: the reload applies nothing but still re-reads the
+    # certificates, before it answers.
+    result = admin.json("POST", "/reload")
+    assert result["message"] == "no change", result
+    assert "listener main: certificates reloaded" in server.log()
+    with tls_connect(server, ctx) as s:
+        assert peer_cn(s) == "admin-second.test"
+        assert peer_serial(s) != first_serial
+        assert get(s) == (200, b"ok\n")
+    # The connection made before the reload keeps working on its old certificate.
+    assert get(old) == (200, b"ok\n")
+    assert peer_serial(old) == first_serial and peer_cn(old) == "admin-first.test"
+
+    # A broken update is refused: the log names the file, the current certificate stays.
+    with open(key, "w") as f:
+        f.write("garbage\n")
+    failed = admin.json("POST", "/reload", expect=500)
+    assert "TLS certificates could not be reloaded" in failed["message"]
+    assert "the previous certificates stay in use" in failed["message"]
+    wait_for(lambda: "certificate reload failed" in server.log(), what="failed reload")
+    assert (f"listeners[0].tls.certificates[0].private_key_file: '{key}' holds no PEM "
+            "private key") in server.log()
+    with tls_connect(server, ctx) as s:
+        assert peer_cn(s) == "admin-second.test"
     assert get(old) == (200, b"ok\n")
     old.close()
     assert server.proc.poll() is None

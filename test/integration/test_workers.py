@@ -1,6 +1,7 @@
 """Worker models: process workers under a supervisor, thread mode, crash restarts, the
 restart budget, signals, and --reload."""
 
+import http.client
 import os
 import signal
 import threading
@@ -127,28 +128,121 @@ def test_thread_mode_runs_several_loops(pounce):
     assert "GIL build" in s.log()  # warned: threads share one GIL
 
 
-def test_reload_serves_changed_code(pounce, tmp_path):
-    app_dir = tmp_path / "app"
-    app_dir.mkdir()
-    source = '''
+RELOAD_APP = '''
+import pathlib
+
+HERE = pathlib.Path(__file__).parent
+DATA = b" ".join((HERE / name).read_bytes().strip() for name in DATA_FILES)
+
+
 async def app(scope, receive, send):
     if scope["type"] != "http":
         return
     await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": b"VERSION"})
+    await send({"type": "http.response.body", "body": b"VERSION" + DATA})
 '''
-    (app_dir / "live.py").write_text(source.replace("VERSION", "one"))
-    s = pounce(None, args=["live:app", "--port", "@PORT@", "--reload", "--reload-dir", str(app_dir)],
-               cwd=str(app_dir))
-    assert get(s, "/").text == "one"
-    time.sleep(0.2)
-    (app_dir / "live.py").write_text(source.replace("VERSION", "two"))
 
-    def changed():
+
+def reload_app(app_dir, version, data_files=()):
+    """Writes app_dir/live.py answering `version`, then the contents of `data_files` as they
+    were when the module was imported."""
+    text = RELOAD_APP.replace("VERSION", version).replace("DATA_FILES", repr(tuple(data_files)))
+    (app_dir / "live.py").write_text(text)
+
+
+def start_reloading(pounce, app_dir, *args):
+    s = pounce(None, args=["live:app", "--port", "@PORT@", "--reload", "--reload-dir",
+                           str(app_dir), *args], cwd=str(app_dir))
+    # The watcher starts once the workers are ready; a change before that goes unseen.
+    wait_for(lambda: "reload: watching" in s.log(), timeout=20, what="the file watcher")
+    return s
+
+
+def fresh_get(port, timeout=5):
+    """GET / on a new connection (so it goes through accept); returns (status, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", "/")
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+def test_reload_serves_changed_code_without_refusing_a_connection(pounce, tmp_path):
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    reload_app(app_dir, "one")
+    s = start_reloading(pounce, app_dir)
+    assert fresh_get(s.port) == (200, b"one")
+
+    # A client polls on fresh connections, before, during and after the worker is replaced.
+    # The supervisor keeps the listening socket, so every connection is answered, by the old
+    # code or the new; none is refused or reset.
+    answers, failures = [], []
+    replaced = threading.Event()
+    stop = threading.Event()
+
+    def poll():
+        deadline = time.monotonic() + 30
+        after_replaced = 0
+        for _ in range(3000):
+            if stop.is_set() or time.monotonic() > deadline or after_replaced >= 50:
+                return
+            try:
+                answers.append(fresh_get(s.port))
+            except (OSError, http.client.HTTPException) as exc:
+                failures.append(repr(exc))
+            after_replaced += replaced.is_set()
+            time.sleep(0.005)
+
+    t = threading.Thread(target=poll)
+    t.start()
+    try:
+        wait_for(lambda: len(answers) >= 10, what="answers before the change")
+        reload_app(app_dir, "two")
+        wait_for(lambda: "changed: 1 worker replaced" in s.log(), timeout=20,
+                 what="the worker to be replaced")
+        replaced.set()  # keep polling while the old worker drains and exits
+        t.join(timeout=40)
+    finally:
+        stop.set()
+        t.join()
+    assert not failures, failures
+    assert set(answers) <= {(200, b"one"), (200, b"two")}, set(answers)
+    assert answers[0] == (200, b"one") and answers[-20:] == [(200, b"two")] * 20
+    assert "live.py changed: replacing workers one at a time" in s.log()
+    assert s.proc.poll() is None
+
+
+def test_reload_include_adds_endings_to_watch(pounce, tmp_path):
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    (app_dir / "page.html").write_text("page1")
+    (app_dir / "notes.txt").write_text("notes1")
+    reload_app(app_dir, "v:", ["page.html", "notes.txt"])
+    s = start_reloading(pounce, app_dir, "--reload-include", ".css,html")
+    assert fresh_get(s.port) == (200, b"v:page1 notes1")
+
+    # .txt is neither .py nor included: no restart within many reload delays (200ms) and
+    # watcher polls (100ms); the worker keeps what it read at import.
+    (app_dir / "notes.txt").write_text("notes2")
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        assert "replacing workers" not in s.log()
+        assert fresh_get(s.port) == (200, b"v:page1 notes1")
+        time.sleep(0.1)
+
+    # .html is included (given without its dot): the change restarts the worker, which reads
+    # both files afresh.
+    (app_dir / "page.html").write_text("page2")
+
+    def reloaded():
         try:
-            with httpx.Client() as c:
-                return c.get(s.url("/"), timeout=5).text == "two"
-        except httpx.HTTPError:
+            return fresh_get(s.port) == (200, b"v:page2 notes2")
+        except (OSError, http.client.HTTPException):
             return False
-    wait_for(changed, timeout=20, what="the reloaded code")
-    assert "changed: replacing workers" in s.log()
+    wait_for(reloaded, timeout=20, what="the reload after the .html change")
+    log = s.log()
+    assert "page.html changed: replacing workers one at a time" in log
+    assert log.count("replacing workers") == 1 and "notes.txt changed" not in log

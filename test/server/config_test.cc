@@ -2,7 +2,9 @@
 
 #include <cstdio>
 #include <fstream>
+#include <vector>
 
+#include "pounce/filters/asgi/v1/asgi.pb.h"
 #include "source/common/config/yaml_proto.h"
 #include "source/server/cli.h"
 #include "source/server/config_builder.h"
@@ -226,6 +228,260 @@ TEST(Cli, QuickModeFlagsOverrideTheFile) {
   EXPECT_EQ(b->listeners(0).http().keep_alive_timeout().nanos(), 500000000);
   EXPECT_EQ(b->listeners(0).http().max_requests_per_connection(), 7u);
   EXPECT_EQ(b->logging().level(), pounce::config::v1::Logging::DEBUG);
+}
+
+// Parses argv (without the leading "pounce") and applies it over `b`.
+void applyFlags(std::vector<const char*> args, Bootstrap& b) {
+  args.insert(args.begin(), "pounce");
+  auto options = parseOptions(static_cast<int>(args.size()), const_cast<char**>(args.data()));
+  ASSERT_TRUE(options.ok()) << options.status();
+  ASSERT_TRUE(applyOverrides(*options, b).ok());
+}
+
+// The quick-mode config built from argv (without the leading "pounce").
+absl::StatusOr<Bootstrap> quickMode(std::vector<const char*> args) {
+  args.insert(args.begin(), "pounce");
+  auto options = parseOptions(static_cast<int>(args.size()), const_cast<char**>(args.data()));
+  if (!options.ok()) {
+    return options.status();
+  }
+  return quickModeBootstrap(*options);
+}
+
+pounce::filters::asgi::v1::Asgi asgiOf(const Bootstrap& b, int listener, int filter) {
+  pounce::filters::asgi::v1::Asgi asgi;
+  EXPECT_TRUE(b.listeners(listener).filter_chain(filter).typed_config().UnpackTo(&asgi));
+  return asgi;
+}
+
+constexpr const char* kTwoAsgiListeners = R"(
+listeners:
+- name: a
+  address: {socket_address: {address: 127.0.0.1, port_value: 8080}}
+  filter_chain:
+  - name: pounce.filters.access_log
+  - name: pounce.filters.asgi
+    typed_config: {"@type": type.googleapis.com/pounce.filters.asgi.v1.Asgi, app: "a:app"}
+- name: b
+  address: {socket_address: {address: 127.0.0.1, port_value: 8081}}
+  http: {header_timeout: 3s}
+  filter_chain:
+  - name: pounce.filters.asgi
+    typed_config: {"@type": type.googleapis.com/pounce.filters.asgi.v1.Asgi, app: "b:app", root_path: /old}
+)";
+
+TEST(Cli, WorkersAndConcurrencySetTheBootstrap) {
+  auto b = loadBootstrapText(kGood, "test.yaml");
+  ASSERT_TRUE(b.ok());
+  EXPECT_FALSE(b->workers().has_count());
+  applyFlags({"--workers", "4", "--concurrency", "3"}, *b);
+  ASSERT_TRUE(b->workers().has_count());
+  EXPECT_EQ(b->workers().count(), 4u);
+  EXPECT_EQ(b->concurrency(), 3u);
+  // 0 means one per CPU and is kept as an explicit 0, not dropped.
+  applyFlags({"--workers", "0"}, *b);
+  ASSERT_TRUE(b->workers().has_count());
+  EXPECT_EQ(b->workers().count(), 0u);
+}
+
+TEST(Cli, WorkersAndConcurrencyAreBounded) {
+  const char* a1[] = {"pounce", "--workers", "4097"};
+  EXPECT_FALSE(parseOptions(3, const_cast<char**>(a1)).ok());
+  const char* a2[] = {"pounce", "--concurrency", "1025"};
+  EXPECT_FALSE(parseOptions(3, const_cast<char**>(a2)).ok());
+  const char* a3[] = {"pounce", "--workers", "-1"};
+  EXPECT_FALSE(parseOptions(3, const_cast<char**>(a3)).ok());
+}
+
+TEST(Cli, UdsMakesTheFirstListenerAUnixSocket) {
+  auto b = loadBootstrapText(kTwoAsgiListeners, "test.yaml");
+  ASSERT_TRUE(b.ok());
+  applyFlags({"--uds", "/tmp/pounce-test.sock"}, *b);
+  ASSERT_TRUE(b->listeners(0).address().has_pipe());
+  EXPECT_FALSE(b->listeners(0).address().has_socket_address());
+  EXPECT_EQ(b->listeners(0).address().pipe().path(), "/tmp/pounce-test.sock");
+  // Only the first listener.
+  EXPECT_EQ(b->listeners(1).address().socket_address().port_value(), 8081u);
+}
+
+TEST(Cli, RootPathAndAppReachEveryAsgiFilter) {
+  auto b = loadBootstrapText(kTwoAsgiListeners, "test.yaml");
+  ASSERT_TRUE(b.ok());
+  applyFlags({"--root-path", "/api", "new:app"}, *b);
+  EXPECT_EQ(asgiOf(*b, 0, 1).root_path(), "/api");
+  EXPECT_EQ(asgiOf(*b, 1, 0).root_path(), "/api");
+  EXPECT_EQ(asgiOf(*b, 0, 1).app(), "new:app");
+  EXPECT_EQ(asgiOf(*b, 1, 0).app(), "new:app");
+  // The access log is not an ASGI filter and is left alone.
+  EXPECT_EQ(b->listeners(0).filter_chain(0).name(), "pounce.filters.access_log");
+  EXPECT_FALSE(b->listeners(0).filter_chain(0).has_typed_config());
+}
+
+TEST(Cli, TimeoutFlagsTakeSecondsOrDurationsOnEveryListener) {
+  auto b = loadBootstrapText(kTwoAsgiListeners, "test.yaml");
+  ASSERT_TRUE(b.ok());
+  applyFlags({"--header-timeout", "1.5", "--request-timeout", "250ms", "--timeout-keep-alive", "7"},
+             *b);
+  for (int i = 0; i < 2; ++i) {
+    const auto& http = b->listeners(i).http();
+    EXPECT_EQ(http.header_timeout().seconds(), 1) << i;
+    EXPECT_EQ(http.header_timeout().nanos(), 500000000) << i;
+    EXPECT_EQ(http.request_timeout().seconds(), 0) << i;
+    EXPECT_EQ(http.request_timeout().nanos(), 250000000) << i;
+    EXPECT_EQ(http.keep_alive_timeout().seconds(), 7) << i;
+  }
+  applyFlags({"--header-timeout=2m"}, *b);
+  EXPECT_EQ(b->listeners(1).http().header_timeout().seconds(), 120);
+}
+
+TEST(Cli, BadTimeoutsAreUsageErrors) {
+  for (const char* flag : {"--header-timeout", "--keep-alive-timeout", "--request-timeout"}) {
+    for (const char* value : {"soon", "-1", ""}) {
+      const char* argv[] = {"pounce", flag, value};
+      auto options = parseOptions(3, const_cast<char**>(argv));
+      ASSERT_FALSE(options.ok()) << flag << " " << value;
+      EXPECT_NE(std::string(options.status().message()).find("is not a number of seconds"),
+                std::string::npos)
+          << options.status();
+    }
+  }
+}
+
+TEST(Cli, LogFormatAndLevel) {
+  auto b = loadBootstrapText(kGood, "test.yaml");
+  ASSERT_TRUE(b.ok());
+  applyFlags({"--log-format", "json", "--log-level", "WARN"}, *b);
+  EXPECT_EQ(b->logging().format(), pounce::config::v1::Logging::JSON);
+  EXPECT_EQ(b->logging().level(), pounce::config::v1::Logging::WARNING);
+  applyFlags({"--log-format", "text", "--log-level", "critical"}, *b);
+  EXPECT_EQ(b->logging().format(), pounce::config::v1::Logging::TEXT);
+  EXPECT_EQ(b->logging().level(), pounce::config::v1::Logging::CRITICAL);
+
+  const char* bad_format[] = {"pounce", "--log-format", "xml"};
+  EXPECT_FALSE(parseOptions(3, const_cast<char**>(bad_format)).ok());
+  const char* bad_level[] = {"pounce", "--log-level", "loud"};
+  auto options = parseOptions(3, const_cast<char**>(bad_level));
+  ASSERT_TRUE(options.ok()); // checked when applied
+  EXPECT_FALSE(applyOverrides(*options, *b).ok());
+}
+
+TEST(Cli, TlsFlagsPutOneAbsoluteCertificateOnTheFirstListener) {
+  auto b = loadBootstrapText(kTwoAsgiListeners, "test.yaml");
+  ASSERT_TRUE(b.ok());
+  applyFlags({"--ssl-certfile", "certs/c.pem", "--ssl-keyfile", "/etc/k.pem"}, *b);
+  ASSERT_EQ(b->listeners(0).tls().certificates_size(), 1);
+  const auto& cert = b->listeners(0).tls().certificates(0);
+  EXPECT_EQ(cert.certificate_chain_file().front(), '/') << cert.certificate_chain_file();
+  EXPECT_TRUE(cert.certificate_chain_file().ends_with("/certs/c.pem"))
+      << cert.certificate_chain_file();
+  EXPECT_EQ(cert.private_key_file(), "/etc/k.pem");
+  EXPECT_FALSE(b->listeners(1).has_tls());
+
+  const char* key_only[] = {"pounce", "--ssl-keyfile", "k.pem"};
+  EXPECT_FALSE(parseOptions(3, const_cast<char**>(key_only)).ok());
+}
+
+TEST(Cli, AdminPortTurnsTheAdminApiOnAndZeroTurnsItOff) {
+  auto b = loadBootstrapText(kGood, "test.yaml");
+  ASSERT_TRUE(b.ok());
+  EXPECT_FALSE(b->has_admin());
+  applyFlags({"--admin-port", "9911"}, *b);
+  ASSERT_TRUE(b->has_admin());
+  EXPECT_EQ(b->admin().address().socket_address().address(), "127.0.0.1");
+  EXPECT_EQ(b->admin().address().socket_address().port_value(), 9911u);
+  applyFlags({"--admin-port", "0"}, *b);
+  EXPECT_FALSE(b->has_admin());
+}
+
+TEST(Cli, ReloadFlags) {
+  auto b = loadBootstrapText(kGood, "test.yaml");
+  ASSERT_TRUE(b.ok());
+  applyFlags(
+      {"--reload-dir", "src", "--reload-dir", "templates", "--reload-include", "html, .css,,"}, *b);
+  EXPECT_TRUE(b->reload().enabled());
+  ASSERT_EQ(b->reload().dirs_size(), 2);
+  EXPECT_EQ(b->reload().dirs(0), "src");
+  EXPECT_EQ(b->reload().dirs(1), "templates");
+  ASSERT_EQ(b->reload().include_size(), 2);
+  EXPECT_EQ(b->reload().include(0), ".html");
+  EXPECT_EQ(b->reload().include(1), ".css");
+
+  auto plain = loadBootstrapText(kGood, "test.yaml");
+  ASSERT_TRUE(plain.ok());
+  applyFlags({"--reload"}, *plain);
+  EXPECT_TRUE(plain->reload().enabled());
+  EXPECT_EQ(plain->reload().dirs_size(), 0);
+}
+
+TEST(Cli, QuickModeDefaults) {
+  auto b = quickMode({"probe:app"});
+  ASSERT_TRUE(b.ok()) << b.status();
+  ASSERT_EQ(b->listeners_size(), 1);
+  const auto& l = b->listeners(0);
+  EXPECT_EQ(l.name(), "main");
+  EXPECT_EQ(l.address().socket_address().address(), "127.0.0.1");
+  EXPECT_EQ(l.address().socket_address().port_value(), 8000u);
+  ASSERT_EQ(l.filter_chain_size(), 2);
+  EXPECT_EQ(l.filter_chain(0).name(), "pounce.filters.access_log");
+  EXPECT_EQ(l.filter_chain(1).name(), "pounce.filters.asgi");
+  EXPECT_EQ(asgiOf(*b, 0, 1).app(), "probe:app");
+  EXPECT_EQ(asgiOf(*b, 0, 1).root_path(), "");
+  EXPECT_FALSE(b->has_admin());
+  EXPECT_FALSE(b->reload().enabled());
+
+  EXPECT_FALSE(quickMode({"--port", "9000"}).ok()) << "no app and no config file";
+}
+
+TEST(Cli, QuickModeWithEveryFlag) {
+  auto b = quickMode({"probe:app",
+                      "--uds",
+                      "/tmp/q.sock",
+                      "--root-path",
+                      "/api",
+                      "--workers",
+                      "2",
+                      "--concurrency",
+                      "1",
+                      "--no-access-log",
+                      "--header-timeout",
+                      "4",
+                      "--request-timeout",
+                      "30s",
+                      "--max-requests-per-connection",
+                      "100",
+                      "--log-format",
+                      "json",
+                      "--log-level",
+                      "error"});
+  ASSERT_TRUE(b.ok()) << b.status();
+  ASSERT_EQ(b->listeners_size(), 1);
+  const auto& l = b->listeners(0);
+  EXPECT_EQ(l.address().pipe().path(), "/tmp/q.sock");
+  EXPECT_FALSE(l.address().has_socket_address());
+  ASSERT_EQ(l.filter_chain_size(), 1);
+  EXPECT_EQ(l.filter_chain(0).name(), "pounce.filters.asgi");
+  EXPECT_EQ(asgiOf(*b, 0, 0).app(), "probe:app");
+  EXPECT_EQ(asgiOf(*b, 0, 0).root_path(), "/api");
+  EXPECT_EQ(l.http().header_timeout().seconds(), 4);
+  EXPECT_EQ(l.http().request_timeout().seconds(), 30);
+  EXPECT_EQ(l.http().max_requests_per_connection(), 100u);
+  EXPECT_EQ(b->workers().count(), 2u);
+  EXPECT_EQ(b->concurrency(), 1u);
+  EXPECT_EQ(b->logging().format(), pounce::config::v1::Logging::JSON);
+  EXPECT_EQ(b->logging().level(), pounce::config::v1::Logging::ERROR);
+}
+
+TEST(Cli, InlineValuesAndRepeatedApp) {
+  const char* argv[] = {"pounce", "--port=8123", "--host=::1", "a:app"};
+  auto options = parseOptions(4, const_cast<char**>(argv));
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->port, 8123u);
+  EXPECT_EQ(options->host, "::1");
+  EXPECT_EQ(options->app, "a:app");
+  const char* two_apps[] = {"pounce", "a:app", "b:app"};
+  EXPECT_FALSE(parseOptions(3, const_cast<char**>(two_apps)).ok());
+  const char* missing[] = {"pounce", "--root-path"};
+  EXPECT_FALSE(parseOptions(2, const_cast<char**>(missing)).ok());
 }
 
 TEST(Cli, UsageErrors) {

@@ -79,9 +79,15 @@ void LocalControl::apply(CandidateFn make_candidate, std::string source,
 
 void LocalControl::reload(std::string source, ApplyCallback done) {
   if (!reread_) {
-    ApplyResult result = ApplyResult::failure(
-        400, "no config file to re-read (quick mode); TLS certificates were reloaded");
-    instance_.reloadCertificates().IgnoreError();
+    const absl::Status certificates = instance_.reloadCertificates();
+    ApplyResult result =
+        certificates.ok()
+            ? ApplyResult::failure(
+                  400, "no config file to re-read (quick mode); TLS certificates were reloaded")
+            : ApplyResult::failure(500, cat("no config file to re-read (quick mode); TLS "
+                                            "certificates could not be reloaded: ",
+                                            certificates.message(),
+                                            "; the previous certificates stay in use"));
     logApplyResult(source, result);
     done(std::move(result));
     return;
@@ -100,10 +106,17 @@ void LocalControl::reload(std::string source, ApplyCallback done) {
       },
       std::move(source), positions,
       [this, done = std::move(done)](ApplyResult result) {
-        // Certificate files may have changed without the config: re-read them (a failure
-        // keeps the old ones and is logged).
+        // Certificate files may have changed without the config: re-read them. A failure
+        // keeps the old ones and is logged, and the answer says so (500) while still
+        // reporting the config version that was applied.
         if (result.status == 200) {
-          instance_.reloadCertificates().IgnoreError();
+          const absl::Status certificates = instance_.reloadCertificates();
+          if (!certificates.ok()) {
+            result.status = 500;
+            result.message = cat(result.message.empty() ? "" : cat(result.message, "; "),
+                                 "TLS certificates could not be reloaded: ", certificates.message(),
+                                 "; the previous certificates stay in use");
+          }
         }
         done(std::move(result));
       });

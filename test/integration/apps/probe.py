@@ -8,6 +8,8 @@ import urllib.parse
 EVENTS = []          # lifespan and worker-scope events, in order
 DISCONNECTS = []     # paths whose request saw http.disconnect
 SEND_ERRORS = []     # exception class names raised by send() after the end
+GONE_ERRORS = []     # [class name, is OSError] raised by send() after the client left
+CANCELLED = []       # paths whose request coroutine was cancelled
 
 
 def _jsonable(value):
@@ -45,12 +47,16 @@ async def app(scope, receive, send):
             if message["type"] == "lifespan.startup":
                 scope["state"]["started"] = True
                 scope["state"]["greeting"] = "hello from lifespan"
+                if os.environ.get("PROBE_SHARED_STATE"):
+                    scope["state"]["shared"] = []
                 if os.environ.get("PROBE_TASK_FACTORY"):
                     def factory(loop, coro, **kwargs):
                         return asyncio.Task(coro, loop=loop, name="from-factory", **kwargs)
                     asyncio.get_running_loop().set_task_factory(factory)
                 await send({"type": "lifespan.startup.complete"})
             else:
+                if os.environ.get("PROBE_SHUTDOWN_HANG"):
+                    await asyncio.sleep(3600)  # bounded by timeout_graceful_shutdown
                 await send({"type": "lifespan.shutdown.complete"})
                 if os.environ.get("PROBE_SHUTDOWN_FILE"):
                     with open(os.environ["PROBE_SHUTDOWN_FILE"], "a") as f:
@@ -58,6 +64,9 @@ async def app(scope, receive, send):
                 return
     if kind.startswith("pounce.worker."):
         EVENTS.append(f"{kind}:{scope['worker_id']}:{scope['thread_id']}")
+        if os.environ.get("PROBE_WORKER_FILE"):
+            with open(os.environ["PROBE_WORKER_FILE"], "a") as f:
+                f.write(f"{kind}:{scope['worker_id']}:{scope['thread_id']}\n")
         return
     assert kind == "http"
     path = scope["path"]
@@ -161,6 +170,64 @@ async def app(scope, receive, send):
         info = {"is_task": isinstance(task, asyncio.Task), "name": task.get_name(),
                 "registered": task in asyncio.all_tasks()}
         await _respond(send, 200, json.dumps(info).encode(), b"application/json")
+    elif path == "/hold":
+        # Starts a response, then keeps the request running for ?s= seconds.
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"holding", "more_body": True})
+        try:
+            await asyncio.sleep(float(query.get("s", ["60"])[0]))
+        except asyncio.CancelledError:
+            if os.environ.get("PROBE_WORKER_FILE"):
+                with open(os.environ["PROBE_WORKER_FILE"], "a") as f:
+                    f.write("cancelled:/hold\n")
+            raise
+        await send({"type": "http.response.body", "body": b"done"})
+    elif path == "/loop":
+        # Which event loop and thread serve this request.
+        import threading
+        info = {"loop": id(asyncio.get_running_loop()), "thread": threading.get_ident()}
+        await _respond(send, 200, json.dumps(info).encode(), b"application/json")
+    elif path == "/state-mutate":
+        # Adds a key to this request's state and an item to the lifespan's shared list.
+        state = scope["state"]
+        seen = sorted(state)
+        state[f"added-{query['n'][0]}"] = True
+        state["shared"].append(query["n"][0])
+        info = {"keys": seen, "shared_id": id(state["shared"]), "shared": state["shared"]}
+        await _respond(send, 200, json.dumps(info).encode(), b"application/json")
+    elif path == "/stream-until-gone":
+        # Streams until send() raises because the client left (at most ~30 s).
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            for _ in range(3000):
+                await send({"type": "http.response.body", "body": b"g" * 65536,
+                            "more_body": True})
+                await asyncio.sleep(0.01)
+        except BaseException as exc:
+            GONE_ERRORS.append([type(exc).__name__, isinstance(exc, OSError)])
+            raise
+        GONE_ERRORS.append(["no error", False])
+    elif path == "/gone-errors":
+        await _respond(send, 200, json.dumps(GONE_ERRORS).encode(), b"application/json")
+    elif path == "/sleep-cancellable":
+        try:
+            await asyncio.sleep(float(query.get("s", ["5"])[0]))
+        except asyncio.CancelledError:
+            CANCELLED.append(path)
+            raise
+        await _respond(send, 200, b"slept")
+    elif path == "/cancelled":
+        await _respond(send, 200, json.dumps(CANCELLED).encode(), b"application/json")
+    elif path == "/read-when-released":
+        # Does not call receive() until the file named by ?flag= exists (at most 20 s),
+        # then reads the whole body and answers its length.
+        deadline = asyncio.get_running_loop().time() + 20
+        while not os.path.exists(query["flag"][0]):
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.01)
+        body, _ = await _body(receive)
+        await _respond(send, 200, str(len(body)).encode())
     elif path == "/status":
         await _respond(send, int(query["code"][0]), b"")
     else:
