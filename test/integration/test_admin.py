@@ -635,6 +635,9 @@ BROWSER = ROOT / "test/integration/browser"
 
 def test_dashboard_in_headless_chromium(pounce, tmp_path):
     if not (BROWSER / "node_modules/playwright-core").exists() or not os.path.exists("/usr/bin/chromium"):
+        # tools/dev test (and so CI) installs both: there, a missing browser is a failure.
+        if os.environ.get("CI"):
+            pytest.fail("chromium or playwright-core is missing; tools/dev setup installs them")
         pytest.skip("tools/dev setup installs chromium and playwright-core")
     token = tmp_path / "token"
     token.write_text("browser-token")

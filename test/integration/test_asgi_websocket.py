@@ -189,8 +189,7 @@ def test_wss_over_tls(pounce):
 
 
 def h2_connection(server):
-    """An h2c connection (prior knowledge) whose server allows extended CONNECT, or a skip
-    when this build has no HTTP/2 codec."""
+    """An h2c connection (prior knowledge) whose server allows extended CONNECT (RFC 8441)."""
     import h2.config
     import h2.connection
     import h2.exceptions
@@ -205,7 +204,7 @@ def h2_connection(server):
         data = b""
     if not data or conn.remote_settings.enable_connect_protocol != 1:
         sock.close()
-        pytest.skip("this build's listener does not speak HTTP/2 with extended CONNECT")
+        raise AssertionError("the listener must speak h2c with SETTINGS_ENABLE_CONNECT_PROTOCOL")
     sock.sendall(conn.data_to_send())
     return sock, conn
 
