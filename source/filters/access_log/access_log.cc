@@ -25,16 +25,13 @@ struct Pending {
   bool scheduled{false};
 };
 
-thread_local std::unordered_map<Sink*, Pending>* t_pending = nullptr;
+// Lines formatted on this thread and not yet written, per sink; freed when the thread ends
+// (a sink's destructor only closes its file, so releasing the last reference here is safe).
+thread_local std::unordered_map<Sink*, Pending> t_pending;
 // The memory of this thread's last flushed buffer, for the next one.
 thread_local std::string t_spare;
 
-std::unordered_map<Sink*, Pending>& pending() {
-  if (t_pending == nullptr) {
-    t_pending = new std::unordered_map<Sink*, Pending>();
-  }
-  return *t_pending;
-}
+std::unordered_map<Sink*, Pending>& pending() { return t_pending; }
 
 std::mutex g_sinks_lock;
 std::map<std::string, std::weak_ptr<Sink>>& sinks() {
