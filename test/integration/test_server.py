@@ -305,3 +305,28 @@ def test_quick_mode_on_a_unix_socket_with_root_path(pounce, tmp_path):
     s.signal(signal.SIGTERM)
     assert s.wait_exit() == 0
     assert not sock.exists()
+
+
+def test_startup_banner_names_version_python_workers_and_each_listeners_chain(pounce):
+    """The banner says what runs: pounce's version, the interpreter and its GIL mode, the
+    worker mode, the I/O threads, and every listener's address with its filter chain."""
+    s = pounce(f"""
+concurrency: 2
+listeners:
+- name: api
+  address: {{socket_address: {{address: 127.0.0.1, port_value: @PORT@}}}}
+  filter_chain:
+  - name: pounce.filters.request_id
+  - name: pounce.filters.asgi
+    typed_config:
+      "@type": type.googleapis.com/pounce.filters.asgi.v1.Asgi
+      app: "probe:app"
+      app_dir: [{ROOT / "test/integration/apps"}]
+""")
+    wait_for(lambda: " ready" in s.log(), what="the ready line")
+    log = s.log()
+    version = (ROOT / "source/common/version.h").read_text().split('"')[1]
+    assert f"pounce {version}, pid {s.proc.pid}, 2 I/O threads" in log, log
+    assert "CPython 3." in log and ("(GIL)" in log or "(free-threaded)" in log), log
+    assert "one process, 1 worker" in log, log
+    assert f"listener api on http://127.0.0.1:{s.port}: request_id -> asgi" in log, log
