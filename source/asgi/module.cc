@@ -56,19 +56,6 @@ PyObject* methodObject(const std::string& m) {
   return PyUnicode_FromStringAndSize(m.data(), static_cast<Py_ssize_t>(m.size()));
 }
 
-int hexDigit(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
 // Percent-decodes `raw` and decodes the bytes as UTF-8 (invalid sequences replaced).
 PyObject* decodePath(std::string_view raw) {
   if (raw.find('%') == std::string_view::npos) {
@@ -77,9 +64,9 @@ PyObject* decodePath(std::string_view raw) {
   std::string out;
   out.reserve(raw.size());
   for (size_t i = 0; i < raw.size(); ++i) {
-    if (raw[i] == '%' && i + 2 < raw.size() && hexDigit(raw[i + 1]) >= 0 &&
-        hexDigit(raw[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hexDigit(raw[i + 1]) * 16 + hexDigit(raw[i + 2])));
+    if (raw[i] == '%' && i + 2 < raw.size() && hexDigitValue(raw[i + 1]) >= 0 &&
+        hexDigitValue(raw[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hexDigitValue(raw[i + 1]) * 16 + hexDigitValue(raw[i + 2])));
       i += 2;
     } else {
       out.push_back(raw[i]);

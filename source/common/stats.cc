@@ -23,20 +23,6 @@ std::string seriesKey(const std::vector<std::string>& values) {
   return key;
 }
 
-void appendEscapedLabel(std::string& out, std::string_view v) {
-  for (char c : v) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-}
-
 std::string labelText(const Family& f, const Series& s, std::string_view extra_name = {},
                       std::string_view extra_value = {}) {
   if (f.label_names.empty() && extra_name.empty()) {
@@ -51,7 +37,7 @@ std::string labelText(const Family& f, const Series& s, std::string_view extra_n
     first = false;
     out += f.label_names[i];
     out += "=\"";
-    appendEscapedLabel(out, s.labelValues()[i]);
+    appendLabelValue(out, s.labelValues()[i]);
     out += '"';
   }
   if (!extra_name.empty()) {
@@ -65,18 +51,6 @@ std::string labelText(const Family& f, const Series& s, std::string_view extra_n
   }
   out += '}';
   return out;
-}
-
-std::string formatDouble(double v) {
-  if (std::isinf(v)) {
-    return v > 0 ? "+Inf" : "-Inf";
-  }
-  if (v == std::floor(v) && std::fabs(v) < 1e15) {
-    return std::to_string(static_cast<long long>(v));
-  }
-  char buf[64];
-  snprintf(buf, sizeof(buf), "%.9g", v);
-  return buf;
 }
 
 } // namespace
@@ -282,15 +256,7 @@ std::string Store::prometheusText() const {
       continue;
     }
     out += "# HELP " + f.name + " ";
-    for (char c : f.help) {
-      if (c == '\\') {
-        out += "\\\\";
-      } else if (c == '\n') {
-        out += "\\n";
-      } else {
-        out += c;
-      }
-    }
+    appendHelpText(out, f.help);
     out += "\n# TYPE " + f.name + " ";
     out += f.type == Type::Counter ? "counter" : f.type == Type::Gauge ? "gauge" : "histogram";
     out += '\n';
@@ -303,11 +269,12 @@ std::string Store::prometheusText() const {
       uint64_t cumulative = 0;
       for (size_t i = 0; i < counts.size(); ++i) {
         cumulative += counts[i];
-        const std::string le = i < f.buckets.size() ? formatDouble(f.buckets[i]) : "+Inf";
+        const std::string le = i < f.buckets.size() ? formatSampleValue(f.buckets[i]) : "+Inf";
         out += f.name + "_bucket" + labelText(f, *series, "le", le) + " " +
                std::to_string(cumulative) + "\n";
       }
-      out += f.name + "_sum" + labelText(f, *series) + " " + formatDouble(series->sum()) + "\n";
+      out +=
+          f.name + "_sum" + labelText(f, *series) + " " + formatSampleValue(series->sum()) + "\n";
       out += f.name + "_count" + labelText(f, *series) + " " + std::to_string(cumulative) + "\n";
     }
   }
@@ -336,7 +303,7 @@ std::string Store::plainText() const {
           sum += v;
         }
         lines[name + "_count"] = std::to_string(count);
-        lines[name + "_sum"] = formatDouble(sum);
+        lines[name + "_sum"] = formatSampleValue(sum);
       } else {
         int64_t value = 0;
         if (series->set_mode_) {
@@ -416,6 +383,51 @@ int64_t Store::valueOf(std::string_view name, const std::vector<std::string>& la
     series = sit->second;
   }
   return series->value();
+}
+
+} // namespace pounce::stats
+
+namespace pounce::stats {
+
+void appendLabelValue(std::string& out, std::string_view value) {
+  for (char c : value) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+}
+
+void appendHelpText(std::string& out, std::string_view help) {
+  for (char c : help) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+}
+
+std::string formatSampleValue(double v) {
+  if (std::isinf(v)) {
+    return v > 0 ? "+Inf" : "-Inf";
+  }
+  if (std::isnan(v)) {
+    return "NaN";
+  }
+  if (v == std::floor(v) && std::fabs(v) < 1e15) {
+    return std::to_string(static_cast<long long>(v));
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.9g", v);
+  return buf;
 }
 
 } // namespace pounce::stats

@@ -107,4 +107,12 @@ private:
   std::atomic<uint32_t> next_slot_{0};
 };
 
+// Pieces of the Prometheus text exposition format (0.0.4), shared by every renderer.
+// A label value escapes '\\', '"' and newline; HELP text escapes '\\' and newline.
+void appendLabelValue(std::string& out, std::string_view value);
+void appendHelpText(std::string& out, std::string_view help);
+// A sample value: whole numbers without a fraction, others with 9 significant digits;
+// +Inf, -Inf and NaN spelled as Prometheus does.
+std::string formatSampleValue(double v);
+
 } // namespace pounce::stats

@@ -45,5 +45,18 @@ std::string_view trim(std::string_view s);
 std::vector<std::string_view> split(std::string_view s, char sep);
 std::string toLower(std::string_view s);
 bool startsWith(std::string_view s, std::string_view prefix);
+// The value of one hexadecimal digit (either case), or -1.
+constexpr int hexDigitValue(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
 
 } // namespace pounce

@@ -23,20 +23,6 @@ stats::Family& requestsFamily(stats::Store& store) {
                       stats::Type::Counter, {"listener", "method", "status"});
 }
 
-void appendLabelValue(std::string& out, std::string_view v) {
-  for (char c : v) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-}
-
 } // namespace
 
 Method parseMethod(std::string_view m) {
@@ -168,7 +154,7 @@ std::string Config::render() const {
            "# TYPE http_connections_active gauge\n";
     for (const stats::Series* series : connections) {
       out += "http_connections_active{listener=\"";
-      appendLabelValue(out, series->labelValues().empty() ? "" : series->labelValues()[0]);
+      stats::appendLabelValue(out, series->labelValues().empty() ? "" : series->labelValues()[0]);
       out += "\"} ";
       out += std::to_string(series->value());
       out += '\n';

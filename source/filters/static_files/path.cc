@@ -1,21 +1,10 @@
 #include "source/filters/static_files/path.h"
 
+#include "source/common/strings.h"
+
 namespace pounce::filters::static_files {
 
 namespace {
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
 
 // RFC 3986 pchar minus '%': unreserved, sub-delims, ':' and '@'.
 bool isPathChar(unsigned char c) {
@@ -56,8 +45,8 @@ bool decodePath(std::string_view raw, std::string& out) {
   for (size_t i = 0; i < raw.size(); ++i) {
     const char c = raw[i];
     if (c == '%') {
-      const int h = i + 1 < raw.size() ? hexValue(raw[i + 1]) : -1;
-      const int l = i + 2 < raw.size() ? hexValue(raw[i + 2]) : -1;
+      const int h = i + 1 < raw.size() ? hexDigitValue(raw[i + 1]) : -1;
+      const int l = i + 2 < raw.size() ? hexDigitValue(raw[i + 2]) : -1;
       if (h < 0 || l < 0) {
         clean = false;
         out += c;

@@ -5,23 +5,11 @@
 
 #include "absl/strings/numbers.h"
 #include "source/common/logger.h"
+#include "source/common/strings.h"
 
 namespace pounce::http::http1 {
 
 namespace {
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
 
 void appendHex(std::string& out, uint64_t n) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -127,7 +115,7 @@ int64_t ChunkScanner::scan(std::string_view data) {
     const char c = data[i];
     switch (state_) {
     case State::SizeStart: {
-      const int v = hexValue(c);
+      const int v = hexDigitValue(c);
       if (v < 0) {
         return -1;
       }
@@ -137,7 +125,7 @@ int64_t ChunkScanner::scan(std::string_view data) {
       break;
     }
     case State::Size: {
-      const int v = hexValue(c);
+      const int v = hexDigitValue(c);
       if (v >= 0) {
         if (++digits_ > 15) {
           return -1;

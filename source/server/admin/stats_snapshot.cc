@@ -26,35 +26,6 @@ bool keep(const std::regex* filter, const std::string& name) {
   return filter == nullptr || std::regex_search(name, *filter);
 }
 
-std::string formatNumber(double v) {
-  if (std::isinf(v)) {
-    return v > 0 ? "+Inf" : "-Inf";
-  }
-  if (std::isnan(v)) {
-    return "NaN";
-  }
-  if (v == std::floor(v) && std::fabs(v) < 1e15) {
-    return std::to_string(static_cast<long long>(v));
-  }
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%.9g", v);
-  return buf;
-}
-
-void appendEscaped(std::string& out, std::string_view v, bool quote_escapes) {
-  for (char c : v) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '"' && quote_escapes) {
-      out += "\\\"";
-    } else {
-      out += c;
-    }
-  }
-}
-
 std::string labels(const StatsSnapshot::Family& f, const StatsSnapshot::Series& s,
                    std::string_view extra_name = {}, std::string_view extra_value = {}) {
   if (f.label_names().empty() && extra_name.empty()) {
@@ -67,7 +38,7 @@ std::string labels(const StatsSnapshot::Family& f, const StatsSnapshot::Series& 
     }
     out += f.label_names(i);
     out += "=\"";
-    appendEscaped(out, i < s.label_values_size() ? s.label_values(i) : "", true);
+    stats::appendLabelValue(out, i < s.label_values_size() ? s.label_values(i) : "");
     out += '"';
   }
   if (!extra_name.empty()) {
@@ -220,7 +191,7 @@ std::string renderPrometheus(const StatsSnapshot& snapshot, const std::regex* fi
     out += "# HELP ";
     out += f->name();
     out += ' ';
-    appendEscaped(out, f->help(), false);
+    stats::appendHelpText(out, f->help());
     out += "\n# TYPE ";
     out += f->name();
     out += ' ';
@@ -234,10 +205,11 @@ std::string renderPrometheus(const StatsSnapshot& snapshot, const std::regex* fi
       uint64_t cumulative = 0;
       for (int i = 0; i < s.buckets_size(); ++i) {
         cumulative += s.buckets(i);
-        const std::string le = i < f->bounds_size() ? formatNumber(f->bounds(i)) : "+Inf";
+        const std::string le =
+            i < f->bounds_size() ? stats::formatSampleValue(f->bounds(i)) : "+Inf";
         out += cat(f->name(), "_bucket", labels(*f, s, "le", le), " ", cumulative, "\n");
       }
-      out += cat(f->name(), "_sum", labels(*f, s), " ", formatNumber(s.sum()), "\n");
+      out += cat(f->name(), "_sum", labels(*f, s), " ", stats::formatSampleValue(s.sum()), "\n");
       out += cat(f->name(), "_count", labels(*f, s), " ", cumulative, "\n");
     }
   }
@@ -254,10 +226,10 @@ std::string renderText(const StatsSnapshot& snapshot, const std::regex* filter) 
         continue;
       }
       lines[cat(f->name(), "_count", labels(*f, s))] = std::to_string(total(s));
-      lines[cat(f->name(), "_sum", labels(*f, s))] = formatNumber(s.sum());
-      lines[name] = cat("P50 ", formatNumber(histogramQuantile(*f, s, 0.5)), " P90 ",
-                        formatNumber(histogramQuantile(*f, s, 0.9)), " P99 ",
-                        formatNumber(histogramQuantile(*f, s, 0.99)));
+      lines[cat(f->name(), "_sum", labels(*f, s))] = stats::formatSampleValue(s.sum());
+      lines[name] = cat("P50 ", stats::formatSampleValue(histogramQuantile(*f, s, 0.5)), " P90 ",
+                        stats::formatSampleValue(histogramQuantile(*f, s, 0.9)), " P99 ",
+                        stats::formatSampleValue(histogramQuantile(*f, s, 0.99)));
     }
   }
   std::string out;
@@ -306,13 +278,13 @@ std::string renderJson(const StatsSnapshot& snapshot, const std::regex* filter) 
       }
       out += ",\"bounds\":[";
       for (int b = 0; b < f->bounds_size(); ++b) {
-        out += cat(b > 0 ? "," : "", formatNumber(f->bounds(b)));
+        out += cat(b > 0 ? "," : "", stats::formatSampleValue(f->bounds(b)));
       }
       out += "],\"counts\":[";
       for (int b = 0; b < s.buckets_size(); ++b) {
         out += cat(b > 0 ? "," : "", s.buckets(b));
       }
-      out += cat("],\"count\":", total(s), ",\"sum\":", formatNumber(s.sum()), "}");
+      out += cat("],\"count\":", total(s), ",\"sum\":", stats::formatSampleValue(s.sum()), "}");
     }
     out += "]}";
   }
