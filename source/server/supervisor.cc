@@ -697,14 +697,7 @@ void Supervisor::apply(CandidateFn make_candidate, std::string source,
   queue_.push([this, make_candidate = std::move(make_candidate), source = std::move(source),
                positions = std::move(positions),
                done = std::move(done)](std::function<void()> finished) mutable {
-    auto answer = [this, source, finished, done](admin::ApplyResult result) {
-      if (result.version == 0) {
-        result.version = config_.version();
-      }
-      admin::logApplyResult(source, result);
-      done(std::move(result));
-      finished();
-    };
+    auto answer = admin::finishChange(config_, source, done, finished);
     if (stopping_) {
       answer(admin::ApplyResult::failure(503, "the server is stopping"));
       return;
@@ -737,14 +730,7 @@ void Supervisor::apply(CandidateFn make_candidate, std::string source,
 void Supervisor::reload(std::string source, admin::ApplyCallback done) {
   queue_.push([this, source = std::move(source),
                done = std::move(done)](std::function<void()> finished) mutable {
-    auto answer = [this, source, finished, done](admin::ApplyResult result) {
-      if (result.version == 0) {
-        result.version = config_.version();
-      }
-      admin::logApplyResult(source, result);
-      done(std::move(result));
-      finished();
-    };
+    auto answer = admin::finishChange(config_, source, done, finished);
     if (stopping_) {
       answer(admin::ApplyResult::failure(503, "the server is stopping"));
       return;

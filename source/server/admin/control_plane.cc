@@ -38,6 +38,19 @@ void logApplyResult(const std::string& source, const ApplyResult& result) {
                  : cat("; needs a restart: ", joined(result.restart_needed)));
 }
 
+ApplyCallback finishChange(const ConfigState& config, std::string source, ApplyCallback done,
+                           std::function<void()> finished) {
+  return [&config, source = std::move(source), done = std::move(done),
+          finished = std::move(finished)](ApplyResult result) {
+    if (result.version == 0) {
+      result.version = config.version();
+    }
+    logApplyResult(source, result);
+    done(std::move(result));
+    finished();
+  };
+}
+
 ApplyResult ApplyResult::invalid(const config::ConfigErrors& errors, std::string message) {
   ApplyResult r;
   r.status = 400;

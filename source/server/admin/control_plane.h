@@ -52,6 +52,12 @@ using RereadConfig = std::function<absl::StatusOr<Bootstrap>(config::ConfigError
 // Logs the outcome of a change (every change is logged, whoever asked for it).
 void logApplyResult(const std::string& source, const ApplyResult& result);
 
+// The callback that ends one queued change: gives the result the current config version if
+// it has none, logs it, answers the caller (`done`) and lets the operation queue go on
+// (`finished`).
+ApplyCallback finishChange(const ConfigState& config, std::string source, ApplyCallback done,
+                           std::function<void()> finished);
+
 // What the admin API asks of the running server: implemented by the single-process server
 // (LocalControl, source/server/admin/local_control.h) and by the supervisor of worker
 // processes (Supervisor). Every method runs on the thread the admin listener runs on (the

@@ -27,14 +27,7 @@ void LocalControl::apply(CandidateFn make_candidate, std::string source,
                positions = std::move(positions),
                done = std::move(done)](std::function<void()> finished) mutable {
     const MonotonicTime started = RealTimeSource::instance().monotonicTime();
-    auto answer = [this, source, finished, done](ApplyResult result) {
-      if (result.version == 0) {
-        result.version = config_.version();
-      }
-      logApplyResult(source, result);
-      done(std::move(result));
-      finished();
-    };
+    auto answer = finishChange(config_, source, done, finished);
     config::ConfigErrors& errors = *positions;
     std::optional<Bootstrap> candidate = make_candidate(config_.current(), errors);
     if (!candidate || !errors.empty()) {
