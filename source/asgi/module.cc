@@ -396,18 +396,27 @@ PyObject* backpressure(ChannelObject* c) {
   return fut;
 }
 
-PyObject* sendCall(PyObject* self, PyObject* args, PyObject* kwargs) {
-  auto* c = reinterpret_cast<ChannelObject*>(self);
-  AsgiStream& s = *c->stream;
-  PyObject* message;
+} // namespace
+
+PyObject* sendMessageType(PyObject* args, PyObject*& message) {
   if (!PyArg_ParseTuple(args, "O!:send", &PyDict_Type, &message)) {
     return nullptr;
   }
   PyObject* type = PyDict_GetItemWithError(message, N.type);
+  if (type == nullptr && !PyErr_Occurred()) {
+    PyErr_SetString(PyExc_ValueError, "ASGI message has no 'type'");
+  }
+  return type;
+}
+
+namespace {
+
+PyObject* sendCall(PyObject* self, PyObject* args, PyObject* kwargs) {
+  auto* c = reinterpret_cast<ChannelObject*>(self);
+  AsgiStream& s = *c->stream;
+  PyObject* message = nullptr;
+  PyObject* type = sendMessageType(args, message);
   if (type == nullptr) {
-    if (!PyErr_Occurred()) {
-      PyErr_SetString(PyExc_ValueError, "ASGI message has no 'type'");
-    }
     return nullptr;
   }
   if (s.disconnected) {

@@ -31,6 +31,9 @@ bool headersFromPython(PyObject* list, http::HeaderMap& out);
 // What send() returns after queueing output: done, or a future resolved when the client
 // side has room again (queued_out_bytes / downstream_blocked / send_waiter).
 PyObject* sendBackpressure(ChannelObject* channel);
+// send()'s argument: stores the message dict in `message` and returns its `type` (both
+// borrowed), or nullptr with a Python error set (not one dict, or no 'type' key).
+PyObject* sendMessageType(PyObject* args, PyObject*& message);
 // The HTTP send() applied to `message` (an http.response.* message) on `channel`'s stream.
 PyObject* httpSend(PyObject* channel, PyObject* message);
 

@@ -333,15 +333,9 @@ PyObject* sendDenial(PyObject* self, AsgiStream& s, PyObject* message, bool star
 PyObject* sendCall(PyObject* self, PyObject* args, PyObject*) {
   auto* c = reinterpret_cast<ChannelObject*>(self);
   AsgiStream& s = *c->stream;
-  PyObject* message;
-  if (!PyArg_ParseTuple(args, "O!:send", &PyDict_Type, &message)) {
-    return nullptr;
-  }
-  PyObject* type = PyDict_GetItemWithError(message, W.type);
+  PyObject* message = nullptr;
+  PyObject* type = sendMessageType(args, message);
   if (type == nullptr) {
-    if (!PyErr_Occurred()) {
-      PyErr_SetString(PyExc_ValueError, "ASGI message has no 'type'");
-    }
     return nullptr;
   }
   if (is(type, W.send)) {
