@@ -504,3 +504,11 @@ def test_upload_is_not_buffered_while_the_app_does_not_read(pounce, tmp_path):
     assert status == 200 and body == str(size).encode()
     sock.close()
 
+
+def test_send_rejects_a_message_that_is_not_a_dict_or_has_no_type(pounce):
+    s = pounce(asgi_config())
+    r = get(s, "/bad-send")
+    assert r.status_code == 200
+    not_dict, no_type = r.json()
+    assert not_dict.startswith("TypeError: send() argument")
+    assert no_type == "ValueError: ASGI message has no 'type'"

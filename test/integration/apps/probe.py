@@ -216,6 +216,16 @@ async def app(scope, receive, send):
             CANCELLED.append(path)
             raise
         await _respond(send, 200, b"slept")
+    elif path == "/bad-send":
+        # send() with a message that is not a dict, then one without 'type': both raise;
+        # the errors are answered with a 200 naming them.
+        errors = []
+        for message in ([("type", "http.response.start")], {"status": 200}):
+            try:
+                await send(message)
+            except (TypeError, ValueError) as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+        await _respond(send, 200, json.dumps(errors).encode(), b"application/json")
     elif path == "/cancelled":
         await _respond(send, 200, json.dumps(CANCELLED).encode(), b"application/json")
     elif path == "/read-when-released":
