@@ -156,6 +156,9 @@ public:
   }
   void updateWatermark();
   void queueResponseBytes();
+  // After body bytes or a file range joined pending_: ends the stream's response or updates
+  // its watermark, then lets nghttp2 send.
+  void bodyQueued(bool end_stream);
 
   ServerConnectionImpl& codec_;
   const int32_t id_;
@@ -314,13 +317,7 @@ void ServerConnectionImpl::Stream::encodeData(Buffer& data, bool end_stream) {
   } else {
     data.clear();
   }
-  if (end_stream) {
-    local_end_ = true;
-    encoderDone();
-  } else {
-    updateWatermark();
-  }
-  queueResponseBytes();
+  bodyQueued(end_stream);
 }
 
 void ServerConnectionImpl::Stream::encodeFile(FileHandleSharedPtr file, uint64_t offset,
@@ -332,6 +329,10 @@ void ServerConnectionImpl::Stream::encodeFile(FileHandleSharedPtr file, uint64_t
   if (has_body_) {
     pending_.addFile(std::move(file), offset, length);
   }
+  bodyQueued(end_stream);
+}
+
+void ServerConnectionImpl::Stream::bodyQueued(bool end_stream) {
   if (end_stream) {
     local_end_ = true;
     encoderDone();
