@@ -263,15 +263,7 @@ void Worker::drain(std::chrono::milliseconds timeout, std::function<void()> done
     draining_ = true;
     drained_cb_ = std::move(done);
     stopAccepting();
-    std::vector<http::ConnectionManager*> managers;
-    for (auto& [id, c] : connections_) {
-      if (c->manager) {
-        managers.push_back(c->manager.get());
-      }
-    }
-    for (auto* m : managers) {
-      m->startDrain();
-    }
+    startDrainOnEveryConnection();
     drain_timer_ = dispatcher_->createTimer([this] {
       if (!connections_.empty()) {
         POUNCE_LOG(Main, Warning, "worker %d: shutdown timeout, closing %d connection(s)", index_,
@@ -377,17 +369,20 @@ void Worker::removeListener(const ListenerShared* old, std::function<void()> don
 }
 
 void Worker::drainConnections() {
-  dispatcher_->post([this] {
-    std::vector<http::ConnectionManager*> managers;
-    for (auto& [id, c] : connections_) {
-      if (c->manager) {
-        managers.push_back(c->manager.get());
-      }
+  dispatcher_->post([this] { startDrainOnEveryConnection(); });
+}
+
+void Worker::startDrainOnEveryConnection() {
+  // Collected first: a drain may close a connection, which erases it from connections_.
+  std::vector<http::ConnectionManager*> managers;
+  for (auto& [id, c] : connections_) {
+    if (c->manager) {
+      managers.push_back(c->manager.get());
     }
-    for (auto* m : managers) {
-      m->startDrain();
-    }
-  });
+  }
+  for (auto* m : managers) {
+    m->startDrain();
+  }
 }
 
 void Worker::stop() { dispatcher_->exit(); }

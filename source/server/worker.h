@@ -108,6 +108,8 @@ private:
   void reject(int fd, ActiveListener& listener);
   void onConnectionClosed(uint64_t id);
   void stopAccepting();
+  // Starts the drain of every open connection (idle ones close, busy ones finish first).
+  void startDrainOnEveryConnection();
   void checkDrained();
 
   const uint32_t index_;
