@@ -83,12 +83,19 @@ void HeaderMap::addLowercase(std::string_view name, std::string_view value) {
     addLowercase(n, v);
     return;
   }
-  Entry e;
-  e.name_off = append(name);
-  e.name_len = static_cast<uint32_t>(name.size());
-  e.value_off = append(value);
-  e.value_len = static_cast<uint32_t>(value.size());
-  entries_.push_back(e);
+  // Name and value with one capacity check (the common case of a filter adding a field).
+  const auto off = static_cast<uint32_t>(storage_.size());
+  char* p = storage_.prepare(name.size() + value.size());
+  if (!name.empty()) {
+    std::memcpy(p, name.data(), name.size());
+  }
+  if (!value.empty()) {
+    std::memcpy(p + name.size(), value.data(), value.size());
+  }
+  storage_.commit(name.size() + value.size());
+  entries_.push_back(Entry{off, static_cast<uint32_t>(name.size()),
+                           off + static_cast<uint32_t>(name.size()),
+                           static_cast<uint32_t>(value.size())});
 }
 
 void HeaderMap::appendToLastName(std::string_view more) {
@@ -319,6 +326,39 @@ bool isValidHeaderName(std::string_view name) {
     }
   }
   return true;
+}
+
+size_t countControlBytes(std::string_view bytes) {
+  // Exact per byte (no borrow crosses bytes): with the top bit masked off, adding 0x60 sets
+  // it for bytes >= 0x20 and adding 0x01 sets it only for 0x7f; bytes >= 0x80 never count.
+  // Each byte's 0/1 is summed in a lane of `lanes`, folded into `count` before a lane could
+  // pass 255 in the horizontal sum (31 words: at most 8 * 31 = 248).
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHighs = 0x8080808080808080ULL;
+  constexpr uint64_t kLow7 = 0x7f7f7f7f7f7f7f7fULL;
+  size_t count = 0;
+  uint64_t lanes = 0;
+  int words = 0;
+  size_t i = 0;
+  for (; i + 8 <= bytes.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, bytes.data() + i, 8);
+    const uint64_t low = w & kLow7;
+    const uint64_t control = ~(low + kOnes * 0x60) & kHighs;
+    const uint64_t del = (low + kOnes) & kHighs;
+    lanes += ((control | del) & ~w) >> 7;
+    if (++words == 31) {
+      count += static_cast<size_t>((lanes * kOnes) >> 56);
+      lanes = 0;
+      words = 0;
+    }
+  }
+  count += static_cast<size_t>((lanes * kOnes) >> 56);
+  for (; i < bytes.size(); ++i) {
+    const auto c = static_cast<unsigned char>(bytes[i]);
+    count += (c < 0x20 || c == 0x7f) ? 1 : 0;
+  }
+  return count;
 }
 
 bool isValidHeaderValue(std::string_view value) {

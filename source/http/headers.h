@@ -50,6 +50,14 @@ public:
       grow(n);
     }
   }
+  // Room for `n` more bytes at the end; the caller writes them, then calls commit(n).
+  char* prepare(size_t n) {
+    if (size_ + n > capacity_) {
+      grow(size_ + n);
+    }
+    return data_.get() + size_;
+  }
+  void commit(size_t n) { size_ += n; }
   void append(const char* bytes, size_t n) {
     if (size_ + n > capacity_) {
       grow(size_ + n);
@@ -97,6 +105,9 @@ public:
 
   size_t size() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
+  // At least the sum of every name and value length (removed fields may leave their bytes
+  // behind): a cheap bound for sizing an encoder's output.
+  size_t storageBytes() const { return storage_.size(); }
   // Sum of name and value lengths (for limits).
   size_t byteSize() const;
   void clear();
@@ -208,6 +219,9 @@ bool isTokenChar(unsigned char c);
 bool isValidHeaderName(std::string_view name);
 // Field values: visible ASCII, obs-text, SP and HTAB; no CR, LF or NUL.
 bool isValidHeaderValue(std::string_view value);
+// How many bytes of `bytes` are control characters (below 0x20, HTAB included, or 0x7f).
+// Eight bytes per step; used to check a whole encoded head at once.
+size_t countControlBytes(std::string_view bytes);
 // ASCII case-insensitive equality.
 bool equalsIgnoreCase(std::string_view a, std::string_view b);
 // Does a comma-separated header value contain `token` (case-insensitively)?

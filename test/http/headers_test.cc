@@ -50,6 +50,29 @@ TEST(Headers, ValidatesNamesAndValues) {
   EXPECT_FALSE(isValidHeaderValue(std::string("a\0b", 3)));
 }
 
+TEST(Headers, CountsControlBytesExactly) {
+  EXPECT_EQ(countControlBytes(""), 0u);
+  EXPECT_EQ(countControlBytes("date: x\r\nserver: pounce\r\n"), 4u);
+  // Every byte value once: 0x00-0x1f and 0x7f count, nothing else does (obs-text included).
+  std::string all;
+  for (int c = 0; c < 256; ++c) {
+    all.push_back(static_cast<char>(c));
+  }
+  EXPECT_EQ(countControlBytes(all), 33u);
+  // A space right after a control byte is not counted (no borrow between bytes), at every
+  // position within an eight-byte word.
+  for (size_t at = 0; at < 16; ++at) {
+    std::string s(24, 'a');
+    s[at] = '\n';
+    s[at + 1] = ' ';
+    EXPECT_EQ(countControlBytes(s), 1u) << at;
+  }
+  EXPECT_EQ(countControlBytes(std::string("a\0b\x7f\xff\x80\t", 7)), 3u);
+  // Long inputs: lanes are folded before they overflow.
+  EXPECT_EQ(countControlBytes(std::string(4096, '\n')), 4096u);
+  EXPECT_EQ(countControlBytes(std::string(4099, '\x7f')), 4099u);
+}
+
 TEST(Headers, TokensInLists) {
   EXPECT_TRUE(hasToken("keep-alive, Upgrade", "upgrade"));
   EXPECT_FALSE(hasToken("keep-alive, upgrades", "upgrade"));

@@ -92,6 +92,15 @@ bool finish(std::tm& tm, time_t& out) {
 } // namespace
 
 void formatHttpDate(time_t t, char* out) {
+  // Files served repeatedly have the same mtime: the last one formatted on this thread is
+  // kept (gmtime_r is most of the cost).
+  thread_local time_t cached_time = 0;
+  thread_local char cached[kHttpDateLength];
+  thread_local bool cached_valid = false;
+  if (cached_valid && t == cached_time) {
+    std::memcpy(out, cached, kHttpDateLength);
+    return;
+  }
   std::tm tm;
   gmtime_r(&t, &tm);
   const int year = std::clamp(tm.tm_year + 1900, 1000, 9999);
@@ -110,6 +119,9 @@ void formatHttpDate(time_t t, char* out) {
   *p++ = ':';
   p = put2(p, tm.tm_sec);
   put(p, " GMT");
+  std::memcpy(cached, out, kHttpDateLength);
+  cached_time = t;
+  cached_valid = true;
 }
 
 void appendHttpDate(std::string& out, time_t t) {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "source/common/logger.h"
 #include "source/common/strings.h"
@@ -164,7 +165,18 @@ std::string_view Config::contentType(std::string_view file_name) const {
       return it->second;
     }
   }
+  // The built-in table is static: the last extension looked up on this thread is kept.
+  thread_local char last_key[16];
+  thread_local size_t last_key_size = 0;
+  thread_local std::string_view last_type;
+  if (last_key_size == key.size() && last_key_size != 0 &&
+      std::memcmp(last_key, key.data(), key.size()) == 0) {
+    return last_type.empty() ? std::string_view(default_content_type) : last_type;
+  }
   const std::string_view builtin = builtinContentType(key);
+  std::memcpy(last_key, key.data(), key.size());
+  last_key_size = key.size();
+  last_type = builtin;
   return builtin.empty() ? std::string_view(default_content_type) : builtin;
 }
 

@@ -37,6 +37,64 @@ std::string_view trimOws(std::string_view v) {
   return v;
 }
 
+
+// What the response's own fields say about the head the codec completes.
+struct FieldScan {
+  bool has_date{false};
+  bool has_server{false};
+  bool has_content_length{false};
+  bool app_wants_close{false};
+  size_t lines{0};
+};
+
+// Appends "name: value\r\n" for each field that may go out. Names must be RFC 9110 tokens;
+// values are checked here only with `check_values` (otherwise the caller checks them all
+// at once). A field that fails is dropped and logged.
+FieldScan appendFields(const ResponseHeaders& headers, std::string& out, bool upgrade, int status,
+                       bool bodyless_status, bool check_values) {
+  FieldScan scan;
+  const size_t start = out.size();
+  out.resize(start + headers.storageBytes() + 4 * headers.size());
+  char* p = out.data() + start;
+  for (size_t i = 0; i < headers.size(); ++i) {
+    const std::string_view name = headers.nameAt(i);
+    const std::string_view value = headers.valueAt(i);
+    if (!isValidHeaderName(name) || (check_values && !isValidHeaderValue(value))) {
+      POUNCE_LOG(Http, Warning, "dropped response header with invalid characters: %s",
+                 std::string(name.substr(0, 64)));
+      continue;
+    }
+    if (isHopByHop(name)) {
+      if (name == "connection" && hasToken(value, "close")) {
+        scan.app_wants_close = true;
+      }
+      if (!upgrade) {
+        continue;
+      }
+    }
+    if (name == "content-length") {
+      if (bodyless_status && status != 304) {
+        continue;
+      }
+      scan.has_content_length = true;
+    } else if (name == "date") {
+      scan.has_date = true;
+    } else if (name == "server") {
+      scan.has_server = true;
+    }
+    std::memcpy(p, name.data(), name.size());
+    p += name.size();
+    *p++ = ':';
+    *p++ = ' ';
+    std::memcpy(p, value.data(), value.size());
+    p += value.size();
+    *p++ = '\r';
+    *p++ = '\n';
+    ++scan.lines;
+  }
+  out.resize(static_cast<size_t>(p - out.data()));
+  return scan;
+}
 } // namespace
 
 // --- HeadScanner ------------------------------------------------------------------------
@@ -776,41 +834,19 @@ void ServerConnectionImpl::encodeHeaders(const ResponseHeaders& headers, bool en
   out += reasonPhrase(status);
   out += "\r\n";
 
-  bool has_date = false;
-  bool has_server = false;
-  bool has_content_length = false;
-  bool app_wants_close = false;
-  for (size_t i = 0; i < headers.size(); ++i) {
-    const std::string_view name = headers.nameAt(i);
-    const std::string_view value = headers.valueAt(i);
-    if (!isValidHeaderName(name) || !isValidHeaderValue(value)) {
-      POUNCE_LOG(Http, Warning, "dropped response header with invalid characters: %s",
-                 std::string(name.substr(0, 64)));
-      continue;
-    }
-    if (isHopByHop(name)) {
-      if (name == "connection" && hasToken(value, "close")) {
-        app_wants_close = true;
-      }
-      if (!upgrade) {
-        continue;
-      }
-    }
-    if (name == "content-length") {
-      if (bodyless_status && status != 304) {
-        continue;
-      }
-      has_content_length = true;
-    } else if (name == "date") {
-      has_date = true;
-    } else if (name == "server") {
-      has_server = true;
-    }
-    out.append(name.data(), name.size());
-    out += ": ";
-    out.append(value.data(), value.size());
-    out += "\r\n";
+  // The fields go out without a per-value check; one pass over all of them then counts
+  // control bytes, which must be exactly each line's CR LF. Anything else (a CR, LF or NUL
+  // smuggled into a value, or a legal HTAB) sends the fields again, checked one by one.
+  const size_t fields_start = out.size();
+  FieldScan scan = appendFields(headers, out, upgrade, status, bodyless_status, false);
+  if (countControlBytes(std::string_view(out).substr(fields_start)) != 2 * scan.lines) {
+    out.resize(fields_start);
+    scan = appendFields(headers, out, upgrade, status, bodyless_status, true);
   }
+  const bool has_date = scan.has_date;
+  const bool has_server = scan.has_server;
+  const bool has_content_length = scan.has_content_length;
+  const bool app_wants_close = scan.app_wants_close;
   if (!has_date) {
     out += "date: ";
     out += httpDate(time_source_);

@@ -496,6 +496,28 @@ TEST(Http1Codec, DropsResponseHeadersWithNewlines) {
   EXPECT_EQ(out.find("bad name"), std::string::npos);
 }
 
+// A legal HTAB makes the codec check every field one by one: good fields still go out in
+// order, the bad one is still dropped.
+TEST(Http1Codec, DropsBadResponseHeaderNextToATab) {
+  test::SimulatedTimeSource time;
+  OutputQueue output;
+  Recorder recorder;
+  recorder.auto_respond = false;
+  CodecLimits limits;
+  ServerConnectionImpl codec(output, recorder, limits, time);
+  Buffer in("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  codec.dispatch(in);
+  ResponseHeaders h(200);
+  h.add("x-tab", "a\tb");
+  h.add("x-nul", std::string_view("a\0b", 3));
+  h.add("x-after", "ok");
+  recorder.encoder_->encodeHeaders(h, true);
+  const std::string out = drain(output);
+  EXPECT_NE(out.find("x-tab: a\tb\r\nx-after: ok\r\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("x-nul"), std::string::npos);
+  EXPECT_NE(out.find("content-length: 0\r\n"), std::string::npos);
+}
+
 TEST(Http1Codec, HeadScannerFindsHeadEnd) {
   HeadScanner s;
   auto r = s.scan("GET / HTTP/1.1\r\nHost: x\r\n\r\nrest", 1000, 100);
