@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <map>
 #include <unordered_map>
@@ -31,7 +32,20 @@ thread_local std::unordered_map<Sink*, Pending> t_pending;
 // The memory of this thread's last flushed buffer, for the next one.
 thread_local std::string t_spare;
 
+// The last sink used on this thread and its entry (map nodes do not move), so a line costs
+// no hash lookup in the usual case of one access log per listener.
+thread_local Sink* t_last_sink = nullptr;
+thread_local Pending* t_last_pending = nullptr;
+
 std::unordered_map<Sink*, Pending>& pending() { return t_pending; }
+
+Pending& pendingFor(Sink* sink) {
+  if (sink != t_last_sink) {
+    t_last_pending = &t_pending[sink];
+    t_last_sink = sink;
+  }
+  return *t_last_pending;
+}
 
 std::mutex g_sinks_lock;
 std::map<std::string, std::weak_ptr<Sink>>& sinks() {
@@ -126,26 +140,61 @@ std::string flagsText(uint32_t flags) {
   return out;
 }
 
-// Request line parts are escaped in the text format so a line is always one line.
-void appendEscaped(std::string& out, std::string_view s) {
+// Bytes the text format escapes: controls, DEL, '"', '\\' and non-ASCII.
+struct EscapeTable {
+  bool set[256] = {};
+  constexpr EscapeTable() {
+    for (int c = 0; c < 256; ++c) {
+      set[c] = c < 0x20 || c >= 0x7f || c == '"' || c == '\\';
+    }
+  }
+};
+constexpr EscapeTable kEscape;
+
+// Request line parts are escaped in the text format so a line is always one line. Writes
+// at most 4 * s.size() bytes at `p`.
+char* putEscaped(char* p, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   size_t run = 0; // start of the pending run of bytes that need no escaping
   for (size_t i = 0; i < s.size(); ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+    if (!kEscape.set[c]) {
       continue;
     }
-    out.append(s.data() + run, i - run);
+    std::memcpy(p, s.data() + run, i - run);
+    p += i - run;
     run = i + 1;
+    *p++ = '\\';
     if (c == '"' || c == '\\') {
-      const char esc[2] = {'\\', static_cast<char>(c)};
-      out.append(esc, 2);
+      *p++ = static_cast<char>(c);
     } else {
-      const char esc[4] = {'\\', 'x', kHex[c >> 4], kHex[c & 0xf]};
-      out.append(esc, 4);
+      *p++ = 'x';
+      *p++ = kHex[c >> 4];
+      *p++ = kHex[c & 0xf];
     }
   }
-  out.append(s.data() + run, s.size() - run);
+  std::memcpy(p, s.data() + run, s.size() - run);
+  return p + (s.size() - run);
+}
+
+char* put(char* p, std::string_view s) {
+  std::memcpy(p, s.data(), s.size());
+  return p + s.size();
+}
+
+char* putUint(char* p, uint64_t v) { return std::to_chars(p, p + 20, v).ptr; }
+
+// Seconds with six decimals, as appendSeconds.
+char* putSeconds(char* p, std::chrono::nanoseconds d) {
+  const int64_t us = d.count() <= 0 ? 0 : (d.count() + 500) / 1000;
+  p = putUint(p, static_cast<uint64_t>(us / 1000000));
+  *p++ = '.';
+  int64_t rest = us % 1000000;
+  for (int i = 5; i >= 0; --i) {
+    p[i] = static_cast<char>('0' + rest % 10);
+    rest /= 10;
+  }
+  return p + 6;
 }
 
 } // namespace
@@ -191,7 +240,7 @@ void Sink::write(event::Dispatcher& dispatcher, std::string_view line) {
 }
 
 std::string& Sink::begin() {
-  Pending& p = pending()[this];
+  Pending& p = pendingFor(this);
   if (p.data.capacity() == 0) {
     p.data = std::move(t_spare); // reuse the last flushed buffer's memory
   }
@@ -199,7 +248,7 @@ std::string& Sink::begin() {
 }
 
 void Sink::commit(event::Dispatcher& dispatcher) {
-  Pending& p = pending()[this];
+  Pending& p = pendingFor(this);
   if (p.data.size() >= kFlushAt) {
     flushThread();
     return;
@@ -226,6 +275,10 @@ void Sink::flushThread() {
     t_spare = std::move(p.data);
     // Dropping the reference may destroy this sink: do it last.
     SinkSharedPtr keep = std::move(p.keep_alive);
+    if (t_last_sink == this) {
+      t_last_sink = nullptr;
+      t_last_pending = nullptr;
+    }
     pending().erase(it);
   }
 }
@@ -244,11 +297,11 @@ void appendLine(std::string& line, const http::StreamInfo& info, Format format) 
   const std::string_view referer = req ? req->getOr("referer") : "";
   const std::string_view protocol = http::protocolString(info.protocol);
   const auto duration = std::chrono::duration_cast<std::chrono::nanoseconds>(info.duration());
-  const std::string client = info.client_address.isIp()
-                                 ? info.client_address.ip()
-                                 : (info.client_address.isPipe() ? std::string("unix") : "-");
-  line.reserve(line.size() + 256);
+  const std::string_view client =
+      info.client_address.isIp() ? std::string_view(info.client_address.ip())
+                                 : (info.client_address.isPipe() ? "unix" : "-");
   if (format == Format::Json) {
+    line.reserve(line.size() + 256);
     line += "{\"time\":\"";
     appendIsoTime(line, info.start_system_time);
     line += "\",\"client\":";
@@ -288,36 +341,48 @@ void appendLine(std::string& line, const http::StreamInfo& info, Format format) 
     line += "}\n";
     return;
   }
-  line += client;
-  line += " - - ";
-  line += clfTime(info.start_system_time);
-  line += " \"";
-  appendEscaped(line, method);
-  line += ' ';
-  appendEscaped(line, path);
-  line += ' ';
-  line += protocol;
-  line += "\" ";
+  // Text: sized once for the worst case (every escaped byte four bytes), written through a
+  // cursor, trimmed to what was written.
+  const std::string_view referer_or = referer.empty() ? "-" : referer;
+  const std::string_view agent_or = user_agent.empty() ? "-" : user_agent;
+  const std::string flags = info.response_flags != 0 ? flagsText(info.response_flags) : "";
+  const std::string_view time = clfTime(info.start_system_time);
+  const size_t start = line.size();
+  line.resize(start + client.size() + time.size() + protocol.size() + info.request_id.size() +
+              flags.size() + 4 * (method.size() + path.size() + referer_or.size() + agent_or.size()) +
+              96);
+  char* p = line.data() + start;
+  p = put(p, client);
+  p = put(p, " - - ");
+  p = put(p, time);
+  p = put(p, " \"");
+  p = putEscaped(p, method);
+  *p++ = ' ';
+  p = putEscaped(p, path);
+  *p++ = ' ';
+  p = put(p, protocol);
+  p = put(p, "\" ");
   if (info.response_code == 0) {
-    line += '-';
+    *p++ = '-';
   } else {
-    detail::appendPiece(line, info.response_code);
+    p = putUint(p, static_cast<uint64_t>(info.response_code));
   }
-  line += ' ';
-  detail::appendPiece(line, info.bytes_sent);
-  line += ' ';
-  appendSeconds(line, duration);
-  line += " \"";
-  appendEscaped(line, referer.empty() ? "-" : referer);
-  line += "\" \"";
-  appendEscaped(line, user_agent.empty() ? "-" : user_agent);
-  line += "\" ";
-  line += info.request_id.empty() ? "-" : info.request_id;
-  if (info.response_flags != 0) {
-    line += ' ';
-    line += flagsText(info.response_flags);
+  *p++ = ' ';
+  p = putUint(p, info.bytes_sent);
+  *p++ = ' ';
+  p = putSeconds(p, duration);
+  p = put(p, " \"");
+  p = putEscaped(p, referer_or);
+  p = put(p, "\" \"");
+  p = putEscaped(p, agent_or);
+  p = put(p, "\" ");
+  p = put(p, info.request_id.empty() ? std::string_view("-") : std::string_view(info.request_id));
+  if (!flags.empty()) {
+    *p++ = ' ';
+    p = put(p, flags);
   }
-  line += '\n';
+  *p++ = '\n';
+  line.resize(static_cast<size_t>(p - line.data()));
 }
 
 void AccessLogFilter::onStreamComplete() {

@@ -50,11 +50,13 @@ void appendLine(std::string& out, const http::StreamInfo& info, Format format);
 
 class AccessLogFilter : public http::StreamFilter {
 public:
-  explicit AccessLogFilter(ConfigSharedPtr config) : config_(std::move(config)) {}
+  // `config` belongs to the chain's factory, which outlives every stream on the chain
+  // (no reference count per stream).
+  explicit AccessLogFilter(const Config& config) : config_(&config) {}
   void onStreamComplete() override;
 
 private:
-  ConfigSharedPtr config_;
+  const Config* config_;
 };
 
 } // namespace pounce::filters::access_log

@@ -29,7 +29,7 @@ public:
       return sink.status();
     }
     config->sink = *sink;
-    return http::FilterFactoryCb([config]() { return std::make_unique<AccessLogFilter>(config); });
+    return http::FilterFactoryCb([config]() { return std::make_unique<AccessLogFilter>(*config); });
   }
 };
 

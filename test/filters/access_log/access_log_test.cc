@@ -66,6 +66,26 @@ TEST_F(FormatLineTest, NoResponseIsADash) {
   EXPECT_NE(line.find(" - client_reset\n"), std::string::npos) << line;
 }
 
+// Lines are formatted straight after the ones already pending in a sink's buffer; a long,
+// fully escaped user agent still fits the line's worst-case size.
+TEST_F(FormatLineTest, TextAppendsAfterPendingLines) {
+  std::string pending = "earlier line\n";
+  const std::string agent(300, '\x01');
+  headers_.set("user-agent", agent);
+  info_.setFlag(http::ResponseFlag::RateLimited);
+  info_.setFlag(http::ResponseFlag::LocalReply);
+  appendLine(pending, info_, Format::Text);
+  appendLine(pending, info_, Format::Text);
+  std::string escaped;
+  for (int i = 0; i < 300; ++i) {
+    escaped += "\\x01";
+  }
+  const std::string one = "192.0.2.7 - - [24/Nov/2026:22:42:12 +0000] \"GET /a?b=1 HTTP/1.1\" "
+                          "200 1234 0.001500 \"-\" \"" +
+                          escaped + "\" - local_reply,rate_limited\n";
+  EXPECT_EQ(pending, "earlier line\n" + one + one);
+}
+
 TEST_F(FormatLineTest, JsonHasEveryField) {
   info_.request_id = "rid";
   EXPECT_EQ(formatLine(info_, Format::Json),
