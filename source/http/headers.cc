@@ -192,13 +192,12 @@ std::string_view RequestHeaders::authority() const {
 }
 
 std::string_view RequestHeaders::pathOnly() const {
-  const size_t q = path_.find('?');
-  return q == std::string::npos ? std::string_view(path_) : std::string_view(path_).substr(0, q);
+  return std::string_view(path_).substr(0, queryAt());
 }
 
 std::string_view RequestHeaders::query() const {
-  const size_t q = path_.find('?');
-  return q == std::string::npos ? std::string_view() : std::string_view(path_).substr(q + 1);
+  const size_t q = queryAt();
+  return q == path_.size() ? std::string_view() : std::string_view(path_).substr(q + 1);
 }
 
 std::string_view reasonPhrase(int status) {

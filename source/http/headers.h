@@ -178,8 +178,14 @@ public:
   const std::string& connectProtocol() const { return connect_protocol_; }
 
   void setMethod(std::string_view m) { method_.assign(m.data(), m.size()); }
-  void setPath(std::string_view p) { path_.assign(p.data(), p.size()); }
-  void appendPath(std::string_view p) { path_.append(p.data(), p.size()); }
+  void setPath(std::string_view p) {
+    path_.assign(p.data(), p.size());
+    query_at_ = kQueryUnknown;
+  }
+  void appendPath(std::string_view p) {
+    path_.append(p.data(), p.size());
+    query_at_ = kQueryUnknown;
+  }
   void setAuthority(std::string_view a) { authority_.assign(a.data(), a.size()); }
   void setScheme(std::string_view s) { scheme_.assign(s.data(), s.size()); }
   void setProtocol(std::string_view p) { protocol_.assign(p.data(), p.size()); }
@@ -190,6 +196,17 @@ public:
   std::string_view query() const;
 
 private:
+  static constexpr size_t kQueryUnknown = SIZE_MAX;
+  // Where '?' is in path_ (path_.size() if nowhere), found once: several filters ask.
+  size_t queryAt() const {
+    if (query_at_ == kQueryUnknown) {
+      const size_t q = path_.find('?');
+      query_at_ = q == std::string::npos ? path_.size() : q;
+    }
+    return query_at_;
+  }
+  mutable size_t query_at_{kQueryUnknown};
+
   std::string method_;
   std::string path_;
   std::string authority_;
