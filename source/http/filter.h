@@ -115,7 +115,7 @@ public:
   }
   virtual FilterStatus decodeData(Buffer& data, bool end_stream) { return FilterStatus::Continue; }
   virtual FilterStatus decodeTrailers(HeaderMap& trailers) { return FilterStatus::Continue; }
-  virtual void setDecoderFilterCallbacks(DecoderFilterCallbacks& callbacks) {
+  void setDecoderFilterCallbacks(DecoderFilterCallbacks& callbacks) {
     decoder_callbacks_ = &callbacks;
   }
 
@@ -125,7 +125,7 @@ public:
   }
   virtual FilterStatus encodeData(Buffer& data, bool end_stream) { return FilterStatus::Continue; }
   virtual FilterStatus encodeTrailers(HeaderMap& trailers) { return FilterStatus::Continue; }
-  virtual void setEncoderFilterCallbacks(EncoderFilterCallbacks& callbacks) {
+  void setEncoderFilterCallbacks(EncoderFilterCallbacks& callbacks) {
     encoder_callbacks_ = &callbacks;
   }
   // Whether encodeData must see file ranges as bytes (e.g. compression). Plain filters

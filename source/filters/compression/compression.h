@@ -45,7 +45,9 @@ std::vector<std::string> defaultContentTypes();
 // Compresses response bodies as they pass (see the proto for when).
 class CompressionFilter : public http::StreamFilter {
 public:
-  explicit CompressionFilter(ConfigSharedPtr config) : config_(std::move(config)) {}
+  // `config` belongs to the chain's factory, which outlives every stream on the chain
+  // (no reference count per stream).
+  explicit CompressionFilter(const Config& config) : config_(&config) {}
 
   // http::StreamEncoderFilter
   http::FilterStatus encodeHeaders(http::ResponseHeaders& headers, bool end_stream) override;
@@ -63,7 +65,7 @@ private:
                       uint64_t& length) const;
   void account(size_t in, size_t out) const;
 
-  ConfigSharedPtr config_;
+  const Config* config_;
   CompressorPtr compressor_;
   Encoding encoding_{Encoding::Gzip};
   bool finished_{false};

@@ -93,7 +93,7 @@ public:
     }
     ConfigSharedPtr shared = std::move(config);
     return http::FilterFactoryCb(
-        [shared]() { return std::make_unique<CompressionFilter>(shared); });
+        [shared]() { return std::make_unique<CompressionFilter>(*shared); });
   }
 };
 

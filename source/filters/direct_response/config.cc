@@ -78,7 +78,7 @@ public:
     }
     config->headers.setStatus(config->status);
     return http::FilterFactoryCb(
-        [config]() { return std::make_unique<DirectResponseFilter>(config); });
+        [config]() { return std::make_unique<DirectResponseFilter>(*config); });
   }
 };
 

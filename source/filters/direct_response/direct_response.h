@@ -20,13 +20,15 @@ using ConfigSharedPtr = std::shared_ptr<const Config>;
 // Terminal: answers every request with the configured response.
 class DirectResponseFilter : public http::StreamFilter {
 public:
-  explicit DirectResponseFilter(ConfigSharedPtr config) : config_(std::move(config)) {}
+  // `config` belongs to the chain's factory, which outlives every stream on the chain
+  // (no reference count per stream).
+  explicit DirectResponseFilter(const Config& config) : config_(&config) {}
 
   // http::StreamDecoderFilter
   http::FilterStatus decodeHeaders(http::RequestHeaders& headers, bool end_stream) override;
 
 private:
-  ConfigSharedPtr config_;
+  const Config* config_;
 };
 
 } // namespace pounce::filters::direct_response

@@ -35,13 +35,15 @@ std::string healthBody(bool healthy, ServerContext& server);
 // Answers GET/HEAD on the configured paths; everything else passes.
 class HealthFilter : public http::StreamFilter {
 public:
-  explicit HealthFilter(ConfigSharedPtr config) : config_(std::move(config)) {}
+  // `config` belongs to the chain's factory, which outlives every stream on the chain
+  // (no reference count per stream).
+  explicit HealthFilter(const Config& config) : config_(&config) {}
 
   // http::StreamDecoderFilter
   http::FilterStatus decodeHeaders(http::RequestHeaders& headers, bool end_stream) override;
 
 private:
-  ConfigSharedPtr config_;
+  const Config* config_;
 };
 
 } // namespace pounce::filters::health

@@ -71,7 +71,7 @@ public:
     }
     auto config =
         std::make_shared<const Config>(store, context.listenerName(), path, proto.log_scrapes());
-    return http::FilterFactoryCb([config]() { return std::make_unique<MetricsFilter>(config); });
+    return http::FilterFactoryCb([config]() { return std::make_unique<MetricsFilter>(*config); });
   }
 };
 

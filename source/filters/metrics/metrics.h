@@ -70,7 +70,9 @@ bool registerFamilies(stats::Store& store, const std::vector<double>& buckets);
 // errors are counted too) and answers scrapes on the configured path.
 class MetricsFilter : public http::StreamFilter {
 public:
-  explicit MetricsFilter(ConfigSharedPtr config) : config_(std::move(config)) {}
+  // `config` belongs to the chain's factory, which outlives every stream on the chain
+  // (no reference count per stream).
+  explicit MetricsFilter(const Config& config) : config_(&config) {}
 
   // http::StreamDecoderFilter
   http::FilterStatus decodeHeaders(http::RequestHeaders& headers, bool end_stream) override;
@@ -80,7 +82,7 @@ public:
 private:
   void serveScrape(const http::RequestHeaders& headers);
 
-  ConfigSharedPtr config_;
+  const Config* config_;
   bool scrape_{false};
   bool in_flight_{false};
 };

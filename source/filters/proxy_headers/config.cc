@@ -57,7 +57,7 @@ public:
     }
     config->use_forwarded = proto.use_forwarded();
     return http::FilterFactoryCb(
-        [config]() { return std::make_unique<ProxyHeadersFilter>(config); });
+        [config]() { return std::make_unique<ProxyHeadersFilter>(*config); });
   }
 };
 

@@ -64,7 +64,9 @@ bool parseForwarded(std::string_view value, std::vector<ForwardedElement>& out);
 // Applies the proxy-header policy to one request (see the proto for the behaviour).
 class ProxyHeadersFilter : public http::StreamFilter {
 public:
-  explicit ProxyHeadersFilter(ConfigSharedPtr config) : config_(std::move(config)) {}
+  // `config` belongs to the chain's factory, which outlives every stream on the chain
+  // (no reference count per stream).
+  explicit ProxyHeadersFilter(const Config& config) : config_(&config) {}
 
   // http::StreamDecoderFilter
   http::FilterStatus decodeHeaders(http::RequestHeaders& headers, bool end_stream) override;
@@ -75,7 +77,7 @@ private:
   bool applyForwarded(http::RequestHeaders& headers, http::StreamInfo& info) const;
   void applyXForwarded(http::RequestHeaders& headers, http::StreamInfo& info) const;
 
-  ConfigSharedPtr config_;
+  const Config* config_;
 };
 
 } // namespace pounce::filters::proxy_headers

@@ -70,7 +70,7 @@ public:
         stats::Type::Counter, {"listener"});
     config->rejected = &store.series(rejected, {context.listenerName()});
     config->shadow_rejected = &store.series(shadow, {context.listenerName()});
-    return http::FilterFactoryCb([config]() { return std::make_unique<RateLimitFilter>(config); });
+    return http::FilterFactoryCb([config]() { return std::make_unique<RateLimitFilter>(*config); });
   }
 };
 

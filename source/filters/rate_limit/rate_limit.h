@@ -29,7 +29,9 @@ uint64_t ceilSeconds(std::chrono::nanoseconds d, uint64_t floor);
 // Takes a token for the request's client; answers 429 when there is none.
 class RateLimitFilter : public http::StreamFilter {
 public:
-  explicit RateLimitFilter(ConfigSharedPtr config) : config_(std::move(config)) {}
+  // `config` belongs to the chain's factory, which outlives every stream on the chain
+  // (no reference count per stream).
+  explicit RateLimitFilter(Config& config) : config_(&config) {}
 
   // http::StreamDecoderFilter
   http::FilterStatus decodeHeaders(http::RequestHeaders& headers, bool end_stream) override;
@@ -39,7 +41,7 @@ public:
 private:
   void addRateLimitHeaders(http::ResponseHeaders& headers) const;
 
-  ConfigSharedPtr config_;
+  Config* config_; // the buckets change: shared by every stream of the chain
   ClientBuckets::Decision decision_;
   bool decided_{false};
 };

@@ -40,7 +40,7 @@ public:
       break;
     }
     config->response_header = !proto.has_response_header() || proto.response_header();
-    return http::FilterFactoryCb([config]() { return std::make_unique<RequestIdFilter>(config); });
+    return http::FilterFactoryCb([config]() { return std::make_unique<RequestIdFilter>(*config); });
   }
 };
 

@@ -27,7 +27,9 @@ bool isSaneRequestId(std::string_view id);
 // header on the way out.
 class RequestIdFilter : public http::StreamFilter {
 public:
-  explicit RequestIdFilter(ConfigSharedPtr config) : config_(std::move(config)) {}
+  // `config` belongs to the chain's factory, which outlives every stream on the chain
+  // (no reference count per stream).
+  explicit RequestIdFilter(const Config& config) : config_(&config) {}
 
   // http::StreamDecoderFilter
   http::FilterStatus decodeHeaders(http::RequestHeaders& headers, bool end_stream) override;
@@ -35,7 +37,7 @@ public:
   http::FilterStatus encodeHeaders(http::ResponseHeaders& headers, bool end_stream) override;
 
 private:
-  ConfigSharedPtr config_;
+  const Config* config_;
 };
 
 } // namespace pounce::filters::request_id

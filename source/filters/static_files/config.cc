@@ -188,7 +188,7 @@ public:
 
     ConfigSharedPtr shared = std::move(config);
     return http::FilterFactoryCb(
-        [shared]() { return std::make_unique<StaticFilesFilter>(shared); });
+        [shared]() { return std::make_unique<StaticFilesFilter>(*shared); });
   }
 };
 

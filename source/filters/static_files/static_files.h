@@ -56,7 +56,9 @@ using ConfigSharedPtr = std::shared_ptr<const Config>;
 // downstream watermarks.
 class StaticFilesFilter : public http::StreamFilter, public http::DownstreamWatermarkCallbacks {
 public:
-  explicit StaticFilesFilter(ConfigSharedPtr config) : config_(std::move(config)) {}
+  // `config` belongs to the chain's factory, which outlives every stream on the chain
+  // (no reference count per stream).
+  explicit StaticFilesFilter(const Config& config) : config_(&config) {}
   ~StaticFilesFilter() override;
 
   // http::StreamDecoderFilter
@@ -90,7 +92,7 @@ private:
   void pumpMultipart();
   std::string partHeader(const ByteRange& range) const;
 
-  ConfigSharedPtr config_;
+  const Config* config_;
   bool destroyed_{false};
   // Multipart state.
   FileHandleSharedPtr file_;

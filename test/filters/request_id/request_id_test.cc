@@ -212,7 +212,7 @@ TEST_F(RequestIdTest, InjectedRandomnessGivesPredictableIds) {
   auto f = FilterHarness::factoriesFromYaml({{"pounce.filters.direct_response", ""}}, server_);
   ASSERT_TRUE(f.ok());
   std::vector<http::FilterFactoryCb> chain{
-      [config] { return std::make_unique<RequestIdFilter>(config); }, (*f)[0]};
+      [config] { return std::make_unique<RequestIdFilter>(*config); }, (*f)[0]};
   FilterHarness h(chain);
   h.sendHeaders(FilterHarness::request("GET", "/"), true);
   EXPECT_EQ(h.info().request_id, "000102030405460788090a0b0c0d0e0f");
