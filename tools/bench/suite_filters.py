@@ -35,41 +35,26 @@ def _filter(name, type_name=None, body=""):
     return out
 
 
-def _pounce(bench, tmp, duration, results, label, path, chain, headers=()):
-    port = bench.free_port()
-    cfg = bench.pounce_config(tmp, chain, port=port)
-    return bench.measure(label, lambda: bench.server([str(bench.POUNCE), "-c", str(cfg)], port),
-                         lambda w: bench.wrk(f"http://127.0.0.1:{port}{path}", w or duration,
-                                             headers=headers), results)
-
-
-def _nginx(bench, tmp, duration, results, label, path, body="ok", headers=(), **conf):
-    port = bench.free_port()
-    c = bench.nginx_conf(tmp, port, body, **conf)
-    return bench.measure(label, lambda: bench.server(["nginx", "-c", str(c)], port),
-                         lambda w: bench.wrk(f"http://127.0.0.1:{port}{path}", w or duration,
-                                             headers=headers), results)
-
-
 def run(bench, tmp, duration, results):
     root = _static_tree(tmp)
-    common = (bench, tmp, duration, results)
 
-    print("filters: static 5 KB file (pounce static_files vs nginx root)")
     # static_files passes misses on; a direct_response answers them (404), like nginx does.
     miss = _filter("direct_response", "DirectResponse", "status: 404")
     static = _filter("static_files", "StaticFiles", f"mounts: [{{prefix: /, directory: {root}}}]") + miss
-    a = _pounce(*common, "pounce static 5KB", "/file.txt", static)
-    b = _nginx(*common, "nginx static 5KB", "/file.txt", static_root=root)
-    bench.ratio("pounce / nginx (static 5KB)", a, b, results)
+    out = bench.compare("filters: static 5 KB file (pounce static_files vs nginx root)",
+                        [bench.pounce_side("pounce static 5KB", tmp, static, "/file.txt"),
+                         bench.nginx_side("nginx static 5KB", tmp, "/file.txt", static_root=root)],
+                        results, duration)
+    bench.compared_ratio("pounce / nginx (static 5KB)", out, "pounce static 5KB", "nginx static 5KB",
+                         results)
 
-    print("filters: health endpoint (pounce health vs nginx return 200)")
     health = _filter("health", "Health", "path: /healthz") + bench.DIRECT_CHAIN
-    a = _pounce(*common, "pounce health", "/healthz", health)
-    b = _nginx(*common, "nginx return 200", "/healthz", body="ok")
-    bench.ratio("pounce / nginx (health)", a, b, results)
+    out = bench.compare("filters: health endpoint (pounce health vs nginx return 200)",
+                        [bench.pounce_side("pounce health", tmp, health, "/healthz"),
+                         bench.nginx_side("nginx return 200", tmp, "/healthz", body="ok")],
+                        results, duration)
+    bench.compared_ratio("pounce / nginx (health)", out, "pounce health", "nginx return 200", results)
 
-    print("filters: every filter configured in front of the app vs the bare ASGI chain")
     full = _chain(
         _filter("server_timing"),
         _filter("access_log", "AccessLog", "format: text"),
@@ -82,22 +67,31 @@ def run(bench, tmp, duration, results):
         _filter("compression", "Compression", "min_bytes: 256"),
         _filter("static_files", "StaticFiles", f"mounts: [{{prefix: /static, directory: {root}}}]"),
         bench.ASGI_CHAIN)
-    a = _pounce(*common, "pounce bare ASGI chain (hello)", "/", bench.ASGI_CHAIN)
-    b = _pounce(*common, "pounce full chain (hello)", "/", full)
-    overhead = (a["rps"] / b["rps"] - 1) * 100 if b["rps"] else 0
-    print(f"  => full chain overhead: {overhead:.1f}% fewer requests/s", flush=True)
-    results.append(("full chain overhead %", {"ratio": overhead}))
+    bare, full_name = "pounce bare ASGI chain (hello)", "pounce full chain (hello)"
+    out = bench.compare("filters: every filter configured in front of the app vs the bare ASGI chain",
+                        [bench.pounce_side(bare, tmp, bench.ASGI_CHAIN),
+                         bench.pounce_side(full_name, tmp, full)], results, duration)
+    ratio = bench.compared_ratio("bare / full chain", out, bare, full_name, results)
+    overhead = (ratio - 1) * 100 if ratio else 0
+    cpu = out[bare]["cpu_us_per_req"]
+    cpu_overhead = (out[full_name]["cpu_us_per_req"] / cpu - 1) * 100 if cpu else 0
+    print(f"  => full chain overhead: {overhead:.1f}% fewer requests/s, {cpu_overhead:.1f}% more "
+          "CPU per request", flush=True)
+    results.append(("full chain overhead %", {"ratio": overhead, "cpu": cpu_overhead}))
 
-    print("filters: gzip level 6 of a 32 KB JSON file (pounce compression vs nginx gzip)")
     size = (root / "data.json").stat().st_size
     gzip = ("Accept-Encoding: gzip",)
     gz = _chain(_filter("compression", "Compression", "encodings: [gzip]\ngzip_level: 6"),
                 _filter("static_files", "StaticFiles",
                         f"mounts: [{{prefix: /, directory: {root}}}]\nprecompressed: false"),
                 miss)
-    a = _pounce(*common, "pounce gzip 32KB JSON", "/data.json", gz, headers=gzip)
-    b = _nginx(*common, "nginx gzip 32KB JSON", "/data.json", headers=gzip, static_root=root,
-               gzip=True, extra="gzip_comp_level 6;")
-    for name, r in (("pounce", a), ("nginx", b)):
-        print(f"  {name} compresses {r['rps'] * size / 1e6:.1f} MB/s of JSON", flush=True)
-    bench.ratio("pounce / nginx (gzip MB/s)", a, b, results)
+    out = bench.compare("filters: gzip level 6 of a 32 KB JSON file (pounce compression vs nginx gzip)",
+                        [bench.pounce_side("pounce gzip 32KB JSON", tmp, gz, "/data.json", headers=gzip),
+                         bench.nginx_side("nginx gzip 32KB JSON", tmp, "/data.json", headers=gzip,
+                                          static_root=root, gzip=True, extra="gzip_comp_level 6;")],
+                        results, duration)
+    for name in ("pounce gzip 32KB JSON", "nginx gzip 32KB JSON"):
+        print(f"  {name.split()[0]} compresses {out[name]['rps'] * size / 1e6:.1f} MB/s of JSON",
+              flush=True)
+    bench.compared_ratio("pounce / nginx (gzip MB/s)", out, "pounce gzip 32KB JSON",
+                         "nginx gzip 32KB JSON", results)
