@@ -960,8 +960,13 @@ namespace {
 // Small per-thread caches of immutable objects that recur across requests: header names
 // (a handful of distinct ones in practice; bounded so hostile input cannot grow it) and
 // the server address tuple.
+struct NameHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+};
 struct ScopeCache {
-  std::unordered_map<std::string, PyObject*> header_names;
+  // Looked up by string_view (no std::string built per header).
+  std::unordered_map<std::string, PyObject*, NameHash, std::equal_to<>> header_names;
   std::string server_key;
   PyObject* server{nullptr};
 };
@@ -970,7 +975,7 @@ constexpr size_t kMaxCachedHeaderNames = 256;
 
 PyObject* headerName(std::string_view name) {
   auto& cache = t_scope_cache.header_names;
-  auto it = cache.find(std::string(name));
+  auto it = cache.find(name);
   if (it != cache.end()) {
     Py_INCREF(it->second);
     return it->second;

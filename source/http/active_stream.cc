@@ -146,10 +146,12 @@ void ActiveStream::decodeHeaders(RequestHeadersPtr headers, bool end_stream) {
 }
 
 void ActiveStream::iterateDecodeHeaders() {
+  // Whether the headers end the request cannot change while filters see them (body bytes
+  // arrive only after this returns), so it is worked out once for the whole pass.
+  const bool end = request_complete_ && buffered_request_.empty() && !buffered_request_end_ &&
+                   buffered_trailers_ == nullptr;
   while (headers_next_ < decodeEnd()) {
     const size_t i = headers_next_++;
-    const bool end = request_complete_ && buffered_request_.empty() && !buffered_request_end_ &&
-                     buffered_trailers_ == nullptr;
     const FilterStatus status = filters_[i].filter().decodeHeaders(*request_headers_, end);
     if (done_) {
       return;

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <unordered_map>
@@ -153,10 +154,36 @@ constexpr EscapeTable kEscape;
 
 // Request line parts are escaped in the text format so a line is always one line. Writes
 // at most 4 * s.size() bytes at `p`.
+// Whether any of the 8 bytes in `w` is one kEscape holds (exact per byte: no carry or
+// borrow crosses a byte).
+bool wordNeedsEscape(uint64_t w) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHighs = 0x8080808080808080ULL;
+  constexpr uint64_t kLow7 = 0x7f7f7f7f7f7f7f7fULL;
+  const uint64_t low = w & kLow7;
+  const uint64_t control = ~(low + kOnes * 0x60) & kHighs; // low 7 bits < 0x20
+  const uint64_t del = (low + kOnes) & kHighs;             // low 7 bits == 0x7f
+  const uint64_t quote = w ^ (kOnes * '"');
+  const uint64_t backslash = w ^ (kOnes * '\\');
+  const uint64_t is_quote = ~(((quote & kLow7) + kLow7) | quote) & kHighs;
+  const uint64_t is_backslash = ~(((backslash & kLow7) + kLow7) | backslash) & kHighs;
+  return ((w & kHighs) | control | del | is_quote | is_backslash) != 0;
+}
+
 char* putEscaped(char* p, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
+  // Whole words with nothing to escape (the usual case) are found 8 bytes at a time.
+  size_t clean = 0;
+  while (clean + 8 <= s.size()) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + clean, 8);
+    if (wordNeedsEscape(w)) {
+      break;
+    }
+    clean += 8;
+  }
   size_t run = 0; // start of the pending run of bytes that need no escaping
-  for (size_t i = 0; i < s.size(); ++i) {
+  for (size_t i = clean; i < s.size(); ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (!kEscape.set[c]) {
       continue;

@@ -330,6 +330,14 @@ bool ProxyHeadersFilter::applyForwarded(http::RequestHeaders& headers,
 
 void ProxyHeadersFilter::applyXForwarded(http::RequestHeaders& headers,
                                          http::StreamInfo& info) const {
+  // Most requests carry no X-Forwarded-* field at all: one pass finds that out.
+  bool any = false;
+  for (size_t i = 0; i < headers.size() && !any; ++i) {
+    any = headers.nameAt(i).substr(0, kXForwardedPrefix.size()) == kXForwardedPrefix;
+  }
+  if (!any) {
+    return;
+  }
   std::string storage;
   const std::string_view xff = combinedValue(headers, kXForwardedFor, storage);
   if (!xff.empty()) {

@@ -95,18 +95,33 @@ SystemRandom& SystemRandom::instance() {
 
 uint64_t SystemRandom::threadRefills() { return t_buffer.refills; }
 
+namespace {
+
+// The two hex digits of every byte value, so a byte is one table load and one store.
+struct HexPairs {
+  char pair[256][2] = {};
+  constexpr HexPairs() {
+    constexpr char kHex[] = "0123456789abcdef";
+    for (int b = 0; b < 256; ++b) {
+      pair[b][0] = kHex[b >> 4];
+      pair[b][1] = kHex[b & 0x0f];
+    }
+  }
+};
+constexpr HexPairs kHexPairs;
+
+} // namespace
+
 std::string uuid4Hex(RandomSource& random) {
-  static constexpr char kHex[] = "0123456789abcdef";
   uint8_t bytes[16];
   random.fill(bytes, sizeof(bytes));
   bytes[6] = static_cast<uint8_t>((bytes[6] & 0x0f) | 0x40); // version 4
   bytes[8] = static_cast<uint8_t>((bytes[8] & 0x3f) | 0x80); // RFC 4122 variant
-  std::string out(32, '0');
+  char text[32];
   for (size_t i = 0; i < 16; ++i) {
-    out[2 * i] = kHex[bytes[i] >> 4];
-    out[2 * i + 1] = kHex[bytes[i] & 0x0f];
+    std::memcpy(text + 2 * i, kHexPairs.pair[bytes[i]], 2);
   }
-  return out;
+  return std::string(text, sizeof(text));
 }
 
 } // namespace pounce::filters::request_id

@@ -51,30 +51,38 @@ bool isToken(std::string_view name) {
 
 } // namespace
 
-std::string
-formatServerTiming(std::chrono::nanoseconds total,
-                   const std::vector<std::pair<std::string, std::chrono::nanoseconds>>& timings) {
-  std::string out;
-  out.reserve(24 + timings.size() * 24);
-  appendEntry(out, "total", total);
+void appendServerTiming(
+    std::string& out, std::chrono::nanoseconds total,
+    const std::vector<std::pair<std::string, std::chrono::nanoseconds>>& timings) {
+  appendEntry(out, "total", total); // after ", " when `out` holds the app's entries
   for (const auto& [name, d] : timings) {
     if (isToken(name)) {
       appendEntry(out, name, d);
     }
   }
+}
+
+std::string
+formatServerTiming(std::chrono::nanoseconds total,
+                   const std::vector<std::pair<std::string, std::chrono::nanoseconds>>& timings) {
+  std::string out;
+  appendServerTiming(out, total, timings);
   return out;
 }
 
 http::FilterStatus ServerTimingFilter::encodeHeaders(http::ResponseHeaders& headers, bool) {
   const http::StreamInfo& info = encoder_callbacks_->streamInfo();
-  const auto total = encoder_callbacks_->dispatcher().now() - info.start_time;
-  std::string value =
-      formatServerTiming(std::chrono::duration_cast<std::chrono::nanoseconds>(total), info.timings);
+  const auto total = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      encoder_callbacks_->dispatcher().now() - info.start_time);
+  // Formatted in a per-thread scratch string (no allocation once warm); the map copies it.
+  thread_local std::string value;
+  value.clear();
   if (auto existing = headers.get("server-timing")) {
     // Keep what the app reported, ours after it.
-    value = cat(*existing, ", ", value);
+    value.assign(existing->data(), existing->size());
     headers.remove("server-timing");
   }
+  appendServerTiming(value, total, info.timings);
   headers.addLowercase("server-timing", value);
   return http::FilterStatus::Continue;
 }

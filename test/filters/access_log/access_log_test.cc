@@ -1,4 +1,5 @@
 #include <chrono>
+#include <cstdio>
 
 #include "gtest/gtest.h"
 #include "source/filters/access_log/access_log.h"
@@ -56,6 +57,29 @@ TEST_F(FormatLineTest, TextEscapesQuotesBackslashesAndControlBytes) {
   EXPECT_NE(line.find("\"GET /x\\\"y\\\\z\\x01\\xff HTTP/1.1\""), std::string::npos) << line;
   EXPECT_NE(line.find("\"a\\\"b\""), std::string::npos) << line;
   EXPECT_EQ(line.find('\n'), line.size() - 1);
+}
+
+// Clean text is scanned 8 bytes at a time: each byte value, at each position of a word
+// and in the tail after the last whole word, is escaped exactly when it must be.
+TEST_F(FormatLineTest, TextEscapesEveryByteValueAtEveryOffset) {
+  for (int c = 0; c < 256; ++c) {
+    const bool escapes = c < 0x20 || c >= 0x7f || c == '"' || c == '\\';
+    char hex[8];
+    std::snprintf(hex, sizeof(hex), "\\x%02x", c);
+    const std::string want = c == '"' || c == '\\' ? std::string("\\") + static_cast<char>(c)
+                             : escapes             ? std::string(hex)
+                                                   : std::string(1, static_cast<char>(c));
+    for (size_t at = 0; at < 19; ++at) {
+      std::string agent(19, 'a');
+      agent[at] = static_cast<char>(c);
+      headers_.set("user-agent", agent);
+      const std::string line = formatLine(info_, Format::Text);
+      const std::string expected =
+          "\"" + std::string(at, 'a') + want + std::string(18 - at, 'a') + "\" -";
+      ASSERT_NE(line.find(expected), std::string::npos)
+          << "byte " << c << " at " << at << ": " << line;
+    }
+  }
 }
 
 TEST_F(FormatLineTest, NoResponseIsADash) {
