@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "source/common/version.h"
@@ -32,6 +33,24 @@ protected:
   test::FakeServerContext server_;
   std::vector<http::FilterFactoryCb> factories_;
 };
+
+// Uptime is seconds with one decimal, rounded half up (formatted without printf).
+TEST_F(HealthTest, UptimeHasOneDecimalRoundedHalfUp) {
+  configure("path: /health");
+  // The clock only moves forward: each case advances it to the case's total.
+  std::chrono::milliseconds at{0};
+  const std::pair<std::chrono::milliseconds, const char*> totals[] = {
+      {0ms, "0.0"},   {49ms, "0.0"},   {50ms, "0.1"},         {51ms, "0.1"},
+      {951ms, "1.0"}, {2951ms, "3.0"}, {3600000ms, "3600.0"}, {3600049ms, "3600.0"}};
+  for (const auto& [total, want] : totals) {
+    server_.time_.advance(total - at);
+    at = total;
+    auto h = run("GET", "/health");
+    EXPECT_NE(h->response.body.find(std::string("\"uptime_seconds\":") + want + ","),
+              std::string::npos)
+        << total.count() << "ms: " << h->response.body;
+  }
+}
 
 TEST_F(HealthTest, AnswersGetWithJsonBeforeTheApp) {
   configure("path: /health");
