@@ -72,8 +72,4 @@ std::string toLower(std::string_view s) {
   return out;
 }
 
-bool startsWith(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && s.substr(0, prefix.size()) == prefix;
-}
-
 } // namespace pounce

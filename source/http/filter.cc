@@ -60,7 +60,7 @@ __attribute__((noinline)) void* allocateBlock(size_t c) {
 void* StreamFilter::operator new(size_t size) {
 #ifndef POUNCE_SANITIZED
   const size_t c = (size - 1) / kGranule;
-  if (size != 0 && c < kClasses) {
+  if (c < kClasses) { // size 0 wraps to a huge class and falls through
     BlockCache& cache = t_cache;
     if (FreeBlock* b = cache.head[c]) {
       cache.head[c] = b->next;
@@ -79,7 +79,7 @@ void StreamFilter::operator delete(void* p, size_t size) {
   }
 #ifndef POUNCE_SANITIZED
   const size_t c = (size - 1) / kGranule;
-  if (size != 0 && c < kClasses) {
+  if (c < kClasses) { // size 0 wraps to a huge class and falls through
     BlockCache& cache = t_cache;
     if (cache.armed && cache.count[c] < kMaxCached) {
       auto* b = static_cast<FreeBlock*>(p);

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "source/common/swar.h"
+
 namespace pounce::http {
 
 namespace {
@@ -336,13 +338,8 @@ bool isValidHeaderName(std::string_view name) {
 }
 
 size_t countControlBytes(std::string_view bytes) {
-  // Exact per byte (no borrow crosses bytes): with the top bit masked off, adding 0x60 sets
-  // it for bytes >= 0x20 and adding 0x01 sets it only for 0x7f; bytes >= 0x80 never count.
-  // Each byte's 0/1 is summed in a lane of `lanes`, folded into `count` before a lane could
-  // pass 255 in the horizontal sum (31 words: at most 8 * 31 = 248).
-  constexpr uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr uint64_t kHighs = 0x8080808080808080ULL;
-  constexpr uint64_t kLow7 = 0x7f7f7f7f7f7f7f7fULL;
+  // Each ASCII control or DEL byte's 0/1 is summed in a lane of `lanes`, folded into `count`
+  // before a lane could pass 255 in the horizontal sum (31 words: at most 8 * 31 = 248).
   size_t count = 0;
   uint64_t lanes = 0;
   int words = 0;
@@ -350,17 +347,14 @@ size_t countControlBytes(std::string_view bytes) {
   for (; i + 8 <= bytes.size(); i += 8) {
     uint64_t w;
     std::memcpy(&w, bytes.data() + i, 8);
-    const uint64_t low = w & kLow7;
-    const uint64_t control = ~(low + kOnes * 0x60) & kHighs;
-    const uint64_t del = (low + kOnes) & kHighs;
-    lanes += ((control | del) & ~w) >> 7;
+    lanes += (swar::controlOrDel(w) & ~w) >> 7;
     if (++words == 31) {
-      count += static_cast<size_t>((lanes * kOnes) >> 56);
+      count += static_cast<size_t>((lanes * swar::kOnes) >> 56);
       lanes = 0;
       words = 0;
     }
   }
-  count += static_cast<size_t>((lanes * kOnes) >> 56);
+  count += static_cast<size_t>((lanes * swar::kOnes) >> 56);
   for (; i < bytes.size(); ++i) {
     const auto c = static_cast<unsigned char>(bytes[i]);
     count += (c < 0x20 || c == 0x7f) ? 1 : 0;

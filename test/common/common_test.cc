@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <cstring>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -7,6 +8,7 @@
 #include "source/common/output_queue.h"
 #include "source/common/stats.h"
 #include "source/common/strings.h"
+#include "source/common/swar.h"
 #include "source/common/time.h"
 
 namespace pounce {
@@ -117,6 +119,51 @@ TEST(Strings, ParseUintIsStrict) {
   EXPECT_FALSE(parseUint(" 1", v));
   EXPECT_FALSE(parseUint("99999999999999999999999", v));
   EXPECT_EQ(cat("a", 1, std::string_view("b"), 'c', -2), "a1bc-2");
+}
+
+TEST(Strings, CatAllocatesOnceAndAppendCatAppends) {
+  const std::string long_piece(100, 'x');
+  const std::string joined =
+      cat(long_piece, ':', INT64_MIN, ':', UINT64_MAX, ':', true, "!", std::string_view("sv"));
+  EXPECT_EQ(joined, long_piece + ":-9223372036854775808:18446744073709551615:true!sv");
+  std::string out = "head ";
+  appendCat(out, 7, ' ', long_piece);
+  EXPECT_EQ(out, "head 7 " + long_piece);
+  // One reservation from the pieces' upper bounds: 100 bytes, 20 digits and a sign.
+  std::string grown;
+  appendCat(grown, long_piece, INT64_MIN);
+  EXPECT_GE(grown.capacity(), long_piece.size() + 20);
+  EXPECT_TRUE(startsWith("x-forwarded-for", "x-forwarded-"));
+  EXPECT_FALSE(startsWith("x-forward", "x-forwarded-"));
+  EXPECT_TRUE(startsWith("abc", ""));
+}
+
+// Every byte value in every lane of a word, with every other lane holding a byte that fails
+// the test, against the byte-at-a-time definition.
+TEST(Swar, ByteTestsAreExactInEveryLane) {
+  for (int lane = 0; lane < 8; ++lane) {
+    for (int v = 0; v < 256; ++v) {
+      for (unsigned char filler : {'a', '\0', '\x7f', '\xff', '"'}) {
+        unsigned char bytes[8];
+        std::memset(bytes, filler, 8);
+        bytes[lane] = static_cast<unsigned char>(v);
+        uint64_t w;
+        std::memcpy(&w, bytes, 8);
+        const uint64_t control = swar::controlOrDel(w);
+        const uint64_t quote = swar::equalTo(w, '"');
+        const uint64_t high = swar::nonAscii(w);
+        for (int i = 0; i < 8; ++i) {
+          const unsigned char c = bytes[i];
+          const auto bit = [&](uint64_t mask) { return (mask >> (8 * i + 7)) & 1; };
+          SCOPED_TRACE(testing::Message() << "lane " << lane << " value " << v << " byte " << i);
+          EXPECT_EQ(bit(control), ((c & 0x7f) < 0x20 || (c & 0x7f) == 0x7f) ? 1u : 0u);
+          EXPECT_EQ(bit(quote), c == '"' ? 1u : 0u);
+          EXPECT_EQ(bit(high), c >= 0x80 ? 1u : 0u);
+        }
+        EXPECT_EQ((control | quote | high) & ~swar::kHighs, 0u);
+      }
+    }
+  }
 }
 
 TEST(Stats, CountersMergeAcrossThreadsAndRender) {

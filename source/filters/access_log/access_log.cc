@@ -13,6 +13,7 @@
 
 #include "source/common/json.h"
 #include "source/common/strings.h"
+#include "source/common/swar.h"
 #include "source/http/headers.h"
 
 namespace pounce::filters::access_log {
@@ -108,7 +109,7 @@ void appendIsoTime(std::string& out, SystemTime t) {
 // "%.6f" prints, without printf's floating-point path.
 void appendSeconds(std::string& out, std::chrono::nanoseconds d) {
   const int64_t us = d.count() <= 0 ? 0 : (d.count() + 500) / 1000;
-  detail::appendPiece(out, us / 1000000);
+  appendCat(out, us / 1000000);
   char frac[7] = {'.'};
   int64_t rest = us % 1000000;
   for (int i = 6; i >= 1; --i) {
@@ -152,24 +153,14 @@ struct EscapeTable {
 };
 constexpr EscapeTable kEscape;
 
-// Request line parts are escaped in the text format so a line is always one line. Writes
-// at most 4 * s.size() bytes at `p`.
-// Whether any of the 8 bytes in `w` is one kEscape holds (exact per byte: no carry or
-// borrow crosses a byte).
+// Whether any of the 8 bytes in `w` is one kEscape holds.
 bool wordNeedsEscape(uint64_t w) {
-  constexpr uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr uint64_t kHighs = 0x8080808080808080ULL;
-  constexpr uint64_t kLow7 = 0x7f7f7f7f7f7f7f7fULL;
-  const uint64_t low = w & kLow7;
-  const uint64_t control = ~(low + kOnes * 0x60) & kHighs; // low 7 bits < 0x20
-  const uint64_t del = (low + kOnes) & kHighs;             // low 7 bits == 0x7f
-  const uint64_t quote = w ^ (kOnes * '"');
-  const uint64_t backslash = w ^ (kOnes * '\\');
-  const uint64_t is_quote = ~(((quote & kLow7) + kLow7) | quote) & kHighs;
-  const uint64_t is_backslash = ~(((backslash & kLow7) + kLow7) | backslash) & kHighs;
-  return ((w & kHighs) | control | del | is_quote | is_backslash) != 0;
+  return (swar::nonAscii(w) | swar::controlOrDel(w) | swar::equalTo(w, '"') |
+          swar::equalTo(w, '\\')) != 0;
 }
 
+// Request line parts are escaped in the text format so a line is always one line. Writes
+// at most 4 * s.size() bytes at `p`.
 char* putEscaped(char* p, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   // Whole words with nothing to escape (the usual case) are found 8 bytes at a time.
@@ -339,13 +330,8 @@ void appendLine(std::string& line, const http::StreamInfo& info, Format format) 
     json::appendString(line, path);
     line += ",\"protocol\":\"";
     line += protocol;
-    line += "\",\"status\":";
-    detail::appendPiece(line, info.response_code);
-    line += ",\"bytes\":";
-    detail::appendPiece(line, info.bytes_sent);
-    line += ",\"request_bytes\":";
-    detail::appendPiece(line, info.bytes_received);
-    line += ",\"duration\":";
+    appendCat(line, "\",\"status\":", info.response_code, ",\"bytes\":", info.bytes_sent,
+              ",\"request_bytes\":", info.bytes_received, ",\"duration\":");
     appendSeconds(line, duration);
     line += ",\"listener\":";
     json::appendString(line, info.listener_name);

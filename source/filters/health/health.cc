@@ -23,25 +23,10 @@ std::string healthBody(bool healthy, ServerContext& server) {
                          server.timeSource().monotonicTime() - server.startTime())
                          .count();
   const int64_t tenths = ns <= 0 ? 0 : (ns + 50'000'000) / 100'000'000;
-  char uptime_text[32];
-  char* p = std::to_chars(uptime_text, uptime_text + sizeof(uptime_text) - 2, tenths / 10).ptr;
-  *p++ = '.';
-  *p++ = static_cast<char>('0' + tenths % 10);
-  const std::string_view uptime(uptime_text, static_cast<size_t>(p - uptime_text));
-  std::string out;
-  out.reserve(160); // one allocation for the whole document
-  out += "{\"status\":\"";
-  out += healthy ? "ok" : "draining";
-  out += "\",\"uptime_seconds\":";
-  out += uptime;
-  out += ",\"worker_id\":";
-  detail::appendPiece(out, server.workerId());
-  out += ",\"active_connections\":";
-  detail::appendPiece(out, server.activeConnections());
-  out += ",\"version\":\"";
-  out += kVersion;
-  out += "\"}";
-  return out;
+  return cat("{\"status\":\"", healthy ? "ok" : "draining", "\",\"uptime_seconds\":", tenths / 10,
+             '.', static_cast<char>('0' + tenths % 10), ",\"worker_id\":", server.workerId(),
+             ",\"active_connections\":", server.activeConnections(), ",\"version\":\"", kVersion,
+             "\"}");
 }
 
 http::FilterStatus HealthFilter::decodeHeaders(http::RequestHeaders& headers, bool) {

@@ -333,7 +333,7 @@ void ProxyHeadersFilter::applyXForwarded(http::RequestHeaders& headers,
   // Most requests carry no X-Forwarded-* field at all: one pass finds that out.
   bool any = false;
   for (size_t i = 0; i < headers.size() && !any; ++i) {
-    any = headers.nameAt(i).substr(0, kXForwardedPrefix.size()) == kXForwardedPrefix;
+    any = startsWith(headers.nameAt(i), kXForwardedPrefix);
   }
   if (!any) {
     return;

@@ -49,8 +49,6 @@ bool isToken(std::string_view name) {
   return true;
 }
 
-} // namespace
-
 void appendServerTiming(
     std::string& out, std::chrono::nanoseconds total,
     const std::vector<std::pair<std::string, std::chrono::nanoseconds>>& timings) {
@@ -61,6 +59,8 @@ void appendServerTiming(
     }
   }
 }
+
+} // namespace
 
 std::string
 formatServerTiming(std::chrono::nanoseconds total,
