@@ -2,7 +2,8 @@
 
 #include <charconv>
 #include <cstdint>
-#include <limits>
+#include <cstring>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -13,47 +14,59 @@
 namespace pounce {
 
 namespace detail {
-inline void appendPiece(std::string& out, std::string_view s) { out.append(s.data(), s.size()); }
-inline void appendPiece(std::string& out, const char* s) { out.append(s); }
-inline void appendPiece(std::string& out, absl::string_view s) { out.append(s.data(), s.size()); }
-inline void appendPiece(std::string& out, const std::string& s) { out.append(s); }
-inline void appendPiece(std::string& out, char c) { out.push_back(c); }
-template <class T, std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, char> &&
-                                        !std::is_same_v<T, bool>,
-                                    int> = 0>
-void appendPiece(std::string& out, T v) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof(buf), v);
-  out.append(buf, r.ptr);
-}
-inline void appendPiece(std::string& out, bool b) { out.append(b ? "true" : "false"); }
+// One piece of a concatenation as text: strings by reference, integers and chars formatted
+// into the piece itself. Lives only as a temporary inside cat()/appendCat().
+class Piece {
+public:
+  Piece(std::string_view s) : view_(s) {}
+  Piece(absl::string_view s) : view_(s.data(), s.size()) {}
+  Piece(const std::string& s) : view_(s) {}
+  Piece(const char* s) : view_(s) {}
+  Piece(char c) : view_(buf_, 1) { buf_[0] = c; }
+  Piece(bool b) : view_(b ? "true" : "false") {}
+  template <class T, std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, char> &&
+                                          !std::is_same_v<T, bool>,
+                                      int> = 0>
+  Piece(T v) {
+    const auto r = std::to_chars(buf_, buf_ + sizeof(buf_), v);
+    view_ = std::string_view(buf_, static_cast<size_t>(r.ptr - buf_));
+  }
+  Piece(const Piece&) = delete;
+  Piece& operator=(const Piece&) = delete;
 
-// An upper bound of what appendPiece appends, so a concatenation allocates once.
-inline size_t pieceSize(std::string_view s) { return s.size(); }
-inline size_t pieceSize(const char* s) { return std::char_traits<char>::length(s); }
-inline size_t pieceSize(absl::string_view s) { return s.size(); }
-inline size_t pieceSize(const std::string& s) { return s.size(); }
-inline size_t pieceSize(char) { return 1; }
-template <class T, std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, char> &&
-                                        !std::is_same_v<T, bool>,
-                                    int> = 0>
-constexpr size_t pieceSize(T) {
-  return std::numeric_limits<T>::digits10 + 2; // every digit, and a sign
-}
-inline size_t pieceSize(bool) { return 5; }
+  std::string_view view() const { return view_; }
+
+private:
+  std::string_view view_;
+  char buf_[24]; // the decimal form of any 64-bit integer, with its sign
+};
+
 } // namespace detail
 
-// Appends strings, string_views, chars and integers (in decimal) to `out`, growing it at
-// most once.
+// Appends strings, string_views, chars, bools and integers (in decimal) to `out`, growing
+// it at most once. Inlined, so literal pieces are copied with their lengths known.
 template <class... Args>
-void appendCat(std::string& out, const Args&... args) {
-  out.reserve(out.size() + (detail::pieceSize(args) + ... + 0));
-  (detail::appendPiece(out, args), ...);
+[[gnu::always_inline]] inline void appendCat(std::string& out, const Args&... args) {
+  static_assert(sizeof...(Args) > 0, "nothing to append");
+  const detail::Piece pieces[] = {args...};
+  size_t total = 0;
+  for (const detail::Piece& p : pieces) {
+    total += p.view().size();
+  }
+  const size_t start = out.size();
+  out.resize(start + total);
+  char* dst = out.data() + start;
+  const auto put = [&dst](const detail::Piece& p) {
+    std::memcpy(dst, p.view().data(), p.view().size());
+    dst += p.view().size();
+  };
+  size_t i = 0;
+  (((void)sizeof(Args), put(pieces[i++])), ...); // one copy per piece, not a loop
 }
 
-// Concatenates strings, string_views, chars and integers in one allocation.
+// Concatenates strings, string_views, chars, bools and integers in one allocation.
 template <class... Args>
-std::string cat(const Args&... args) {
+[[gnu::always_inline]] inline std::string cat(const Args&... args) {
   std::string out;
   appendCat(out, args...);
   return out;

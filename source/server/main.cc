@@ -114,13 +114,9 @@ int main(int argc, char** argv) {
 
   const bool validate = options->mode == "validate";
   const std::string config_path = options->config_path;
-  std::string config_dir;
-  if (!config_path.empty()) {
-    config_dir = std::filesystem::path(config_path).parent_path().string();
-  }
-  if (config_dir.empty()) {
-    config_dir = ".";
-  }
+  const std::string parent_dir =
+      config_path.empty() ? std::string() : std::filesystem::path(config_path).parent_path().string();
+  const std::string config_dir = parent_dir.empty() ? std::string(".") : parent_dir;
 
   // Worker model: processes on a GIL build (each with its own interpreter), Python
   // threads in one process on a free-threaded build.
