@@ -77,7 +77,17 @@ bool parseUint(std::string_view text, uint64_t& out);
 bool parseInt(std::string_view text, int64_t& out);
 bool parseDouble(std::string_view text, double& out);
 
-std::string_view trim(std::string_view s);
+// `s` without leading and trailing spaces, tabs, CRs and LFs.
+inline std::string_view trim(std::string_view s) {
+  const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  while (!s.empty() && blank(s.front())) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && blank(s.back())) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
 std::vector<std::string_view> split(std::string_view s, char sep);
 std::string toLower(std::string_view s);
 inline bool startsWith(std::string_view s, std::string_view prefix) {
