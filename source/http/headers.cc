@@ -363,18 +363,13 @@ size_t countControlBytes(std::string_view bytes) {
 }
 
 bool isValidHeaderValue(std::string_view value) {
-  // Eight bytes at a time: a word with no byte below 0x20 and none equal to 0x7f is fine;
-  // otherwise look closer (HTAB is allowed).
-  constexpr uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr uint64_t kHighs = 0x8080808080808080ULL;
+  // Eight bytes at a time: a word with no ASCII control and no DEL is fine (bytes from 0x80
+  // are obs-text); otherwise look closer (HTAB is allowed).
   size_t i = 0;
   for (; i + 8 <= value.size(); i += 8) {
     uint64_t w;
     std::memcpy(&w, value.data() + i, 8);
-    const uint64_t below_space = (w - kOnes * 0x20) & ~w & kHighs;
-    const uint64_t x = w ^ (kOnes * 0x7f);
-    const uint64_t is_del = (x - kOnes) & ~x & kHighs;
-    if ((below_space | is_del) != 0) {
+    if ((swar::controlOrDel(w) & ~w) != 0) {
       break;
     }
   }

@@ -50,6 +50,19 @@ TEST(Headers, ValidatesNamesAndValues) {
   EXPECT_FALSE(isValidHeaderValue(std::string("a\0b", 3)));
 }
 
+// Every byte value at every offset of a 19-byte value, so both the 8-byte path and the
+// byte-at-a-time tail see it: only controls other than HTAB, and DEL, are refused.
+TEST(Headers, ValidatesEveryValueByteAtEveryOffset) {
+  for (size_t at = 0; at < 19; ++at) {
+    for (int c = 0; c < 256; ++c) {
+      std::string value(19, 'v');
+      value[at] = static_cast<char>(c);
+      const bool ok = c == '\t' || (c >= 0x20 && c != 0x7f);
+      EXPECT_EQ(isValidHeaderValue(value), ok) << "byte " << c << " at " << at;
+    }
+  }
+}
+
 TEST(Headers, CountsControlBytesExactly) {
   EXPECT_EQ(countControlBytes(""), 0u);
   EXPECT_EQ(countControlBytes("date: x\r\nserver: pounce\r\n"), 4u);

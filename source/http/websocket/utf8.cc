@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "source/common/swar.h"
+
 namespace pounce::http::websocket {
 
 namespace {
@@ -87,8 +89,6 @@ struct Tables {
 };
 constexpr Tables kTables;
 
-constexpr uint64_t kHighBits = 0x8080808080808080ULL;
-
 } // namespace
 
 bool Utf8Validator::feed(const char* data, size_t size) {
@@ -104,7 +104,7 @@ bool Utf8Validator::feed(const char* data, size_t size) {
       while (end - p >= 8) {
         uint64_t word;
         std::memcpy(&word, p, 8);
-        if ((word & kHighBits) != 0) {
+        if (swar::nonAscii(word) != 0) {
           break;
         }
         p += 8;
