@@ -13,7 +13,7 @@ namespace pounce::asgi {
 // The terminal filter on the I/O thread: hands each request to a Python loop and applies
 // the app's response events to the stream. It never touches Python itself. A WebSocket
 // request gets a WebSocketTunnel for its I/O side.
-class AsgiFilter : public http::StreamFilter, public http::DownstreamWatermarkCallbacks {
+class AsgiFilter final : public http::StreamFilter, public http::DownstreamWatermarkCallbacks {
 public:
   // `websocket` and `server` outlive the filter (the chain's factory holds them).
   AsgiFilter(std::shared_ptr<AsgiApp> app, const WebSocketConfig& websocket, ServerContext* server)

@@ -18,10 +18,12 @@ constexpr uint64_t kFileReadChunk = 64 * 1024;
 // iteration and responses it produces start.
 class ActiveStream::ActiveFilter : public DecoderFilterCallbacks, public EncoderFilterCallbacks {
 public:
-  ActiveFilter(ActiveStream& stream, size_t index, StreamFilterPtr filter)
-      : stream_(stream), index_(index), filter_(std::move(filter)) {}
+  ActiveFilter(ActiveStream& stream, size_t index, StreamFilterPtr filter, uint32_t events)
+      : stream_(stream), index_(index), filter_(std::move(filter)), events_(events) {}
 
   StreamFilter& filter() { return *filter_; }
+  // Whether the filter handles `event` (a FilterEvent bit); the stream skips it otherwise.
+  bool handles(uint32_t event) const { return (events_ & event) != 0; }
 
   // StreamFilterCallbacks
   StreamInfo& streamInfo() override { return stream_.info_; }
@@ -92,6 +94,7 @@ private:
   ActiveStream& stream_;
   const size_t index_;
   StreamFilterPtr filter_;
+  const uint32_t events_;
   bool paused_{false};
 };
 
@@ -115,7 +118,8 @@ void ActiveStream::createFilters() {
   filters_ = static_cast<ActiveFilter*>(::operator new(sizeof(ActiveFilter) * chain_->size()));
   for (const auto& entry : chain_->entries()) {
     ActiveFilter* filter =
-        new (&filters_[filter_count_]) ActiveFilter(*this, filter_count_, entry.factory());
+        new (&filters_[filter_count_])
+        ActiveFilter(*this, filter_count_, entry.factory(), entry.factory.events());
     ++filter_count_;
     filter->filter().setDecoderFilterCallbacks(*filter);
     filter->filter().setEncoderFilterCallbacks(*filter);
@@ -152,6 +156,9 @@ void ActiveStream::iterateDecodeHeaders() {
                    buffered_trailers_ == nullptr;
   while (headers_next_ < decodeEnd()) {
     const size_t i = headers_next_++;
+    if (!filters_[i].handles(FilterEvent::DecodeHeaders)) {
+      continue;
+    }
     const FilterStatus status = filters_[i].filter().decodeHeaders(*request_headers_, end);
     if (done_) {
       return;
@@ -198,6 +205,9 @@ void ActiveStream::iterateDecodeData(size_t from, Buffer& data, bool end_stream)
       bufferRequestData(data, end_stream);
       return;
     }
+    if (!filters_[i].handles(FilterEvent::DecodeData)) {
+      continue;
+    }
     const FilterStatus status = filters_[i].filter().decodeData(data, end_stream);
     if (done_) {
       return;
@@ -239,6 +249,9 @@ void ActiveStream::iterateDecodeTrailers(size_t from) {
   }
   HeaderMapPtr trailers = std::move(buffered_trailers_);
   for (size_t i = from; i < decodeEnd(); ++i) {
+    if (!filters_[i].handles(FilterEvent::DecodeTrailers)) {
+      continue;
+    }
     const FilterStatus status = filters_[i].filter().decodeTrailers(*trailers);
     if (done_) {
       return;
@@ -348,7 +361,9 @@ void ActiveStream::encodeHeaders(int from, ResponseHeadersPtr headers, bool end_
   response_headers_ = std::move(headers);
   response_headers_end_ = end_stream;
   for (int k = from; k >= 0; --k) {
-    encode_headers_next_ = k - 1;
+    if (!filters_[k].handles(FilterEvent::EncodeHeaders)) {
+      continue;
+    }
     const FilterStatus status = filters_[k].filter().encodeHeaders(*response_headers_, end_stream);
     if (done_) {
       return;
@@ -358,7 +373,6 @@ void ActiveStream::encodeHeaders(int from, ResponseHeadersPtr headers, bool end_
       return;
     }
   }
-  encode_headers_next_ = -1;
   sendHeadersToCodec();
 }
 
@@ -386,6 +400,9 @@ void ActiveStream::iterateEncodeData(int from, Buffer& data, bool end_stream) {
       buffered_response_.move(data);
       buffered_response_end_ = buffered_response_end_ || end_stream;
       return;
+    }
+    if (!filters_[k].handles(FilterEvent::EncodeData)) {
+      continue;
     }
     const FilterStatus status = filters_[k].filter().encodeData(data, end_stream);
     if (done_) {
@@ -488,6 +505,9 @@ void ActiveStream::encodeTrailers(int from, HeaderMapPtr trailers) {
     return;
   }
   for (int k = from; k >= 0; --k) {
+    if (!filters_[k].handles(FilterEvent::EncodeTrailers)) {
+      continue;
+    }
     trailers_at_ = k;
     filters_[k].filter().encodeTrailers(*trailers);
     trailers_at_ = -1;
@@ -526,7 +546,9 @@ void ActiveStream::continueEncoding(size_t index) {
   encode_stopped_at_ = -1;
   if (!response_head_sent_) {
     for (int k = static_cast<int>(index) - 1; k >= 0; --k) {
-      encode_headers_next_ = k - 1;
+      if (!filters_[k].handles(FilterEvent::EncodeHeaders)) {
+        continue;
+      }
       const FilterStatus status =
           filters_[k].filter().encodeHeaders(*response_headers_, response_headers_end_);
       if (done_) {
@@ -537,7 +559,6 @@ void ActiveStream::continueEncoding(size_t index) {
         return;
       }
     }
-    encode_headers_next_ = -1;
     sendHeadersToCodec();
     if (done_) {
       return;
@@ -575,7 +596,9 @@ void ActiveStream::checkRequestTimeout(MonotonicTime now) {
 
 void ActiveStream::onDrainStarted() {
   for (size_t i = 0; i < filter_count_ && !done_; ++i) {
-    filters_[i].filter().onDrainStarted();
+    if (filters_[i].handles(FilterEvent::DrainStarted)) {
+      filters_[i].filter().onDrainStarted();
+    }
   }
 }
 
@@ -638,10 +661,14 @@ void ActiveStream::finish() {
     }
   }
   for (size_t i = 0; i < filter_count_; ++i) {
-    filters_[i].filter().onStreamComplete();
+    if (filters_[i].handles(FilterEvent::StreamComplete)) {
+      filters_[i].filter().onStreamComplete();
+    }
   }
   for (size_t i = 0; i < filter_count_; ++i) {
-    filters_[i].filter().onDestroy();
+    if (filters_[i].handles(FilterEvent::Destroy)) {
+      filters_[i].filter().onDestroy();
+    }
   }
   watermark_callbacks_.clear();
   parent_.onStreamDone(*this);

@@ -1,8 +1,10 @@
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string_view>
+#include <type_traits>
 
 #include "source/common/buffer.h"
 #include "source/common/event/dispatcher.h"
@@ -154,5 +156,57 @@ protected:
   EncoderFilterCallbacks* encoder_callbacks_{nullptr};
 };
 using StreamFilterPtr = std::unique_ptr<StreamFilter>;
+
+// The events of StreamFilter a filter type handles, one bit each. The stream does not call
+// an event a filter leaves to StreamFilter's default (which passes it on or does nothing):
+// a chain of a dozen filters makes some fifty calls per request, most of them to defaults.
+namespace FilterEvent {
+inline constexpr uint32_t DecodeHeaders = 1u << 0;
+inline constexpr uint32_t DecodeData = 1u << 1;
+inline constexpr uint32_t DecodeTrailers = 1u << 2;
+inline constexpr uint32_t EncodeHeaders = 1u << 3;
+inline constexpr uint32_t EncodeData = 1u << 4;
+inline constexpr uint32_t EncodeTrailers = 1u << 5;
+inline constexpr uint32_t Destroy = 1u << 6;
+inline constexpr uint32_t StreamComplete = 1u << 7;
+inline constexpr uint32_t DrainStarted = 1u << 8;
+inline constexpr uint32_t All = (1u << 9) - 1;
+} // namespace FilterEvent
+
+// The events `F` overrides, worked out at compile time: `&F::decodeData` names
+// StreamFilter's member unless F (or a base between them) declares its own. Only a final
+// class is known exactly (a subclass could override more), so others get every event.
+template <class F> constexpr uint32_t filterEventsOf() {
+  static_assert(std::is_base_of_v<StreamFilter, F>);
+  if constexpr (!std::is_final_v<F>) {
+    return FilterEvent::All;
+  } else {
+    uint32_t events = 0;
+    auto add = [&events](bool overridden, uint32_t bit) {
+      if (overridden) {
+        events |= bit;
+      }
+    };
+    using S = StreamFilter;
+    add(!std::is_same_v<decltype(&F::decodeHeaders), decltype(&S::decodeHeaders)>,
+        FilterEvent::DecodeHeaders);
+    add(!std::is_same_v<decltype(&F::decodeData), decltype(&S::decodeData)>,
+        FilterEvent::DecodeData);
+    add(!std::is_same_v<decltype(&F::decodeTrailers), decltype(&S::decodeTrailers)>,
+        FilterEvent::DecodeTrailers);
+    add(!std::is_same_v<decltype(&F::encodeHeaders), decltype(&S::encodeHeaders)>,
+        FilterEvent::EncodeHeaders);
+    add(!std::is_same_v<decltype(&F::encodeData), decltype(&S::encodeData)>,
+        FilterEvent::EncodeData);
+    add(!std::is_same_v<decltype(&F::encodeTrailers), decltype(&S::encodeTrailers)>,
+        FilterEvent::EncodeTrailers);
+    add(!std::is_same_v<decltype(&F::onDestroy), decltype(&S::onDestroy)>, FilterEvent::Destroy);
+    add(!std::is_same_v<decltype(&F::onStreamComplete), decltype(&S::onStreamComplete)>,
+        FilterEvent::StreamComplete);
+    add(!std::is_same_v<decltype(&F::onDrainStarted), decltype(&S::onDrainStarted)>,
+        FilterEvent::DrainStarted);
+    return events;
+  }
+}
 
 } // namespace pounce::http

@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "source/http/filter.h"
@@ -12,7 +13,37 @@ namespace pounce::http {
 
 // Makes one filter instance for a stream. Built once from a validated config (on the main
 // thread) and called on I/O threads for every stream, so it must be thread-safe.
-using FilterFactoryCb = std::function<StreamFilterPtr()>;
+//
+// Built from a callable. When the callable returns `std::unique_ptr<F>` of a final filter
+// class F, the factory also knows which events F handles (filterEventsOf) and the stream
+// skips the others; any other callable gets every event.
+class FilterFactoryCb {
+public:
+  FilterFactoryCb() = default;
+  FilterFactoryCb(std::nullptr_t) {}
+  template <class Fn, class = std::enable_if_t<std::is_invocable_v<Fn&> &&
+                                               !std::is_same_v<std::decay_t<Fn>, FilterFactoryCb>>>
+  FilterFactoryCb(Fn make) : make_(std::move(make)), events_(eventsOfResult<std::invoke_result_t<Fn&>>()) {}
+
+  StreamFilterPtr operator()() const { return make_(); }
+  explicit operator bool() const { return static_cast<bool>(make_); }
+  // FilterEvent bits: the events the filters made here handle.
+  uint32_t events() const { return events_; }
+
+private:
+  template <class R> static constexpr uint32_t eventsOfResult() {
+    if constexpr (IsUniquePtr<R>::value) {
+      return filterEventsOf<typename R::element_type>();
+    } else {
+      return FilterEvent::All;
+    }
+  }
+  template <class R> struct IsUniquePtr : std::false_type {};
+  template <class T> struct IsUniquePtr<std::unique_ptr<T>> : std::true_type {};
+
+  std::function<StreamFilterPtr()> make_;
+  uint32_t events_{FilterEvent::All};
+};
 
 struct FilterChainEntry {
   std::string name; // e.g. "pounce.filters.health"

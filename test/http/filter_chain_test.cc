@@ -261,6 +261,91 @@ TEST(FilterChain, RequestTimeoutAnswers504AndDestroysTheTerminal) {
   EXPECT_TRUE(h.info().hasFlag(ResponseFlag::RequestTimeout));
 }
 
+// Final filters that each handle a few events; the stream calls only those.
+class HoldsHeaders final : public StreamFilter {
+public:
+  explicit HoldsHeaders(std::vector<std::string>& log) : log_(log) {}
+  FilterStatus decodeHeaders(RequestHeaders&, bool) override {
+    log_.push_back("hold:decodeHeaders");
+    return FilterStatus::StopIteration;
+  }
+  DecoderFilterCallbacks* decoder() { return decoder_callbacks_; }
+
+private:
+  std::vector<std::string>& log_;
+};
+
+class CountsResponseBytes final : public StreamFilter {
+public:
+  explicit CountsResponseBytes(std::vector<std::string>& log) : log_(log) {}
+  FilterStatus encodeData(Buffer& data, bool end_stream) override {
+    log_.push_back("count:encodeData:" + std::to_string(data.length()) + (end_stream ? ":end" : ""));
+    return FilterStatus::Continue;
+  }
+  void onStreamComplete() override { log_.push_back("count:complete"); }
+
+private:
+  std::vector<std::string>& log_;
+};
+
+// Overrides through a base: a non-final base means every event, a final leaf the union.
+class LogsCompletion : public StreamFilter {
+public:
+  void onStreamComplete() override {}
+};
+class LogsCompletionAndDrain final : public LogsCompletion {
+public:
+  void onDrainStarted() override {}
+};
+
+TEST(FilterEvents, AFinalFilterHandlesExactlyTheEventsItOverrides) {
+  static_assert(filterEventsOf<HoldsHeaders>() == FilterEvent::DecodeHeaders);
+  static_assert(filterEventsOf<CountsResponseBytes>() ==
+                (FilterEvent::EncodeData | FilterEvent::StreamComplete));
+  static_assert(filterEventsOf<LogsCompletion>() == FilterEvent::All);
+  static_assert(filterEventsOf<LogsCompletionAndDrain>() ==
+                (FilterEvent::StreamComplete | FilterEvent::DrainStarted));
+  static_assert(filterEventsOf<LoggingFilter>() == FilterEvent::All);
+
+  std::vector<std::string> log;
+  const FilterFactoryCb exact([&log]() { return std::make_unique<HoldsHeaders>(log); });
+  EXPECT_EQ(exact.events(), FilterEvent::DecodeHeaders);
+  // A factory that hides the filter's type cannot know: every event is delivered.
+  const FilterFactoryCb erased([&log]() -> StreamFilterPtr {
+    return std::make_unique<HoldsHeaders>(log);
+  });
+  EXPECT_EQ(erased.events(), FilterEvent::All);
+  EXPECT_FALSE(FilterFactoryCb());
+  EXPECT_TRUE(exact);
+}
+
+TEST(FilterEvents, SkippedEventsKeepBufferingAndResumeExact) {
+  std::vector<std::string> log;
+  HoldsHeaders* hold = nullptr;
+  FilterHarness h({[&]() { return std::make_unique<CountsResponseBytes>(log); },
+                   [&]() {
+                     auto f = std::make_unique<HoldsHeaders>(log);
+                     hold = f.get();
+                     return f;
+                   },
+                   [&]() { return std::make_unique<CountsResponseBytes>(log); },
+                   [&]() { return std::make_unique<EchoFilter>(log); }});
+  h.sendHeaders(FilterHarness::request("POST", "/"), false);
+  h.sendData("abc", false);
+  h.sendData("defg", true);
+  // The holder takes no body events, but the body still waits for it.
+  EXPECT_EQ(log, (std::vector<std::string>{"hold:decodeHeaders"}));
+  hold->decoder()->continueDecoding();
+  h.runPending();
+  EXPECT_EQ(log, (std::vector<std::string>{"hold:decodeHeaders", "echo:decodeHeaders",
+                                           "echo:decodeData:abcdefg:end", "count:encodeData:7:end",
+                                           "count:encodeData:7:end", "count:complete",
+                                           "count:complete", "echo:destroy"}));
+  EXPECT_EQ(h.response.status, 200);
+  EXPECT_EQ(h.response.body, "abcdefg");
+  EXPECT_TRUE(h.stream_done);
+}
+
 } // namespace
 } // namespace pounce::http
 

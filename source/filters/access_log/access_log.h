@@ -48,7 +48,7 @@ using ConfigSharedPtr = std::shared_ptr<const Config>;
 std::string formatLine(const http::StreamInfo& info, Format format);
 void appendLine(std::string& out, const http::StreamInfo& info, Format format);
 
-class AccessLogFilter : public http::StreamFilter {
+class AccessLogFilter final : public http::StreamFilter {
 public:
   // `config` belongs to the chain's factory, which outlives every stream on the chain
   // (no reference count per stream).

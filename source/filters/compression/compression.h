@@ -43,7 +43,7 @@ using ConfigSharedPtr = std::shared_ptr<const Config>;
 std::vector<std::string> defaultContentTypes();
 
 // Compresses response bodies as they pass (see the proto for when).
-class CompressionFilter : public http::StreamFilter {
+class CompressionFilter final : public http::StreamFilter {
 public:
   // `config` belongs to the chain's factory, which outlives every stream on the chain
   // (no reference count per stream).

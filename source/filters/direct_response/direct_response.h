@@ -18,7 +18,7 @@ struct Config {
 using ConfigSharedPtr = std::shared_ptr<const Config>;
 
 // Terminal: answers every request with the configured response.
-class DirectResponseFilter : public http::StreamFilter {
+class DirectResponseFilter final : public http::StreamFilter {
 public:
   // `config` belongs to the chain's factory, which outlives every stream on the chain
   // (no reference count per stream).

@@ -33,7 +33,7 @@ bool probeHealthy(Probe probe, const ServerContext& server);
 std::string healthBody(bool healthy, ServerContext& server);
 
 // Answers GET/HEAD on the configured paths; everything else passes.
-class HealthFilter : public http::StreamFilter {
+class HealthFilter final : public http::StreamFilter {
 public:
   // `config` belongs to the chain's factory, which outlives every stream on the chain
   // (no reference count per stream).

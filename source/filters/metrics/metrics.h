@@ -68,7 +68,7 @@ bool registerFamilies(stats::Store& store, const std::vector<double>& buckets);
 
 // Counts each stream in onStreamComplete (so local replies of later filters and protocol
 // errors are counted too) and answers scrapes on the configured path.
-class MetricsFilter : public http::StreamFilter {
+class MetricsFilter final : public http::StreamFilter {
 public:
   // `config` belongs to the chain's factory, which outlives every stream on the chain
   // (no reference count per stream).

@@ -62,7 +62,7 @@ struct ForwardedElement {
 bool parseForwarded(std::string_view value, std::vector<ForwardedElement>& out);
 
 // Applies the proxy-header policy to one request (see the proto for the behaviour).
-class ProxyHeadersFilter : public http::StreamFilter {
+class ProxyHeadersFilter final : public http::StreamFilter {
 public:
   // `config` belongs to the chain's factory, which outlives every stream on the chain
   // (no reference count per stream).

@@ -27,7 +27,7 @@ using ConfigSharedPtr = std::shared_ptr<Config>;
 uint64_t ceilSeconds(std::chrono::nanoseconds d, uint64_t floor);
 
 // Takes a token for the request's client; answers 429 when there is none.
-class RateLimitFilter : public http::StreamFilter {
+class RateLimitFilter final : public http::StreamFilter {
 public:
   // `config` belongs to the chain's factory, which outlives every stream on the chain
   // (no reference count per stream).

@@ -25,7 +25,7 @@ bool isSaneRequestId(std::string_view id);
 
 // Sets StreamInfo::request_id and the request header on the way in, and the response
 // header on the way out.
-class RequestIdFilter : public http::StreamFilter {
+class RequestIdFilter final : public http::StreamFilter {
 public:
   // `config` belongs to the chain's factory, which outlives every stream on the chain
   // (no reference count per stream).

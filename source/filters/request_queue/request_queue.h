@@ -34,7 +34,7 @@ using ConfigSharedPtr = std::shared_ptr<Config>;
 QueueStats createQueueStats(stats::Store& store, const std::string& listener);
 
 // Holds a request until it gets a slot of the queue; sheds it with 503 when it cannot.
-class RequestQueueFilter : public http::StreamFilter {
+class RequestQueueFilter final : public http::StreamFilter {
 public:
   explicit RequestQueueFilter(ConfigSharedPtr config) : config_(std::move(config)) {}
 

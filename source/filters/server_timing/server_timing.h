@@ -19,7 +19,7 @@ formatServerTiming(std::chrono::nanoseconds total,
 // Adds Server-Timing to the response head: the time from the start of the stream to the
 // response head, and every StreamInfo::timings entry recorded by then ("queue", "app", ...).
 // Place it first in the chain so that it sees every response, local replies included.
-class ServerTimingFilter : public http::StreamFilter {
+class ServerTimingFilter final : public http::StreamFilter {
 public:
   // http::StreamEncoderFilter
   http::FilterStatus encodeHeaders(http::ResponseHeaders& headers, bool end_stream) override;

@@ -104,7 +104,7 @@ private:
 // The admin terminal filter: one per admin stream. Checks Host, Origin and the bearer
 // token, reads the request body (up to the listener's max_request_bytes), then hands the
 // request to the AdminApi and writes its answer when it comes.
-class AdminFilter : public http::StreamFilter {
+class AdminFilter final : public http::StreamFilter {
 public:
   explicit AdminFilter(AdminApi& api) : api_(api), alive_(std::make_shared<bool>(true)) {}
 
