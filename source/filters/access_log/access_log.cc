@@ -311,8 +311,21 @@ void appendLine(std::string& line, const http::StreamInfo& info, Format format) 
   const http::RequestHeaders* req = info.request_headers;
   const std::string_view method = req ? std::string_view(req->method()) : "-";
   const std::string_view path = req ? std::string_view(req->path()) : "-";
-  const std::string_view user_agent = req ? req->getOr("user-agent") : "";
-  const std::string_view referer = req ? req->getOr("referer") : "";
+  // Both fields found in one pass over the request head (the first of each counts).
+  std::string_view user_agent;
+  std::string_view referer;
+  bool have_agent = false;
+  bool have_referer = false;
+  for (size_t i = 0; req != nullptr && i < req->size() && !(have_agent && have_referer); ++i) {
+    const std::string_view name = req->nameAt(i);
+    if (!have_agent && name == "user-agent") {
+      user_agent = req->valueAt(i);
+      have_agent = true;
+    } else if (!have_referer && name == "referer") {
+      referer = req->valueAt(i);
+      have_referer = true;
+    }
+  }
   const std::string_view protocol = http::protocolString(info.protocol);
   const auto duration = std::chrono::duration_cast<std::chrono::nanoseconds>(info.duration());
   const std::string_view client =

@@ -1,5 +1,6 @@
 #include "source/filters/compression/compression.h"
 
+#include <atomic>
 #include <optional>
 
 #include "source/common/logger.h"
@@ -96,7 +97,36 @@ std::vector<std::string> defaultContentTypes() {
           "*/*+json",        "*/*+xml"};
 }
 
+uint64_t Config::nextId() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+namespace {
+struct CompressibleMemo {
+  uint64_t config_id{0};
+  std::string content_type;
+  bool result{false};
+};
+thread_local CompressibleMemo t_compressible;
+constexpr size_t kMaxMemoContentType = 128;
+} // namespace
+
 bool Config::compressible(std::string_view content_type) const {
+  CompressibleMemo& memo = t_compressible;
+  if (memo.config_id == id && memo.content_type == content_type) {
+    return memo.result;
+  }
+  const bool result = matchesAllowList(content_type);
+  if (content_type.size() <= kMaxMemoContentType) {
+    memo.config_id = id;
+    memo.content_type.assign(content_type.data(), content_type.size());
+    memo.result = result;
+  }
+  return result;
+}
+
+bool Config::matchesAllowList(std::string_view content_type) const {
   const size_t semi = content_type.find(';');
   const std::string_view media = trim(content_type.substr(0, semi));
   const size_t slash = media.find('/');

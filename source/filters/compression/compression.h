@@ -27,6 +27,10 @@ struct MediaRange {
 
 // The validated config: built once on the main thread, shared by every stream.
 struct Config {
+  Config() = default;
+  Config(const Config&) = delete; // a copy would share `id` while it could differ
+  Config& operator=(const Config&) = delete;
+
   uint64_t min_bytes{256};
   std::vector<MediaRange> content_types;
   std::vector<Encoding> encodings{Encoding::Zstd, Encoding::Brotli, Encoding::Gzip};
@@ -35,8 +39,17 @@ struct Config {
   const stats::Series* bytes_in[3]{};
   const stats::Series* bytes_out[3]{};
 
-  // Is a Content-Type value (parameters allowed) in the allow-list?
+  // Is a Content-Type value (parameters allowed) in the allow-list? Remembers this
+  // thread's last answer: an app sends one or two types, so the list is walked once per
+  // type rather than once per response.
   bool compressible(std::string_view content_type) const;
+
+  // Tells this config from any other, also from a later one at the same address.
+  const uint64_t id{nextId()};
+
+private:
+  bool matchesAllowList(std::string_view content_type) const;
+  static uint64_t nextId();
 };
 using ConfigSharedPtr = std::shared_ptr<const Config>;
 

@@ -59,6 +59,20 @@ TEST_F(FormatLineTest, TextEscapesQuotesBackslashesAndControlBytes) {
   EXPECT_EQ(line.find('\n'), line.size() - 1);
 }
 
+TEST_F(FormatLineTest, FirstRefererAndUserAgentCountInEitherOrder) {
+  headers_.remove("user-agent");
+  headers_.add("referer", "https://one.example/");
+  headers_.add("user-agent", "first/1");
+  headers_.add("referer", "https://two.example/");
+  headers_.add("user-agent", "second/2");
+  const std::string line = formatLine(info_, Format::Text);
+  EXPECT_NE(line.find("\"https://one.example/\" \"first/1\""), std::string::npos) << line;
+  const std::string json = formatLine(info_, Format::Json);
+  EXPECT_NE(json.find("\"user_agent\":\"first/1\",\"referer\":\"https://one.example/\""),
+            std::string::npos)
+      << json;
+}
+
 // Clean text is scanned 8 bytes at a time: each byte value, at each position of a word
 // and in the tail after the last whole word, is escaped exactly when it must be.
 TEST_F(FormatLineTest, TextEscapesEveryByteValueAtEveryOffset) {

@@ -529,6 +529,35 @@ TEST(CompressionMediaRange, Patterns) {
   }
 }
 
+// compressible() remembers the thread's last answer per config: two configs with
+// different lists, asked in turn about the same types, each keep their own answers.
+TEST(CompressionConfig, RememberedAnswersBelongToTheirConfig) {
+  auto make = [](std::initializer_list<const char*> types) {
+    auto c = std::make_unique<Config>();
+    for (const char* t : types) {
+      MediaRange r;
+      EXPECT_TRUE(MediaRange::parse(t, r)) << t;
+      c->content_types.push_back(r);
+    }
+    return c;
+  };
+  const auto texts = make({"text/*"});
+  const auto json = make({"application/json"});
+  EXPECT_NE(texts->id, json->id);
+  const std::string long_type = "text/plain; " + std::string(200, 'x') + "=1";
+  for (int round = 0; round < 3; ++round) {
+    EXPECT_TRUE(texts->compressible("text/plain; charset=utf-8"));
+    EXPECT_FALSE(json->compressible("text/plain; charset=utf-8"));
+    EXPECT_TRUE(json->compressible("application/json"));
+    EXPECT_TRUE(json->compressible("application/json"));
+    EXPECT_FALSE(texts->compressible("application/json"));
+    EXPECT_TRUE(texts->compressible(long_type)); // too long to remember, still answered
+    EXPECT_FALSE(json->compressible(long_type));
+    EXPECT_FALSE(texts->compressible(""));
+    EXPECT_TRUE(texts->compressible(" TEXT/HTML "));
+  }
+}
+
 TEST(CompressionConfig, RejectsBadValuesWithTheField) {
   test::FakeServerContext server;
   auto error = [&](const std::string& yaml) {
