@@ -184,8 +184,8 @@ public:
     }
     auto ws = std::make_shared<const WebSocketConfig>(std::move(*websocket));
     ServerContext* server = &context.server();
-    return http::FilterFactoryCb(
-        [app, ws, server]() { return std::make_unique<AsgiFilter>(app, *ws, server); });
+    return http::FilterFactoryCb::inPlace<AsgiFilter>(
+        [app, ws, server](void* at) { return new (at) AsgiFilter(app, *ws, server); });
   }
 };
 

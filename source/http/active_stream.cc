@@ -18,8 +18,20 @@ constexpr uint64_t kFileReadChunk = 64 * 1024;
 // iteration and responses it produces start.
 class ActiveStream::ActiveFilter : public DecoderFilterCallbacks, public EncoderFilterCallbacks {
 public:
-  ActiveFilter(ActiveStream& stream, size_t index, StreamFilterPtr filter, uint32_t events)
-      : stream_(stream), index_(index), filter_(std::move(filter)), events_(events) {}
+  // `owned`: the filter came from the heap (deleted here); otherwise it lives in the
+  // stream's block (only destroyed here).
+  ActiveFilter(ActiveStream& stream, size_t index, StreamFilter* filter, bool owned,
+               uint32_t events)
+      : stream_(stream), index_(index), filter_(filter), events_(events), owned_(owned) {}
+  ~ActiveFilter() override {
+    if (owned_) {
+      delete filter_;
+    } else {
+      filter_->~StreamFilter();
+    }
+  }
+  ActiveFilter(const ActiveFilter&) = delete;
+  ActiveFilter& operator=(const ActiveFilter&) = delete;
 
   StreamFilter& filter() { return *filter_; }
   // Whether the filter handles `event` (a FilterEvent bit); the stream skips it otherwise.
@@ -93,8 +105,9 @@ private:
 
   ActiveStream& stream_;
   const size_t index_;
-  StreamFilterPtr filter_;
+  StreamFilter* const filter_;
   const uint32_t events_;
+  const bool owned_;
   bool paused_{false};
 };
 
@@ -111,15 +124,33 @@ ActiveStream::~ActiveStream() {
   ::operator delete(filters_);
 }
 
+size_t ActiveStream::filtersHeadBytes(size_t count) {
+  constexpr size_t kAlign = FilterFactoryCb::kInPlaceAlign;
+  static_assert(alignof(ActiveFilter) <= kAlign);
+  return (sizeof(ActiveFilter) * count + kAlign - 1) / kAlign * kAlign;
+}
+
 void ActiveStream::createFilters() {
   if (filters_ != nullptr || chain_ == nullptr || chain_->size() == 0) {
     return;
   }
-  filters_ = static_cast<ActiveFilter*>(::operator new(sizeof(ActiveFilter) * chain_->size()));
+  // One block: the callbacks objects, then the filters made in place.
+  const size_t head = filtersHeadBytes(chain_->size());
+  char* block = static_cast<char*>(::operator new(head + chain_->inPlaceBytes()));
+  filters_ = reinterpret_cast<ActiveFilter*>(block);
+  char* slot = block + head;
   for (const auto& entry : chain_->entries()) {
-    ActiveFilter* filter =
-        new (&filters_[filter_count_])
-        ActiveFilter(*this, filter_count_, entry.factory(), entry.factory.events());
+    const FilterFactoryCb& factory = entry.factory;
+    StreamFilter* made;
+    const bool owned = factory.inPlaceBytes() == 0;
+    if (owned) {
+      made = factory().release();
+    } else {
+      made = factory.constructAt(slot);
+      slot += factory.inPlaceBytes();
+    }
+    ActiveFilter* filter = new (&filters_[filter_count_])
+        ActiveFilter(*this, filter_count_, made, owned, factory.events());
     ++filter_count_;
     filter->filter().setDecoderFilterCallbacks(*filter);
     filter->filter().setEncoderFilterCallbacks(*filter);

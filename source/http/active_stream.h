@@ -71,6 +71,9 @@ private:
   friend class ActiveFilter;
 
   void createFilters();
+  // Bytes of the callbacks objects at the start of the filters' block (aligned for the
+  // in-place filters after them).
+  static size_t filtersHeadBytes(size_t count);
   void iterateDecodeHeaders();
   void iterateDecodeData(size_t from, Buffer& data, bool end_stream);
   void iterateDecodeTrailers(size_t from);
@@ -102,7 +105,7 @@ private:
   ResponseEncoder& encoder_;
   FilterChainSharedPtr chain_;
   StreamInfo info_;
-  // One allocation for every filter's callbacks object (constructed in place).
+  // One allocation for every filter's callbacks object and the filters made in place.
   ActiveFilter* filters_{nullptr};
   size_t filter_count_{0};
   RequestHeadersPtr request_headers_;

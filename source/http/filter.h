@@ -117,6 +117,10 @@ public:
   // of a filter is still caught.
   static void* operator new(size_t size);
   static void operator delete(void* p, size_t size);
+  // Construction into memory the stream provides (FilterFactoryCb::inPlace); such a
+  // filter is destroyed by its destructor alone.
+  static void* operator new(size_t, void* at) noexcept { return at; }
+  static void operator delete(void*, void*) noexcept {}
 
   // http::StreamDecoderFilter
   virtual FilterStatus decodeHeaders(RequestHeaders& headers, bool end_stream) {
@@ -176,7 +180,8 @@ inline constexpr uint32_t All = (1u << 9) - 1;
 // The events `F` overrides, worked out at compile time: `&F::decodeData` names
 // StreamFilter's member unless F (or a base between them) declares its own. Only a final
 // class is known exactly (a subclass could override more), so others get every event.
-template <class F> constexpr uint32_t filterEventsOf() {
+template <class F>
+constexpr uint32_t filterEventsOf() {
   static_assert(std::is_base_of_v<StreamFilter, F>);
   if constexpr (!std::is_final_v<F>) {
     return FilterEvent::All;

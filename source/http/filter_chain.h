@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -16,32 +17,68 @@ namespace pounce::http {
 //
 // Built from a callable. When the callable returns `std::unique_ptr<F>` of a final filter
 // class F, the factory also knows which events F handles (filterEventsOf) and the stream
-// skips the others; any other callable gets every event.
+// skips the others; any other callable gets every event. Built with inPlace<F>(), the
+// factory constructs F into memory the stream provides: a stream then makes all of its
+// filters in the one block it allocates anyway, instead of one allocation (and one free)
+// per filter.
 class FilterFactoryCb {
 public:
+  // Memory for in-place filters is handed out in multiples of this (and aligned to it).
+  static constexpr size_t kInPlaceAlign = alignof(std::max_align_t);
+
   FilterFactoryCb() = default;
   FilterFactoryCb(std::nullptr_t) {}
   template <class Fn, class = std::enable_if_t<std::is_invocable_v<Fn&> &&
                                                !std::is_same_v<std::decay_t<Fn>, FilterFactoryCb>>>
-  FilterFactoryCb(Fn make) : make_(std::move(make)), events_(eventsOfResult<std::invoke_result_t<Fn&>>()) {}
+  FilterFactoryCb(Fn make)
+      : make_(std::move(make)), events_(eventsOfResult<std::invoke_result_t<Fn&>>()) {}
+
+  // `construct(at)` runs `new (at) F(...)` and returns the filter.
+  template <class F, class Construct>
+  static FilterFactoryCb inPlace(Construct construct) {
+    static_assert(std::is_invocable_r_v<F*, Construct&, void*>);
+    static_assert(alignof(F) <= kInPlaceAlign);
+    FilterFactoryCb cb;
+    cb.construct_ = [construct = std::move(construct)](void* at) -> StreamFilter* {
+      return construct(at);
+    };
+    // Outside a stream (tests, tools) the filter goes on the heap like any other.
+    cb.make_ = [construct = cb.construct_]() {
+      return StreamFilterPtr(construct(StreamFilter::operator new(sizeof(F))));
+    };
+    cb.in_place_bytes_ = (sizeof(F) + kInPlaceAlign - 1) / kInPlaceAlign * kInPlaceAlign;
+    cb.events_ = filterEventsOf<F>();
+    return cb;
+  }
 
   StreamFilterPtr operator()() const { return make_(); }
   explicit operator bool() const { return static_cast<bool>(make_); }
   // FilterEvent bits: the events the filters made here handle.
   uint32_t events() const { return events_; }
+  // The bytes an in-place filter takes in the stream's block (a multiple of
+  // kInPlaceAlign), or 0 for a factory that allocates its filters itself.
+  size_t inPlaceBytes() const { return in_place_bytes_; }
+  // Constructs the filter at `at` (inPlaceBytes() bytes, aligned to kInPlaceAlign). The
+  // caller destroys it with its destructor and frees the memory itself.
+  StreamFilter* constructAt(void* at) const { return construct_(at); }
 
 private:
-  template <class R> static constexpr uint32_t eventsOfResult() {
+  template <class R>
+  struct IsUniquePtr : std::false_type {};
+  template <class T>
+  struct IsUniquePtr<std::unique_ptr<T>> : std::true_type {};
+  template <class R>
+  static constexpr uint32_t eventsOfResult() {
     if constexpr (IsUniquePtr<R>::value) {
       return filterEventsOf<typename R::element_type>();
     } else {
       return FilterEvent::All;
     }
   }
-  template <class R> struct IsUniquePtr : std::false_type {};
-  template <class T> struct IsUniquePtr<std::unique_ptr<T>> : std::true_type {};
 
   std::function<StreamFilterPtr()> make_;
+  std::function<StreamFilter*(void*)> construct_;
+  size_t in_place_bytes_{0};
   uint32_t events_{FilterEvent::All};
 };
 
@@ -58,11 +95,17 @@ struct FilterChainEntry {
 class FilterChain {
 public:
   FilterChain(std::vector<FilterChainEntry> entries, uint64_t version)
-      : entries_(std::move(entries)), version_(version) {}
+      : entries_(std::move(entries)), version_(version) {
+    for (const auto& e : entries_) {
+      in_place_bytes_ += e.factory.inPlaceBytes();
+    }
+  }
 
   const std::vector<FilterChainEntry>& entries() const { return entries_; }
   size_t size() const { return entries_.size(); }
   uint64_t version() const { return version_; }
+  // What the chain's in-place filters take together (see FilterFactoryCb::inPlace).
+  size_t inPlaceBytes() const { return in_place_bytes_; }
 
   // Names in order, for banners and the admin API.
   std::vector<std::string> names() const;
@@ -70,6 +113,7 @@ public:
 private:
   std::vector<FilterChainEntry> entries_;
   uint64_t version_;
+  size_t in_place_bytes_{0};
 };
 using FilterChainSharedPtr = std::shared_ptr<const FilterChain>;
 

@@ -279,7 +279,8 @@ class CountsResponseBytes final : public StreamFilter {
 public:
   explicit CountsResponseBytes(std::vector<std::string>& log) : log_(log) {}
   FilterStatus encodeData(Buffer& data, bool end_stream) override {
-    log_.push_back("count:encodeData:" + std::to_string(data.length()) + (end_stream ? ":end" : ""));
+    log_.push_back("count:encodeData:" + std::to_string(data.length()) +
+                   (end_stream ? ":end" : ""));
     return FilterStatus::Continue;
   }
   void onStreamComplete() override { log_.push_back("count:complete"); }
@@ -311,12 +312,66 @@ TEST(FilterEvents, AFinalFilterHandlesExactlyTheEventsItOverrides) {
   const FilterFactoryCb exact([&log]() { return std::make_unique<HoldsHeaders>(log); });
   EXPECT_EQ(exact.events(), FilterEvent::DecodeHeaders);
   // A factory that hides the filter's type cannot know: every event is delivered.
-  const FilterFactoryCb erased([&log]() -> StreamFilterPtr {
-    return std::make_unique<HoldsHeaders>(log);
-  });
+  const FilterFactoryCb erased(
+      [&log]() -> StreamFilterPtr { return std::make_unique<HoldsHeaders>(log); });
   EXPECT_EQ(erased.events(), FilterEvent::All);
   EXPECT_FALSE(FilterFactoryCb());
   EXPECT_TRUE(exact);
+}
+
+// Counts its constructions and destructions; an odd size, to test the slots' rounding.
+class Tally final : public StreamFilter {
+public:
+  Tally(std::vector<std::string>& log, int& alive, std::string name)
+      : log_(log), alive_(alive), name_(std::move(name)) {
+    ++alive_;
+  }
+  ~Tally() override { --alive_; }
+  FilterStatus decodeHeaders(RequestHeaders& headers, bool) override {
+    const bool aligned = reinterpret_cast<uintptr_t>(this) % FilterFactoryCb::kInPlaceAlign == 0;
+    log_.push_back(name_ + (aligned ? ":aligned" : ":misaligned"));
+    headers.add("x-seen-by", name_);
+    return FilterStatus::Continue;
+  }
+
+private:
+  std::vector<std::string>& log_;
+  int& alive_;
+  std::string name_;
+  char odd_[13]{};
+};
+
+TEST(FilterEvents, InPlaceFiltersLiveInTheStreamsBlockBesideHeapOnes) {
+  std::vector<std::string> log;
+  int alive = 0;
+  auto in_place = [&](std::string name) {
+    return FilterFactoryCb::inPlace<Tally>(
+        [&log, &alive, name](void* at) { return new (at) Tally(log, alive, name); });
+  };
+  const FilterFactoryCb probe = in_place("probe");
+  EXPECT_EQ(probe.inPlaceBytes() % FilterFactoryCb::kInPlaceAlign, 0u);
+  EXPECT_GE(probe.inPlaceBytes(), sizeof(Tally));
+  EXPECT_EQ(probe.events(), FilterEvent::DecodeHeaders);
+  {
+    StreamFilterPtr alone = probe(); // outside a stream: on the heap
+    EXPECT_EQ(alive, 1);
+  }
+  EXPECT_EQ(alive, 0);
+  {
+    FilterHarness h({in_place("a"), [&]() { return std::make_unique<Tally>(log, alive, "heap"); },
+                     in_place("b"), in_place("c"),
+                     [&log]() { return std::make_unique<EchoFilter>(log); }});
+    h.sendHeaders(FilterHarness::request("GET", "/"), true);
+    EXPECT_EQ(h.response.status, 200);
+    EXPECT_EQ(h.response.headers.getOr("x-seen-by"), "a, heap, b, c");
+    EXPECT_EQ(std::count(log.begin(), log.end(), "a:aligned") +
+                  std::count(log.begin(), log.end(), "b:aligned") +
+                  std::count(log.begin(), log.end(), "c:aligned"),
+              3);
+    h.runPending();
+    EXPECT_TRUE(h.stream_done);
+  }
+  EXPECT_EQ(alive, 0); // each filter destroyed once, in place or not
 }
 
 TEST(FilterEvents, SkippedEventsKeepBufferingAndResumeExact) {

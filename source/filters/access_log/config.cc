@@ -29,7 +29,8 @@ public:
       return sink.status();
     }
     config->sink = *sink;
-    return http::FilterFactoryCb([config]() { return std::make_unique<AccessLogFilter>(*config); });
+    return http::FilterFactoryCb::inPlace<AccessLogFilter>(
+        [config](void* at) { return new (at) AccessLogFilter(*config); });
   }
 };
 

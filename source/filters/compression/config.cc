@@ -92,8 +92,8 @@ public:
       config->bytes_out[i] = &store.series(out, {context.listenerName(), name});
     }
     ConfigSharedPtr shared = std::move(config);
-    return http::FilterFactoryCb(
-        [shared]() { return std::make_unique<CompressionFilter>(*shared); });
+    return http::FilterFactoryCb::inPlace<CompressionFilter>(
+        [shared](void* at) { return new (at) CompressionFilter(*shared); });
   }
 };
 

@@ -77,8 +77,8 @@ public:
       config->headers.addLowercase("content-length", std::to_string(config->body.size()));
     }
     config->headers.setStatus(config->status);
-    return http::FilterFactoryCb(
-        [config]() { return std::make_unique<DirectResponseFilter>(*config); });
+    return http::FilterFactoryCb::inPlace<DirectResponseFilter>(
+        [config](void* at) { return new (at) DirectResponseFilter(*config); });
   }
 };
 

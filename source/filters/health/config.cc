@@ -51,7 +51,8 @@ public:
     config->ready_path = proto.ready_path();
     config->access_log = proto.access_log();
     config->server = &context.server();
-    return http::FilterFactoryCb([config]() { return std::make_unique<HealthFilter>(*config); });
+    return http::FilterFactoryCb::inPlace<HealthFilter>(
+        [config](void* at) { return new (at) HealthFilter(*config); });
   }
 };
 

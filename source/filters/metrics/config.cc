@@ -71,7 +71,8 @@ public:
     }
     auto config =
         std::make_shared<const Config>(store, context.listenerName(), path, proto.log_scrapes());
-    return http::FilterFactoryCb([config]() { return std::make_unique<MetricsFilter>(*config); });
+    return http::FilterFactoryCb::inPlace<MetricsFilter>(
+        [config](void* at) { return new (at) MetricsFilter(*config); });
   }
 };
 

@@ -56,8 +56,8 @@ public:
       config->trusted_hops = proto.forwarded_for_trusted_hops();
     }
     config->use_forwarded = proto.use_forwarded();
-    return http::FilterFactoryCb(
-        [config]() { return std::make_unique<ProxyHeadersFilter>(*config); });
+    return http::FilterFactoryCb::inPlace<ProxyHeadersFilter>(
+        [config](void* at) { return new (at) ProxyHeadersFilter(*config); });
   }
 };
 

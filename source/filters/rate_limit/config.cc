@@ -70,7 +70,8 @@ public:
         stats::Type::Counter, {"listener"});
     config->rejected = &store.series(rejected, {context.listenerName()});
     config->shadow_rejected = &store.series(shadow, {context.listenerName()});
-    return http::FilterFactoryCb([config]() { return std::make_unique<RateLimitFilter>(*config); });
+    return http::FilterFactoryCb::inPlace<RateLimitFilter>(
+        [config](void* at) { return new (at) RateLimitFilter(*config); });
   }
 };
 

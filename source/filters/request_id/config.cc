@@ -40,7 +40,8 @@ public:
       break;
     }
     config->response_header = !proto.has_response_header() || proto.response_header();
-    return http::FilterFactoryCb([config]() { return std::make_unique<RequestIdFilter>(*config); });
+    return http::FilterFactoryCb::inPlace<RequestIdFilter>(
+        [config](void* at) { return new (at) RequestIdFilter(*config); });
   }
 };
 

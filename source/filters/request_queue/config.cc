@@ -63,8 +63,8 @@ public:
     config->create_timer = [](event::Dispatcher& dispatcher, std::function<void()> cb) {
       return dispatcher.createTimer(std::move(cb));
     };
-    return http::FilterFactoryCb(
-        [config]() { return std::make_unique<RequestQueueFilter>(config); });
+    return http::FilterFactoryCb::inPlace<RequestQueueFilter>(
+        [config](void* at) { return new (at) RequestQueueFilter(config); });
   }
 };
 

@@ -13,7 +13,8 @@ public:
 
   absl::StatusOr<http::FilterFactoryCb> createFilterFactory(const google::protobuf::Message&,
                                                             http::FactoryContext&) const override {
-    return http::FilterFactoryCb([]() { return std::make_unique<ServerTimingFilter>(); });
+    return http::FilterFactoryCb::inPlace<ServerTimingFilter>(
+        [](void* at) { return new (at) ServerTimingFilter(); });
   }
 };
 

@@ -187,8 +187,8 @@ public:
     config->bytes = &store.series(bytes, {context.listenerName()});
 
     ConfigSharedPtr shared = std::move(config);
-    return http::FilterFactoryCb(
-        [shared]() { return std::make_unique<StaticFilesFilter>(*shared); });
+    return http::FilterFactoryCb::inPlace<StaticFilesFilter>(
+        [shared](void* at) { return new (at) StaticFilesFilter(*shared); });
   }
 };
 
