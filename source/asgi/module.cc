@@ -964,26 +964,57 @@ struct NameHash {
   using is_transparent = void;
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
 };
+// In front of the map, a direct-mapped table of recent names indexed by the length and
+// first eight bytes: the usual header costs one multiply and one compare instead of a hash
+// over every byte. A name that misses (or collides) takes the map's path, so crafted names
+// can only make lookups as slow as the map, never slower.
+struct RecentName {
+  std::string name;
+  PyObject* bytes{nullptr}; // borrowed from header_names, which keeps every entry
+};
+constexpr size_t kRecentNameBits = 6;
 struct ScopeCache {
   // Looked up by string_view (no std::string built per header).
   std::unordered_map<std::string, PyObject*, NameHash, std::equal_to<>> header_names;
+  RecentName recent[size_t{1} << kRecentNameBits];
   std::string server_key;
   PyObject* server{nullptr};
 };
 thread_local ScopeCache t_scope_cache;
 constexpr size_t kMaxCachedHeaderNames = 256;
 
+size_t recentSlot(std::string_view name) {
+  uint64_t w = 0;
+  if (name.size() >= 8) {
+    std::memcpy(&w, name.data(), 8);
+  } else {
+    for (size_t i = 0; i < name.size(); ++i) {
+      w |= uint64_t{static_cast<unsigned char>(name[i])} << (8 * i);
+    }
+  }
+  return static_cast<size_t>(((w ^ name.size()) * 0x9e3779b97f4a7c15ull) >> (64 - kRecentNameBits));
+}
+
 PyObject* headerName(std::string_view name) {
-  auto& cache = t_scope_cache.header_names;
-  auto it = cache.find(name);
-  if (it != cache.end()) {
+  ScopeCache& c = t_scope_cache;
+  RecentName& recent = c.recent[recentSlot(name)];
+  if (recent.bytes != nullptr && recent.name == name) {
+    Py_INCREF(recent.bytes);
+    return recent.bytes;
+  }
+  auto it = c.header_names.find(name);
+  if (it != c.header_names.end()) {
+    recent.name.assign(name.data(), name.size());
+    recent.bytes = it->second;
     Py_INCREF(it->second);
     return it->second;
   }
   PyObject* b = bytesOf(name);
-  if (b != nullptr && name.size() <= 64 && cache.size() < kMaxCachedHeaderNames) {
+  if (b != nullptr && name.size() <= 64 && c.header_names.size() < kMaxCachedHeaderNames) {
     Py_INCREF(b);
-    cache.emplace(std::string(name), b);
+    c.header_names.emplace(std::string(name), b);
+    recent.name.assign(name.data(), name.size());
+    recent.bytes = b;
   }
   return b;
 }

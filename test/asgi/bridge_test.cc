@@ -45,6 +45,10 @@ async def app(scope, receive, send):
         SEEN.append(m["type"])
     elif path == "/raise":
         raise ValueError("bridge test error")
+    elif path == "/headers":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body",
+                    "body": b"\n".join(n + b"=" + v for n, v in scope["headers"])})
 )PY";
 
 class BridgeTest : public ::testing::Test {
@@ -88,6 +92,31 @@ TEST_F(BridgeTest, RequestAndResponseCrossThreads) {
   EXPECT_EQ(h.response.body, "hi GET");
   // A whole response in one batch gets a Content-Length.
   EXPECT_EQ(h.response.headers.getOr("content-length"), "6");
+}
+
+// Header names reach the app exact however the name cache is hit: repeated names, names
+// that share their first eight bytes and length (one slot of the recent-names table), and
+// more distinct names than the cache keeps.
+TEST_F(BridgeTest, HeaderNamesArriveExactThroughTheNameCache) {
+  auto name = [](int i) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), i % 2 ? "x-shared-%03d" : "h%d", i);
+    return std::string(buf);
+  };
+  for (int round = 0; round < 4; ++round) {
+    test::FilterHarness h(chain());
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string want = "host=example.com"; // the harness's authority, as the first field
+    for (int i = 0; i < 100; ++i) {
+      const int n = round * 90 + i; // overlapping ranges: hits and misses in every round
+      headers.emplace_back(name(n), "v" + std::to_string(n));
+      want += "\n" + name(n) + "=v" + std::to_string(n);
+    }
+    h.sendHeaders(test::FilterHarness::request("GET", "/headers", headers), true);
+    ASSERT_TRUE(runUntil(h, [&] { return h.response.complete; }));
+    EXPECT_EQ(h.response.status, 200);
+    EXPECT_EQ(h.response.body, want) << "round " << round;
+  }
 }
 
 TEST_F(BridgeTest, RequestBodyInPieces) {
