@@ -10,20 +10,19 @@ namespace pounce::filters::server_timing {
 
 namespace {
 
-// "<name>;dur=<ms with one decimal>", rounded half up, formatted without printf.
-void appendEntry(std::string& out, std::string_view name, std::chrono::nanoseconds d) {
+using Timings = std::vector<std::pair<std::string, std::chrono::nanoseconds>>;
+
+// What one entry adds beyond its name: ", " ";dur=" the digits of an int64 '.' one digit.
+constexpr size_t kEntryExtra = 2 + 5 + 20 + 2;
+// Values up to this size are formatted on the stack.
+constexpr size_t kStackValue = 256;
+
+// "<name>;dur=<ms with one decimal>", after ", " unless it is the first entry; rounded half
+// up; formatted without printf. Writes at most name.size() + kEntryExtra bytes.
+char* putEntry(char* p, bool first, std::string_view name, std::chrono::nanoseconds d) {
   const int64_t ns = d.count() < 0 ? 0 : d.count();
   const int64_t tenths = (ns + 50000) / 100000; // tenths of a millisecond
-  // ", <name>;dur=<digits>.<digit>" assembled here and appended once.
-  char buf[96];
-  if (name.size() > sizeof(buf) - 40) {
-    out += out.empty() ? "" : ", ";
-    out.append(name.data(), name.size());
-    appendEntry(out, "", d); // the ";dur=" part alone
-    return;
-  }
-  char* p = buf;
-  if (!out.empty() && !name.empty()) {
+  if (!first) {
     *p++ = ',';
     *p++ = ' ';
   }
@@ -31,10 +30,10 @@ void appendEntry(std::string& out, std::string_view name, std::chrono::nanosecon
   p += name.size();
   std::memcpy(p, ";dur=", 5);
   p += 5;
-  p = std::to_chars(p, buf + sizeof(buf), tenths / 10).ptr;
+  p = std::to_chars(p, p + 20, tenths / 10).ptr;
   *p++ = '.';
   *p++ = static_cast<char>('0' + tenths % 10);
-  out.append(buf, static_cast<size_t>(p - buf));
+  return p;
 }
 
 bool isToken(std::string_view name) {
@@ -49,24 +48,35 @@ bool isToken(std::string_view name) {
   return true;
 }
 
-void appendServerTiming(
-    std::string& out, std::chrono::nanoseconds total,
-    const std::vector<std::pair<std::string, std::chrono::nanoseconds>>& timings) {
-  appendEntry(out, "total", total); // after ", " when `out` holds the app's entries
+// The most bytes putServerTiming writes after `before`.
+size_t valueBound(std::string_view before, const Timings& timings) {
+  size_t n = before.size() + 5 + kEntryExtra; // "total"
+  for (const auto& [name, d] : timings) {
+    n += name.size() + kEntryExtra;
+  }
+  return n;
+}
+
+// `before` (the app's own entries, possibly none), then "total" and every timing whose name
+// is a token. At most valueBound() bytes.
+char* putServerTiming(char* p, std::string_view before, std::chrono::nanoseconds total,
+                      const Timings& timings) {
+  std::memcpy(p, before.data(), before.size());
+  p += before.size();
+  p = putEntry(p, before.empty(), "total", total);
   for (const auto& [name, d] : timings) {
     if (isToken(name)) {
-      appendEntry(out, name, d);
+      p = putEntry(p, false, name, d);
     }
   }
+  return p;
 }
 
 } // namespace
 
-std::string
-formatServerTiming(std::chrono::nanoseconds total,
-                   const std::vector<std::pair<std::string, std::chrono::nanoseconds>>& timings) {
-  std::string out;
-  appendServerTiming(out, total, timings);
+std::string formatServerTiming(std::chrono::nanoseconds total, const Timings& timings) {
+  std::string out(valueBound({}, timings), '\0');
+  out.resize(static_cast<size_t>(putServerTiming(out.data(), {}, total, timings) - out.data()));
   return out;
 }
 
@@ -74,15 +84,42 @@ http::FilterStatus ServerTimingFilter::encodeHeaders(http::ResponseHeaders& head
   const http::StreamInfo& info = encoder_callbacks_->streamInfo();
   const auto total = std::chrono::duration_cast<std::chrono::nanoseconds>(
       encoder_callbacks_->dispatcher().now() - info.start_time);
-  // Formatted in a per-thread scratch string (no allocation once warm); the map copies it.
-  thread_local std::string value;
-  value.clear();
-  if (auto existing = headers.get("server-timing")) {
-    // Keep what the app reported, ours after it.
-    value.assign(existing->data(), existing->size());
+  // What the app reported comes first: every Server-Timing field it sent, in order.
+  std::string_view before;
+  std::string joined;
+  size_t fields = 0;
+  for (size_t i = 0; i < headers.size(); ++i) {
+    if (headers.nameAt(i) != "server-timing") {
+      continue;
+    }
+    const std::string_view value = headers.valueAt(i);
+    if (++fields == 1) {
+      before = value;
+      continue;
+    }
+    if (fields == 2) {
+      joined.assign(before.data(), before.size());
+    }
+    joined += ", ";
+    joined.append(value.data(), value.size());
+  }
+  if (fields > 1) {
+    before = joined;
+  }
+  // Formatted before the app's fields are removed (`before` may point into the map).
+  const size_t bound = valueBound(before, info.timings);
+  char stack[kStackValue];
+  std::string heap;
+  char* out = stack;
+  if (bound > sizeof(stack)) {
+    heap.resize(bound);
+    out = heap.data();
+  }
+  const std::string_view value(
+      out, static_cast<size_t>(putServerTiming(out, before, total, info.timings) - out));
+  if (fields > 0) {
     headers.remove("server-timing");
   }
-  appendServerTiming(value, total, info.timings);
   headers.addLowercase("server-timing", value);
   return http::FilterStatus::Continue;
 }

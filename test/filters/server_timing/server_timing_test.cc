@@ -26,8 +26,11 @@ public:
     info.timings.emplace_back("app", 4340us);
     info.timings.emplace_back("bad name", 1ms);
     auto h = std::make_unique<http::ResponseHeaders>(200);
-    if (!app_timing_.empty()) {
-      h->add("Server-Timing", app_timing_);
+    // '|' separates the fields the app sends.
+    for (size_t start = 0; !app_timing_.empty() && start <= app_timing_.size();) {
+      const size_t bar = std::min(app_timing_.find('|', start), app_timing_.size());
+      h->add("Server-Timing", app_timing_.substr(start, bar - start));
+      start = bar + 1;
     }
     h->addLowercase("content-length", "0");
     decoder_callbacks_->encodeHeaders(std::move(h), true);
@@ -83,6 +86,29 @@ TEST(ServerTiming, KeepsTheAppsOwnEntries) {
   EXPECT_EQ(h.response.headers.getOr("server-timing"),
             "db;dur=1.5, total;dur=6.8, queue;dur=2.5, app;dur=4.3");
   EXPECT_EQ(h.response.headers.count("server-timing"), 1u);
+}
+
+TEST(ServerTiming, KeepsEveryFieldTheAppSentAndLongValues) {
+  test::FakeServerContext server;
+  auto f = FilterHarness::factoriesFromYaml({{"pounce.filters.server_timing", ""}}, server);
+  ASSERT_TRUE(f.ok());
+  const std::string long_entry = "db;desc=\"" + std::string(300, 'q') + "\"";
+  for (const std::string& app :
+       {std::string("db;dur=1.5|cache;desc=hit"), long_entry, "a;dur=1|" + long_entry + "|c"}) {
+    test::SimulatedTimeSource* clock = nullptr;
+    std::vector<http::FilterFactoryCb> chain{
+        (*f)[0], [&clock, app] { return std::make_unique<TimedApp>(*clock, app); }};
+    FilterHarness h(chain);
+    clock = &h.time;
+    h.sendHeaders(FilterHarness::request("GET", "/"), true);
+    std::string want = app;
+    for (size_t at = want.find('|'); at != std::string::npos; at = want.find('|', at)) {
+      want.replace(at, 1, ", ");
+    }
+    EXPECT_EQ(h.response.headers.getOr("server-timing"),
+              want + ", total;dur=6.8, queue;dur=2.5, app;dur=4.3");
+    EXPECT_EQ(h.response.headers.count("server-timing"), 1u);
+  }
 }
 
 TEST(ServerTiming, LocalRepliesGetItToo) {
