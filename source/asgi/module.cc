@@ -965,9 +965,9 @@ struct NameHash {
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
 };
 // In front of the map, a direct-mapped table of recent names indexed by the length and
-// first eight bytes: the usual header costs one multiply and one compare instead of a hash
-// over every byte. A name that misses (or collides) takes the map's path, so crafted names
-// can only make lookups as slow as the map, never slower.
+// the first and last eight bytes: the usual header costs two multiplies and one compare
+// instead of a hash over every byte. A name that misses (or collides) takes the map's path, so
+// crafted names can only make lookups as slow as the map, never slower.
 struct RecentName {
   std::string name;
   PyObject* bytes{nullptr}; // borrowed from header_names, which keeps every entry
@@ -984,15 +984,20 @@ thread_local ScopeCache t_scope_cache;
 constexpr size_t kMaxCachedHeaderNames = 256;
 
 size_t recentSlot(std::string_view name) {
-  uint64_t w = 0;
+  // The first and the last eight bytes (they overlap for shorter names), so names that
+  // share a prefix ("sec-fetch-dest", "sec-fetch-mode") get different slots.
+  uint64_t first = 0;
+  uint64_t last = 0;
   if (name.size() >= 8) {
-    std::memcpy(&w, name.data(), 8);
+    std::memcpy(&first, name.data(), 8);
+    std::memcpy(&last, name.data() + name.size() - 8, 8);
   } else {
     for (size_t i = 0; i < name.size(); ++i) {
-      w |= uint64_t{static_cast<unsigned char>(name[i])} << (8 * i);
+      first |= uint64_t{static_cast<unsigned char>(name[i])} << (8 * i);
     }
   }
-  return static_cast<size_t>(((w ^ name.size()) * 0x9e3779b97f4a7c15ull) >> (64 - kRecentNameBits));
+  const uint64_t key = (first * 0x9e3779b97f4a7c15ull) ^ (last + name.size());
+  return static_cast<size_t>((key * 0xff51afd7ed558ccdull) >> (64 - kRecentNameBits));
 }
 
 PyObject* headerName(std::string_view name) {

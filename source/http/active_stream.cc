@@ -127,6 +127,8 @@ ActiveStream::~ActiveStream() {
 size_t ActiveStream::filtersHeadBytes(size_t count) {
   constexpr size_t kAlign = FilterFactoryCb::kInPlaceAlign;
   static_assert(alignof(ActiveFilter) <= kAlign);
+  // The block comes from plain operator new: its alignment must suit the in-place slots.
+  static_assert(__STDCPP_DEFAULT_NEW_ALIGNMENT__ >= kAlign);
   return (sizeof(ActiveFilter) * count + kAlign - 1) / kAlign * kAlign;
 }
 

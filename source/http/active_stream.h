@@ -125,7 +125,7 @@ private:
   // Encode state.
   int encode_from_{-1}; // first encoder of the response (index of producer - 1)
   int encode_stopped_at_{-1};
-  int trailers_at_{-1};         // the filter whose encodeTrailers is running
+  int trailers_at_{-1}; // the filter whose encodeTrailers is running
   ResponseHeadersPtr response_headers_;
   bool response_headers_end_{false};
   Buffer buffered_response_;

@@ -36,7 +36,10 @@ public:
   // `construct(at)` runs `new (at) F(...)` and returns the filter.
   template <class F, class Construct>
   static FilterFactoryCb inPlace(Construct construct) {
-    static_assert(std::is_invocable_r_v<F*, Construct&, void*>);
+    // Exactly an F in exactly its slot: a subclass of F could be larger than the slot.
+    static_assert(std::is_final_v<F>, "in-place filters must be final classes");
+    static_assert(std::is_same_v<std::invoke_result_t<Construct&, void*>, F*>,
+                  "construct(at) must return the F it made at `at`");
     static_assert(alignof(F) <= kInPlaceAlign);
     FilterFactoryCb cb;
     cb.construct_ = [construct = std::move(construct)](void* at) -> StreamFilter* {

@@ -95,8 +95,8 @@ TEST_F(BridgeTest, RequestAndResponseCrossThreads) {
 }
 
 // Header names reach the app exact however the name cache is hit: repeated names, names
-// that share their first eight bytes and length (one slot of the recent-names table), and
-// more distinct names than the cache keeps.
+// that share their first eight bytes and length, more names than the recent-names table
+// has slots (so slots are shared), and more distinct names than the cache keeps.
 TEST_F(BridgeTest, HeaderNamesArriveExactThroughTheNameCache) {
   auto name = [](int i) {
     char buf[32];

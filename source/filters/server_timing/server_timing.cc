@@ -61,8 +61,10 @@ size_t valueBound(std::string_view before, const Timings& timings) {
 // is a token. At most valueBound() bytes.
 char* putServerTiming(char* p, std::string_view before, std::chrono::nanoseconds total,
                       const Timings& timings) {
-  std::memcpy(p, before.data(), before.size());
-  p += before.size();
+  if (!before.empty()) { // (an empty view's data() may be null: no memcpy from it)
+    std::memcpy(p, before.data(), before.size());
+    p += before.size();
+  }
   p = putEntry(p, before.empty(), "total", total);
   for (const auto& [name, d] : timings) {
     if (isToken(name)) {
@@ -84,26 +86,32 @@ http::FilterStatus ServerTimingFilter::encodeHeaders(http::ResponseHeaders& head
   const http::StreamInfo& info = encoder_callbacks_->streamInfo();
   const auto total = std::chrono::duration_cast<std::chrono::nanoseconds>(
       encoder_callbacks_->dispatcher().now() - info.start_time);
-  // What the app reported comes first: every Server-Timing field it sent, in order.
+  // What the app reported comes first: every non-empty Server-Timing field it sent, in
+  // order.
   std::string_view before;
   std::string joined;
   size_t fields = 0;
+  size_t kept = 0;
   for (size_t i = 0; i < headers.size(); ++i) {
     if (headers.nameAt(i) != "server-timing") {
       continue;
     }
+    ++fields;
     const std::string_view value = headers.valueAt(i);
-    if (++fields == 1) {
+    if (value.empty()) {
+      continue;
+    }
+    if (++kept == 1) {
       before = value;
       continue;
     }
-    if (fields == 2) {
+    if (kept == 2) {
       joined.assign(before.data(), before.size());
     }
     joined += ", ";
     joined.append(value.data(), value.size());
   }
-  if (fields > 1) {
+  if (kept > 1) {
     before = joined;
   }
   // Formatted before the app's fields are removed (`before` may point into the map).

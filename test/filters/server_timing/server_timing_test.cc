@@ -109,6 +109,15 @@ TEST(ServerTiming, KeepsEveryFieldTheAppSentAndLongValues) {
               want + ", total;dur=6.8, queue;dur=2.5, app;dur=4.3");
     EXPECT_EQ(h.response.headers.count("server-timing"), 1u);
   }
+  // Empty fields add no empty entry.
+  test::SimulatedTimeSource* clock = nullptr;
+  std::vector<http::FilterFactoryCb> chain{
+      (*f)[0], [&clock] { return std::make_unique<TimedApp>(*clock, "|db;dur=1||c"); }};
+  FilterHarness h(chain);
+  clock = &h.time;
+  h.sendHeaders(FilterHarness::request("GET", "/"), true);
+  EXPECT_EQ(h.response.headers.getOr("server-timing"),
+            "db;dur=1, c, total;dur=6.8, queue;dur=2.5, app;dur=4.3");
 }
 
 TEST(ServerTiming, LocalRepliesGetItToo) {
