@@ -350,6 +350,26 @@ TEST(Http1Codec, BodyOverLimitGets413WhenChunked) {
             413);
 }
 
+// Every byte value at every offset of a Host value: refused exactly when it is a control,
+// space, DEL or one of / \\ @ ? # (bytes from 0x80 pass, as obs-text).
+TEST(Http1Codec, HostValueBytesAreCheckedExactly) {
+  for (int c = 0; c < 256; ++c) {
+    if (c == '\r' || c == '\n') {
+      continue; // these end the line instead
+    }
+    const bool refused =
+        c <= 0x20 || c == 0x7f || c == '/' || c == '\\' || c == '@' || c == '?' || c == '#';
+    for (size_t at = 0; at < 9; ++at) {
+      std::string host(9, 'h');
+      host[at] = static_cast<char>(c);
+      // Leading or trailing blanks are optional whitespace, trimmed before the check.
+      const bool trimmed = (c == ' ' || c == '\t') && (at == 0 || at == 8);
+      const int status = statusOf("GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n");
+      EXPECT_EQ(status, refused && !trimmed ? 400 : 0) << "byte " << c << " at " << at;
+    }
+  }
+}
+
 TEST(Http1Codec, UnsupportedVersionGets505) {
   EXPECT_EQ(statusOf("GET / HTTP/2.0\r\nHost: x\r\n\r\n"), 505);
 }
