@@ -90,6 +90,35 @@ inline std::string_view trim(std::string_view s) {
 }
 std::vector<std::string_view> split(std::string_view s, char sep);
 std::string toLower(std::string_view s);
+// memcpy for the short copies of header names and values: up to 16 bytes with two
+// overlapping loads and stores instead of a call into libc; longer copies call memcpy.
+// The ranges must not overlap.
+inline void copyBytes(char* dst, const char* src, size_t n) {
+  if (n >= 8) {
+    if (n > 16) {
+      std::memcpy(dst, src, n);
+      return;
+    }
+    uint64_t head;
+    uint64_t tail;
+    std::memcpy(&head, src, 8);
+    std::memcpy(&tail, src + n - 8, 8);
+    std::memcpy(dst, &head, 8);
+    std::memcpy(dst + n - 8, &tail, 8);
+  } else if (n >= 4) {
+    uint32_t head;
+    uint32_t tail;
+    std::memcpy(&head, src, 4);
+    std::memcpy(&tail, src + n - 4, 4);
+    std::memcpy(dst, &head, 4);
+    std::memcpy(dst + n - 4, &tail, 4);
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      dst[i] = src[i];
+    }
+  }
+}
+
 inline bool startsWith(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
 }

@@ -88,12 +88,8 @@ void HeaderMap::addLowercase(std::string_view name, std::string_view value) {
   // Name and value with one capacity check (the common case of a filter adding a field).
   const auto off = static_cast<uint32_t>(storage_.size());
   char* p = storage_.prepare(name.size() + value.size());
-  if (!name.empty()) {
-    std::memcpy(p, name.data(), name.size());
-  }
-  if (!value.empty()) {
-    std::memcpy(p + name.size(), value.data(), value.size());
-  }
+  copyBytes(p, name.data(), name.size());
+  copyBytes(p + name.size(), value.data(), value.size());
   storage_.commit(name.size() + value.size());
   entries_.push_back(Entry{off, static_cast<uint32_t>(name.size()),
                            off + static_cast<uint32_t>(name.size()),

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/container/inlined_vector.h"
+#include "source/common/strings.h"
 
 namespace pounce::http {
 
@@ -62,9 +63,7 @@ public:
     if (size_ + n > capacity_) {
       grow(size_ + n);
     }
-    if (n != 0) {
-      std::memcpy(data_.get() + size_, bytes, n);
-    }
+    copyBytes(data_.get() + size_, bytes, n);
     size_ += n;
   }
 

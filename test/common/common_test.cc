@@ -1,7 +1,8 @@
 #include <gtest/gtest.h>
-#include <cstring>
 #include <stdlib.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include "source/common/buffer.h"
 #include "source/common/json.h"
@@ -119,6 +120,24 @@ TEST(Strings, ParseUintIsStrict) {
   EXPECT_FALSE(parseUint(" 1", v));
   EXPECT_FALSE(parseUint("99999999999999999999999", v));
   EXPECT_EQ(cat("a", 1, std::string_view("b"), 'c', -2), "a1bc-2");
+}
+
+// Every length a header copy takes, at every source offset: exactly n bytes arrive, and
+// nothing around them is touched.
+TEST(Strings, CopyBytesCopiesExactlyNBytes) {
+  std::string src(64, '\0');
+  for (size_t i = 0; i < src.size(); ++i) {
+    src[i] = static_cast<char>('A' + i % 50);
+  }
+  for (size_t n = 0; n <= 40; ++n) {
+    for (size_t from = 0; from < 8; ++from) {
+      std::string dst(n + 16, '#');
+      copyBytes(dst.data() + 8, src.data() + from, n);
+      EXPECT_EQ(dst.substr(0, 8), "########") << n;
+      EXPECT_EQ(dst.substr(8, n), src.substr(from, n)) << n << " from " << from;
+      EXPECT_EQ(dst.substr(8 + n), "########") << n;
+    }
+  }
 }
 
 TEST(Strings, CatAllocatesOnceAndAppendCatAppends) {
