@@ -60,7 +60,10 @@ public:
   virtual const RequestHeaders& requestHeaders() const = 0;
 };
 
-class DecoderFilterCallbacks : public virtual StreamFilterCallbacks {
+// The decoder and encoder callbacks both extend StreamFilterCallbacks without virtual
+// inheritance: the stream implements both in one object whose overrides serve both bases,
+// and no call pays for a virtual base's offset.
+class DecoderFilterCallbacks : public StreamFilterCallbacks {
 public:
   // Resumes decode iteration after this filter returned StopIteration.
   virtual void continueDecoding() = 0;
@@ -96,7 +99,7 @@ public:
   virtual uint32_t bufferLimit() const = 0;
 };
 
-class EncoderFilterCallbacks : public virtual StreamFilterCallbacks {
+class EncoderFilterCallbacks : public StreamFilterCallbacks {
 public:
   virtual void continueEncoding() = 0;
   // Only from encodeTrailers(): body bytes that must reach the client before the trailers
