@@ -90,28 +90,29 @@ inline std::string_view trim(std::string_view s) {
 }
 std::vector<std::string_view> split(std::string_view s, char sep);
 std::string toLower(std::string_view s);
+namespace detail {
+// `n` bytes, `sizeof(Word)` <= n <= 2 * sizeof(Word), as two words that may overlap.
+template <class Word>
+inline void copyTwoWords(char* dst, const char* src, size_t n) {
+  Word head;
+  Word tail;
+  std::memcpy(&head, src, sizeof(Word));
+  std::memcpy(&tail, src + n - sizeof(Word), sizeof(Word));
+  std::memcpy(dst, &head, sizeof(Word));
+  std::memcpy(dst + n - sizeof(Word), &tail, sizeof(Word));
+}
+} // namespace detail
+
 // memcpy for the short copies of header names and values: up to 16 bytes with two
 // overlapping loads and stores instead of a call into libc; longer copies call memcpy.
 // The ranges must not overlap.
 inline void copyBytes(char* dst, const char* src, size_t n) {
-  if (n >= 8) {
-    if (n > 16) {
-      std::memcpy(dst, src, n);
-      return;
-    }
-    uint64_t head;
-    uint64_t tail;
-    std::memcpy(&head, src, 8);
-    std::memcpy(&tail, src + n - 8, 8);
-    std::memcpy(dst, &head, 8);
-    std::memcpy(dst + n - 8, &tail, 8);
+  if (n > 16) {
+    std::memcpy(dst, src, n);
+  } else if (n >= 8) {
+    detail::copyTwoWords<uint64_t>(dst, src, n);
   } else if (n >= 4) {
-    uint32_t head;
-    uint32_t tail;
-    std::memcpy(&head, src, 4);
-    std::memcpy(&tail, src + n - 4, 4);
-    std::memcpy(dst, &head, 4);
-    std::memcpy(dst + n - 4, &tail, 4);
+    detail::copyTwoWords<uint32_t>(dst, src, n);
   } else {
     for (size_t i = 0; i < n; ++i) {
       dst[i] = src[i];

@@ -189,30 +189,18 @@ constexpr uint32_t filterEventsOf() {
   if constexpr (!std::is_final_v<F>) {
     return FilterEvent::All;
   } else {
-    uint32_t events = 0;
-    auto add = [&events](bool overridden, uint32_t bit) {
-      if (overridden) {
-        events |= bit;
-      }
-    };
-    using S = StreamFilter;
-    add(!std::is_same_v<decltype(&F::decodeHeaders), decltype(&S::decodeHeaders)>,
-        FilterEvent::DecodeHeaders);
-    add(!std::is_same_v<decltype(&F::decodeData), decltype(&S::decodeData)>,
-        FilterEvent::DecodeData);
-    add(!std::is_same_v<decltype(&F::decodeTrailers), decltype(&S::decodeTrailers)>,
-        FilterEvent::DecodeTrailers);
-    add(!std::is_same_v<decltype(&F::encodeHeaders), decltype(&S::encodeHeaders)>,
-        FilterEvent::EncodeHeaders);
-    add(!std::is_same_v<decltype(&F::encodeData), decltype(&S::encodeData)>,
-        FilterEvent::EncodeData);
-    add(!std::is_same_v<decltype(&F::encodeTrailers), decltype(&S::encodeTrailers)>,
-        FilterEvent::EncodeTrailers);
-    add(!std::is_same_v<decltype(&F::onDestroy), decltype(&S::onDestroy)>, FilterEvent::Destroy);
-    add(!std::is_same_v<decltype(&F::onStreamComplete), decltype(&S::onStreamComplete)>,
-        FilterEvent::StreamComplete);
-    add(!std::is_same_v<decltype(&F::onDrainStarted), decltype(&S::onDrainStarted)>,
-        FilterEvent::DrainStarted);
+#define POUNCE_EVENT_IF_OVERRIDDEN(member, bit)                                                    \
+  (std::is_same_v<decltype(&F::member), decltype(&StreamFilter::member)> ? 0u : FilterEvent::bit)
+    const uint32_t events = POUNCE_EVENT_IF_OVERRIDDEN(decodeHeaders, DecodeHeaders) |
+                            POUNCE_EVENT_IF_OVERRIDDEN(decodeData, DecodeData) |
+                            POUNCE_EVENT_IF_OVERRIDDEN(decodeTrailers, DecodeTrailers) |
+                            POUNCE_EVENT_IF_OVERRIDDEN(encodeHeaders, EncodeHeaders) |
+                            POUNCE_EVENT_IF_OVERRIDDEN(encodeData, EncodeData) |
+                            POUNCE_EVENT_IF_OVERRIDDEN(encodeTrailers, EncodeTrailers) |
+                            POUNCE_EVENT_IF_OVERRIDDEN(onDestroy, Destroy) |
+                            POUNCE_EVENT_IF_OVERRIDDEN(onStreamComplete, StreamComplete) |
+                            POUNCE_EVENT_IF_OVERRIDDEN(onDrainStarted, DrainStarted);
+#undef POUNCE_EVENT_IF_OVERRIDDEN
     return events;
   }
 }

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "source/common/byte_set.h"
 #include "source/common/swar.h"
 
 namespace pounce::http {
@@ -13,22 +14,10 @@ namespace {
 inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
 // RFC 9110 tchar.
-struct TokenTable {
-  bool set[256] = {};
-  constexpr TokenTable() {
-    for (int c = '0'; c <= '9'; ++c) {
-      set[c] = true;
-    }
-    for (int c = 'a'; c <= 'z'; ++c) {
-      set[c] = true;
-      set[c - 32] = true;
-    }
-    for (char c : std::string_view("!#$%&'*+-.^_`|~")) {
-      set[static_cast<unsigned char>(c)] = true;
-    }
-  }
-};
-constexpr TokenTable kToken;
+constexpr ByteSet kToken = ByteSet::of([](unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+});
 
 } // namespace
 
@@ -312,26 +301,9 @@ std::string_view reasonPhrase(int status) {
   }
 }
 
-bool isTokenChar(unsigned char c) { return kToken.set[c]; }
+bool isTokenChar(unsigned char c) { return kToken.has(c); }
 
-bool isValidHeaderName(std::string_view name) {
-  if (name.empty()) {
-    return false;
-  }
-  // Invalid names are rare: the table bits are and-ed four bytes at a time, without a
-  // branch per byte.
-  const auto* p = reinterpret_cast<const unsigned char*>(name.data());
-  const size_t n = name.size();
-  bool ok = true;
-  size_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    ok &= kToken.set[p[i]] & kToken.set[p[i + 1]] & kToken.set[p[i + 2]] & kToken.set[p[i + 3]];
-  }
-  for (; i < n; ++i) {
-    ok &= kToken.set[p[i]];
-  }
-  return ok;
-}
+bool isValidHeaderName(std::string_view name) { return !name.empty() && kToken.hasAll(name); }
 
 size_t countControlBytes(std::string_view bytes) {
   // Each ASCII control or DEL byte's 0/1 is summed in a lane of `lanes`, folded into `count`

@@ -11,6 +11,7 @@
 #include <map>
 #include <unordered_map>
 
+#include "source/common/byte_set.h"
 #include "source/common/json.h"
 #include "source/common/strings.h"
 #include "source/common/swar.h"
@@ -143,15 +144,8 @@ std::string flagsText(uint32_t flags) {
 }
 
 // Bytes the text format escapes: controls, DEL, '"', '\\' and non-ASCII.
-struct EscapeTable {
-  bool set[256] = {};
-  constexpr EscapeTable() {
-    for (int c = 0; c < 256; ++c) {
-      set[c] = c < 0x20 || c >= 0x7f || c == '"' || c == '\\';
-    }
-  }
-};
-constexpr EscapeTable kEscape;
+constexpr ByteSet kEscape =
+    ByteSet::of([](unsigned char c) { return c < 0x20 || c >= 0x7f || c == '"' || c == '\\'; });
 
 // Whether any of the 8 bytes in `w` is one kEscape holds.
 bool wordNeedsEscape(uint64_t w) {
@@ -176,7 +170,7 @@ char* putEscaped(char* p, std::string_view s) {
   size_t run = 0; // start of the pending run of bytes that need no escaping
   for (size_t i = clean; i < s.size(); ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
-    if (!kEscape.set[c]) {
+    if (!kEscape.has(c)) {
       continue;
     }
     std::memcpy(p, s.data() + run, i - run);
@@ -328,9 +322,9 @@ void appendLine(std::string& line, const http::StreamInfo& info, Format format) 
   }
   const std::string_view protocol = http::protocolString(info.protocol);
   const auto duration = std::chrono::duration_cast<std::chrono::nanoseconds>(info.duration());
-  const std::string_view client =
-      info.client_address.isIp() ? std::string_view(info.client_address.ip())
-                                 : (info.client_address.isPipe() ? "unix" : "-");
+  const std::string_view client = info.client_address.isIp()
+                                      ? std::string_view(info.client_address.ip())
+                                      : (info.client_address.isPipe() ? "unix" : "-");
   if (format == Format::Json) {
     line.reserve(line.size() + 256);
     line += "{\"time\":\"";
@@ -375,8 +369,8 @@ void appendLine(std::string& line, const http::StreamInfo& info, Format format) 
   const std::string_view time = clfTime(info.start_system_time);
   const size_t start = line.size();
   line.resize(start + client.size() + time.size() + protocol.size() + info.request_id.size() +
-              flags.size() + 4 * (method.size() + path.size() + referer_or.size() + agent_or.size()) +
-              96);
+              flags.size() +
+              4 * (method.size() + path.size() + referer_or.size() + agent_or.size()) + 96);
   char* p = line.data() + start;
   p = put(p, client);
   p = put(p, " - - ");

@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "absl/strings/numbers.h"
+#include "source/common/byte_set.h"
 #include "source/common/logger.h"
 #include "source/common/strings.h"
 
@@ -24,35 +25,9 @@ void appendHex(std::string& out, uint64_t n) {
 
 // Bytes a Host value may not hold: controls, space, DEL (also refused earlier, as in every
 // field value) and the delimiters that would let the value name a path or user info.
-struct BadHostBytes {
-  bool set[256] = {};
-  constexpr BadHostBytes() {
-    for (int c = 0; c <= 0x20; ++c) {
-      set[c] = true;
-    }
-    set[0x7f] = true;
-    for (unsigned char c : {'/', '\\', '@', '?', '#'}) {
-      set[c] = true;
-    }
-  }
-};
-constexpr BadHostBytes kBadHost;
-
-// Table bits or-ed four bytes at a time, without a branch per byte.
-bool isValidHost(std::string_view value) {
-  const auto* p = reinterpret_cast<const unsigned char*>(value.data());
-  const size_t n = value.size();
-  bool bad = false;
-  size_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    bad |= kBadHost.set[p[i]] | kBadHost.set[p[i + 1]] | kBadHost.set[p[i + 2]] |
-           kBadHost.set[p[i + 3]];
-  }
-  for (; i < n; ++i) {
-    bad |= kBadHost.set[p[i]];
-  }
-  return !bad;
-}
+constexpr ByteSet kBadHost = ByteSet::of([](unsigned char c) {
+  return c <= 0x20 || c == 0x7f || c == '/' || c == '\\' || c == '@' || c == '?' || c == '#';
+});
 
 bool isHopByHop(std::string_view name) {
   return name == "connection" || name == "keep-alive" || name == "transfer-encoding" ||
@@ -586,7 +561,7 @@ int ServerConnectionImpl::onHeadersComplete() {
     const std::string_view value = headers_->valueAt(i);
     if (name == "host") {
       ++host_count_;
-      if (!isValidHost(value)) {
+      if (kBadHost.hasAny(value)) {
         protocolError(400, "invalid Host header");
         return 1;
       }
