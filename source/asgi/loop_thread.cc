@@ -17,13 +17,6 @@ namespace {
 
 double seconds(std::chrono::milliseconds ms) { return static_cast<double>(ms.count()) / 1000.0; }
 
-// Calls method `name` of `obj` with one argument, returning a new reference.
-PyObject* callMethod(PyObject* obj, const char* name, PyObject* arg) {
-  PyRef n = PyRef::steal(PyUnicode_FromString(name));
-  return arg == nullptr ? PyObject_CallMethodNoArgs(obj, n.get())
-                        : PyObject_CallMethodOneArg(obj, n.get(), arg);
-}
-
 } // namespace
 
 LoopThread::LoopThread(const AppSettings& settings, PyObject* app, uint32_t index)
