@@ -149,7 +149,7 @@ size_t HeaderMap::count(std::string_view name) const {
 std::string HeaderMap::getJoined(std::string_view name) const {
   std::string out;
   for (const Entry& e : entries_) {
-    if (std::string_view(storage_.data() + e.name_off, e.name_len) == name) {
+    if (e.value_len != 0 && std::string_view(storage_.data() + e.name_off, e.name_len) == name) {
       if (!out.empty()) {
         out += ", ";
       }

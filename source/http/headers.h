@@ -99,7 +99,8 @@ public:
   }
   bool has(std::string_view name) const { return get(name).has_value(); }
   size_t count(std::string_view name) const;
-  // All values of `name` joined with ", " (RFC 9110 field combination).
+  // All values of `name` joined with ", " (RFC 9110 field combination; empty values add
+  // no empty element).
   std::string getJoined(std::string_view name) const;
 
   size_t size() const { return entries_.size(); }

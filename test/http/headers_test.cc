@@ -17,6 +17,18 @@ TEST(HeaderMap, KeepsOrderDuplicatesAndLowercasesNames) {
   EXPECT_EQ(h.count("x-a"), 2u);
 }
 
+TEST(HeaderMap, JoinedValuesSkipEmptyFields) {
+  HeaderMap h;
+  for (const char* v : {"", "a", "", "", "b", ""}) {
+    h.add("x-list", v);
+  }
+  EXPECT_EQ(h.getJoined("x-list"), "a, b");
+  HeaderMap empty;
+  empty.add("x-list", "");
+  EXPECT_EQ(empty.getJoined("x-list"), "");
+  EXPECT_EQ(empty.getJoined("absent"), "");
+}
+
 TEST(HeaderMap, SetReplacesAllAndRemoveCounts) {
   HeaderMap h;
   h.add("a", "1");

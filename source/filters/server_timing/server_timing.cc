@@ -86,35 +86,8 @@ http::FilterStatus ServerTimingFilter::encodeHeaders(http::ResponseHeaders& head
   const http::StreamInfo& info = encoder_callbacks_->streamInfo();
   const auto total = std::chrono::duration_cast<std::chrono::nanoseconds>(
       encoder_callbacks_->dispatcher().now() - info.start_time);
-  // What the app reported comes first: every non-empty Server-Timing field it sent, in
-  // order.
-  std::string_view before;
-  std::string joined;
-  size_t fields = 0;
-  size_t kept = 0;
-  for (size_t i = 0; i < headers.size(); ++i) {
-    if (headers.nameAt(i) != "server-timing") {
-      continue;
-    }
-    ++fields;
-    const std::string_view value = headers.valueAt(i);
-    if (value.empty()) {
-      continue;
-    }
-    if (++kept == 1) {
-      before = value;
-      continue;
-    }
-    if (kept == 2) {
-      joined.assign(before.data(), before.size());
-    }
-    joined += ", ";
-    joined.append(value.data(), value.size());
-  }
-  if (kept > 1) {
-    before = joined;
-  }
-  // Formatted before the app's fields are removed (`before` may point into the map).
+  // What the app reported comes first: its Server-Timing fields, combined.
+  const std::string before = headers.getJoined("server-timing");
   const size_t bound = valueBound(before, info.timings);
   char stack[kStackValue];
   std::string heap;
@@ -125,9 +98,7 @@ http::FilterStatus ServerTimingFilter::encodeHeaders(http::ResponseHeaders& head
   }
   const std::string_view value(
       out, static_cast<size_t>(putServerTiming(out, before, total, info.timings) - out));
-  if (fields > 0) {
-    headers.remove("server-timing");
-  }
+  headers.remove("server-timing");
   headers.addLowercase("server-timing", value);
   return http::FilterStatus::Continue;
 }
