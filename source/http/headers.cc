@@ -159,6 +159,36 @@ std::string HeaderMap::getJoined(std::string_view name) const {
   return out;
 }
 
+std::optional<std::string_view> HeaderMap::getCombined(std::string_view name,
+                                                       std::string& storage) const {
+  std::optional<std::string_view> out;
+  bool joined = false;
+  for (const Entry& e : entries_) {
+    if (e.name_len != name.size() ||
+        std::string_view(storage_.data() + e.name_off, e.name_len) != name) {
+      continue;
+    }
+    const std::string_view value(storage_.data() + e.value_off, e.value_len);
+    if (!out || out->empty()) {
+      out = value;
+      continue;
+    }
+    if (value.empty()) {
+      continue;
+    }
+    if (!joined) {
+      storage.assign(out->data(), out->size());
+      joined = true;
+    }
+    storage += ", ";
+    storage.append(value.data(), value.size());
+  }
+  if (joined) {
+    out = storage;
+  }
+  return out;
+}
+
 size_t HeaderMap::byteSize() const {
   size_t n = 0;
   for (const Entry& e : entries_) {

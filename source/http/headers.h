@@ -102,6 +102,10 @@ public:
   // All values of `name` joined with ", " (RFC 9110 field combination; empty values add
   // no empty element).
   std::string getJoined(std::string_view name) const;
+  // The same combination without a copy in the usual case: the one non-empty value as it
+  // is, or (several) the values joined into `storage`. nullopt when no field is called
+  // `name`. The view is valid until the map or `storage` changes.
+  std::optional<std::string_view> getCombined(std::string_view name, std::string& storage) const;
 
   size_t size() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }

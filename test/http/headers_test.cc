@@ -29,6 +29,25 @@ TEST(HeaderMap, JoinedValuesSkipEmptyFields) {
   EXPECT_EQ(empty.getJoined("absent"), "");
 }
 
+TEST(HeaderMap, CombinedValueCopiesOnlyForSeveralFields) {
+  HeaderMap h;
+  std::string storage;
+  EXPECT_EQ(h.getCombined("x-list", storage), std::nullopt);
+  h.add("x-list", "");
+  EXPECT_EQ(h.getCombined("x-list", storage), std::string_view());
+  h.add("x-list", "a");
+  const auto one = h.getCombined("x-list", storage);
+  ASSERT_TRUE(one.has_value());
+  EXPECT_EQ(*one, "a");
+  EXPECT_TRUE(storage.empty()); // a view into the map, no copy
+  h.add("x-other", "z");
+  h.add("x-list", "");
+  h.add("x-list", "b");
+  EXPECT_EQ(h.getCombined("x-list", storage), "a, b");
+  EXPECT_EQ(storage, "a, b");
+  EXPECT_EQ(h.getJoined("x-list"), "a, b");
+}
+
 TEST(HeaderMap, SetReplacesAllAndRemoveCounts) {
   HeaderMap h;
   h.add("a", "1");

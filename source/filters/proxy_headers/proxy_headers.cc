@@ -21,11 +21,7 @@ bool isOws(char c) { return c == ' ' || c == '\t'; }
 // of one field costs no copy).
 std::string_view combinedValue(const http::HeaderMap& headers, std::string_view name,
                                std::string& storage) {
-  if (headers.count(name) > 1) {
-    storage = headers.getJoined(name);
-    return storage;
-  }
-  return headers.getOr(name);
+  return headers.getCombined(name, storage).value_or(std::string_view());
 }
 
 // The item `trusted_hops` places from the right of a comma list, or the leftmost one if the

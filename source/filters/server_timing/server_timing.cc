@@ -87,7 +87,9 @@ http::FilterStatus ServerTimingFilter::encodeHeaders(http::ResponseHeaders& head
   const auto total = std::chrono::duration_cast<std::chrono::nanoseconds>(
       encoder_callbacks_->dispatcher().now() - info.start_time);
   // What the app reported comes first: its Server-Timing fields, combined.
-  const std::string before = headers.getJoined("server-timing");
+  std::string joined;
+  const auto app = headers.getCombined("server-timing", joined);
+  const std::string_view before = app.value_or(std::string_view());
   const size_t bound = valueBound(before, info.timings);
   char stack[kStackValue];
   std::string heap;
@@ -98,7 +100,9 @@ http::FilterStatus ServerTimingFilter::encodeHeaders(http::ResponseHeaders& head
   }
   const std::string_view value(
       out, static_cast<size_t>(putServerTiming(out, before, total, info.timings) - out));
-  headers.remove("server-timing");
+  if (app) { // (`before` is not used past here: it may point into the map)
+    headers.remove("server-timing");
+  }
   headers.addLowercase("server-timing", value);
   return http::FilterStatus::Continue;
 }
