@@ -87,7 +87,7 @@ public:
   uint16_t client_port{0};
   std::string server_host; // or the socket path for a Unix socket
   int server_port{-1};     // -1: None (Unix socket)
-  std::string request_id;
+  http::RequestId request_id;
   std::shared_ptr<const network::TlsInfo> tls;
   bool request_has_body{false};
   uint32_t buffer_limit{1 << 20};

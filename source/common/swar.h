@@ -1,6 +1,8 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 // Byte tests on eight bytes at a time ("SIMD within a register"). Each function returns a
 // word with the top bit set in exactly the bytes that pass the test and every other bit
@@ -30,5 +32,39 @@ constexpr uint64_t equalTo(uint64_t w, unsigned char c) {
 
 // Bytes at or above 0x80.
 constexpr uint64_t nonAscii(uint64_t w) { return w & kHighs; }
+
+// Whether `test` (one of the word tests above, or an OR of them) flags any of the `n` bytes
+// at `d`, reading whole words only: the last word overlaps the one before it, and a string
+// shorter than a word is read as overlapping pieces in a word filled with `pad` (a byte
+// `test` must not flag). No byte is tested one at a time, so short strings cost about as
+// much as one word.
+template <class Test>
+inline bool anyByte(const char* d, size_t n, unsigned char pad, Test test) {
+  if (n >= 8) {
+    uint64_t w;
+    for (size_t i = 0; i + 8 < n; i += 8) {
+      std::memcpy(&w, d + i, 8);
+      if (test(w) != 0) {
+        return true;
+      }
+    }
+    std::memcpy(&w, d + n - 8, 8);
+    return test(w) != 0;
+  }
+  uint64_t w = kOnes * pad;
+  if (n >= 4) {
+    uint32_t head;
+    uint32_t tail;
+    std::memcpy(&head, d, 4);
+    std::memcpy(&tail, d + n - 4, 4);
+    w = head | (static_cast<uint64_t>(tail) << 32);
+  } else if (n > 0) {
+    // Bytes 0, n/2 and n-1 cover every byte of a string of 1 to 3.
+    w = (w & ~uint64_t{0xffffff}) | static_cast<unsigned char>(d[0]) |
+        (static_cast<uint64_t>(static_cast<unsigned char>(d[n / 2])) << 8) |
+        (static_cast<uint64_t>(static_cast<unsigned char>(d[n - 1])) << 16);
+  }
+  return test(w) != 0;
+}
 
 } // namespace pounce::swar

@@ -1,13 +1,17 @@
 #pragma once
 
+#include <algorithm>
 #include <any>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <map>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "source/common/time.h"
 #include "source/network/address.h"
 #include "source/network/transport_socket.h"
@@ -31,6 +35,51 @@ enum ResponseFlag : uint32_t {
   StreamReset = 1u << 6,   // a filter or the app reset the stream
   Draining = 1u << 7,
 };
+
+// A request id, kept inline: ids are at most kMaxSize bytes (the request_id filter accepts
+// no longer incoming ones), so neither a stream nor the app's side of it allocates for one.
+class RequestId {
+public:
+  static constexpr size_t kMaxSize = 200;
+
+  RequestId() = default;
+  RequestId(std::string_view id) { assign(id); } // NOLINT: ids are written as strings
+  RequestId(const RequestId& other) { assign(other.view()); }
+  RequestId& operator=(const RequestId& other) {
+    assign(other.view());
+    return *this;
+  }
+  RequestId& operator=(std::string_view id) {
+    assign(id);
+    return *this;
+  }
+
+  // An id longer than kMaxSize keeps its first kMaxSize bytes.
+  void assign(std::string_view id) {
+    size_ = static_cast<uint8_t>(std::min(id.size(), kMaxSize));
+    std::memcpy(data_, id.data(), size_);
+  }
+  // Makes the id `n` bytes (n <= kMaxSize) for the caller to write at the pointer returned.
+  char* overwrite(size_t n) {
+    size_ = static_cast<uint8_t>(std::min(n, kMaxSize));
+    return data_;
+  }
+
+  bool empty() const { return size_ == 0; }
+  size_t size() const { return size_; }
+  std::string_view view() const { return {data_, size_}; }
+  operator std::string_view() const { return view(); } // NOLINT: reads like a string
+
+  friend bool operator==(const RequestId& a, std::string_view b) { return a.view() == b; }
+  friend std::ostream& operator<<(std::ostream& out, const RequestId& id) {
+    return out << id.view();
+  }
+
+private:
+  uint8_t size_{0};
+  char data_[kMaxSize];
+};
+static_assert(RequestId::kMaxSize <= UINT8_MAX);
 
 // What is known about one request as it moves through the filter chain. Filters read it,
 // add to it (request id, client address from proxy headers, timings), and the access log
@@ -62,11 +111,13 @@ public:
   uint64_t bytes_received{0}; // request body bytes
   uint64_t bytes_sent{0};     // response body bytes
   uint32_t response_flags{0};
-  std::string request_id;
+  RequestId request_id;
   bool skip_access_log{false};
 
-  // Named durations for Server-Timing ("app", "queue", ...), in insertion order.
-  std::vector<std::pair<std::string, std::chrono::nanoseconds>> timings;
+  // Named durations for Server-Timing ("app", "queue", ...), in insertion order. The usual
+  // two live inside the stream (no allocation per request).
+  using Timings = absl::InlinedVector<std::pair<std::string, std::chrono::nanoseconds>, 2>;
+  Timings timings;
 
   // Typed values filters share by key (e.g. "pounce.rate_limit.remaining").
   std::map<std::string, std::any, std::less<>> filter_state;

@@ -185,6 +185,25 @@ TEST(Swar, ByteTestsAreExactInEveryLane) {
   }
 }
 
+// anyByte reads words only (overlapping ones, and pieces of short strings in a padded
+// word): at every length, a flagged byte at any position is found, and padding or bytes
+// outside the string never are.
+TEST(Swar, AnyByteSeesEveryByteOfEveryLength) {
+  const auto quote = [](uint64_t w) { return swar::equalTo(w, '"'); };
+  char buffer[64];
+  for (size_t n = 0; n <= 40; ++n) {
+    std::memset(buffer, '"', sizeof(buffer)); // flagged bytes around the string
+    std::memset(buffer + 8, 'a', n);
+    EXPECT_FALSE(swar::anyByte(buffer + 8, n, 'a', quote)) << n;
+    for (size_t at = 0; at < n; ++at) {
+      buffer[8 + at] = '"';
+      EXPECT_TRUE(swar::anyByte(buffer + 8, n, 'a', quote)) << n << " " << at;
+      buffer[8 + at] = 'a';
+    }
+  }
+  EXPECT_FALSE(swar::anyByte(nullptr, 0, 'a', quote));
+}
+
 TEST(Stats, CountersMergeAcrossThreadsAndRender) {
   auto& store = stats::Store::global();
   auto& family = store.family("test_requests_total", "Requests.", stats::Type::Counter, {"method"});

@@ -115,6 +115,26 @@ TEST(Headers, CountsControlBytesExactly) {
   // Long inputs: lanes are folded before they overflow.
   EXPECT_EQ(countControlBytes(std::string(4096, '\n')), 4096u);
   EXPECT_EQ(countControlBytes(std::string(4099, '\x7f')), 4099u);
+  // Every length up to 100 (whole blocks, words and every tail), from every starting offset
+  // of a mixed buffer, against a byte-by-byte count.
+  std::string mixed;
+  uint32_t x = 12345;
+  for (int i = 0; i < 300; ++i) {
+    x = x * 1103515245u + 12345u;
+    const unsigned char kinds[] = {'a', '\r', '\n', 0x7f, 0x00, 0x1f, 0x20, 0x80, 0x9f, 0xff};
+    mixed.push_back(static_cast<char>(kinds[(x >> 16) % 10]));
+  }
+  for (size_t start = 0; start < 32; ++start) {
+    for (size_t len = 0; len <= 100; ++len) {
+      const std::string_view s = std::string_view(mixed).substr(start, len);
+      size_t expected = 0;
+      for (const char c : s) {
+        const auto u = static_cast<unsigned char>(c);
+        expected += (u < 0x20 || u == 0x7f) ? 1 : 0;
+      }
+      ASSERT_EQ(countControlBytes(s), expected) << start << " " << len;
+    }
+  }
 }
 
 TEST(Headers, TokensInLists) {

@@ -147,28 +147,22 @@ std::string flagsText(uint32_t flags) {
 constexpr ByteSet kEscape =
     ByteSet::of([](unsigned char c) { return c < 0x20 || c >= 0x7f || c == '"' || c == '\\'; });
 
-// Whether any of the 8 bytes in `w` is one kEscape holds.
-bool wordNeedsEscape(uint64_t w) {
-  return (swar::nonAscii(w) | swar::controlOrDel(w) | swar::equalTo(w, '"') |
-          swar::equalTo(w, '\\')) != 0;
-}
+// The bytes of `w` that kEscape holds (top bit of each set).
+constexpr auto wordNeedsEscape = [](uint64_t w) {
+  return swar::nonAscii(w) | swar::controlOrDel(w) | swar::equalTo(w, '"') | swar::equalTo(w, '\\');
+};
 
 // Request line parts are escaped in the text format so a line is always one line. Writes
 // at most 4 * s.size() bytes at `p`.
 char* putEscaped(char* p, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  // Whole words with nothing to escape (the usual case) are found 8 bytes at a time.
-  size_t clean = 0;
-  while (clean + 8 <= s.size()) {
-    uint64_t w;
-    std::memcpy(&w, s.data() + clean, 8);
-    if (wordNeedsEscape(w)) {
-      break;
-    }
-    clean += 8;
+  // The usual field has nothing to escape: found a word at a time, then copied whole.
+  if (!swar::anyByte(s.data(), s.size(), 'a', wordNeedsEscape)) {
+    copyBytes(p, s.data(), s.size());
+    return p + s.size();
   }
+  static constexpr char kHex[] = "0123456789abcdef";
   size_t run = 0; // start of the pending run of bytes that need no escaping
-  for (size_t i = clean; i < s.size(); ++i) {
+  for (size_t i = 0; i < s.size(); ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (!kEscape.has(c)) {
       continue;

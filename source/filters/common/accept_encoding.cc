@@ -80,6 +80,34 @@ AcceptEncoding AcceptEncoding::fromHeaders(const http::HeaderMap& headers) {
   return out;
 }
 
+namespace {
+
+bool mentionsIdentity(std::string_view value) {
+  constexpr std::string_view kIdentity = "identity";
+  for (size_t i = 0; i + kIdentity.size() <= value.size(); ++i) {
+    if ((value[i] == 'i' || value[i] == 'I') &&
+        http::equalsIgnoreCase(value.substr(i, kIdentity.size()), kIdentity)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+} // namespace
+
+bool AcceptEncoding::identityAcceptableIn(const http::HeaderMap& headers) {
+  for (size_t i = 0; i < headers.size(); ++i) {
+    if (headers.nameAt(i) != "accept-encoding") {
+      continue;
+    }
+    const std::string_view value = headers.valueAt(i);
+    if (value.find('*') != std::string_view::npos || mentionsIdentity(value)) {
+      return fromHeaders(headers).identityAcceptable();
+    }
+  }
+  return true;
+}
+
 void AcceptEncoding::parse(std::string_view value) {
   size_t pos = 0;
   while (pos <= value.size()) {

@@ -33,6 +33,9 @@ class AcceptEncoding {
 public:
   // Every Accept-Encoding field of `headers`, combined.
   static AcceptEncoding fromHeaders(const http::HeaderMap& headers);
+  // fromHeaders(headers).identityAcceptable(), without parsing the usual field: identity can
+  // only be refused by a field that names it or '*'.
+  static bool identityAcceptableIn(const http::HeaderMap& headers);
   // One field value; may be called for each field of a request.
   void parse(std::string_view value);
 

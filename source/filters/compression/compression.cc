@@ -152,11 +152,16 @@ bool CompressionFilter::shouldCompress(http::ResponseHeaders& headers, bool end_
   }
   // One pass over the response head collects everything the decision needs.
   std::optional<std::string_view> content_type;
+  std::optional<std::string_view> content_length;
   for (size_t i = 0; i < headers.size(); ++i) {
     const std::string_view name = headers.nameAt(i);
     if (name == "content-type") {
       if (!content_type) {
         content_type = headers.valueAt(i);
+      }
+    } else if (name == "content-length") {
+      if (!content_length) {
+        content_length = headers.valueAt(i);
       }
     } else if (name == "content-encoding" || name == "content-range") {
       return false;
@@ -167,6 +172,8 @@ bool CompressionFilter::shouldCompress(http::ResponseHeaders& headers, bool end_
   if (!content_type || !config_->compressible(*content_type)) {
     return false;
   }
+  uint64_t declared = 0;
+  const bool known_length = content_length && parseUint(trim(*content_length), declared);
   // From here on the response is compressible: whatever this client gets, caches must
   // know that another Accept-Encoding may get another body.
   addVary(headers); // (may move the header bytes: the views above are not used below)
@@ -177,20 +184,18 @@ bool CompressionFilter::shouldCompress(http::ResponseHeaders& headers, bool end_
   if (request.method() == "HEAD") {
     return false;
   }
+  // A body under min_bytes goes as it is to any client that takes identity (found without
+  // parsing the usual Accept-Encoding).
+  if (known_length && declared < config_->min_bytes &&
+      AcceptEncoding::identityAcceptableIn(request)) {
+    return false;
+  }
   const AcceptEncoding accept = AcceptEncoding::fromHeaders(request);
   const auto chosen = accept.choose(config_->encodings.data(), config_->encodings.size());
   if (!chosen) {
     return false;
   }
-  if (const auto declared = headers.get("content-length")) {
-    uint64_t n = 0;
-    if (parseUint(trim(*declared), n)) {
-      if (n < config_->min_bytes && accept.identityAcceptable()) {
-        return false;
-      }
-      length = n;
-    }
-  }
+  length = known_length ? declared : 0;
   encoding = *chosen;
   return true;
 }

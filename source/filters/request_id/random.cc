@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -97,31 +98,40 @@ uint64_t SystemRandom::threadRefills() { return t_buffer.refills; }
 
 namespace {
 
-// The two hex digits of every byte value, so a byte is one table load and one store.
-struct HexPairs {
-  char pair[256][2] = {};
-  constexpr HexPairs() {
-    constexpr char kHex[] = "0123456789abcdef";
-    for (int b = 0; b < 256; ++b) {
-      pair[b][0] = kHex[b >> 4];
-      pair[b][1] = kHex[b & 0x0f];
-    }
-  }
-};
-constexpr HexPairs kHexPairs;
+// The lowercase hex digits of four bytes, in order, as the eight bytes of one word: each
+// byte's nibbles go to two bytes of their own, then every nibble n becomes '0' + n, plus
+// 'a' - '0' - 10 where n >= 10 (n + 6 carries into bit 4 exactly then).
+uint64_t hexOfFour(uint32_t four) {
+  constexpr uint64_t kLowNibbles = 0x0f0f0f0f0f0f0f0fULL;
+  uint64_t t = four;
+  t = (t | (t << 16)) & 0x0000ffff0000ffffULL;
+  t = (t | (t << 8)) & 0x00ff00ff00ff00ffULL; // byte 2i holds input byte i
+  // Digit order in memory: the high nibble first.
+  const uint64_t n = ((t >> 4) | (t << 8)) & kLowNibbles;
+  const uint64_t letters = ((n + 0x0606060606060606ULL) >> 4) & 0x0101010101010101ULL;
+  return n + 0x3030303030303030ULL + letters * ('a' - '0' - 10);
+}
 
 } // namespace
 
-std::string uuid4Hex(RandomSource& random) {
+void uuid4Hex(RandomSource& random, char* out) {
   uint8_t bytes[16];
   random.fill(bytes, sizeof(bytes));
   bytes[6] = static_cast<uint8_t>((bytes[6] & 0x0f) | 0x40); // version 4
   bytes[8] = static_cast<uint8_t>((bytes[8] & 0x3f) | 0x80); // RFC 4122 variant
-  char text[32];
-  for (size_t i = 0; i < 16; ++i) {
-    std::memcpy(text + 2 * i, kHexPairs.pair[bytes[i]], 2);
+  static_assert(std::endian::native == std::endian::little);
+  for (size_t i = 0; i < 16; i += 4) {
+    uint32_t four;
+    std::memcpy(&four, bytes + i, 4);
+    const uint64_t digits = hexOfFour(four);
+    std::memcpy(out + 2 * i, &digits, 8);
   }
-  return std::string(text, sizeof(text));
+}
+
+std::string uuid4Hex(RandomSource& random) {
+  std::string id(kUuidHexSize, '\0');
+  uuid4Hex(random, id.data());
+  return id;
 }
 
 } // namespace pounce::filters::request_id

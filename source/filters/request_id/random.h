@@ -28,7 +28,10 @@ public:
   static uint64_t threadRefills();
 };
 
-// A UUID version 4 from 16 random bytes: 32 lowercase hex digits, no dashes.
+// A UUID version 4 from 16 random bytes: 32 lowercase hex digits, no dashes, written to
+// `out`; or returned as a string.
+constexpr size_t kUuidHexSize = 32;
+void uuid4Hex(RandomSource& random, char* out);
 std::string uuid4Hex(RandomSource& random);
 
 } // namespace pounce::filters::request_id

@@ -3,7 +3,7 @@
 namespace pounce::filters::request_id {
 
 bool isSaneRequestId(std::string_view id) {
-  if (id.empty() || id.size() > 200) {
+  if (id.empty() || id.size() > http::RequestId::kMaxSize) {
     return false;
   }
   for (char c : id) {
@@ -30,10 +30,10 @@ http::FilterStatus RequestIdFilter::decodeHeaders(http::RequestHeaders& headers,
   const auto incoming = headers.get(config_->header_name);
   if (trusted && incoming.has_value() && isSaneRequestId(*incoming) &&
       headers.count(config_->header_name) == 1) {
-    info.request_id.assign(incoming->data(), incoming->size());
+    info.request_id.assign(*incoming);
     return http::FilterStatus::Continue;
   }
-  info.request_id = uuid4Hex(*config_->random);
+  uuid4Hex(*config_->random, info.request_id.overwrite(kUuidHexSize));
   // Replaces whatever the client sent, so later filters and the app see the id in use. (The
   // id lives outside the map, so addLowercase needs no defensive copy, unlike set().)
   if (incoming.has_value()) {
@@ -44,7 +44,7 @@ http::FilterStatus RequestIdFilter::decodeHeaders(http::RequestHeaders& headers,
 }
 
 http::FilterStatus RequestIdFilter::encodeHeaders(http::ResponseHeaders& headers, bool) {
-  const std::string& id = encoder_callbacks_->streamInfo().request_id;
+  const http::RequestId& id = encoder_callbacks_->streamInfo().request_id;
   if (config_->response_header && !id.empty()) {
     if (headers.has(config_->header_name)) {
       headers.remove(config_->header_name);

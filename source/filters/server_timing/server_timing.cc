@@ -10,7 +10,7 @@ namespace pounce::filters::server_timing {
 
 namespace {
 
-using Timings = std::vector<std::pair<std::string, std::chrono::nanoseconds>>;
+using Timings = http::StreamInfo::Timings;
 
 // What one entry adds beyond its name: ", " ";dur=" the digits of an int64 '.' one digit.
 constexpr size_t kEntryExtra = 2 + 5 + 20 + 2;
@@ -26,7 +26,7 @@ char* putEntry(char* p, bool first, std::string_view name, std::chrono::nanoseco
     *p++ = ',';
     *p++ = ' ';
   }
-  std::memcpy(p, name.data(), name.size());
+  copyBytes(p, name.data(), name.size());
   p += name.size();
   std::memcpy(p, ";dur=", 5);
   p += 5;

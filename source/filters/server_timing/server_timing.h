@@ -2,8 +2,6 @@
 
 #include <chrono>
 #include <string>
-#include <utility>
-#include <vector>
 
 #include "source/http/filter.h"
 
@@ -12,9 +10,8 @@ namespace pounce::filters::server_timing {
 // Formats a Server-Timing value: "total;dur=12.3" then one "<name>;dur=<ms>" per timing
 // (milliseconds with one decimal, rounded half up). Timing names that are not tokens are
 // skipped.
-std::string
-formatServerTiming(std::chrono::nanoseconds total,
-                   const std::vector<std::pair<std::string, std::chrono::nanoseconds>>& timings);
+std::string formatServerTiming(std::chrono::nanoseconds total,
+                               const http::StreamInfo::Timings& timings);
 
 // Adds Server-Timing to the response head: the time from the start of the stream to the
 // response head, and every StreamInfo::timings entry recorded by then ("queue", "app", ...).

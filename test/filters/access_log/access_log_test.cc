@@ -96,6 +96,26 @@ TEST_F(FormatLineTest, TextEscapesEveryByteValueAtEveryOffset) {
   }
 }
 
+// Fields of every length are copied whole when clean and escaped exactly where they are not
+// (short ones are checked as pieces of one word, long ones as overlapping words).
+TEST_F(FormatLineTest, TextFieldsOfEveryLengthEscapeExactly) {
+  for (size_t n = 1; n <= 24; ++n) {
+    headers_.set("user-agent", std::string(n, 'b'));
+    ASSERT_NE(formatLine(info_, Format::Text).find("\"" + std::string(n, 'b') + "\" -"),
+              std::string::npos)
+        << n;
+    for (size_t at = 0; at < n; ++at) {
+      std::string agent(n, 'b');
+      agent[at] = '"';
+      headers_.set("user-agent", agent);
+      const std::string expected =
+          "\"" + std::string(at, 'b') + "\\\"" + std::string(n - 1 - at, 'b') + "\" -";
+      ASSERT_NE(formatLine(info_, Format::Text).find(expected), std::string::npos)
+          << n << " " << at;
+    }
+  }
+}
+
 TEST_F(FormatLineTest, NoResponseIsADash) {
   info_.response_code = 0;
   info_.setFlag(http::ResponseFlag::DownstreamReset);

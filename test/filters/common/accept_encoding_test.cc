@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include "source/filters/common/accept_encoding.h"
 
 namespace pounce::filters {
@@ -71,6 +74,41 @@ TEST(AcceptEncoding, CombinesSeveralFields) {
   const AcceptEncoding a = AcceptEncoding::fromHeaders(h);
   EXPECT_EQ(a.quality(Encoding::Gzip), 200);
   EXPECT_EQ(a.quality(Encoding::Brotli), 900);
+}
+
+// The shortcut that skips parsing agrees with the full parse, for fields that name identity
+// or '*' in any case and for fields that do not.
+TEST(AcceptEncoding, IdentityAcceptableInAgreesWithTheParse) {
+  const std::vector<std::vector<std::string>> cases = {
+      {},
+      {"gzip, br"},
+      {"gzip;q=0"},
+      {"identity;q=0"},
+      {"IDENTITY;Q=0"},
+      {"gzip, Identity;q=0.000"},
+      {"*;q=0"},
+      {"*;q=0, identity"},
+      {"*;q=0", "identity;q=0.5"},
+      {"br", "identity;q=0"},
+      {"identity"},
+      {"identit;q=0"},
+      {"xidentity;q=0"},
+      {"*"},
+      {""},
+  };
+  for (const auto& fields : cases) {
+    http::HeaderMap h;
+    for (const auto& value : fields) {
+      h.add("accept-encoding", value);
+    }
+    h.add("accept", "*/*;q=0"); // not Accept-Encoding: ignored by both
+    EXPECT_EQ(AcceptEncoding::identityAcceptableIn(h),
+              AcceptEncoding::fromHeaders(h).identityAcceptable())
+        << (fields.empty() ? std::string("(none)") : fields[0]);
+  }
+  http::HeaderMap refuses;
+  refuses.add("accept-encoding", "gzip, identity;q=0");
+  EXPECT_FALSE(AcceptEncoding::identityAcceptableIn(refuses));
 }
 
 TEST(AcceptEncoding, Names) {

@@ -19,8 +19,8 @@ public:
   }
 };
 
-bool isGeneratedId(const std::string& id) {
-  return id.size() == 32 && id.find_first_not_of("0123456789abcdef") == std::string::npos;
+bool isGeneratedId(std::string_view id) {
+  return id.size() == 32 && id.find_first_not_of("0123456789abcdef") == std::string_view::npos;
 }
 
 // proxy_headers -> request_id -> rate_limit -> request_queue -> terminal.

@@ -2,6 +2,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <set>
 #include <string>
@@ -16,7 +17,7 @@ namespace {
 using test::FilterHarness;
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
-bool looksLikeUuid4Hex(const std::string& id) {
+bool looksLikeUuid4Hex(std::string_view id) {
   if (id.size() != 32) {
     return false;
   }
@@ -25,7 +26,7 @@ bool looksLikeUuid4Hex(const std::string& id) {
       return false;
     }
   }
-  return id[12] == '4' && std::string("89ab").find(id[16]) != std::string::npos;
+  return id[12] == '4' && std::string_view("89ab").find(id[16]) != std::string_view::npos;
 }
 
 // Hands out 0x00, 0x01, 0x02, ... so ids are predictable.
@@ -73,7 +74,7 @@ protected:
 TEST_F(RequestIdTest, GeneratesUuid4HexForEveryRequest) {
   configure("");
   auto h = run({});
-  const std::string id = h->info().request_id;
+  const std::string id(h->info().request_id.view());
   EXPECT_TRUE(looksLikeUuid4Hex(id)) << id;
   // Later filters and the app see it; so does the client.
   EXPECT_EQ(h->info().request_headers->getOr("x-request-id"), id);
@@ -86,7 +87,7 @@ TEST_F(RequestIdTest, IdsAreUnique) {
   std::set<std::string> seen;
   for (int i = 0; i < 2000; ++i) {
     auto h = run({});
-    EXPECT_TRUE(seen.insert(h->info().request_id).second);
+    EXPECT_TRUE(seen.insert(std::string(h->info().request_id.view())).second);
   }
 }
 
@@ -95,6 +96,44 @@ TEST(Uuid4Hex, SetsVersionAndVariantBits) {
   // Bytes 00..0f: version nibble forced to 4 in byte 6, variant 10xx in byte 8.
   EXPECT_EQ(uuid4Hex(random), "000102030405460788090a0b0c0d0e0f");
   EXPECT_EQ(uuid4Hex(random), "101112131415461798191a1b1c1d1e1f");
+}
+
+TEST(Uuid4Hex, EveryByteValueBecomesItsTwoDigits) {
+  // 16 ids of CountingRandom cover bytes 0x00-0xff at every position of an id; the digits
+  // must be what printf writes (apart from the version and variant bits).
+  CountingRandom random;
+  for (int id = 0; id < 16; ++id) {
+    char text[kUuidHexSize + 1] = {};
+    uuid4Hex(random, text);
+    for (int i = 0; i < 16; ++i) {
+      int byte = id * 16 + i;
+      if (i == 6) {
+        byte = (byte & 0x0f) | 0x40;
+      } else if (i == 8) {
+        byte = (byte & 0x3f) | 0x80;
+      }
+      char expected[3];
+      std::snprintf(expected, sizeof(expected), "%02x", byte);
+      EXPECT_EQ(std::string_view(text + 2 * i, 2), expected) << "id " << id << " byte " << i;
+    }
+  }
+}
+
+TEST(RequestId, HoldsUpToItsMaximumInline) {
+  http::RequestId id;
+  EXPECT_TRUE(id.empty());
+  id = "abc";
+  EXPECT_EQ(id, "abc");
+  const std::string longest(http::RequestId::kMaxSize, 'x');
+  id = longest;
+  EXPECT_EQ(id, longest);
+  const http::RequestId copy = id; // copies only what is held
+  EXPECT_EQ(copy, longest);
+  id = longest + "yz"; // longer ids keep their first kMaxSize bytes
+  EXPECT_EQ(id.size(), http::RequestId::kMaxSize);
+  EXPECT_EQ(id, longest);
+  id = "";
+  EXPECT_TRUE(id.empty());
 }
 
 TEST(SystemRandom, OneSystemCallServesManyIds) {
