@@ -1,7 +1,12 @@
 #include "source/http/http1/codec.h"
 
+#include <bit>
 #include <cstring>
 #include <mutex>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "absl/strings/numbers.h"
 #include "source/common/byte_set.h"
@@ -105,6 +110,33 @@ FieldScan appendFields(const ResponseHeaders& headers, std::string& out, bool up
 
 // --- HeadScanner ------------------------------------------------------------------------
 
+namespace {
+
+// Bit i set: base[from + i] (i < 16, from + i < size) is a LF, CR or NUL. Reads no byte at
+// or past `size`: a block that would is read as the last 16 bytes, shifted into place.
+unsigned lineBytesAt(const char* base, size_t from, size_t size) {
+#if defined(__SSE2__)
+  if (size >= 16) {
+    const size_t at = std::min(from, size - 16);
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + at));
+    const __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n')),
+                                                  _mm_cmpeq_epi8(v, _mm_set1_epi8('\r'))),
+                                     _mm_cmpeq_epi8(v, _mm_setzero_si128()));
+    return static_cast<unsigned>(_mm_movemask_epi8(hit)) >> (from - at);
+  }
+#endif
+  unsigned mask = 0;
+  for (size_t i = 0; i < 16 && from + i < size; ++i) {
+    const char c = base[from + i];
+    if (c == '\n' || c == '\r' || c == '\0') {
+      mask |= 1u << i;
+    }
+  }
+  return mask;
+}
+
+} // namespace
+
 HeadScanner::Result HeadScanner::scan(std::string_view data, uint32_t max_head_bytes,
                                       uint32_t max_request_line) {
   Result r;
@@ -116,57 +148,72 @@ HeadScanner::Result HeadScanner::scan(std::string_view data, uint32_t max_head_b
   };
   const char* base = data.data();
   const size_t size = data.size();
-  // Whole lines at a time: memchr finds line ends, NULs and stray CRs quickly.
-  while (pos_ < size) {
-    if (pos_ == line_start_ && seen_request_line_ && (base[pos_] == ' ' || base[pos_] == '\t')) {
-      return error(400, "obsolete line folding in request head");
-    }
-    const char* lf = static_cast<const char*>(std::memchr(base + pos_, '\n', size - pos_));
-    const size_t stop = lf == nullptr ? size : static_cast<size_t>(lf - base);
-    // Everything scanned so far on this line, up to (not including) the LF.
-    if (std::memchr(base + pos_, '\0', stop - pos_) != nullptr) {
-      return error(400, "NUL byte in request head");
-    }
-    if (lf == nullptr) {
-      // An incomplete line: a CR may only be its very last byte (the LF is yet to come).
-      const char* cr = static_cast<const char*>(std::memchr(base + pos_, '\r', size - pos_));
-      if (cr != nullptr && cr != base + size - 1) {
+  auto folded = [&](size_t at) { // a header line that starts with SP or HTAB
+    return seen_request_line_ && (base[at] == ' ' || base[at] == '\t');
+  };
+  if (pos_ < size && pos_ == line_start_ && folded(pos_)) {
+    return error(400, "obsolete line folding in request head");
+  }
+  // Only the LF, CR and NUL bytes are visited, found 16 bytes at a time. Per line: a NUL is
+  // an error at once; a CR not followed by LF is one (reported after a bare LF of the same
+  // line); the line's LF must follow a CR of the line.
+  bool bare_cr = false;
+  for (size_t block = pos_; block < size; block += 16) {
+    for (unsigned mask = lineBytesAt(base, block, size); mask != 0; mask &= mask - 1) {
+      const size_t at = block + static_cast<size_t>(std::countr_zero(mask));
+      const char c = base[at];
+      if (c == '\0') {
+        return error(400, "NUL byte in request head");
+      }
+      if (c == '\r') {
+        if (at + 1 < size && base[at + 1] != '\n') {
+          bare_cr = true;
+        }
+        continue;
+      }
+      if (at == line_start_ || base[at - 1] != '\r') {
+        return error(400, "bare LF in request head");
+      }
+      if (bare_cr) {
         return error(400, "bare CR in request head");
       }
-      pos_ = cr != nullptr ? size - 1 : size; // re-check the CR when the LF arrives
-      if (!seen_request_line_ && pos_ - line_start_ > max_request_line) {
+      const size_t line_length = at - 1 - line_start_;
+      if (!seen_request_line_ && line_length > max_request_line) {
         return error(414, "request target too long");
       }
-      if (size > max_head_bytes) {
+      if (at + 1 > max_head_bytes) {
         return error(431, "request head too large");
       }
-      return r;
-    }
-    if (stop == 0 || base[stop - 1] != '\r' || stop - 1 < line_start_) {
-      return error(400, "bare LF in request head");
-    }
-    if (std::memchr(base + line_start_, '\r', stop - 1 - line_start_) != nullptr) {
-      return error(400, "bare CR in request head");
-    }
-    const size_t line_length = stop - 1 - line_start_;
-    if (!seen_request_line_ && line_length > max_request_line) {
-      return error(414, "request target too long");
-    }
-    if (stop + 1 > max_head_bytes) {
-      return error(431, "request head too large");
-    }
-    pos_ = stop + 1;
-    if (line_length == 0) {
-      if (seen_request_line_) {
-        r.kind = Result::Kind::Complete;
-        r.head_length = pos_;
-        return r;
+      pos_ = at + 1;
+      if (line_length == 0) {
+        if (seen_request_line_) {
+          r.kind = Result::Kind::Complete;
+          r.head_length = pos_;
+          return r;
+        }
+        // Empty lines before the request line are ignored (RFC 9112 §2.2).
+      } else {
+        seen_request_line_ = true;
       }
-      // Empty lines before the request line are ignored (RFC 9112 §2.2).
-    } else {
-      seen_request_line_ = true;
+      line_start_ = pos_;
+      if (pos_ < size && folded(pos_)) {
+        return error(400, "obsolete line folding in request head");
+      }
     }
-    line_start_ = pos_;
+  }
+  if (pos_ >= size) {
+    return r;
+  }
+  // An incomplete line; a CR as its last byte is checked again when the LF arrives.
+  if (bare_cr) {
+    return error(400, "bare CR in request head");
+  }
+  pos_ = base[size - 1] == '\r' ? size - 1 : size;
+  if (!seen_request_line_ && pos_ - line_start_ > max_request_line) {
+    return error(414, "request target too long");
+  }
+  if (size > max_head_bytes) {
+    return error(431, "request head too large");
   }
   return r;
 }

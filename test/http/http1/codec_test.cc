@@ -545,6 +545,92 @@ TEST(Http1Codec, HeadScannerFindsHeadEnd) {
   EXPECT_EQ(r.head_length, 27u);
 }
 
+// What a head the scanner accepts must be: CRLF line ends only, no NUL, no line folding,
+// ended by an empty line after the request line. Checked byte by byte against every head
+// the scanner calls complete, and the scanner must reject every head that breaks a rule,
+// for random heads fed whole and split at every point (the scanner keeps its place).
+TEST(Http1Codec, HeadScannerAgreesWithTheRulesWholeAndSplit) {
+  enum class Verdict { NeedMore, Complete, Error };
+  // The rules, one byte at a time, on a whole buffer.
+  auto rules = [](std::string_view d, size_t& head_length) {
+    size_t line_start = 0;
+    bool seen = false;
+    for (size_t i = 0; i < d.size(); ++i) {
+      const char c = d[i];
+      if (i == line_start && seen && (c == ' ' || c == '\t')) {
+        return Verdict::Error;
+      }
+      if (c == '\0') {
+        return Verdict::Error;
+      }
+      if (c == '\r' && i + 1 < d.size() && d[i + 1] != '\n') {
+        return Verdict::Error;
+      }
+      if (c == '\n') {
+        if (i == line_start || d[i - 1] != '\r') {
+          return Verdict::Error;
+        }
+        if (i - 1 == line_start) { // an empty line
+          if (seen) {
+            head_length = i + 1;
+            return Verdict::Complete;
+          }
+        } else {
+          seen = true;
+        }
+        line_start = i + 1;
+      }
+    }
+    return Verdict::NeedMore;
+  };
+  auto verdict = [](const HeadScanner::Result& r) {
+    return r.kind == HeadScanner::Result::Kind::Complete ? Verdict::Complete
+           : r.kind == HeadScanner::Result::Kind::Error  ? Verdict::Error
+                                                         : Verdict::NeedMore;
+  };
+  const char alphabet[] = {'a', 'a', 'a', 'a', ':', ' ', '\t', '\r', '\n', '\r', '\n', '\0'};
+  uint32_t x = 7;
+  auto next = [&x] {
+    x = x * 1103515245u + 12345u;
+    return x >> 16;
+  };
+  for (int round = 0; round < 4000; ++round) {
+    std::string head = round % 2 == 0 ? "GET / HTTP/1.1\r\n" : "";
+    const size_t n = next() % 48;
+    for (size_t i = 0; i < n; ++i) {
+      head.push_back(alphabet[next() % sizeof(alphabet)]);
+    }
+    if (round % 3 == 0) {
+      head += "\r\n\r\n";
+    }
+    size_t want_length = 0;
+    const Verdict want = rules(head, want_length);
+    HeadScanner whole;
+    const auto r = whole.scan(head, 100000, 100000);
+    ASSERT_EQ(verdict(r), want) << testing::PrintToString(head);
+    if (want == Verdict::Complete) {
+      ASSERT_EQ(r.head_length, want_length) << testing::PrintToString(head);
+    }
+    // The same bytes arriving in two reads: the first sees a prefix.
+    for (size_t cut = 0; cut < head.size(); ++cut) {
+      HeadScanner split;
+      const std::string_view prefix = std::string_view(head).substr(0, cut);
+      size_t prefix_length = 0;
+      const Verdict early = rules(prefix, prefix_length);
+      const auto first = split.scan(prefix, 100000, 100000);
+      ASSERT_EQ(verdict(first), early) << cut << " " << testing::PrintToString(head);
+      if (early != Verdict::NeedMore) {
+        continue;
+      }
+      const auto second = split.scan(head, 100000, 100000);
+      ASSERT_EQ(verdict(second), want) << cut << " " << testing::PrintToString(head);
+      if (want == Verdict::Complete) {
+        ASSERT_EQ(second.head_length, want_length);
+      }
+    }
+  }
+}
+
 TEST(Http1Codec, IgnoresLeadingEmptyLines) {
   auto run = feedWhole("\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(run.error_status, 0);
