@@ -16,6 +16,7 @@
 #include "source/asgi/module_internal.h"
 #include "source/common/logger.h"
 #include "source/common/strings.h"
+#include "source/common/swar.h"
 
 namespace pounce::asgi::py {
 
@@ -33,6 +34,8 @@ struct Names {
       *send, *throw_, *close;
   PyObject *v10, *v11, *v2, *scheme_http, *scheme_https, *empty_bytes, *empty_str;
   PyObject *asgi_template, *extensions_template, *request_id_key, *tls_key;
+  // extensions_template with a request_id entry to overwrite (no insertion per request).
+  PyObject* extensions_with_id_template;
   PyObject* disconnect_message; // {"type": "http.disconnect"} (copied per use)
   PyObject* scope_template;     // every scope key, placeholder values
   PyObject* request_template;   // {"type": "http.request", "body": b"", "more_body": False}
@@ -81,6 +84,19 @@ PyObject* bytesOf(std::string_view s) {
 
 PyObject* strOf(std::string_view s) {
   return PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "replace");
+}
+
+// strOf for text that is usually ASCII (request ids): copied straight into a new str when
+// it is, without the UTF-8 decoder.
+PyObject* asciiStrOf(std::string_view s) {
+  if (swar::anyByte(s.data(), s.size(), 'a', swar::nonAscii)) {
+    return strOf(s);
+  }
+  PyObject* out = PyUnicode_New(static_cast<Py_ssize_t>(s.size()), 127);
+  if (out != nullptr && !s.empty()) {
+    std::memcpy(PyUnicode_DATA(out), s.data(), s.size());
+  }
+  return out;
 }
 
 // --- Done: the awaitable send() returns when there is room (resolves to None) ----------
@@ -1143,13 +1159,17 @@ PyObject* buildScope(LoopThread& loop, const AsgiStream& s, PyObject* state) {
     extensions = N.extensions_template;
     Py_INCREF(extensions);
   } else {
-    extensions = PyDict_Copy(N.extensions_template);
+    extensions =
+        PyDict_Copy(s.request_id.empty() ? N.extensions_template : N.extensions_with_id_template);
   }
   if (extensions != nullptr && !s.request_id.empty()) {
-    PyObject* rid = strOf(s.request_id);
+    PyObject* rid = asciiStrOf(s.request_id);
     if (rid != nullptr) {
       PyDict_SetItem(extensions, N.request_id_key, rid);
       Py_DECREF(rid);
+    } else { // (no str: the scope goes without the id rather than with a None for it)
+      PyErr_Clear();
+      PyDict_DelItem(extensions, N.request_id_key);
     }
   }
   if (extensions != nullptr && s.tls != nullptr) {
@@ -1280,6 +1300,8 @@ bool initNames(PyObject* support) {
   N.asgi_template = Py_BuildValue("{s:s,s:s}", "version", "3.0", "spec_version", "2.5");
   N.extensions_template = Py_BuildValue("{s:{},s:{},s:{}}", "http.response.trailers",
                                         "http.response.pathsend", "http.response.early_hint");
+  N.extensions_with_id_template = PyDict_Copy(N.extensions_template);
+  PyDict_SetItem(N.extensions_with_id_template, N.request_id_key, Py_None);
   N.disconnect_message = Py_BuildValue("{s:s}", "type", "http.disconnect");
   // Every scope key, in the order apps usually read them; values are placeholders.
   N.scope_template = PyDict_New();

@@ -45,6 +45,12 @@ async def app(scope, receive, send):
         SEEN.append(m["type"])
     elif path == "/raise":
         raise ValueError("bridge test error")
+    elif path == "/rid":
+        ext = scope["extensions"]
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body",
+                    "body": repr(ext.get("request_id", "absent")).encode()
+                            + b" " + str(len(ext)).encode()})
     elif path == "/headers":
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body",
@@ -116,6 +122,25 @@ TEST_F(BridgeTest, HeaderNamesArriveExactThroughTheNameCache) {
     ASSERT_TRUE(runUntil(h, [&] { return h.response.complete; }));
     EXPECT_EQ(h.response.status, 200);
     EXPECT_EQ(h.response.body, want) << "round " << round;
+  }
+}
+
+// The request id reaches scope["extensions"] as the str it is: ASCII ids copied straight,
+// others through the UTF-8 decoder; no id, no key (and no other key changes).
+TEST_F(BridgeTest, RequestIdReachesTheExtensionsExact) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"", "'absent' 3"},
+      {"0123456789abcdef0123456789abcdef", "'0123456789abcdef0123456789abcdef' 4"},
+      {"edge-42", "'edge-42' 4"},
+      {"caf\xc3\xa9", "'caf\xc3\xa9' 4"},
+      {std::string(200, 'r'), "'" + std::string(200, 'r') + "' 4"},
+  };
+  for (const auto& [id, want] : cases) {
+    test::FilterHarness h(chain());
+    h.info().request_id = id;
+    h.sendHeaders(test::FilterHarness::request("GET", "/rid"), true);
+    ASSERT_TRUE(runUntil(h, [&] { return h.response.complete; }));
+    EXPECT_EQ(h.response.body, want) << id;
   }
 }
 
