@@ -48,6 +48,21 @@ TEST_F(FormatLineTest, DurationIsRoundedToMicroseconds) {
   EXPECT_NE(formatLine(info_, Format::Text).find(" 0.000000 "), std::string::npos);
   info_.end_time = info_.start_time + std::chrono::seconds(61);
   EXPECT_NE(formatLine(info_, Format::Text).find(" 61.000000 "), std::string::npos);
+  // Every digit position, in both formats.
+  const std::pair<int64_t, const char*> cases[] = {
+      {1'000, "0.000001"},         {12'000, "0.000012"},      {123'000, "0.000123"},
+      {1'234'000, "0.001234"},     {12'345'000, "0.012345"},  {123'456'000, "0.123456"},
+      {9'999'999'000, "9.999999"}, {100'000'000, "0.100000"}, {10'000'000'000, "10.000000"},
+  };
+  for (const auto& [ns, text] : cases) {
+    info_.end_time = info_.start_time + nanoseconds(ns);
+    EXPECT_NE(formatLine(info_, Format::Text).find(std::string(" ") + text + " "),
+              std::string::npos)
+        << text;
+    EXPECT_NE(formatLine(info_, Format::Json).find(std::string("\"duration\":") + text + ","),
+              std::string::npos)
+        << text;
+  }
 }
 
 TEST_F(FormatLineTest, TextEscapesQuotesBackslashesAndControlBytes) {
