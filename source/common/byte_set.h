@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstddef>
+#include <functional>
 #include <string_view>
 
 namespace pounce {
@@ -23,36 +25,27 @@ public:
   constexpr bool has(unsigned char c) const { return in_[c]; }
 
   // Every byte of `s` is in the set (true for an empty `s`).
-  bool hasAll(std::string_view s) const {
-    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-    const size_t n = s.size();
-    bool all = true;
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-      all &= in_[p[i]] & in_[p[i + 1]] & in_[p[i + 2]] & in_[p[i + 3]];
-    }
-    for (; i < n; ++i) {
-      all &= in_[p[i]];
-    }
-    return all;
-  }
-
+  bool hasAll(std::string_view s) const { return fold(s, true, std::bit_and<>()); }
   // Some byte of `s` is in the set.
-  bool hasAny(std::string_view s) const {
-    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-    const size_t n = s.size();
-    bool any = false;
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-      any |= in_[p[i]] | in_[p[i + 1]] | in_[p[i + 2]] | in_[p[i + 3]];
-    }
-    for (; i < n; ++i) {
-      any |= in_[p[i]];
-    }
-    return any;
-  }
+  bool hasAny(std::string_view s) const { return fold(s, false, std::bit_or<>()); }
 
 private:
+  // The table entries of every byte of `s` combined with `op` (& or |), four at a time,
+  // without a branch per byte.
+  template <class Op>
+  bool fold(std::string_view s, bool result, Op op) const {
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const size_t n = s.size();
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+      result = op(result, op(op(in_[p[i]], in_[p[i + 1]]), op(in_[p[i + 2]], in_[p[i + 3]])));
+    }
+    for (; i < n; ++i) {
+      result = op(result, in_[p[i]]);
+    }
+    return result;
+  }
+
   bool in_[256] = {};
 };
 
