@@ -152,16 +152,8 @@ size_t HeaderMap::count(std::string_view name) const {
 }
 
 std::string HeaderMap::getJoined(std::string_view name) const {
-  std::string out;
-  for (const Entry& e : entries_) {
-    if (e.value_len != 0 && std::string_view(storage_.data() + e.name_off, e.name_len) == name) {
-      if (!out.empty()) {
-        out += ", ";
-      }
-      out.append(storage_.data() + e.value_off, e.value_len);
-    }
-  }
-  return out;
+  std::string storage;
+  return std::string(getCombined(name, storage).value_or(std::string_view()));
 }
 
 std::optional<std::string_view> HeaderMap::getCombined(std::string_view name,
