@@ -176,28 +176,16 @@ char* put(char* p, std::string_view s) {
 
 char* putUint(char* p, uint64_t v) { return std::to_chars(p, p + 20, v).ptr; }
 
-// "00" to "99".
-struct DecimalPairs {
-  char pair[100][2] = {};
-  constexpr DecimalPairs() {
-    for (int i = 0; i < 100; ++i) {
-      pair[i][0] = static_cast<char>('0' + i / 10);
-      pair[i][1] = static_cast<char>('0' + i % 10);
-    }
-  }
-};
-constexpr DecimalPairs kDecimalPairs;
-
 // Seconds with six decimals ("0.000123"), from nanoseconds rounded to microseconds: what
 // "%.6f" prints, without printf's floating-point path. Writes at most 28 bytes.
 char* putSeconds(char* p, std::chrono::nanoseconds d) {
   const int64_t us = d.count() <= 0 ? 0 : (d.count() + 500) / 1000;
   p = putUint(p, static_cast<uint64_t>(us / 1000000));
   *p++ = '.';
-  auto rest = static_cast<uint32_t>(us % 1000000);
-  for (int i = 4; i >= 0; i -= 2) { // two digits at a time, from the last
-    std::memcpy(p + i, kDecimalPairs.pair[rest % 100], 2);
-    rest /= 100;
+  int64_t rest = us % 1000000;
+  for (int i = 5; i >= 0; --i) {
+    p[i] = static_cast<char>('0' + rest % 10);
+    rest /= 10;
   }
   return p + 6;
 }
