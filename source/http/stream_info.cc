@@ -1,5 +1,7 @@
 #include "source/http/stream_info.h"
 
+#include <ostream>
+
 namespace pounce::http {
 
 std::string_view protocolString(Protocol p) {
@@ -13,5 +15,7 @@ std::string_view protocolString(Protocol p) {
   }
   return "HTTP/1.1";
 }
+
+std::ostream& operator<<(std::ostream& out, const RequestId& id) { return out << id.view(); }
 
 } // namespace pounce::http

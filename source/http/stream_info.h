@@ -5,8 +5,8 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <iosfwd>
 #include <map>
-#include <ostream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -71,9 +71,7 @@ public:
   operator std::string_view() const { return view(); } // NOLINT: reads like a string
 
   friend bool operator==(const RequestId& a, std::string_view b) { return a.view() == b; }
-  friend std::ostream& operator<<(std::ostream& out, const RequestId& id) {
-    return out << id.view();
-  }
+  friend std::ostream& operator<<(std::ostream& out, const RequestId& id);
 
 private:
   uint8_t size_{0};
