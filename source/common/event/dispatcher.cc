@@ -178,7 +178,9 @@ void Dispatcher::onPostReady(int fd, short, void* arg) {
 }
 
 void Dispatcher::runPosted() {
-  std::vector<std::function<void()>> work;
+  // Two buffers take turns (the spare, empty but with capacity, becomes the queue), so a
+  // busy loop does not allocate a new vector every time it runs its work.
+  std::vector<std::function<void()>> work = std::move(spare_posted_);
   {
     std::lock_guard<std::mutex> lock(post_lock_);
     work.swap(posted_);
@@ -186,6 +188,8 @@ void Dispatcher::runPosted() {
   for (auto& cb : work) {
     cb();
   }
+  work.clear();
+  spare_posted_ = std::move(work);
 }
 
 void Dispatcher::onDeferredReady(int, short, void* arg) {
@@ -194,15 +198,19 @@ void Dispatcher::onDeferredReady(int, short, void* arg) {
 
 void Dispatcher::runDeferred() {
   // Callbacks may defer more work; loop until quiet.
+  // The buffers take turns as in runPosted().
   while (!deferred_.empty() || !to_delete_.empty()) {
-    std::vector<std::function<void()>> work;
+    std::vector<std::function<void()>> work = std::move(spare_deferred_);
     work.swap(deferred_);
     for (auto& cb : work) {
       cb();
     }
-    std::vector<std::unique_ptr<DeferredDeletable>> doomed;
+    work.clear();
+    spare_deferred_ = std::move(work);
+    std::vector<std::unique_ptr<DeferredDeletable>> doomed = std::move(spare_to_delete_);
     doomed.swap(to_delete_);
     doomed.clear();
+    spare_to_delete_ = std::move(doomed);
   }
   deferred_scheduled_ = false;
 }

@@ -98,6 +98,10 @@ private:
   std::vector<std::function<void()>> posted_;
   std::vector<std::function<void()>> deferred_;
   std::vector<std::unique_ptr<DeferredDeletable>> to_delete_;
+  // Emptied buffers kept for their capacity (see runPosted()).
+  std::vector<std::function<void()>> spare_posted_;
+  std::vector<std::function<void()>> spare_deferred_;
+  std::vector<std::unique_ptr<DeferredDeletable>> spare_to_delete_;
   std::vector<std::function<void()>> destroy_callbacks_;
   bool deferred_scheduled_{false};
   std::thread::id thread_id_;
