@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <string>
+#include <string_view>
+
 #include "source/http/headers.h"
 
 namespace pounce::http {
@@ -91,6 +94,41 @@ TEST(Headers, ValidatesEveryValueByteAtEveryOffset) {
       const bool ok = c == '\t' || (c >= 0x20 && c != 0x7f);
       EXPECT_EQ(isValidHeaderValue(value), ok) << "byte " << c << " at " << at;
     }
+  }
+}
+
+TEST(Headers, NameCheckSeesEveryByteOfEveryLength) {
+  // RFC 9110 tchar, stated byte by byte.
+  auto tchar = [](unsigned char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c != 0 && std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
+                          std::string_view::npos);
+  };
+  // Each byte value at each position of names of every length up to 40 (the block test's
+  // pieces, whole blocks and overlapping tails), from a base of letters, digits and dashes
+  // in both cases, and one of other token bytes (which the block test leaves to the table).
+  const std::string bases[] = {"Content-Type-0123456789-abcdefghijklmnopqrstuvwxyzABCDEFGHIJ",
+                               "x_y.z!#$%&'*+^`|~-abc-x_y.z!#$%&'*+^`|~-abc"};
+  for (const std::string& base : bases) {
+    for (size_t len = 1; len <= 40; ++len) {
+      const std::string name = base.substr(0, len);
+      ASSERT_TRUE(isValidHeaderName(name)) << name;
+      for (size_t at = 0; at < len; ++at) {
+        std::string mutated = name;
+        for (int c = 0; c < 256; ++c) {
+          mutated[at] = static_cast<char>(c);
+          ASSERT_EQ(isValidHeaderName(mutated), tchar(static_cast<unsigned char>(c)))
+              << "byte " << c << " at " << at << " of " << len;
+        }
+      }
+    }
+  }
+  // Bytes just outside each range the block test accepts, in a block-sized name.
+  for (const char c : {'/', ':', '@', '[', '{', '\x7f', ' ', '\x80', '\xe0'}) {
+    EXPECT_FALSE(isValidHeaderName(std::string("content-") + c + "length")) << int(c);
+  }
+  for (const char c : {'`', '^', '_', '|', '~', '.', '!'}) {
+    EXPECT_TRUE(isValidHeaderName(std::string("content-") + c + "length")) << int(c);
   }
 }
 
