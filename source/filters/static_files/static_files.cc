@@ -209,6 +209,11 @@ http::FilterStatus StaticFilesFilter::decodeHeaders(http::RequestHeaders& header
   if (raw.empty() || raw[0] != '/') {
     return http::FilterStatus::Continue;
   }
+  // Without a '%' the decoded path is the raw one: a request under no mount (the usual
+  // case in front of an app) goes on without a copy.
+  if (raw.find('%') == std::string_view::npos && config_->match(raw) == nullptr) {
+    return http::FilterStatus::Continue;
+  }
   std::string decoded;
   const bool clean = decodePath(raw, decoded);
   const Mount* mount = config_->match(decoded);

@@ -242,6 +242,15 @@ TEST_P(StaticFilesTest, MissesContinueToTheNextFilter) {
   h = get("/static/style.css/"); // a file named like a directory
   EXPECT_EQ(h->response.status, 418);
   EXPECT_EQ(reached_, 4);
+  // The mount is matched on the decoded path: an escaped prefix is the same mount, and an
+  // escape that decodes to no mount goes on.
+  h = get("/%73tatic/style.css");
+  EXPECT_EQ(h->response.status, 200);
+  h = get("/st%61tic%2Fstyle.css");
+  EXPECT_EQ(h->response.status, 404) << "an escaped slash under the mount is refused";
+  h = get("/%6fther");
+  EXPECT_EQ(h->response.status, 418);
+  EXPECT_EQ(reached_, 5);
 }
 
 TEST_P(StaticFilesTest, WithoutFallthroughMissesUnderAMountGet404) {
