@@ -161,6 +161,14 @@ void ActiveStream::createFilters() {
 
 size_t ActiveStream::decodeEnd() const { return std::min(filter_count_, decode_limit_); }
 
+size_t ActiveStream::firstHandler(uint32_t event, size_t i) const {
+  return filter_count_ == 0 ? 0 : chain_->nextHandler(event, i);
+}
+
+int ActiveStream::lastHandler(uint32_t event, int k) const {
+  return k < 0 ? -1 : chain_->prevHandler(event, k);
+}
+
 // --- decoding -----------------------------------------------------------------------------
 
 void ActiveStream::decodeHeaders(RequestHeadersPtr headers, bool end_stream) {
@@ -188,10 +196,13 @@ void ActiveStream::iterateDecodeHeaders() {
   const bool end = request_complete_ && buffered_request_.empty() && !buffered_request_end_ &&
                    buffered_trailers_ == nullptr;
   while (headers_next_ < decodeEnd()) {
-    const size_t i = headers_next_++;
-    if (!filters_[i].handles(FilterEvent::DecodeHeaders)) {
-      continue;
+    // Filters that do not handle the headers are stepped over (they let them through).
+    const size_t i = chain_->nextHandler(FilterEvent::DecodeHeaders, headers_next_);
+    if (i >= decodeEnd()) {
+      headers_next_ = decodeEnd();
+      break;
     }
+    headers_next_ = i + 1;
     const FilterStatus status = filters_[i].filter().decodeHeaders(*request_headers_, end);
     if (done_) {
       return;
@@ -393,10 +404,8 @@ void ActiveStream::encodeHeaders(int from, ResponseHeadersPtr headers, bool end_
   request_deadline_ = MonotonicTime{};
   response_headers_ = std::move(headers);
   response_headers_end_ = end_stream;
-  for (int k = from; k >= 0; --k) {
-    if (!filters_[k].handles(FilterEvent::EncodeHeaders)) {
-      continue;
-    }
+  for (int k = lastHandler(FilterEvent::EncodeHeaders, from); k >= 0;
+       k = lastHandler(FilterEvent::EncodeHeaders, k - 1)) {
     const FilterStatus status = filters_[k].filter().encodeHeaders(*response_headers_, end_stream);
     if (done_) {
       return;
@@ -429,14 +438,17 @@ void ActiveStream::encodeData(int from, Buffer& data, bool end_stream) {
 
 void ActiveStream::iterateEncodeData(int from, Buffer& data, bool end_stream) {
   for (int k = from; k >= 0; --k) {
-    if (k == encode_stopped_at_) {
+    const int handler = lastHandler(FilterEvent::EncodeData, k);
+    if (encode_stopped_at_ >= 0 && encode_stopped_at_ >= handler && encode_stopped_at_ <= k) {
+      // The filter holding the response head is reached first (it may take no data).
       buffered_response_.move(data);
       buffered_response_end_ = buffered_response_end_ || end_stream;
       return;
     }
-    if (!filters_[k].handles(FilterEvent::EncodeData)) {
-      continue;
+    if (handler < 0) {
+      break;
     }
+    k = handler;
     const FilterStatus status = filters_[k].filter().encodeData(data, end_stream);
     if (done_) {
       return;
@@ -578,10 +590,8 @@ void ActiveStream::continueEncoding(size_t index) {
   }
   encode_stopped_at_ = -1;
   if (!response_head_sent_) {
-    for (int k = static_cast<int>(index) - 1; k >= 0; --k) {
-      if (!filters_[k].handles(FilterEvent::EncodeHeaders)) {
-        continue;
-      }
+    for (int k = lastHandler(FilterEvent::EncodeHeaders, static_cast<int>(index) - 1); k >= 0;
+         k = lastHandler(FilterEvent::EncodeHeaders, k - 1)) {
       const FilterStatus status =
           filters_[k].filter().encodeHeaders(*response_headers_, response_headers_end_);
       if (done_) {
@@ -693,15 +703,13 @@ void ActiveStream::finish() {
       stats->responses_by_class[code / 100 - 1]->inc();
     }
   }
-  for (size_t i = 0; i < filter_count_; ++i) {
-    if (filters_[i].handles(FilterEvent::StreamComplete)) {
-      filters_[i].filter().onStreamComplete();
-    }
+  for (size_t i = firstHandler(FilterEvent::StreamComplete, 0); i < filter_count_;
+       i = firstHandler(FilterEvent::StreamComplete, i + 1)) {
+    filters_[i].filter().onStreamComplete();
   }
-  for (size_t i = 0; i < filter_count_; ++i) {
-    if (filters_[i].handles(FilterEvent::Destroy)) {
-      filters_[i].filter().onDestroy();
-    }
+  for (size_t i = firstHandler(FilterEvent::Destroy, 0); i < filter_count_;
+       i = firstHandler(FilterEvent::Destroy, i + 1)) {
+    filters_[i].filter().onDestroy();
   }
   watermark_callbacks_.clear();
   parent_.onStreamDone(*this);

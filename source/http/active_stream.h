@@ -81,6 +81,11 @@ private:
   void sendHeadersToCodec();
   bool encodersNeedBytes(int from) const;
   size_t decodeEnd() const;
+  // The chain's nextHandler()/prevHandler() for this stream's filters: the first filter at or
+  // after `i` that handles `event` (filter_count_ if none), and the last at or before `k`
+  // (-1 if none, or if `k` is negative).
+  size_t firstHandler(uint32_t event, size_t i) const;
+  int lastHandler(uint32_t event, int k) const;
   void bufferRequestData(Buffer& data, bool end_stream);
   void continueDecoding(size_t index);
   void maybeSendContinue();

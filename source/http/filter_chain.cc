@@ -2,6 +2,30 @@
 
 namespace pounce::http {
 
+FilterChain::FilterChain(std::vector<FilterChainEntry> entries, uint64_t version)
+    : entries_(std::move(entries)), version_(version) {
+  const size_t n = entries_.size();
+  next_.resize(kEvents * (n + 1));
+  prev_.resize(kEvents * n);
+  for (size_t e = 0; e < kEvents; ++e) {
+    const uint32_t event = 1u << e;
+    uint32_t* next = &next_[e * (n + 1)];
+    next[n] = static_cast<uint32_t>(n);
+    for (size_t i = n; i-- > 0;) {
+      next[i] =
+          (entries_[i].factory.events() & event) != 0 ? static_cast<uint32_t>(i) : next[i + 1];
+    }
+    int32_t* prev = &prev_[e * n];
+    for (size_t i = 0; i < n; ++i) {
+      const int32_t before = i == 0 ? -1 : prev[i - 1];
+      prev[i] = (entries_[i].factory.events() & event) != 0 ? static_cast<int32_t>(i) : before;
+    }
+  }
+  for (const auto& e : entries_) {
+    in_place_bytes_ += e.factory.inPlaceBytes();
+  }
+}
+
 std::vector<std::string> FilterChain::names() const {
   std::vector<std::string> out;
   out.reserve(entries_.size());

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -97,12 +98,7 @@ struct FilterChainEntry {
 // with the last of them.
 class FilterChain {
 public:
-  FilterChain(std::vector<FilterChainEntry> entries, uint64_t version)
-      : entries_(std::move(entries)), version_(version) {
-    for (const auto& e : entries_) {
-      in_place_bytes_ += e.factory.inPlaceBytes();
-    }
-  }
+  FilterChain(std::vector<FilterChainEntry> entries, uint64_t version);
 
   const std::vector<FilterChainEntry>& entries() const { return entries_; }
   size_t size() const { return entries_.size(); }
@@ -113,10 +109,28 @@ public:
   // Names in order, for banners and the admin API.
   std::vector<std::string> names() const;
 
+  // Where a stream's walk over the filters for `event` (one FilterEvent bit) goes next, so
+  // that it steps over the filters that do not handle the event instead of testing each:
+  // the first filter at or after `i` (i <= size()) that handles it, or size();
+  size_t nextHandler(uint32_t event, size_t i) const {
+    return next_[eventSlot(event) * (entries_.size() + 1) + i];
+  }
+  // and the last filter at or before `i` (i < size()) that handles it, or -1.
+  int prevHandler(uint32_t event, int i) const {
+    return prev_[eventSlot(event) * entries_.size() + static_cast<size_t>(i)];
+  }
+
 private:
+  static constexpr size_t kEvents = std::bit_width(FilterEvent::All);
+  static constexpr size_t eventSlot(uint32_t event) {
+    return static_cast<size_t>(std::countr_zero(event));
+  }
+
   std::vector<FilterChainEntry> entries_;
   uint64_t version_;
   size_t in_place_bytes_{0};
+  std::vector<uint32_t> next_; // kEvents rows of size() + 1
+  std::vector<int32_t> prev_;  // kEvents rows of size()
 };
 using FilterChainSharedPtr = std::shared_ptr<const FilterChain>;
 

@@ -401,6 +401,81 @@ TEST(FilterEvents, SkippedEventsKeepBufferingAndResumeExact) {
   EXPECT_TRUE(h.stream_done);
 }
 
+// Holds the response head (and so the body behind it) until told to go on; takes no data.
+class HoldsResponse final : public StreamFilter {
+public:
+  explicit HoldsResponse(std::vector<std::string>& log) : log_(log) {}
+  FilterStatus encodeHeaders(ResponseHeaders& headers, bool) override {
+    log_.push_back("holdResponse:encodeHeaders:" + std::to_string(headers.status()));
+    return FilterStatus::StopIteration;
+  }
+  EncoderFilterCallbacks* encoder() { return encoder_callbacks_; }
+
+private:
+  std::vector<std::string>& log_;
+};
+
+TEST(FilterEvents, ResponseBodyWaitsAtAHolderThatTakesNoData) {
+  std::vector<std::string> log;
+  HoldsResponse* hold = nullptr;
+  FilterHarness h({[&]() { return std::make_unique<CountsResponseBytes>(log); },
+                   [&]() {
+                     auto f = std::make_unique<HoldsResponse>(log);
+                     hold = f.get();
+                     return f;
+                   },
+                   [&]() { return std::make_unique<CountsResponseBytes>(log); },
+                   [&]() { return std::make_unique<CountsResponseBytes>(log); },
+                   [&]() { return std::make_unique<EchoFilter>(log); }});
+  h.sendHeaders(FilterHarness::request("POST", "/"), false);
+  h.sendData("abcdefg", true);
+  // The body passes the two counters after the holder, then waits at it: the first counter
+  // (the next filter that takes data) must not see it before the head.
+  EXPECT_EQ(log, (std::vector<std::string>{"echo:decodeHeaders", "echo:decodeData:abcdefg:end",
+                                           "holdResponse:encodeHeaders:200",
+                                           "count:encodeData:7:end", "count:encodeData:7:end"}));
+  EXPECT_EQ(h.response.status, 0);
+  log.clear();
+  ASSERT_NE(hold, nullptr);
+  hold->encoder()->continueEncoding();
+  h.runPending();
+  EXPECT_EQ(log, (std::vector<std::string>{"count:encodeData:7:end", "count:complete",
+                                           "count:complete", "count:complete", "echo:destroy"}));
+  EXPECT_EQ(h.response.status, 200);
+  EXPECT_EQ(h.response.body, "abcdefg");
+  EXPECT_TRUE(h.stream_done);
+}
+
+TEST(FilterEvents, TheChainKnowsTheNextAndLastHandlerOfEachEvent) {
+  std::vector<std::string> log;
+  auto counts = [&]() { return std::make_unique<CountsResponseBytes>(log); };
+  auto holds = [&]() { return std::make_unique<HoldsHeaders>(log); };
+  std::vector<FilterChainEntry> entries;
+  for (const FilterFactoryCb& f : std::vector<FilterFactoryCb>{
+           holds, counts, holds, holds, counts, [&]() -> StreamFilterPtr { return counts(); }}) {
+    entries.push_back(FilterChainEntry{"f", f, false});
+  }
+  const FilterChain chain(std::move(entries), 1);
+  // DecodeHeaders: filters 0, 2, 3 and 5 (the last hides its type: every event).
+  const size_t next_headers[] = {0, 2, 2, 3, 5, 5, 6};
+  const int last_headers[] = {0, 0, 2, 3, 3, 5};
+  // EncodeData: filters 1, 4 and 5.
+  const size_t next_data[] = {1, 1, 4, 4, 4, 5, 6};
+  const int last_data[] = {-1, 1, 1, 1, 4, 5};
+  for (size_t i = 0; i <= 6; ++i) {
+    EXPECT_EQ(chain.nextHandler(FilterEvent::DecodeHeaders, i), next_headers[i]) << i;
+    EXPECT_EQ(chain.nextHandler(FilterEvent::EncodeData, i), next_data[i]) << i;
+    EXPECT_EQ(chain.nextHandler(FilterEvent::DrainStarted, i), i <= 5 ? 5u : 6u) << i;
+  }
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(chain.prevHandler(FilterEvent::DecodeHeaders, i), last_headers[i]) << i;
+    EXPECT_EQ(chain.prevHandler(FilterEvent::EncodeData, i), last_data[i]) << i;
+    EXPECT_EQ(chain.prevHandler(FilterEvent::DrainStarted, i), i == 5 ? 5 : -1) << i;
+  }
+  const FilterChain empty({}, 2);
+  EXPECT_EQ(empty.nextHandler(FilterEvent::Destroy, 0), 0u);
+}
+
 } // namespace
 } // namespace pounce::http
 
