@@ -11,8 +11,8 @@ namespace pounce::stats {
 
 namespace {
 
-constexpr uint32_t kPageSlots = 4096;
-constexpr uint32_t kMaxPages = 1024;
+constexpr uint32_t kPageSlots = Store::kPageSlots;
+constexpr uint32_t kMaxPages = Store::kMaxPages;
 
 std::string seriesKey(const std::vector<std::string>& values) {
   std::string key;
@@ -55,25 +55,17 @@ std::string labelText(const Family& f, const Series& s, std::string_view extra_n
 
 } // namespace
 
-struct Store::ThreadBlock {
-  std::atomic<std::atomic<uint64_t>*> pages[kMaxPages] = {};
-
-  std::atomic<uint64_t>& slot(uint32_t index) {
-    auto* page = pages[index / kPageSlots].load(std::memory_order_acquire);
-    if (page == nullptr) {
-      page = new std::atomic<uint64_t>[kPageSlots];
-      for (uint32_t i = 0; i < kPageSlots; ++i) {
-        page[i].store(0, std::memory_order_relaxed);
-      }
-      pages[index / kPageSlots].store(page, std::memory_order_release);
+std::atomic<uint64_t>& Store::ThreadBlock::slot(uint32_t index) {
+  auto* page = pages[index / kPageSlots].load(std::memory_order_acquire);
+  if (page == nullptr) {
+    page = new std::atomic<uint64_t>[kPageSlots];
+    for (uint32_t i = 0; i < kPageSlots; ++i) {
+      page[i].store(0, std::memory_order_relaxed);
     }
-    return page[index % kPageSlots];
+    pages[index / kPageSlots].store(page, std::memory_order_release);
   }
-  uint64_t read(uint32_t index) const {
-    auto* page = pages[index / kPageSlots].load(std::memory_order_acquire);
-    return page == nullptr ? 0 : page[index % kPageSlots].load(std::memory_order_relaxed);
-  }
-};
+  return page[index % kPageSlots];
+}
 
 Store& Store::global() {
   static Store* store = new Store();
@@ -83,10 +75,8 @@ Store& Store::global() {
 namespace {
 // This thread's block of the global store: every series lives there, so the hot path
 // (addSlot, observe) reads one thread-local pointer instead of going through global().
-thread_local Store::ThreadBlock* t_block = nullptr;
-
 Store::ThreadBlock& currentBlock() {
-  Store::ThreadBlock* block = t_block;
+  Store::ThreadBlock* block = Store::t_block;
   return block != nullptr ? *block : Store::global().threadBlock();
 }
 } // namespace
@@ -129,7 +119,7 @@ uint32_t Store::allocateSlots(uint32_t n) {
   return base;
 }
 
-void Series::addSlot(uint32_t slot, uint64_t n) const {
+void Series::addSlotSlow(uint32_t slot, uint64_t n) const {
   auto& s = currentBlock().slot(slot);
   s.store(s.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
 }

@@ -42,7 +42,10 @@ public:
 
 private:
   friend class Store;
+  // Inline: a counter's add is a thread-local read, a page read and a store.
   void addSlot(uint32_t slot, uint64_t n) const;
+  // The first write of a thread, or to a page it has not used yet.
+  void addSlotSlow(uint32_t slot, uint64_t n) const;
 
   const struct Family* family_{nullptr};
   std::vector<std::string> label_values_;
@@ -91,8 +94,20 @@ public:
   // Value of one counter/gauge series (tests, health filter); 0 if absent.
   int64_t valueOf(std::string_view name, const std::vector<std::string>& label_values = {}) const;
 
-  // Per-thread storage (internal).
-  struct ThreadBlock;
+  // Per-thread storage (internal): pages of slots, made when first written.
+  static constexpr uint32_t kPageSlots = 4096;
+  static constexpr uint32_t kMaxPages = 1024;
+  struct ThreadBlock {
+    std::atomic<std::atomic<uint64_t>*> pages[kMaxPages] = {};
+
+    std::atomic<uint64_t>& slot(uint32_t index);
+    uint64_t read(uint32_t index) const {
+      auto* page = pages[index / kPageSlots].load(std::memory_order_acquire);
+      return page == nullptr ? 0 : page[index % kPageSlots].load(std::memory_order_relaxed);
+    }
+  };
+  // This thread's block of the global store (null until the thread first writes).
+  static inline thread_local ThreadBlock* t_block = nullptr;
   ThreadBlock& threadBlock();
   uint64_t readSlot(uint32_t slot) const;
   double readDoubleSlot(uint32_t slot) const; // sum of per-thread doubles
@@ -114,5 +129,17 @@ void appendHelpText(std::string& out, std::string_view help);
 // A sample value: whole numbers without a fraction, others with 9 significant digits;
 // +Inf, -Inf and NaN spelled as Prometheus does.
 std::string formatSampleValue(double v);
+
+inline void Series::addSlot(uint32_t slot, uint64_t n) const {
+  if (Store::ThreadBlock* block = Store::t_block) {
+    // Only this thread writes its pages: a relaxed read of the page pointer it stored.
+    if (auto* page = block->pages[slot / Store::kPageSlots].load(std::memory_order_relaxed)) {
+      auto& s = page[slot % Store::kPageSlots];
+      s.store(s.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+      return;
+    }
+  }
+  addSlotSlow(slot, n);
+}
 
 } // namespace pounce::stats
