@@ -36,18 +36,6 @@ char* putEntry(char* p, bool first, std::string_view name, std::chrono::nanoseco
   return p;
 }
 
-bool isToken(std::string_view name) {
-  if (name.empty()) {
-    return false;
-  }
-  for (char c : name) {
-    if (!http::isTokenChar(static_cast<unsigned char>(c))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 // The most bytes putServerTiming writes after `before`.
 size_t valueBound(std::string_view before, const Timings& timings) {
   size_t n = before.size() + 5 + kEntryExtra; // "total"
@@ -67,7 +55,7 @@ char* putServerTiming(char* p, std::string_view before, std::chrono::nanoseconds
   }
   p = putEntry(p, before.empty(), "total", total);
   for (const auto& [name, d] : timings) {
-    if (isToken(name)) {
+    if (http::isValidHeaderName(name)) { // (a metric name is an RFC 9110 token)
       p = putEntry(p, false, name, d);
     }
   }
