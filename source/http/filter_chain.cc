@@ -9,13 +9,14 @@ FilterChain::FilterChain(std::vector<FilterChainEntry> entries, uint64_t version
   prev_.resize(kEvents * n);
   for (size_t e = 0; e < kEvents; ++e) {
     const uint32_t event = 1u << e;
-    uint32_t* next = &next_[e * (n + 1)];
+    uint32_t* next = next_.data() + e * (n + 1);
     next[n] = static_cast<uint32_t>(n);
     for (size_t i = n; i-- > 0;) {
       next[i] =
           (entries_[i].factory.events() & event) != 0 ? static_cast<uint32_t>(i) : next[i + 1];
     }
-    int32_t* prev = &prev_[e * n];
+    // data() + offset, not &prev_[...]: a chain of no filters has an empty table.
+    int32_t* prev = prev_.data() + e * n;
     for (size_t i = 0; i < n; ++i) {
       const int32_t before = i == 0 ? -1 : prev[i - 1];
       prev[i] = (entries_[i].factory.events() & event) != 0 ? static_cast<int32_t>(i) : before;
