@@ -93,11 +93,11 @@ FieldScan appendFields(const ResponseHeaders& headers, std::string& out, bool up
     } else if (name == "server") {
       scan.has_server = true;
     }
-    std::memcpy(p, name.data(), name.size());
+    copyBytes(p, name.data(), name.size()); // (short copies without a call into libc)
     p += name.size();
     *p++ = ':';
     *p++ = ' ';
-    std::memcpy(p, value.data(), value.size());
+    copyBytes(p, value.data(), value.size());
     p += value.size();
     *p++ = '\r';
     *p++ = '\n';
