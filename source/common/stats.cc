@@ -131,14 +131,18 @@ void Series::set(int64_t value) const {
 
 void Series::observe(double value) const {
   const auto& buckets = family_->buckets;
+  const auto n = static_cast<uint32_t>(buckets.size());
   uint32_t i = 0;
-  while (i < buckets.size() && value > buckets[i]) {
+  while (i < n && value > buckets[i]) {
     ++i;
   }
-  auto& block = currentBlock();
-  auto& b = block.slot(base_ + i);
-  b.store(b.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  auto& sum = block.slot(base_ + static_cast<uint32_t>(buckets.size()) + 1);
+  addSlot(base_ + i, 1);
+  // The sum is a double kept in its slot's bits. addSlot made this thread's block; the
+  // sum's page is the bucket's but for a histogram that straddles two pages.
+  const uint32_t sum_slot = base_ + n + 1;
+  Store::ThreadBlock& block = *Store::t_block;
+  auto* page = block.pages[sum_slot / Store::kPageSlots].load(std::memory_order_relaxed);
+  auto& sum = page != nullptr ? page[sum_slot % Store::kPageSlots] : block.slot(sum_slot);
   double current;
   uint64_t bits = sum.load(std::memory_order_relaxed);
   std::memcpy(&current, &bits, sizeof(current));

@@ -230,5 +230,31 @@ TEST(Stats, CountersMergeAcrossThreadsAndRender) {
   EXPECT_NE(text.find("test_latency_seconds_count 3\n"), std::string::npos) << text;
 }
 
+// A histogram wider than a page of slots: its first buckets and its sum live on different
+// pages, and a thread's first observation must make the sum's page too.
+TEST(Stats, AHistogramAcrossTwoPagesKeepsItsSum) {
+  auto& store = stats::Store::global();
+  std::vector<double> bounds;
+  for (int i = 1; i <= 5000; ++i) {
+    bounds.push_back(i);
+  }
+  auto& wide = store.family("test_wide_seconds", "Wide.", stats::Type::Histogram, {}, bounds);
+  const auto& h = store.series(wide);
+  std::thread t([&] {
+    h.observe(0.5);    // first bucket: the first page
+    h.observe(4999.5); // last finite bucket: the second page
+    h.observe(0.25);
+  });
+  t.join();
+  h.observe(1.5);
+  EXPECT_DOUBLE_EQ(h.sum(), 0.5 + 4999.5 + 0.25 + 1.5);
+  EXPECT_EQ(h.count(), 4u);
+  const auto counts = h.bucketCounts();
+  ASSERT_EQ(counts.size(), 5001u);
+  EXPECT_EQ(counts[0], 2u);
+  EXPECT_EQ(counts[1], 1u);
+  EXPECT_EQ(counts[4999], 1u);
+}
+
 } // namespace
 } // namespace pounce

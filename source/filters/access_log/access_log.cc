@@ -4,6 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
@@ -138,14 +139,9 @@ constexpr auto wordNeedsEscape = [](uint64_t w) {
   return swar::nonAscii(w) | swar::controlOrDel(w) | swar::equalTo(w, '"') | swar::equalTo(w, '\\');
 };
 
-// Request line parts are escaped in the text format so a line is always one line. Writes
-// at most 4 * s.size() bytes at `p`.
-char* putEscaped(char* p, std::string_view s) {
-  // The usual field has nothing to escape: found a word at a time, then copied whole.
-  if (!swar::anyByte(s.data(), s.size(), 'a', wordNeedsEscape)) {
-    copyBytes(p, s.data(), s.size());
-    return p + s.size();
-  }
+// The escaping copy of a field that has a byte to escape (out of line: rare, and its
+// registers would otherwise be saved and restored around every field).
+[[gnu::noinline]] char* putEscapedSlow(char* p, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   size_t run = 0; // start of the pending run of bytes that need no escaping
   for (size_t i = 0; i < s.size(); ++i) {
@@ -169,6 +165,17 @@ char* putEscaped(char* p, std::string_view s) {
   return p + (s.size() - run);
 }
 
+// Request line parts are escaped in the text format so a line is always one line. Writes
+// at most 4 * s.size() bytes at `p`.
+inline char* putEscaped(char* p, std::string_view s) {
+  // The usual field has nothing to escape: found a word at a time, then copied whole.
+  if (swar::anyByte(s.data(), s.size(), 'a', wordNeedsEscape)) [[unlikely]] {
+    return putEscapedSlow(p, s);
+  }
+  copyBytes(p, s.data(), s.size());
+  return p + s.size();
+}
+
 char* put(char* p, std::string_view s) {
   std::memcpy(p, s.data(), s.size());
   return p + s.size();
@@ -176,18 +183,41 @@ char* put(char* p, std::string_view s) {
 
 char* putUint(char* p, uint64_t v) { return std::to_chars(p, p + 20, v).ptr; }
 
+// "00" to "99": two digits of a number written with one copy.
+constexpr auto kDigitPairs = [] {
+  std::array<char, 200> t{};
+  for (int i = 0; i < 100; ++i) {
+    t[2 * i] = static_cast<char>('0' + i / 10);
+    t[2 * i + 1] = static_cast<char>('0' + i % 10);
+  }
+  return t;
+}();
+
+// Writes `v` < 100 as exactly two digits.
+inline char* putPair(char* p, uint32_t v) {
+  std::memcpy(p, &kDigitPairs[2 * v], 2);
+  return p + 2;
+}
+
+// A status code: three digits for every code HTTP has (100 to 999).
+inline char* putStatus(char* p, uint64_t code) {
+  if (code < 100 || code > 999) {
+    return putUint(p, code);
+  }
+  *p++ = static_cast<char>('0' + code / 100);
+  return putPair(p, static_cast<uint32_t>(code % 100));
+}
+
 // Seconds with six decimals ("0.000123"), from nanoseconds rounded to microseconds: what
 // "%.6f" prints, without printf's floating-point path. Writes at most 28 bytes.
 char* putSeconds(char* p, std::chrono::nanoseconds d) {
   const int64_t us = d.count() <= 0 ? 0 : (d.count() + 500) / 1000;
   p = putUint(p, static_cast<uint64_t>(us / 1000000));
   *p++ = '.';
-  int64_t rest = us % 1000000;
-  for (int i = 5; i >= 0; --i) {
-    p[i] = static_cast<char>('0' + rest % 10);
-    rest /= 10;
-  }
-  return p + 6;
+  const auto rest = static_cast<uint32_t>(us % 1000000);
+  p = putPair(p, rest / 10000);
+  p = putPair(p, rest / 100 % 100);
+  return putPair(p, rest % 100);
 }
 
 void appendSeconds(std::string& out, std::chrono::nanoseconds d) {
@@ -371,7 +401,7 @@ void appendLine(std::string& line, const http::StreamInfo& info, Format format) 
   if (info.response_code == 0) {
     *p++ = '-';
   } else {
-    p = putUint(p, static_cast<uint64_t>(info.response_code));
+    p = putStatus(p, static_cast<uint64_t>(info.response_code));
   }
   *p++ = ' ';
   p = putUint(p, info.bytes_sent);

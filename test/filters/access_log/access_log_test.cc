@@ -41,6 +41,18 @@ TEST_F(FormatLineTest, TextIsCombinedLogFormatWithDurationAndRequestId) {
             "0.001500 \"-\" \"curl/8.0\" abc\n");
 }
 
+TEST_F(FormatLineTest, StatusIsWrittenAsItsDigits) {
+  const std::pair<int, const char*> cases[] = {
+      {100, " 100 1234 "},   {200, " 200 1234 "}, {204, " 204 1234 "},
+      {404, " 404 1234 "},   {599, " 599 1234 "}, {999, " 999 1234 "},
+      {1000, " 1000 1234 "}, {42, " 42 1234 "},   {0, " - 1234 "},
+  };
+  for (const auto& [code, text] : cases) {
+    info_.response_code = code;
+    EXPECT_NE(formatLine(info_, Format::Text).find(text), std::string::npos) << code;
+  }
+}
+
 TEST_F(FormatLineTest, DurationIsRoundedToMicroseconds) {
   info_.end_time = info_.start_time + nanoseconds(2'345'678'501);
   EXPECT_NE(formatLine(info_, Format::Text).find(" 2.345679 "), std::string::npos);
