@@ -25,10 +25,34 @@ namespace {
 constexpr size_t kFlushAt = 64 * 1024;
 
 struct Pending {
+  Pending() = default;
+  Pending(const Pending&) = delete;
+  Pending& operator=(const Pending&) = delete;
+  // Lines still here when the thread ends (its loop stopped before their flush) are
+  // written now: stopping loses no line.
+  ~Pending() {
+    if (!data.empty() && keep_alive != nullptr) {
+      keep_alive->writeNow(data);
+    }
+  }
+
   std::string data;
-  SinkSharedPtr keep_alive;
-  bool scheduled{false};
+  SinkSharedPtr keep_alive; // held while lines wait, so the sink outlives them
+  bool deferred{false};     // a flush at the end of this loop turn is scheduled
 };
+
+// One flush timer per thread, for every sink with lines waiting on that thread. The timer
+// is attached to a dispatcher; if the dispatcher goes first, its destroy callback frees the
+// timer while the loop still exists (the holder is shared for that reason).
+struct FlushTimer {
+  event::TimerPtr timer;
+};
+thread_local std::shared_ptr<FlushTimer> t_flush_timer;
+thread_local event::Dispatcher* t_flush_dispatcher = nullptr;
+// While the timer is armed: when it fires and the interval it was armed with.
+thread_local bool t_flush_armed = false;
+thread_local MonotonicTime t_flush_due;
+thread_local std::chrono::milliseconds t_flush_interval{0};
 
 // Lines formatted on this thread and not yet written, per sink; freed when the thread ends
 // (a sink's destructor only closes its file, so releasing the last reference here is safe).
@@ -261,10 +285,11 @@ Sink::~Sink() {
 
 void Sink::writeNow(std::string_view bytes) { writeAll(fd_, bytes); }
 
-void Sink::write(event::Dispatcher& dispatcher, std::string_view line) {
+void Sink::write(event::Dispatcher& dispatcher, std::string_view line,
+                 std::chrono::milliseconds flush_interval) {
   std::string& out = begin();
   out.append(line.data(), line.size());
-  commit(dispatcher);
+  commit(dispatcher, flush_interval);
 }
 
 std::string& Sink::begin() {
@@ -275,16 +300,60 @@ std::string& Sink::begin() {
   return p.data;
 }
 
-void Sink::commit(event::Dispatcher& dispatcher) {
+void Sink::commit(event::Dispatcher& dispatcher, std::chrono::milliseconds flush_interval) {
   Pending& p = pendingFor(this);
   if (p.data.size() >= kFlushAt) {
     flushThread();
     return;
   }
-  if (!p.scheduled) {
-    p.scheduled = true;
+  if (p.keep_alive == nullptr) {
     p.keep_alive = shared_from_this();
-    dispatcher.defer([this] { flushThread(); });
+  }
+  if (flush_interval.count() <= 0) {
+    if (!p.deferred) {
+      p.deferred = true;
+      dispatcher.defer([this] { flushThread(); });
+    }
+    return;
+  }
+  armFlushTimer(dispatcher, flush_interval);
+}
+
+void Sink::armFlushTimer(event::Dispatcher& dispatcher, std::chrono::milliseconds interval) {
+  if (t_flush_armed && t_flush_dispatcher == &dispatcher && t_flush_timer->timer != nullptr &&
+      interval >= t_flush_interval) {
+    return; // (armed no later than this line needs: no clock read)
+  }
+  if (t_flush_dispatcher != &dispatcher || t_flush_timer == nullptr ||
+      t_flush_timer->timer == nullptr) {
+    if (t_flush_timer != nullptr) {
+      t_flush_timer->timer.reset(); // on a loop this thread no longer runs
+    }
+    auto holder = std::make_shared<FlushTimer>();
+    holder->timer = dispatcher.createTimer([] { flushAllOnThisThread(); });
+    dispatcher.addDestroyCallback([holder] { holder->timer.reset(); });
+    t_flush_timer = std::move(holder);
+    t_flush_dispatcher = &dispatcher;
+    t_flush_armed = false;
+  }
+  const MonotonicTime due = dispatcher.now() + interval;
+  if (!t_flush_armed || due < t_flush_due) {
+    t_flush_timer->timer->enableTimer(interval);
+    t_flush_armed = true;
+    t_flush_due = due;
+    t_flush_interval = interval;
+  }
+}
+
+void Sink::flushAllOnThisThread() {
+  t_flush_armed = false;
+  std::vector<Sink*> waiting;
+  waiting.reserve(pending().size());
+  for (const auto& [sink, p] : pending()) {
+    waiting.push_back(sink);
+  }
+  for (Sink* sink : waiting) {
+    sink->flushThread(); // (may destroy the sink: nothing of it is used after)
   }
 }
 
@@ -298,8 +367,7 @@ void Sink::flushThread() {
     writeAll(fd_, p.data);
     p.data.clear();
   }
-  if (p.scheduled) {
-    p.scheduled = false;
+  if (p.deferred || p.keep_alive != nullptr) {
     t_spare = std::move(p.data);
     // Dropping the reference may destroy this sink: do it last.
     SinkSharedPtr keep = std::move(p.keep_alive);
@@ -429,7 +497,7 @@ void AccessLogFilter::onStreamComplete() {
   // Formatted straight into this thread's pending buffer for the sink.
   Sink& sink = *config_->sink;
   appendLine(sink.begin(), info, config_->format);
-  sink.commit(decoder_callbacks_->dispatcher());
+  sink.commit(decoder_callbacks_->dispatcher(), config_->flush_interval);
 }
 
 } // namespace pounce::filters::access_log

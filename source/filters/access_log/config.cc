@@ -1,5 +1,6 @@
 #include "pounce/filters/access_log/v1/access_log.pb.h"
 #include "source/filters/access_log/access_log.h"
+#include "source/filters/common/proto_duration.h"
 #include "source/http/filter_config.h"
 
 namespace pounce::filters::access_log {
@@ -21,6 +22,14 @@ public:
     const auto& proto = dynamic_cast<const ProtoConfig&>(message);
     auto config = std::make_shared<Config>();
     config->format = proto.format() == ProtoConfig::JSON ? Format::Json : Format::Text;
+    if (proto.has_flush_interval()) {
+      const auto ns = toNanos(proto.flush_interval());
+      if (ns < std::chrono::nanoseconds(0) || ns > std::chrono::seconds(60)) {
+        return absl::InvalidArgumentError("flush_interval: must be from 0s to 60s");
+      }
+      // Timers have millisecond resolution: round up (a positive interval stays positive).
+      config->flush_interval = std::chrono::ceil<std::chrono::milliseconds>(ns);
+    }
     const std::string path = proto.path().empty() || proto.path() == "-" || proto.path() == "stderr"
                                  ? proto.path()
                                  : context.resolvePath(proto.path());

@@ -1,5 +1,6 @@
 #include "pounce/filters/request_queue/v1/request_queue.pb.h"
 #include "source/common/strings.h"
+#include "source/filters/common/proto_duration.h"
 #include "source/filters/request_queue/request_queue.h"
 #include "source/http/filter_config.h"
 
@@ -10,10 +11,6 @@ namespace {
 using ProtoConfig = pounce::filters::request_queue::v1::RequestQueue;
 
 constexpr uint32_t kMaxSlots = 1000000;
-
-std::chrono::nanoseconds toNanos(const google::protobuf::Duration& d) {
-  return std::chrono::seconds(d.seconds()) + std::chrono::nanoseconds(d.nanos());
-}
 
 class Factory : public http::FilterConfigFactory {
 public:

@@ -1,9 +1,18 @@
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
 
 #include "gtest/gtest.h"
+#include "source/common/event/dispatcher.h"
+#include "source/common/time.h"
 #include "source/filters/access_log/access_log.h"
 #include "source/http/headers.h"
+#include "test/test_common/filter_harness.h"
 
 namespace pounce::filters::access_log {
 namespace {
@@ -188,6 +197,156 @@ TEST_F(FormatLineTest, JsonTimeKeepsMillisecondsWithinTheCachedSecond) {
   info_.start_system_time += std::chrono::milliseconds(1000);
   EXPECT_NE(formatLine(info_, Format::Json).find("\"time\":\"2026-11-24T22:42:13.352Z\""),
             std::string::npos);
+}
+
+// --- batching -----------------------------------------------------------------------------
+
+// A file sink in a fresh directory, and what has reached the file so far.
+class SinkTest : public testing::Test {
+protected:
+  SinkTest() {
+    char dir[] = "/tmp/pounce-access-log-XXXXXX";
+    dir_ = mkdtemp(dir);
+    path_ = dir_ + "/access.log";
+    sink_ = *Sink::open(path_);
+  }
+  ~SinkTest() override {
+    sink_.reset();
+    std::remove(path_.c_str());
+    rmdir(dir_.c_str());
+  }
+
+  std::string written() const {
+    std::ifstream in(path_);
+    std::stringstream out;
+    out << in.rdbuf();
+    return out.str();
+  }
+
+  // Runs the loop for `d`, then stops it.
+  static void runFor(event::Dispatcher& dispatcher, std::chrono::milliseconds d) {
+    auto stop = dispatcher.createTimer([&] { dispatcher.exit(); });
+    stop->enableTimer(d);
+    dispatcher.run();
+  }
+
+  std::string dir_;
+  std::string path_;
+  SinkSharedPtr sink_;
+};
+
+TEST_F(SinkTest, AZeroIntervalWritesAtTheEndOfTheLoopTurn) {
+  event::Dispatcher d("test", RealTimeSource::instance());
+  d.post([&] {
+    sink_->write(d, "one\n", std::chrono::milliseconds(0));
+    sink_->write(d, "two\n", std::chrono::milliseconds(0));
+    EXPECT_EQ(written(), ""); // (still this turn)
+    d.defer([&] { d.exit(); });
+  });
+  d.run();
+  EXPECT_EQ(written(), "one\ntwo\n");
+}
+
+TEST_F(SinkTest, LinesWaitForTheIntervalThenGoInOneWrite) {
+  event::Dispatcher d("test", RealTimeSource::instance());
+  const auto interval = std::chrono::milliseconds(150);
+  d.post([&] { sink_->write(d, "first\n", interval); });
+  runFor(d, std::chrono::milliseconds(40));
+  EXPECT_EQ(written(), ""); // several loop turns later, not yet due
+  d.post([&] { sink_->write(d, "second\n", interval); });
+  runFor(d, std::chrono::milliseconds(400));
+  EXPECT_EQ(written(), "first\nsecond\n");
+  // After a flush the next line starts a new wait.
+  d.post([&] { sink_->write(d, "third\n", interval); });
+  runFor(d, std::chrono::milliseconds(20));
+  EXPECT_EQ(written(), "first\nsecond\n");
+  runFor(d, std::chrono::milliseconds(400));
+  EXPECT_EQ(written(), "first\nsecond\nthird\n");
+}
+
+TEST_F(SinkTest, AShorterIntervalBringsTheFlushForward) {
+  event::Dispatcher d("test", RealTimeSource::instance());
+  const auto start = std::chrono::steady_clock::now();
+  d.post([&] {
+    sink_->write(d, "slow\n", std::chrono::seconds(30));
+    sink_->write(d, "fast\n", std::chrono::milliseconds(20));
+  });
+  auto poll = d.createTimer([] {});
+  std::function<void()> check = [&] {
+    if (written() == "slow\nfast\n" ||
+        std::chrono::steady_clock::now() - start > std::chrono::seconds(10)) {
+      d.exit();
+      return;
+    }
+    poll->enableTimer(std::chrono::milliseconds(5));
+  };
+  poll = d.createTimer([&] { check(); });
+  poll->enableTimer(std::chrono::milliseconds(5));
+  d.run();
+  EXPECT_EQ(written(), "slow\nfast\n");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+}
+
+TEST_F(SinkTest, SixtyFourKibibytesAreWrittenAtOnce) {
+  event::Dispatcher d("test", RealTimeSource::instance());
+  const std::string line(999, 'x');
+  size_t sent = 0;
+  d.post([&] {
+    while (written().empty() && sent < 100 * 1024) {
+      sink_->write(d, line + "\n", std::chrono::seconds(30));
+      sent += line.size() + 1;
+    }
+    d.exit();
+  });
+  d.run();
+  EXPECT_GE(sent, 64u * 1024);
+  EXPECT_LT(sent, 66u * 1024);
+  EXPECT_EQ(written().size(), sent); // every line so far, in the one write
+}
+
+TEST_F(SinkTest, LinesStillWaitingWhenTheThreadEndsAreWritten) {
+  std::thread t([&] {
+    event::Dispatcher d("worker", RealTimeSource::instance());
+    d.post([&] {
+      sink_->write(d, "last words\n", std::chrono::seconds(30));
+      d.exit();
+    });
+    d.run();
+  }); // (the loop is gone before the thread ends; the line is still waiting)
+  t.join();
+  EXPECT_EQ(written(), "last words\n");
+}
+
+TEST_F(SinkTest, ANewLoopOnTheSameThreadGetsItsOwnTimer) {
+  {
+    event::Dispatcher first("first", RealTimeSource::instance());
+    first.post([&] {
+      sink_->write(first, "a\n", std::chrono::milliseconds(10));
+      first.exit();
+    });
+    first.run();
+  } // destroyed with the line waiting and its timer armed
+  event::Dispatcher second("second", RealTimeSource::instance());
+  second.post([&] { sink_->write(second, "b\n", std::chrono::milliseconds(10)); });
+  runFor(second, std::chrono::milliseconds(300));
+  EXPECT_EQ(written(), "a\nb\n");
+}
+
+TEST(AccessLogConfig, FlushIntervalIsFromZeroToSixtySeconds) {
+  test::FakeServerContext server;
+  auto build = [&](const std::string& yaml) {
+    return test::FilterHarness::factoriesFromYaml({{"pounce.filters.access_log", yaml}}, server);
+  };
+  for (const char* ok : {"flush_interval: 0s", "flush_interval: 1ms", "flush_interval: 60s",
+                         "format: json\nflush_interval: 0.5s"}) {
+    EXPECT_TRUE(build(ok).ok()) << ok;
+  }
+  for (const char* bad : {"flush_interval: -1s", "flush_interval: 61s"}) {
+    auto f = build(bad);
+    ASSERT_FALSE(f.ok()) << bad;
+    EXPECT_NE(std::string(f.status().message()).find("flush_interval"), std::string::npos)
+        << f.status();
+  }
 }
 
 } // namespace
