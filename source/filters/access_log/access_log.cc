@@ -302,12 +302,12 @@ std::string& Sink::begin() {
 
 void Sink::commit(event::Dispatcher& dispatcher, std::chrono::milliseconds flush_interval) {
   Pending& p = pendingFor(this);
+  if (p.keep_alive == nullptr) {
+    p.keep_alive = shared_from_this(); // (also marks the entry for erasing once flushed)
+  }
   if (p.data.size() >= kFlushAt) {
     flushThread();
     return;
-  }
-  if (p.keep_alive == nullptr) {
-    p.keep_alive = shared_from_this();
   }
   if (flush_interval.count() <= 0) {
     if (!p.deferred) {
