@@ -304,6 +304,18 @@ TEST_F(SinkTest, SixtyFourKibibytesAreWrittenAtOnce) {
   EXPECT_EQ(written().size(), sent); // every line so far, in the one write
 }
 
+TEST_F(SinkTest, ALineOfMoreThanSixtyFourKibibytesIsWrittenAtOnce) {
+  event::Dispatcher d("test", RealTimeSource::instance());
+  const std::string big(70 * 1024, 'y');
+  d.post([&] {
+    sink_->write(d, big + "\n", std::chrono::seconds(30));
+    EXPECT_EQ(written().size(), big.size() + 1); // the first line of its batch
+    sink_->write(d, "small\n", std::chrono::milliseconds(10));
+  });
+  runFor(d, std::chrono::milliseconds(300));
+  EXPECT_EQ(written(), big + "\nsmall\n");
+}
+
 TEST_F(SinkTest, LinesStillWaitingWhenTheThreadEndsAreWritten) {
   std::thread t([&] {
     event::Dispatcher d("worker", RealTimeSource::instance());
