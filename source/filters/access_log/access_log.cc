@@ -37,22 +37,32 @@ struct Pending {
   }
 
   std::string data;
-  SinkSharedPtr keep_alive; // held while lines wait, so the sink outlives them
-  bool deferred{false};     // a flush at the end of this loop turn is scheduled
+  // Held from the first waiting line until the flush, so the sink outlives its lines; an
+  // entry with it is erased by the flush.
+  SinkSharedPtr keep_alive;
+  bool deferred{false}; // a flush at the end of this loop turn is scheduled
 };
 
-// One flush timer per thread, for every sink with lines waiting on that thread. The timer
-// is attached to a dispatcher; if the dispatcher goes first, its destroy callback frees the
-// timer while the loop still exists (the holder is shared for that reason).
+// One flush timer per thread, for every sink with lines waiting on that thread.
 struct FlushTimer {
-  event::TimerPtr timer;
+  // Shared with the dispatcher's destroy callback: if the loop goes before the thread, the
+  // callback frees the timer while the loop still exists.
+  struct Holder {
+    event::TimerPtr timer;
+  };
+  std::shared_ptr<Holder> holder;
+  event::Dispatcher* dispatcher{nullptr};
+  // While armed: when it fires, and the interval it was armed with.
+  bool armed{false};
+  MonotonicTime due;
+  std::chrono::milliseconds interval{0};
+
+  // Whether a line that may wait `wait` on `on` is covered without touching the clock.
+  bool covers(const event::Dispatcher& on, std::chrono::milliseconds wait) const {
+    return armed && dispatcher == &on && holder->timer != nullptr && wait >= interval;
+  }
 };
-thread_local std::shared_ptr<FlushTimer> t_flush_timer;
-thread_local event::Dispatcher* t_flush_dispatcher = nullptr;
-// While the timer is armed: when it fires and the interval it was armed with.
-thread_local bool t_flush_armed = false;
-thread_local MonotonicTime t_flush_due;
-thread_local std::chrono::milliseconds t_flush_interval{0};
+thread_local FlushTimer t_flush;
 
 // Lines formatted on this thread and not yet written, per sink; freed when the thread ends
 // (a sink's destructor only closes its file, so releasing the last reference here is safe).
@@ -312,41 +322,39 @@ void Sink::commit(event::Dispatcher& dispatcher, std::chrono::milliseconds flush
   if (flush_interval.count() <= 0) {
     if (!p.deferred) {
       p.deferred = true;
-      dispatcher.defer([this] { flushThread(); });
+      // (The lambda holds the sink too: a 64 KiB write before it runs drops keep_alive.)
+      dispatcher.defer([self = shared_from_this()] { self->flushThread(); });
     }
     return;
   }
-  armFlushTimer(dispatcher, flush_interval);
+  if (!t_flush.covers(dispatcher, flush_interval)) {
+    armFlushTimer(dispatcher, flush_interval);
+  }
 }
 
 void Sink::armFlushTimer(event::Dispatcher& dispatcher, std::chrono::milliseconds interval) {
-  if (t_flush_armed && t_flush_dispatcher == &dispatcher && t_flush_timer->timer != nullptr &&
-      interval >= t_flush_interval) {
-    return; // (armed no later than this line needs: no clock read)
-  }
-  if (t_flush_dispatcher != &dispatcher || t_flush_timer == nullptr ||
-      t_flush_timer->timer == nullptr) {
-    if (t_flush_timer != nullptr) {
-      t_flush_timer->timer.reset(); // on a loop this thread no longer runs
+  FlushTimer& f = t_flush;
+  if (f.dispatcher != &dispatcher || f.holder == nullptr || f.holder->timer == nullptr) {
+    if (f.holder != nullptr) {
+      f.holder->timer.reset(); // on a loop this thread no longer runs
     }
-    auto holder = std::make_shared<FlushTimer>();
-    holder->timer = dispatcher.createTimer([] { flushAllOnThisThread(); });
-    dispatcher.addDestroyCallback([holder] { holder->timer.reset(); });
-    t_flush_timer = std::move(holder);
-    t_flush_dispatcher = &dispatcher;
-    t_flush_armed = false;
+    f.holder = std::make_shared<FlushTimer::Holder>();
+    f.holder->timer = dispatcher.createTimer([] { flushAllOnThisThread(); });
+    dispatcher.addDestroyCallback([holder = f.holder] { holder->timer.reset(); });
+    f.dispatcher = &dispatcher;
+    f.armed = false;
   }
   const MonotonicTime due = dispatcher.now() + interval;
-  if (!t_flush_armed || due < t_flush_due) {
-    t_flush_timer->timer->enableTimer(interval);
-    t_flush_armed = true;
-    t_flush_due = due;
-    t_flush_interval = interval;
+  if (!f.armed || due < f.due) {
+    f.holder->timer->enableTimer(interval);
+    f.armed = true;
+    f.due = due;
+    f.interval = interval;
   }
 }
 
 void Sink::flushAllOnThisThread() {
-  t_flush_armed = false;
+  t_flush.armed = false;
   std::vector<Sink*> waiting;
   waiting.reserve(pending().size());
   for (const auto& [sink, p] : pending()) {
@@ -367,7 +375,7 @@ void Sink::flushThread() {
     writeAll(fd_, p.data);
     p.data.clear();
   }
-  if (p.deferred || p.keep_alive != nullptr) {
+  if (p.keep_alive != nullptr) {
     t_spare = std::move(p.data);
     // Dropping the reference may destroy this sink: do it last.
     SinkSharedPtr keep = std::move(p.keep_alive);
