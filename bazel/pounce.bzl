@@ -4,7 +4,6 @@ POUNCE_COPTS = ["-Werror=return-type", "-Werror=switch"]
 
 # System libraries, one list per Debian -dev package, so a target names what it uses.
 LIBEVENT = ["-levent_core", "-levent_pthreads"]
-HTTP_PARSER = ["-lhttp_parser"]
 NGHTTP2 = ["-lnghttp2"]
 OPENSSL = ["-lssl", "-lcrypto"]
 ZLIB = ["-lz"]

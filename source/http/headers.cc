@@ -90,6 +90,18 @@ void HeaderMap::addLowercase(std::string_view name, std::string_view value) {
                            static_cast<uint32_t>(value.size())});
 }
 
+char* HeaderMap::assignBytes(std::string_view bytes) {
+  entries_.clear();
+  storage_.clear();
+  char* p = storage_.prepare(bytes.size() + kScanPadding);
+  if (!bytes.empty()) {
+    std::memcpy(p, bytes.data(), bytes.size());
+  }
+  std::memset(p + bytes.size(), 0, kScanPadding);
+  storage_.commit(bytes.size());
+  return p;
+}
+
 void HeaderMap::appendToLastName(std::string_view more) {
   // Names arrive before values, so the last name is at the end of storage.
   Entry& e = entries_.back();

@@ -145,6 +145,17 @@ public:
 
   // For parsers: append a field whose name is already lowercase.
   void addLowercase(std::string_view name, std::string_view value);
+  // For parsers that work on a copy in place: the map becomes empty and holds a copy of
+  // `bytes`, followed by kScanPadding zero bytes that are not part of it (so a block scan
+  // may read up to 16 bytes past the last one). Returns where the copy starts; it stays
+  // there until the map is next modified by anything but addAt().
+  static constexpr size_t kScanPadding = 16;
+  char* assignBytes(std::string_view bytes);
+  // Appends a field whose lowercase name and value already lie in the map's bytes, as
+  // offsets from the start of what assignBytes() returned.
+  void addAt(uint32_t name_off, uint32_t name_len, uint32_t value_off, uint32_t value_len) {
+    entries_.push_back(Entry{name_off, name_len, value_off, value_len});
+  }
   // For parsers that receive a value in pieces: extend the last field's value.
   void appendToLastValue(std::string_view more);
   void appendToLastName(std::string_view more); // lowercases
