@@ -39,7 +39,9 @@ def make_site(tmp_path):
     return site
 
 
-def config(site, extra="", fallthrough=""):
+def config(site, extra="", fallthrough="", cache=""):
+    """`cache`: a file_cache setting ("" for none)."""
+    cache_line = f"file_cache: {cache}" if cache else ""
     return f"""
 concurrency: 2
 listeners:
@@ -51,6 +53,7 @@ listeners:
       "@type": type.googleapis.com/pounce.filters.static_files.v1.StaticFiles
       mounts: [{{prefix: /, directory: "{site}"}}, {{prefix: /assets, directory: "{site}/css"}}]
       {extra}
+      {cache_line}
   - name: pounce.filters.direct_response
     typed_config:
       "@type": type.googleapis.com/pounce.filters.direct_response.v1.DirectResponse
@@ -73,8 +76,15 @@ def site(tmp_path):
     return make_site(tmp_path)
 
 
-def test_files_come_with_type_length_and_validators(pounce, site):
-    s = pounce(config(site))
+# Tests that take `cache` run without and with the file cache (trusted for an hour, so
+# every request after the first is answered from it): the answers must be the same.
+@pytest.fixture(params=["", "{validity: 3600s}"], ids=["no_cache", "file_cache"])
+def cache(request):
+    return request.param
+
+
+def test_files_come_with_type_length_and_validators(pounce, site, cache):
+    s = pounce(config(site, cache=cache))
     for path, ctype in [("/", "text/html; charset=utf-8"),
                         ("/css/site.css", "text/css; charset=utf-8"),
                         ("/js/app.js", "text/javascript; charset=utf-8"),
@@ -95,8 +105,8 @@ def test_files_come_with_type_length_and_validators(pounce, site):
         assert headers["vary"] == "accept-encoding"
 
 
-def test_large_file_is_sent_whole_on_a_kept_alive_connection(pounce, site):
-    s = pounce(config(site))
+def test_large_file_is_sent_whole_on_a_kept_alive_connection(pounce, site, cache):
+    s = pounce(config(site, cache=cache))
     c = RawConnection(s.connect())
     blob = (site / "blob.bin").read_bytes()
     # Pipelined: a sendfile range, then small responses, then the range again.
@@ -112,8 +122,8 @@ def test_large_file_is_sent_whole_on_a_kept_alive_connection(pounce, site):
     c.close()
 
 
-def test_head_and_other_methods(pounce, site):
-    s = pounce(config(site))
+def test_head_and_other_methods(pounce, site, cache):
+    s = pounce(config(site, cache=cache))
     status, headers, body = request(s, "/data.json", method="HEAD")
     assert status == 200 and body == b""
     assert headers["content-length"] == str((site / "data.json").stat().st_size)
@@ -123,8 +133,8 @@ def test_head_and_other_methods(pounce, site):
     assert status == 404 and body == b"from the app\n", "a miss goes on to the next filter"
 
 
-def test_directories_redirect_then_serve_their_index(pounce, site):
-    s = pounce(config(site))
+def test_directories_redirect_then_serve_their_index(pounce, site, cache):
+    s = pounce(config(site, cache=cache))
     status, headers, _ = request(s, "/docs?lang=en")
     assert status == 301 and headers["location"] == "/docs/?lang=en"
     status, _, body = request(s, "/docs/")
@@ -133,8 +143,8 @@ def test_directories_redirect_then_serve_their_index(pounce, site):
     assert status == 404 and body == b"from the app\n"
 
 
-def test_longest_mount_prefix_wins(pounce, site):
-    s = pounce(config(site))
+def test_longest_mount_prefix_wins(pounce, site, cache):
+    s = pounce(config(site, cache=cache))
     status, _, body = request(s, "/assets/site.css")
     assert status == 200 and body == (site / "css" / "site.css").read_bytes()
     status, _, body = request(s, "/assetsx")
@@ -158,8 +168,8 @@ def test_conditional_requests_get_304(pounce, site):
     assert request(s, "/css/site.css", [("If-None-Match", etag)])[0] == 200
 
 
-def test_ranges_single_multipart_unsatisfiable_and_if_range(pounce, site):
-    s = pounce(config(site))
+def test_ranges_single_multipart_unsatisfiable_and_if_range(pounce, site, cache):
+    s = pounce(config(site, cache=cache))
     big = (site / "big.txt").read_bytes()
     status, headers, body = request(s, "/big.txt", [("Range", "bytes=100-199")])
     assert status == 206 and body == big[100:200]
@@ -189,8 +199,8 @@ def test_ranges_single_multipart_unsatisfiable_and_if_range(pounce, site):
     assert status == 200 and body == big
 
 
-def test_precompressed_siblings_follow_q_values(pounce, site):
-    s = pounce(config(site))
+def test_precompressed_siblings_follow_q_values(pounce, site, cache):
+    s = pounce(config(site, cache=cache))
     js = (site / "js" / "app.js").read_bytes()
     decoders = {"gzip": gzip.decompress, "br": brotli.decompress,
                 "zstd": lambda b: zstandard.ZstdDecompressor().decompress(b)}
@@ -232,36 +242,85 @@ def test_stale_sibling_is_not_served(pounce, site):
     "/%5c..%5coutside.txt", "/css/site.css%00.txt", "/escape", "/escape_dir/outside.txt",
     "/inside_link", "/%zz",
 ])
-def test_paths_leaving_the_root_get_404(pounce, site, path):
-    s = pounce(config(site, fallthrough=""))
+def test_paths_leaving_the_root_get_404(pounce, site, path, cache):
+    s = pounce(config(site, fallthrough="", cache=cache))
     status, _, body = request(s, path)
     assert status == 404
     assert b"outside the root" not in body
     assert body == b"Not Found\n", "answered by static_files, not passed to the app"
 
 
-def test_symlinks_inside_the_root_with_follow_symlinks(pounce, site):
-    s = pounce(config(site, "follow_symlinks: true"))
+def test_symlinks_inside_the_root_with_follow_symlinks(pounce, site, cache):
+    s = pounce(config(site, "follow_symlinks: true", cache=cache))
     status, _, body = request(s, "/inside_link")
     assert status == 200 and body == (site / "css" / "site.css").read_bytes()
     assert request(s, "/escape")[0] == 404
     assert request(s, "/escape_dir/outside.txt")[0] == 404
 
 
-def test_dotfiles_are_hidden_but_well_known_is_served(pounce, site):
-    s = pounce(config(site))
+def test_dotfiles_are_hidden_but_well_known_is_served(pounce, site, cache):
+    s = pounce(config(site, cache=cache))
     status, _, body = request(s, "/.env")
     assert status == 404 and body == b"from the app\n"
     status, _, body = request(s, "/.well-known/security.txt")
     assert status == 200 and body.startswith(b"Contact:")
-    s2 = pounce(config(site, "serve_dotfiles: true"), name="dot")
+    s2 = pounce(config(site, "serve_dotfiles: true", cache=cache), name="dot")
     assert request(s2, "/.env")[2] == b"SECRET=1\n"
 
 
-def test_without_fallthrough_misses_get_404_from_the_filter(pounce, site):
-    s = pounce(config(site, "fallthrough: false"))
+def test_without_fallthrough_misses_get_404_from_the_filter(pounce, site, cache):
+    s = pounce(config(site, "fallthrough: false", cache=cache))
     status, _, body = request(s, "/missing.html")
     assert status == 404 and body == b"Not Found\n"
+
+
+def one_thread(text):
+    """Each I/O thread has its own file cache: with one, every request sees the same."""
+    return text.replace("concurrency: 2", "concurrency: 1")
+
+
+def test_file_cache_serves_a_changed_file_as_it_was_until_its_entry_is_checked(pounce, site):
+    css = site / "css" / "site.css"
+    old = css.read_bytes()
+    trusting = pounce(one_thread(config(site, cache="{validity: 3600s}")))
+    checking = pounce(one_thread(config(site, cache="{validity: 0s}")), name="checking")
+    _, old_headers, _ = request(trusting, "/css/site.css")
+    assert request(checking, "/css/site.css")[2] == old
+    css.write_bytes(b"body { color: blue; } /* changed */\n")
+    status, headers, body = request(trusting, "/css/site.css")
+    assert status == 200 and body == old, "trusted for an hour: served as it was"
+    assert headers["etag"] == old_headers["etag"]
+    assert headers["content-length"] == str(len(old))
+    status, headers, body = request(checking, "/css/site.css")
+    assert status == 200 and body == css.read_bytes(), "validity 0s: checked on every request"
+    assert headers["etag"] != old_headers["etag"]
+    # Deleting and creating files is noticed as late.
+    css.unlink()
+    assert request(trusting, "/css/site.css")[2] == old
+    assert request(checking, "/css/site.css")[0] == 404
+    (site / "new.txt").write_text("new\n")
+    assert request(checking, "/new.txt")[2] == b"new\n"
+
+
+def test_file_cache_remembers_missing_siblings_and_large_files(pounce, site):
+    s = pounce(one_thread(config(site, cache="{validity: 3600s, max_file_bytes: 1024, max_entries: 4}")))
+    js = (site / "js" / "app.js").read_bytes()
+    # app.js has siblings; data.json has none: its misses are remembered.
+    assert request(s, "/data.json", [("Accept-Encoding", "gzip, br, zstd")])[2] == \
+        (site / "data.json").read_bytes()
+    (site / "data.json.gz").write_bytes(gzip.compress((site / "data.json").read_bytes()))
+    status, headers, _ = request(s, "/data.json", [("Accept-Encoding", "gzip")])
+    assert status == 200 and "content-encoding" not in headers, "the miss is trusted"
+    # A file over max_file_bytes is served from its remembered descriptor.
+    blob = (site / "blob.bin").read_bytes()
+    for _ in range(2):
+        status, _, body = request(s, "/blob.bin")
+        assert status == 200 and body == blob
+    status, headers, body = request(s, "/js/app.js", [("Accept-Encoding", "br")])
+    assert headers["content-encoding"] == "br" and brotli.decompress(body) == js
+    # More files than max_entries: the older ones are dropped and read again.
+    for name in ["index.html", "page-5k.html", "big.txt", "css/site.css", "data.json"]:
+        assert request(s, "/" + name)[2] == (site / name).read_bytes(), name
 
 
 def test_missing_mount_directory_is_a_config_error(tmp_path):

@@ -11,6 +11,7 @@
 
 #include "pounce/filters/static_files/v1/static_files.pb.h"
 #include "source/common/strings.h"
+#include "source/filters/common/proto_duration.h"
 #include "source/filters/static_files/static_files.h"
 #include "source/http/filter_config.h"
 
@@ -66,6 +67,8 @@ absl::Status openMount(const std::string& field, const std::string& path, Mount&
   mount.root_fd = fd;
   return absl::OkStatus();
 }
+
+constexpr uint64_t kMaxCachedFileBytes = 16 * 1024 * 1024;
 
 std::string randomBoundary() {
   std::random_device random;
@@ -176,6 +179,31 @@ public:
       config->max_ranges = proto.max_ranges();
     }
     config->boundary = randomBoundary();
+    if (proto.has_file_cache()) {
+      const auto& fc = proto.file_cache();
+      FileCache::Settings settings;
+      if (fc.has_max_entries()) {
+        if (fc.max_entries() == 0) {
+          return absl::InvalidArgumentError("file_cache.max_entries: must be at least 1");
+        }
+        settings.max_entries = fc.max_entries();
+      }
+      if (fc.has_max_file_bytes()) {
+        if (fc.max_file_bytes() > kMaxCachedFileBytes) {
+          return absl::InvalidArgumentError(
+              cat("file_cache.max_file_bytes: must be at most ", kMaxCachedFileBytes));
+        }
+        settings.max_file_bytes = fc.max_file_bytes();
+      }
+      if (fc.has_validity()) {
+        const auto validity = toNanos(fc.validity());
+        if (validity.count() < 0) {
+          return absl::InvalidArgumentError("file_cache.validity: must not be negative");
+        }
+        settings.validity = validity;
+      }
+      config->file_caches = std::make_unique<FileCaches>(settings);
+    }
 
     stats::Store& store = context.server().stats();
     auto& hits = store.family("static_hits_total",

@@ -20,26 +20,6 @@ namespace {
 
 constexpr uint64_t kReadChunk = 64 * 1024;
 
-// Closes a descriptor unless released.
-class ScopedFd {
-public:
-  explicit ScopedFd(int& fd) : fd_(fd) {}
-  ~ScopedFd() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-  }
-  int release() {
-    const int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-
-private:
-  int& fd_;
-};
-
 // Writes `v` in lowercase hex (1 to 16 digits) at `p`; returns the end.
 char* putHex(char* p, uint64_t v) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -204,6 +184,24 @@ http::FilterStatus StaticFilesFilter::reject(int status, std::string_view body) 
   return http::FilterStatus::StopIteration;
 }
 
+OpenedFile StaticFilesFilter::open(const Mount& mount, const std::string& relative) const {
+  if (config_->file_caches != nullptr) {
+    return config_->file_caches->local().lookup(
+        static_cast<size_t>(&mount - config_->mounts.data()), mount.root_fd, mount.root, relative,
+        config_->follow_symlinks, decoder_callbacks_->dispatcher().now());
+  }
+  OpenedFile file;
+  int fd = -1;
+  file.result = openBeneath(mount.root_fd, mount.root, relative, config_->follow_symlinks, fd);
+  if (fd >= 0) {
+    file.handle = std::make_shared<FileHandle>(fd); // closes it whatever happens next
+  }
+  if (file.result == OpenResult::Ok && ::fstat(fd, &file.st) != 0) {
+    file.result = OpenResult::NotFound;
+  }
+  return file;
+}
+
 http::FilterStatus StaticFilesFilter::decodeHeaders(http::RequestHeaders& headers, bool) {
   const std::string_view raw = headers.pathOnly();
   if (raw.empty() || raw[0] != '/') {
@@ -237,14 +235,11 @@ http::FilterStatus StaticFilesFilter::decodeHeaders(http::RequestHeaders& header
   }
   const bool trailing_slash = decoded.back() == '/';
 
-  File file;
-  ScopedFd guard(file.fd);
-  OpenResult opened =
-      openBeneath(mount->root_fd, mount->root, relative, config_->follow_symlinks, file.fd);
-  if (opened == OpenResult::Escapes) {
+  OpenedFile file = open(*mount, relative);
+  if (file.result == OpenResult::Escapes) {
     return reject(404, "Not Found\n");
   }
-  if (opened != OpenResult::Ok || ::fstat(file.fd, &file.st) != 0) {
+  if (file.result != OpenResult::Ok) {
     return miss();
   }
   const bool is_directory = S_ISDIR(file.st.st_mode);
@@ -255,13 +250,11 @@ http::FilterStatus StaticFilesFilter::decodeHeaders(http::RequestHeaders& header
     }
     directory = relative;
     relative = relative.empty() ? config_->index_file : cat(relative, "/", config_->index_file);
-    ::close(file.fd);
-    file.fd = -1;
-    opened = openBeneath(mount->root_fd, mount->root, relative, config_->follow_symlinks, file.fd);
-    if (opened == OpenResult::Escapes) {
+    file = open(*mount, relative);
+    if (file.result == OpenResult::Escapes) {
       return reject(404, "Not Found\n");
     }
-    if (opened != OpenResult::Ok || ::fstat(file.fd, &file.st) != 0 || !S_ISREG(file.st.st_mode)) {
+    if (file.result != OpenResult::Ok || !S_ISREG(file.st.st_mode)) {
       return miss();
     }
   } else if (!S_ISREG(file.st.st_mode) || trailing_slash) {
@@ -307,7 +300,7 @@ void StaticFilesFilter::redirectToDirectory(const http::RequestHeaders& headers,
 std::optional<Encoding> StaticFilesFilter::choosePrecompressed(const http::RequestHeaders& headers,
                                                                const Mount& mount,
                                                                const std::string& relative,
-                                                               File& file) {
+                                                               OpenedFile& file) {
   const AcceptEncoding accept = AcceptEncoding::fromHeaders(headers);
   struct Candidate {
     Encoding encoding;
@@ -325,12 +318,8 @@ std::optional<Encoding> StaticFilesFilter::choosePrecompressed(const http::Reque
   std::stable_sort(candidates, candidates + count,
                    [](const Candidate& a, const Candidate& b) { return a.q > b.q; });
   for (size_t i = 0; i < count; ++i) {
-    const std::string name = cat(relative, encodingSuffix(candidates[i].encoding));
-    File sibling;
-    ScopedFd guard(sibling.fd);
-    if (openBeneath(mount.root_fd, mount.root, name, config_->follow_symlinks, sibling.fd) !=
-            OpenResult::Ok ||
-        ::fstat(sibling.fd, &sibling.st) != 0 || !S_ISREG(sibling.st.st_mode)) {
+    OpenedFile sibling = open(mount, cat(relative, encodingSuffix(candidates[i].encoding)));
+    if (sibling.result != OpenResult::Ok || !S_ISREG(sibling.st.st_mode)) {
       continue;
     }
     // A sibling older than the file is stale: the file changed after it was compressed.
@@ -339,16 +328,14 @@ std::optional<Encoding> StaticFilesFilter::choosePrecompressed(const http::Reque
     if (a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec < b.tv_nsec)) {
       continue;
     }
-    ::close(file.fd);
-    file.fd = guard.release();
-    file.st = sibling.st;
+    file = std::move(sibling);
     return candidates[i].encoding;
   }
   return std::nullopt;
 }
 
 http::FilterStatus StaticFilesFilter::serve(const http::RequestHeaders& headers, const Mount& mount,
-                                            File& file, const std::string& relative) {
+                                            OpenedFile& file, const std::string& relative) {
   const std::string_view content_type = config_->contentType(relative);
   std::optional<Encoding> encoding;
   if (config_->precompressed) {
@@ -417,8 +404,7 @@ http::FilterStatus StaticFilesFilter::serve(const http::RequestHeaders& headers,
     response->addLowercase("content-encoding", encodingName(*encoding));
   }
   if (range_status == RangeStatus::Satisfiable && ranges.size() > 1) {
-    file_ = std::make_shared<FileHandle>(file.fd);
-    file.fd = -1;
+    file_ = file.handle;
     ranges_ = std::move(ranges);
     sendMultipart(std::move(response), content_type, size);
     return http::FilterStatus::StopIteration;
@@ -438,11 +424,15 @@ http::FilterStatus StaticFilesFilter::serve(const http::RequestHeaders& headers,
     decoder_callbacks_->encodeHeaders(std::move(response), true);
     return http::FilterStatus::StopIteration;
   }
-  auto handle = std::make_shared<FileHandle>(file.fd);
-  file.fd = -1;
   config_->bytes->inc(length);
   decoder_callbacks_->encodeHeaders(std::move(response), false);
-  decoder_callbacks_->encodeFile(std::move(handle), offset, length, true);
+  if (file.bytes != nullptr) {
+    // The file cache holds the bytes: no read.
+    Buffer body(std::string_view(*file.bytes).substr(offset, length));
+    decoder_callbacks_->encodeData(body, true);
+    return http::FilterStatus::StopIteration;
+  }
+  decoder_callbacks_->encodeFile(file.handle, offset, length, true);
   return http::FilterStatus::StopIteration;
 }
 

@@ -10,6 +10,7 @@
 
 #include "source/common/stats.h"
 #include "source/filters/common/accept_encoding.h"
+#include "source/filters/static_files/file_cache.h"
 #include "source/filters/static_files/range.h"
 #include "source/http/filter.h"
 
@@ -47,6 +48,8 @@ public:
   std::string boundary; // multipart/byteranges boundary, random per config
   const stats::Series* hits{nullptr};
   const stats::Series* bytes{nullptr};
+  // Set when `file_cache` is configured: one cache per I/O thread.
+  std::unique_ptr<FileCaches> file_caches;
 };
 using ConfigSharedPtr = std::shared_ptr<const Config>;
 
@@ -71,22 +74,18 @@ public:
   void onBelowWriteBufferLowWatermark() override { pumpMultipart(); }
 
 private:
-  // The file chosen for the response.
-  struct File {
-    int fd{-1};
-    struct stat st {};
-  };
-
+  // Opens `relative` below `mount` (through this thread's file cache when there is one).
+  OpenedFile open(const Mount& mount, const std::string& relative) const;
   http::FilterStatus miss();
   http::FilterStatus reject(int status, std::string_view body);
-  http::FilterStatus serve(const http::RequestHeaders& headers, const Mount& mount, File& file,
-                           const std::string& relative);
+  http::FilterStatus serve(const http::RequestHeaders& headers, const Mount& mount,
+                           OpenedFile& file, const std::string& relative);
   void redirectToDirectory(const http::RequestHeaders& headers, const Mount& mount,
                            const std::string& relative);
   // Replaces `file` with the best pre-compressed sibling the client accepts, if any.
   std::optional<Encoding> choosePrecompressed(const http::RequestHeaders& headers,
                                               const Mount& mount, const std::string& relative,
-                                              File& file);
+                                              OpenedFile& file);
   void sendMultipart(http::ResponseHeadersPtr response, std::string_view content_type,
                      uint64_t size);
   void pumpMultipart();

@@ -46,10 +46,15 @@ private:
 //                    link_in -> style.css   abs_in -> <root>/style.css
 //                    link_out -> ../outside.txt   dir_out -> ../outdir
 //   outside.txt  outdir/x.txt
-class StaticFilesTest : public testing::TestWithParam<bool> {
+//
+// Every test runs with openat2 and with the component walk, each without and with the file
+// cache (`cached()`): the cache must not change any answer.
+class StaticFilesTest : public testing::TestWithParam<std::tuple<bool, bool>> {
 protected:
+  bool cached() const { return std::get<1>(GetParam()); }
+
   void SetUp() override {
-    setUseOpenat2ForTest(GetParam());
+    setUseOpenat2ForTest(std::get<0>(GetParam()));
     std::string tmpl = testing::TempDir() + "/static_XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
     base_ = tmpl;
@@ -100,7 +105,7 @@ protected:
                                          const std::string& mounts = "") {
     const std::string yaml =
         (mounts.empty() ? "mounts: [{prefix: /static, directory: '" + root_ + "'}]\n" : mounts) +
-        extra;
+        extra + (cached() ? "\nfile_cache: {validity: 3600s}\n" : "");
     auto factories =
         FilterHarness::factoriesFromYaml({{"pounce.filters.static_files", yaml}}, server_);
     EXPECT_TRUE(factories.ok()) << factories.status();
@@ -123,17 +128,23 @@ protected:
   int reached_{0};
 };
 
-INSTANTIATE_TEST_SUITE_P(Openat2, StaticFilesTest, testing::Bool(),
-                         [](const testing::TestParamInfo<bool>& info) {
-                           return info.param ? "openat2" : "walk";
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Openat2AndCache, StaticFilesTest, testing::Combine(testing::Bool(), testing::Bool()),
+    [](const testing::TestParamInfo<std::tuple<bool, bool>>& info) {
+      return std::string(std::get<0>(info.param) ? "openat2" : "walk") +
+             (std::get<1>(info.param) ? "_cached" : "");
+    });
 
 TEST_P(StaticFilesTest, ServesAFileWithSendfileAndAllHeaders) {
   auto h = get("/static/style.css");
   const auto& r = h->response;
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "body { color: red; }\n");
-  EXPECT_EQ(r.file_bytes, r.body.size()) << "the body goes out as a file range (sendfile)";
+  if (cached()) {
+    EXPECT_EQ(r.file_bytes, 0u) << "the cache's bytes go out as they are";
+  } else {
+    EXPECT_EQ(r.file_bytes, r.body.size()) << "the body goes out as a file range (sendfile)";
+  }
   EXPECT_EQ(r.headers.getOr("content-type"), "text/css; charset=utf-8");
   EXPECT_EQ(r.headers.getOr("content-length"), "21");
   EXPECT_EQ(r.headers.getOr("cache-control"), "public, max-age=3600");
@@ -612,6 +623,11 @@ TEST_F(StaticFilesConfigTest, RejectsBadConfigsWithTheField) {
                   "content_types[0].extension"));
   EXPECT_TRUE(has(error(ok + "content_types: [{extension: md}]"), "content_types[0].content_type"));
   EXPECT_TRUE(has(error(ok + "default_content_type: ''"), "default_content_type"));
+  EXPECT_TRUE(has(error(ok + "file_cache: {max_entries: 0}"),
+                  "file_cache.max_entries: must be at least 1"));
+  EXPECT_TRUE(has(error(ok + "file_cache: {max_file_bytes: 16777217}"),
+                  "file_cache.max_file_bytes: must be at most 16777216"));
+  EXPECT_TRUE(has(error(ok + "file_cache: {validity: -1s}"), "file_cache.validity: expected a duration"));
 }
 
 } // namespace

@@ -1,0 +1,112 @@
+#include "source/filters/static_files/file_cache.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+
+namespace pounce::filters::static_files {
+
+namespace {
+
+bool sameFile(const struct stat& a, const struct stat& b) {
+  return a.st_dev == b.st_dev && a.st_ino == b.st_ino && a.st_size == b.st_size &&
+         a.st_mode == b.st_mode && a.st_mtim.tv_sec == b.st_mtim.tv_sec &&
+         a.st_mtim.tv_nsec == b.st_mtim.tv_nsec;
+}
+
+// The whole of a regular file of `size` bytes, or null when it cannot be read as one
+// (it changed size under us, or a read failed).
+std::shared_ptr<const std::string> readWhole(int fd, size_t size) {
+  auto bytes = std::make_shared<std::string>(size, '\0');
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::pread(fd, bytes->data() + done, size - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return nullptr;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return bytes;
+}
+
+} // namespace
+
+OpenedFile FileCache::load(int root_fd, const std::string& root_real, const std::string& relative,
+                           bool follow_symlinks, const OpenedFile* previous) const {
+  OpenedFile out;
+  int fd = -1;
+  out.result = openBeneath(root_fd, root_real, relative, follow_symlinks, fd);
+  if (out.result != OpenResult::Ok) {
+    if (fd >= 0) {
+      ::close(fd);
+    }
+    return out;
+  }
+  if (::fstat(fd, &out.st) != 0) {
+    ::close(fd);
+    out.result = OpenResult::NotFound;
+    return out;
+  }
+  if (previous != nullptr && previous->result == OpenResult::Ok && sameFile(previous->st, out.st)) {
+    ::close(fd);
+    return *previous; // the same file: its descriptor and bytes are still good
+  }
+  out.handle = std::make_shared<FileHandle>(fd);
+  if (S_ISREG(out.st.st_mode) && static_cast<uint64_t>(out.st.st_size) <= settings_.max_file_bytes) {
+    out.bytes = readWhole(fd, static_cast<size_t>(out.st.st_size));
+  }
+  return out;
+}
+
+const OpenedFile& FileCache::lookup(size_t mount_index, int root_fd, const std::string& root_real,
+                                    const std::string& relative, bool follow_symlinks,
+                                    MonotonicTime now) {
+  key_.clear();
+  key_.append(reinterpret_cast<const char*>(&mount_index), sizeof(mount_index));
+  key_ += relative;
+  if (auto it = entries_.find(key_); it != entries_.end()) {
+    Entry& entry = it->second;
+    lru_.splice(lru_.begin(), lru_, entry.age);
+    if (now - entry.checked >= settings_.validity) {
+      entry.file = load(root_fd, root_real, relative, follow_symlinks, &entry.file);
+      entry.checked = now;
+    }
+    return entry.file;
+  }
+  if (entries_.size() >= settings_.max_entries && !lru_.empty()) {
+    entries_.erase(lru_.back());
+    lru_.pop_back();
+  }
+  lru_.push_front(key_);
+  Entry entry{load(root_fd, root_real, relative, follow_symlinks, nullptr), now, lru_.begin()};
+  return entries_.emplace(key_, std::move(entry)).first->second.file;
+}
+
+uint64_t FileCaches::nextId() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+FileCache& FileCaches::local() {
+  // The last set this thread used, by id: ids are never reused, so a stale pointer of a set
+  // that is gone is never followed.
+  thread_local uint64_t last_id = 0;
+  thread_local FileCache* last = nullptr;
+  if (last_id == id_) {
+    return *last;
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::unique_ptr<FileCache>& slot = caches_[std::this_thread::get_id()];
+  if (slot == nullptr) {
+    slot = std::make_unique<FileCache>(settings_);
+  }
+  last_id = id_;
+  last = slot.get();
+  return *slot;
+}
+
+} // namespace pounce::filters::static_files

@@ -1,0 +1,91 @@
+#pragma once
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+
+#include "source/common/output_queue.h"
+#include "source/common/time.h"
+#include "source/filters/static_files/file_open.h"
+
+namespace pounce::filters::static_files {
+
+// A file looked up below a mount: what opening it gave and, when it was found, the open
+// descriptor, its metadata and (when the file cache keeps them) its bytes.
+struct OpenedFile {
+  OpenResult result{OpenResult::NotFound};
+  FileHandleSharedPtr handle;
+  struct stat st {};
+  std::shared_ptr<const std::string> bytes; // the whole file, or null
+};
+
+// Remembers opened files for one I/O thread, so a file asked for again costs no system
+// call: the descriptor and metadata (as nginx's open_file_cache does) and, for files up to
+// `max_file_bytes`, the bytes. Lookups that found nothing are remembered as well (a missing
+// pre-compressed sibling then costs no open per request).
+//
+// An entry is trusted for `validity`. The first lookup after that opens and stats the
+// file again: the entry is kept if it is the same file (device, inode, size, modification
+// time), replaced otherwise. So a file changed on disk is served as it was for at most
+// `validity` (plus the response in flight). At most `max_entries` are kept; the least
+// recently used goes first.
+//
+// Used from one thread only; FileCaches hands each thread its own.
+class FileCache {
+public:
+  struct Settings {
+    uint32_t max_entries{1000};
+    uint64_t max_file_bytes{16 * 1024};
+    std::chrono::nanoseconds validity{std::chrono::seconds(1)};
+  };
+  explicit FileCache(const Settings& settings) : settings_(settings) {}
+
+  // The file `relative` below `root_fd` (see openBeneath), from the cache while its entry is
+  // trusted at `now`. `mount_index` tells mounts apart in the cache's keys.
+  const OpenedFile& lookup(size_t mount_index, int root_fd, const std::string& root_real,
+                           const std::string& relative, bool follow_symlinks, MonotonicTime now);
+
+  size_t size() const { return entries_.size(); }
+
+private:
+  struct Entry {
+    OpenedFile file;
+    MonotonicTime checked;
+    std::list<std::string>::iterator age; // position in lru_
+  };
+  // Opens and stats the file; keeps `previous` (its bytes) when it is the same file.
+  OpenedFile load(int root_fd, const std::string& root_real, const std::string& relative,
+                  bool follow_symlinks, const OpenedFile* previous) const;
+
+  const Settings settings_;
+  std::unordered_map<std::string, Entry> entries_;
+  std::list<std::string> lru_; // keys, most recently used first
+  std::string key_;            // scratch for building a key
+};
+
+// One FileCache per I/O thread for one config. The caches live as long as the config;
+// each thread finds its own without a lock after its first lookup.
+class FileCaches {
+public:
+  explicit FileCaches(const FileCache::Settings& settings) : settings_(settings) {}
+
+  // This thread's cache.
+  FileCache& local();
+
+private:
+  static uint64_t nextId();
+
+  const FileCache::Settings settings_;
+  const uint64_t id_{nextId()}; // tells this set from any other, also a later one at the same address
+  std::mutex mutex_;
+  std::unordered_map<std::thread::id, std::unique_ptr<FileCache>> caches_;
+};
+
+} // namespace pounce::filters::static_files

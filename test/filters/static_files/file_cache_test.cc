@@ -1,0 +1,180 @@
+#include "source/filters/static_files/file_cache.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+namespace pounce::filters::static_files {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+void writeFile(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+}
+
+std::string bytesOf(const OpenedFile& file) {
+  return file.bytes == nullptr ? "<none>" : *file.bytes;
+}
+
+class FileCacheTest : public testing::Test {
+protected:
+  void SetUp() override {
+    std::string tmpl = testing::TempDir() + "/file_cache_XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    root_ = tmpl;
+    root_fd_ = ::open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    ASSERT_GE(root_fd_, 0);
+  }
+  void TearDown() override {
+    ::close(root_fd_);
+    const std::string cmd = "rm -rf '" + root_ + "'";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+  }
+
+  const OpenedFile& lookup(FileCache& cache, const std::string& relative, MonotonicTime at,
+                           size_t mount = 0) {
+    return cache.lookup(mount, root_fd_, root_, relative, false, at);
+  }
+  std::string path(const std::string& relative) const { return root_ + "/" + relative; }
+
+  std::string root_;
+  int root_fd_{-1};
+  const MonotonicTime t0_{seconds(100)};
+};
+
+TEST_F(FileCacheTest, ATrustedEntryIsServedAsItWasUntilItsValidityEnds) {
+  FileCache cache({.max_entries = 10, .max_file_bytes = 1024, .validity = seconds(1)});
+  writeFile(path("a.txt"), "one");
+  const OpenedFile& first = lookup(cache, "a.txt", t0_);
+  ASSERT_EQ(first.result, OpenResult::Ok);
+  EXPECT_EQ(bytesOf(first), "one");
+  ASSERT_NE(first.handle, nullptr);
+  EXPECT_EQ(first.st.st_size, 3);
+
+  writeFile(path("a.txt"), "two!");
+  EXPECT_EQ(bytesOf(lookup(cache, "a.txt", t0_ + milliseconds(999))), "one")
+      << "trusted: the disk is not looked at";
+  const OpenedFile& later = lookup(cache, "a.txt", t0_ + seconds(1));
+  EXPECT_EQ(bytesOf(later), "two!");
+  EXPECT_EQ(later.st.st_size, 4);
+}
+
+TEST_F(FileCacheTest, AnUnchangedFileKeepsItsBytesAndDescriptorWhenCheckedAgain) {
+  FileCache cache({.max_entries = 10, .max_file_bytes = 1024, .validity = seconds(1)});
+  writeFile(path("a.txt"), "same");
+  const auto bytes = lookup(cache, "a.txt", t0_).bytes;
+  const auto handle = lookup(cache, "a.txt", t0_).handle;
+  const OpenedFile& checked = lookup(cache, "a.txt", t0_ + seconds(5));
+  EXPECT_EQ(checked.bytes, bytes) << "not read again";
+  EXPECT_EQ(checked.handle, handle);
+  // A new modification time is a new version, even with the same bytes.
+  timespec times[2] = {{2000000000, 0}, {2000000000, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path("a.txt").c_str(), times, 0), 0);
+  const OpenedFile& touched = lookup(cache, "a.txt", t0_ + seconds(10));
+  EXPECT_NE(touched.bytes, bytes);
+  EXPECT_EQ(bytesOf(touched), "same");
+  EXPECT_EQ(touched.st.st_mtim.tv_sec, 2000000000);
+}
+
+TEST_F(FileCacheTest, AFileReplacedByRenameIsSeenAfterTheValidity) {
+  FileCache cache({.max_entries = 10, .max_file_bytes = 1024, .validity = seconds(1)});
+  writeFile(path("a.txt"), "old");
+  EXPECT_EQ(bytesOf(lookup(cache, "a.txt", t0_)), "old");
+  writeFile(path("new.tmp"), "new");
+  ASSERT_EQ(::rename(path("new.tmp").c_str(), path("a.txt").c_str()), 0);
+  EXPECT_EQ(bytesOf(lookup(cache, "a.txt", t0_)), "old");
+  EXPECT_EQ(bytesOf(lookup(cache, "a.txt", t0_ + seconds(2))), "new");
+}
+
+TEST_F(FileCacheTest, LookupsThatFoundNothingAreRememberedToo) {
+  FileCache cache({.max_entries = 10, .max_file_bytes = 1024, .validity = seconds(1)});
+  EXPECT_EQ(lookup(cache, "later.txt", t0_).result, OpenResult::NotFound);
+  writeFile(path("later.txt"), "here");
+  EXPECT_EQ(lookup(cache, "later.txt", t0_ + milliseconds(500)).result, OpenResult::NotFound);
+  const OpenedFile& found = lookup(cache, "later.txt", t0_ + seconds(1));
+  EXPECT_EQ(found.result, OpenResult::Ok);
+  EXPECT_EQ(bytesOf(found), "here");
+  // And the other way round: a deleted file stays served until its entry is checked.
+  ASSERT_EQ(::unlink(path("later.txt").c_str()), 0);
+  EXPECT_EQ(bytesOf(lookup(cache, "later.txt", t0_ + seconds(1))), "here");
+  EXPECT_EQ(lookup(cache, "later.txt", t0_ + seconds(3)).result, OpenResult::NotFound);
+}
+
+TEST_F(FileCacheTest, FilesOverTheByteLimitKeepOnlyTheirDescriptor) {
+  FileCache cache({.max_entries = 10, .max_file_bytes = 4, .validity = seconds(1)});
+  writeFile(path("small.txt"), "1234");
+  writeFile(path("large.txt"), "12345");
+  EXPECT_EQ(bytesOf(lookup(cache, "small.txt", t0_)), "1234");
+  const OpenedFile& large = lookup(cache, "large.txt", t0_);
+  ASSERT_EQ(large.result, OpenResult::Ok);
+  EXPECT_EQ(large.bytes, nullptr);
+  ASSERT_NE(large.handle, nullptr);
+  char buf[8];
+  EXPECT_EQ(::pread(large.handle->fd(), buf, sizeof(buf), 0), 5);
+  EXPECT_EQ(std::string(buf, 5), "12345");
+  // Directories are remembered with their descriptor and no bytes.
+  ASSERT_EQ(::mkdir(path("dir").c_str(), 0755), 0);
+  const OpenedFile& dir = lookup(cache, "dir", t0_);
+  EXPECT_EQ(dir.result, OpenResult::Ok);
+  EXPECT_TRUE(S_ISDIR(dir.st.st_mode));
+  EXPECT_EQ(dir.bytes, nullptr);
+}
+
+TEST_F(FileCacheTest, TheLeastRecentlyUsedEntryGoesFirst) {
+  FileCache cache({.max_entries = 2, .max_file_bytes = 1024, .validity = seconds(10)});
+  writeFile(path("a"), "a1");
+  writeFile(path("b"), "b1");
+  writeFile(path("c"), "c1");
+  lookup(cache, "a", t0_);
+  lookup(cache, "b", t0_);
+  lookup(cache, "a", t0_); // a is now the most recently used
+  lookup(cache, "c", t0_); // b goes
+  EXPECT_EQ(cache.size(), 2u);
+  writeFile(path("a"), "a2");
+  writeFile(path("b"), "b2");
+  EXPECT_EQ(bytesOf(lookup(cache, "a", t0_)), "a1") << "still remembered";
+  EXPECT_EQ(bytesOf(lookup(cache, "b", t0_)), "b2") << "was dropped, so read again";
+  EXPECT_EQ(cache.size(), 2u);
+}
+
+TEST_F(FileCacheTest, MountsAreKeptApartAndZeroValidityChecksEveryTime) {
+  FileCache cache({.max_entries = 10, .max_file_bytes = 1024, .validity = seconds(0)});
+  writeFile(path("a.txt"), "x");
+  EXPECT_EQ(bytesOf(lookup(cache, "a.txt", t0_, 0)), "x");
+  EXPECT_EQ(bytesOf(lookup(cache, "a.txt", t0_, 1)), "x");
+  EXPECT_EQ(cache.size(), 2u);
+  writeFile(path("a.txt"), "yy");
+  EXPECT_EQ(bytesOf(lookup(cache, "a.txt", t0_, 0)), "yy");
+}
+
+TEST_F(FileCacheTest, SymlinksLeavingTheRootAreRefused) {
+  FileCache cache({.max_entries = 10, .max_file_bytes = 1024, .validity = seconds(1)});
+  ASSERT_EQ(::symlink("/etc/hostname", path("out").c_str()), 0);
+  EXPECT_EQ(lookup(cache, "out", t0_).result, OpenResult::Escapes);
+  EXPECT_EQ(lookup(cache, "out", t0_).handle, nullptr);
+}
+
+TEST(FileCaches, EachThreadGetsItsOwnCache) {
+  FileCaches caches({});
+  FileCaches other({});
+  FileCache* mine = &caches.local();
+  EXPECT_EQ(&caches.local(), mine);
+  EXPECT_NE(&other.local(), mine);
+  EXPECT_EQ(&caches.local(), mine) << "found again after another set was used";
+  FileCache* theirs = nullptr;
+  std::thread([&] { theirs = &caches.local(); }).join();
+  EXPECT_NE(theirs, nullptr);
+  EXPECT_NE(theirs, mine);
+}
+
+} // namespace
+} // namespace pounce::filters::static_files
