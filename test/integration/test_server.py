@@ -323,7 +323,8 @@ listeners:
       app: "probe:app"
       app_dir: [{ROOT / "test/integration/apps"}]
 """)
-    wait_for(lambda: " ready" in s.log(), what="the ready line")
+    # The server's own "ready" comes after the banner ("app ... ready on ..." can come first).
+    wait_for(lambda: "[main] ready" in s.log(), what="the ready line")
     log = s.log()
     version = (ROOT / "source/common/version.h").read_text().split('"')[1]
     assert f"pounce {version}, pid {s.proc.pid}, 2 I/O threads" in log, log
