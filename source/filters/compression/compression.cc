@@ -207,13 +207,22 @@ http::FilterStatus CompressionFilter::encodeHeaders(http::ResponseHeaders& heade
   if (!shouldCompress(headers, end_stream, encoding, length)) {
     return http::FilterStatus::Continue;
   }
-  compressor_ = Compressor::create(encoding, config_->levels, length);
-  if (compressor_ == nullptr) {
-    POUNCE_LOG(Http, Warning, "cannot create a %s compressor; sending the response as it is",
-               std::string(encodingName(encoding)));
-    return http::FilterStatus::Continue;
+  whole_ = WholeBodyCompressor::forThread(encoding, config_->levels);
+  if (whole_ == nullptr) {
+    compressor_ = Compressor::create(encoding, config_->levels, length);
+    if (compressor_ == nullptr) {
+      POUNCE_LOG(Http, Warning, "cannot create a %s compressor; sending the response as it is",
+                 std::string(encodingName(encoding)));
+      return http::FilterStatus::Continue;
+    }
+  } else if (length <= decoder_callbacks_->bufferLimit()) {
+    // A declared length that fits the stream's buffer limit is held until the body is
+    // whole, whatever the chunks it comes in (file reads, an app's body messages).
+    hold_limit_ = length;
   }
+  compressing_ = true;
   encoding_ = encoding;
+  length_ = length;
   headers.remove("content-length");
   // Ranges of the compressed body are not offered (its length is not known up front).
   headers.remove("accept-ranges");
@@ -227,19 +236,41 @@ http::FilterStatus CompressionFilter::encodeHeaders(http::ResponseHeaders& heade
 }
 
 http::FilterStatus CompressionFilter::encodeData(Buffer& data, bool end_stream) {
-  if (compressor_ == nullptr || finished_) {
+  if (!compressing_ || finished_) {
     return http::FilterStatus::Continue;
   }
   if (data.empty() && !end_stream) {
     return http::FilterStatus::Continue;
   }
+  if (compressor_ == nullptr) {
+    // Nothing streamed yet; `scratch_` holds what came so far.
+    if (end_stream) {
+      // The body is whole: compress it in one call.
+      if (!scratch_.empty()) {
+        scratch_.move(data);
+        data.move(scratch_);
+      }
+      if (!whole_->compress(data.view(), scratch_)) {
+        return fail();
+      }
+      account(data.length(), scratch_.length());
+      finished_ = true;
+      data.clear();
+      data.move(scratch_);
+      return http::FilterStatus::Continue;
+    }
+    if (scratch_.length() + data.length() <= hold_limit_) {
+      scratch_.move(data); // nothing goes on until end_stream
+      return http::FilterStatus::Continue;
+    }
+    // No declared length, or more than it: stream from here on.
+    if (!startStreaming(data)) {
+      return fail();
+    }
+  }
   scratch_.clear();
   if (!compressor_->compress(data.view(), scratch_, end_stream)) {
-    POUNCE_LOG(Http, Warning, "%s compression failed; resetting the stream",
-               std::string(encodingName(encoding_)));
-    compressor_.reset();
-    encoder_callbacks_->resetStream();
-    return http::FilterStatus::StopIteration;
+    return fail();
   }
   account(data.length(), scratch_.length());
   finished_ = end_stream;
@@ -250,20 +281,46 @@ http::FilterStatus CompressionFilter::encodeData(Buffer& data, bool end_stream) 
 }
 
 http::FilterStatus CompressionFilter::encodeTrailers(http::HeaderMap&) {
-  if (compressor_ == nullptr || finished_) {
+  if (!compressing_ || finished_) {
     return http::FilterStatus::Continue;
   }
   // The body ended without end_stream: close the compressed stream before the trailers.
   Buffer tail;
   finished_ = true;
-  if (!compressor_->compress({}, tail, true)) {
-    compressor_.reset();
-    encoder_callbacks_->resetStream();
-    return http::FilterStatus::StopIteration;
+  const size_t in = compressor_ == nullptr ? scratch_.length() : 0;
+  const bool ok = compressor_ == nullptr ? whole_->compress(scratch_.view(), tail)
+                                         : compressor_->compress({}, tail, true);
+  if (!ok) {
+    return fail();
   }
-  account(0, tail.length());
+  scratch_.clear();
+  account(in, tail.length());
   encoder_callbacks_->addEncodedData(tail);
   return http::FilterStatus::Continue;
+}
+
+bool CompressionFilter::startStreaming(Buffer& data) {
+  compressor_ = Compressor::create(encoding_, config_->levels, length_);
+  if (compressor_ == nullptr) {
+    return false;
+  }
+  if (!scratch_.empty()) {
+    // The held bytes go first.
+    scratch_.move(data);
+    data.move(scratch_);
+  }
+  return true;
+}
+
+http::FilterStatus CompressionFilter::fail() {
+  // Content-Encoding went out with the head: the response cannot continue uncompressed.
+  POUNCE_LOG(Http, Warning, "%s compression failed; resetting the stream",
+             std::string(encodingName(encoding_)));
+  compressor_.reset();
+  compressing_ = false;
+  scratch_.clear();
+  encoder_callbacks_->resetStream();
+  return http::FilterStatus::StopIteration;
 }
 
 void CompressionFilter::account(size_t in, size_t out) const {
