@@ -9,6 +9,7 @@ OPENSSL = ["-lssl", "-lcrypto"]
 ZLIB = ["-lz"]
 BROTLI = ["-lbrotlienc", "-lbrotlidec"]
 ZSTD = ["-lzstd"]
+LIBDEFLATE = ["-ldeflate"]
 PROTOBUF = ["-lprotobuf"]
 YAML_CPP = ["-lyaml-cpp"]
 ABSL = [

@@ -1,7 +1,6 @@
 #include "source/filters/compression/compression.h"
 
 #include <atomic>
-#include <optional>
 
 #include "source/common/logger.h"
 #include "source/common/strings.h"
@@ -15,26 +14,43 @@ bool endsWithIgnoreCase(std::string_view s, std::string_view suffix) {
          http::equalsIgnoreCase(s.substr(s.size() - suffix.size()), suffix);
 }
 
-// Adds "accept-encoding" to Vary unless it is there already (or Vary is "*").
-void addVary(http::ResponseHeaders& headers) {
-  bool present = false;
+// Adds "accept-encoding" to Vary unless it is there already (or Vary is "*"). `present`:
+// the response has a Vary field (without one, there is nothing to look through).
+void addVary(http::ResponseHeaders& headers, bool present) {
+  if (!present) {
+    headers.addLowercase("vary", "accept-encoding");
+    return;
+  }
   for (size_t i = 0; i < headers.size(); ++i) {
     if (headers.nameAt(i) != "vary") {
       continue;
     }
-    present = true;
     const std::string_view value = headers.valueAt(i);
     if (http::hasToken(value, "accept-encoding") || http::hasToken(value, "*")) {
       return;
     }
   }
-  if (!present) {
-    headers.addLowercase("vary", "accept-encoding");
-    return;
-  }
   std::string joined = headers.getJoined("vary");
   joined += ", accept-encoding";
   headers.set("vary", joined);
+}
+
+// parseUint(trim(text), out), without the library call for the usual value: up to 19
+// digits cannot overflow 64 bits.
+bool parseContentLength(std::string_view text, uint64_t& out) {
+  text = trim(text);
+  if (text.empty() || text.size() > 19) {
+    return parseUint(text, out);
+  }
+  uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') {
+      return false;
+    }
+    value = value * 10 + static_cast<uint64_t>(c - '0');
+  }
+  out = value;
+  return true;
 }
 
 } // namespace
@@ -150,33 +166,56 @@ bool CompressionFilter::shouldCompress(http::ResponseHeaders& headers, bool end_
   if (status < 200 || status == 204 || status == 206 || status == 304) {
     return false;
   }
-  // One pass over the response head collects everything the decision needs.
-  std::optional<std::string_view> content_type;
-  std::optional<std::string_view> content_length;
+  // One pass over the response head collects everything the decision needs. Names are
+  // lowercase, and a name's length leaves at most two candidates to compare it with.
+  std::string_view content_type;
+  std::string_view content_length;
+  bool has_type = false;
+  bool has_length = false;
+  bool has_vary = false;
   for (size_t i = 0; i < headers.size(); ++i) {
     const std::string_view name = headers.nameAt(i);
-    if (name == "content-type") {
-      if (!content_type) {
+    switch (name.size()) {
+    case 4:
+      has_vary = has_vary || name == "vary";
+      break;
+    case 12:
+      if (!has_type && name == "content-type") {
         content_type = headers.valueAt(i);
+        has_type = true;
       }
-    } else if (name == "content-length") {
-      if (!content_length) {
+      break;
+    case 13:
+      if (name == "content-range") {
+        return false;
+      }
+      if (name == "cache-control" && http::hasToken(headers.valueAt(i), "no-transform")) {
+        return false;
+      }
+      break;
+    case 14:
+      if (!has_length && name == "content-length") {
         content_length = headers.valueAt(i);
+        has_length = true;
       }
-    } else if (name == "content-encoding" || name == "content-range") {
-      return false;
-    } else if (name == "cache-control" && http::hasToken(headers.valueAt(i), "no-transform")) {
-      return false;
+      break;
+    case 16:
+      if (name == "content-encoding") {
+        return false;
+      }
+      break;
+    default:
+      break;
     }
   }
-  if (!content_type || !config_->compressible(*content_type)) {
+  if (!has_type || !config_->compressible(content_type)) {
     return false;
   }
   uint64_t declared = 0;
-  const bool known_length = content_length && parseUint(trim(*content_length), declared);
+  const bool known_length = has_length && parseContentLength(content_length, declared);
   // From here on the response is compressible: whatever this client gets, caches must
   // know that another Accept-Encoding may get another body.
-  addVary(headers); // (may move the header bytes: the views above are not used below)
+  addVary(headers, has_vary); // (may move the header bytes: the views above are unused below)
   if (end_stream) {
     return false;
   }
@@ -207,13 +246,22 @@ http::FilterStatus CompressionFilter::encodeHeaders(http::ResponseHeaders& heade
   if (!shouldCompress(headers, end_stream, encoding, length)) {
     return http::FilterStatus::Continue;
   }
-  compressor_ = Compressor::create(encoding, config_->levels, length);
-  if (compressor_ == nullptr) {
-    POUNCE_LOG(Http, Warning, "cannot create a %s compressor; sending the response as it is",
-               std::string(encodingName(encoding)));
-    return http::FilterStatus::Continue;
+  whole_ = WholeBodyCompressor::forThread(encoding, config_->levels);
+  if (whole_ == nullptr) {
+    compressor_ = Compressor::create(encoding, config_->levels, length);
+    if (compressor_ == nullptr) {
+      POUNCE_LOG(Http, Warning, "cannot create a %s compressor; sending the response as it is",
+                 std::string(encodingName(encoding)));
+      return http::FilterStatus::Continue;
+    }
+  } else if (length <= decoder_callbacks_->bufferLimit()) {
+    // A declared length that fits the stream's buffer limit is held until the body is
+    // whole, whatever the chunks it comes in (file reads, an app's body messages).
+    hold_limit_ = length;
   }
+  compressing_ = true;
   encoding_ = encoding;
+  length_ = length;
   headers.remove("content-length");
   // Ranges of the compressed body are not offered (its length is not known up front).
   headers.remove("accept-ranges");
@@ -227,19 +275,41 @@ http::FilterStatus CompressionFilter::encodeHeaders(http::ResponseHeaders& heade
 }
 
 http::FilterStatus CompressionFilter::encodeData(Buffer& data, bool end_stream) {
-  if (compressor_ == nullptr || finished_) {
+  if (!compressing_ || finished_) {
     return http::FilterStatus::Continue;
   }
   if (data.empty() && !end_stream) {
     return http::FilterStatus::Continue;
   }
+  if (compressor_ == nullptr) {
+    // Nothing streamed yet; `scratch_` holds what came so far.
+    if (end_stream) {
+      // The body is whole: compress it in one call.
+      if (!scratch_.empty()) {
+        scratch_.move(data);
+        data.move(scratch_);
+      }
+      if (!whole_->compress(data.view(), scratch_)) {
+        return fail();
+      }
+      account(data.length(), scratch_.length());
+      finished_ = true;
+      data.clear();
+      data.move(scratch_);
+      return http::FilterStatus::Continue;
+    }
+    if (scratch_.length() + data.length() <= hold_limit_) {
+      scratch_.move(data); // nothing goes on until end_stream
+      return http::FilterStatus::Continue;
+    }
+    // No declared length, or more than it: stream from here on.
+    if (!startStreaming(data)) {
+      return fail();
+    }
+  }
   scratch_.clear();
   if (!compressor_->compress(data.view(), scratch_, end_stream)) {
-    POUNCE_LOG(Http, Warning, "%s compression failed; resetting the stream",
-               std::string(encodingName(encoding_)));
-    compressor_.reset();
-    encoder_callbacks_->resetStream();
-    return http::FilterStatus::StopIteration;
+    return fail();
   }
   account(data.length(), scratch_.length());
   finished_ = end_stream;
@@ -250,20 +320,46 @@ http::FilterStatus CompressionFilter::encodeData(Buffer& data, bool end_stream) 
 }
 
 http::FilterStatus CompressionFilter::encodeTrailers(http::HeaderMap&) {
-  if (compressor_ == nullptr || finished_) {
+  if (!compressing_ || finished_) {
     return http::FilterStatus::Continue;
   }
   // The body ended without end_stream: close the compressed stream before the trailers.
   Buffer tail;
   finished_ = true;
-  if (!compressor_->compress({}, tail, true)) {
-    compressor_.reset();
-    encoder_callbacks_->resetStream();
-    return http::FilterStatus::StopIteration;
+  const size_t in = compressor_ == nullptr ? scratch_.length() : 0;
+  const bool ok = compressor_ == nullptr ? whole_->compress(scratch_.view(), tail)
+                                         : compressor_->compress({}, tail, true);
+  if (!ok) {
+    return fail();
   }
-  account(0, tail.length());
+  scratch_.clear();
+  account(in, tail.length());
   encoder_callbacks_->addEncodedData(tail);
   return http::FilterStatus::Continue;
+}
+
+bool CompressionFilter::startStreaming(Buffer& data) {
+  compressor_ = Compressor::create(encoding_, config_->levels, length_);
+  if (compressor_ == nullptr) {
+    return false;
+  }
+  if (!scratch_.empty()) {
+    // The held bytes go first.
+    scratch_.move(data);
+    data.move(scratch_);
+  }
+  return true;
+}
+
+http::FilterStatus CompressionFilter::fail() {
+  // Content-Encoding went out with the head: the response cannot continue uncompressed.
+  POUNCE_LOG(Http, Warning, "%s compression failed; resetting the stream",
+             std::string(encodingName(encoding_)));
+  compressor_.reset();
+  compressing_ = false;
+  scratch_.clear();
+  encoder_callbacks_->resetStream();
+  return http::FilterStatus::StopIteration;
 }
 
 void CompressionFilter::account(size_t in, size_t out) const {

@@ -56,6 +56,12 @@ using ConfigSharedPtr = std::shared_ptr<const Config>;
 std::vector<std::string> defaultContentTypes();
 
 // Compresses response bodies as they pass (see the proto for when).
+//
+// A body the filter gets whole is compressed in one call when the encoding has a one-shot
+// path (gzip: WholeBodyCompressor): the first body chunk carries end_stream, or the
+// response declared a Content-Length no larger than the stream's buffer limit, whose
+// chunks are held until end_stream (a declared length is not a stream). Any other body is
+// streamed: each chunk compressed and flushed as it comes (Compressor).
 class CompressionFilter final : public http::StreamFilter {
 public:
   // `config` belongs to the chain's factory, which outlives every stream on the chain
@@ -67,7 +73,7 @@ public:
   http::FilterStatus encodeData(Buffer& data, bool end_stream) override;
   http::FilterStatus encodeTrailers(http::HeaderMap& trailers) override;
   // File ranges must arrive as bytes exactly when this response is being compressed.
-  bool needsResponseBodyBytes() const override { return compressor_ != nullptr; }
+  bool needsResponseBodyBytes() const override { return compressing_; }
 
   void onDestroy() override { compressor_.reset(); }
 
@@ -76,12 +82,29 @@ private:
   // `length` is set to the declared Content-Length (0 when there is none).
   bool shouldCompress(http::ResponseHeaders& headers, bool end_stream, Encoding& encoding,
                       uint64_t& length) const;
+  // The body is streamed after all: makes the streaming compressor and puts the bytes held
+  // so far in front of `data`. False if the compressor cannot be made.
+  bool startStreaming(Buffer& data);
+  // The library failed: the compressed stream cannot go on, so neither can the response.
+  http::FilterStatus fail();
   void account(size_t in, size_t out) const;
 
   const Config* config_;
+  // This thread's one-shot compressor, when the encoding has one (null otherwise). While
+  // `compressor_` is null the body may still be compressed whole.
+  WholeBodyCompressor* whole_{nullptr};
+  // The streaming compressor: made in encodeHeaders without a one-shot path, otherwise
+  // once the body turns out to be streamed.
   CompressorPtr compressor_;
+  // How much body may be held until end_stream (the declared length, or 0).
+  uint64_t hold_limit_{0};
+  uint64_t length_{0}; // the declared Content-Length, 0 when there is none
   Encoding encoding_{Encoding::Gzip};
+  bool compressing_{false};
   bool finished_{false};
+  // While nothing is streamed: the body held so far. Then: each chunk's compressed bytes
+  // before they are handed on (one buffer, so a response that is not compressed
+  // constructs and destroys one).
   Buffer scratch_;
 };
 

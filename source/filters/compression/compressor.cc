@@ -1,10 +1,12 @@
 #include "source/filters/compression/compressor.h"
 
 #include <brotli/encode.h>
+#include <libdeflate.h>
 #include <zlib.h>
 #include <zstd.h>
 
 #include <algorithm>
+#include <array>
 #include <vector>
 
 namespace pounce::filters::compression {
@@ -243,6 +245,37 @@ std::unique_ptr<Compressor> Compressor::create(Encoding encoding, const Levels& 
     return readyOrNull(std::make_unique<ZstdCompressor>(levels.zstd, size_hint));
   }
   return nullptr;
+}
+
+WholeBodyCompressor* WholeBodyCompressor::forThread(Encoding encoding,
+                                                    const Compressor::Levels& levels) {
+  if (encoding != Encoding::Gzip || levels.gzip < 1 || levels.gzip > 9) {
+    return nullptr;
+  }
+  // Indexed by level; made on first use. A config uses one level, so a thread usually
+  // holds one compressor.
+  thread_local std::array<std::unique_ptr<WholeBodyCompressor>, 10> by_level;
+  std::unique_ptr<WholeBodyCompressor>& slot = by_level[static_cast<size_t>(levels.gzip)];
+  if (slot == nullptr) {
+    libdeflate_compressor* c = libdeflate_alloc_compressor(levels.gzip);
+    if (c == nullptr) {
+      return nullptr;
+    }
+    slot.reset(new WholeBodyCompressor(c));
+  }
+  return slot.get();
+}
+
+WholeBodyCompressor::~WholeBodyCompressor() { libdeflate_free_compressor(c_); }
+
+bool WholeBodyCompressor::compress(std::string_view in, Buffer& out) {
+  // The bound holds any input (libdeflate falls back to stored blocks), so a result of 0
+  // cannot mean "did not fit".
+  const size_t bound = libdeflate_gzip_compress_bound(c_, in.size());
+  char* p = out.reserve(bound);
+  const size_t n = libdeflate_gzip_compress(c_, in.data(), in.size(), p, bound);
+  out.commit(n);
+  return n != 0;
 }
 
 } // namespace pounce::filters::compression

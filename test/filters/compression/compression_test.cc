@@ -1,6 +1,7 @@
 #include <brotli/decode.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <libdeflate.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -146,6 +147,15 @@ std::string decode(std::string_view encoding, std::string_view body) {
   return out;
 }
 
+// What libdeflate makes of `in` in one call at `level`: the one-shot gzip path's output.
+std::string libdeflateGzip(std::string_view in, int level) {
+  libdeflate_compressor* c = libdeflate_alloc_compressor(level);
+  std::string out(libdeflate_gzip_compress_bound(c, in.size()), '\0');
+  out.resize(libdeflate_gzip_compress(c, in.data(), in.size(), out.data(), out.size()));
+  libdeflate_free_compressor(c);
+  return out;
+}
+
 std::string text(size_t n) {
   std::string s;
   for (int i = 0; s.size() < n; ++i) {
@@ -212,9 +222,14 @@ protected:
         FilterHarness::factoriesFromYaml({{"pounce.filters.compression", yaml}}, server_);
     EXPECT_TRUE(factories.ok()) << factories.status();
     factories->push_back([this, spec]() { return std::make_unique<Producer>(spec, producer_); });
-    auto h = std::make_unique<FilterHarness>(std::move(*factories));
+    auto h = std::make_unique<FilterHarness>(std::move(*factories), settings_);
     h->sendHeaders(FilterHarness::request(method, "/", std::move(request)), true);
     return h;
+  }
+
+  static Producer::Spec withBody(Producer::Spec spec, std::string body) {
+    spec.chunks = {std::move(body)};
+    return spec;
   }
 
   static Producer::Spec json(std::string body, bool with_length = true) {
@@ -227,6 +242,7 @@ protected:
   }
 
   test::FakeServerContext server_;
+  http::HttpSettings settings_;
   Producer* producer_{nullptr};
 };
 
@@ -399,6 +415,53 @@ TEST_F(CompressionTest, VaryIsMergedAndETagWeakened) {
   EXPECT_EQ(h->response.headers.getOr("etag"), "\"v3\"");
 }
 
+TEST_F(CompressionTest, FieldsWhoseNamesHaveTheSameLengthAreToldApart) {
+  // The head is scanned once, names sorted by length: "x-powered-by" is not
+  // content-type, "date" is not vary, "cache-control" is not content-range, and so on.
+  const std::string body = text(1000);
+  Producer::Spec spec;
+  spec.headers = {{"x-powered-by", "pounce"},
+                  {"date", "x"},
+                  {"content-type", "application/json"},
+                  {"cache-control", "max-age=60"},
+                  {"x-content-size", "1"},
+                  {"content-length", "1000"},
+                  {"x-content-coding", "none"}};
+  auto h = run(withBody(spec, body), {{"accept-encoding", "gzip"}});
+  EXPECT_EQ(h->response.headers.getOr("content-encoding"), "gzip");
+  EXPECT_EQ(h->response.headers.count("vary"), 1u);
+  EXPECT_EQ(h->response.headers.getOr("vary"), "accept-encoding");
+  EXPECT_EQ(decode("gzip", h->response.body), body);
+  // The first Content-Type and Content-Length count.
+  spec.headers = {
+      {"content-type", "image/png"}, {"content-type", "text/plain"}, {"content-length", "1000"}};
+  h = run(withBody(spec, body), {{"accept-encoding", "gzip"}});
+  EXPECT_FALSE(h->response.headers.has("content-encoding"));
+  EXPECT_FALSE(h->response.headers.has("vary"));
+  spec.headers = {
+      {"content-type", "text/plain"}, {"content-length", "10"}, {"content-length", "1000"}};
+  h = run(withBody(spec, body), {{"accept-encoding", "gzip"}});
+  EXPECT_FALSE(h->response.headers.has("content-encoding")) << "10 < min_bytes";
+  EXPECT_EQ(h->response.headers.getOr("vary"), "accept-encoding");
+  // Content-Length values: spaces around, 19 digits, and what is not a number.
+  for (const char* length : {" 1000 ", "0000000000000001000", "12345678901234567890"}) {
+    spec.headers = {{"content-type", "text/plain"}, {"content-length", length}};
+    h = run(withBody(spec, body), {{"accept-encoding", "gzip"}});
+    EXPECT_EQ(h->response.headers.getOr("content-encoding"), "gzip") << length;
+  }
+  for (const char* length : {"12", " 0012", "0000000000000000012"}) {
+    spec.headers = {{"content-type", "text/plain"}, {"content-length", length}};
+    h = run(withBody(spec, body), {{"accept-encoding", "gzip"}});
+    EXPECT_FALSE(h->response.headers.has("content-encoding")) << length;
+  }
+  for (const char* length : {"1e3", "-5", "", "99999999999999999999999"}) {
+    // Not a length: treated as unknown, so compressed whatever min_bytes says.
+    spec.headers = {{"content-type", "text/plain"}, {"content-length", length}};
+    h = run(withBody(spec, body), {{"accept-encoding", "gzip"}});
+    EXPECT_EQ(h->response.headers.getOr("content-encoding"), "gzip") << length;
+  }
+}
+
 TEST_F(CompressionTest, EveryChunkIsFlushedForStreaming) {
   for (const char* encoding : {"gzip", "br", "zstd"}) {
     Producer::Spec spec;
@@ -426,6 +489,109 @@ TEST_F(CompressionTest, EveryChunkIsFlushedForStreaming) {
   }
 }
 
+TEST_F(CompressionTest, AWholeGzipBodyIsCompressedInOneCall) {
+  // One chunk with end_stream, with or without a declared length: libdeflate's one-call
+  // output, which zlib's inflate decodes byte for byte.
+  const std::string body = text(36000);
+  for (bool with_length : {true, false}) {
+    auto h = run(json(body, with_length), {{"accept-encoding", "gzip"}});
+    EXPECT_EQ(h->response.headers.getOr("content-encoding"), "gzip");
+    EXPECT_FALSE(h->response.headers.has("content-length"));
+    EXPECT_TRUE(h->response.complete);
+    EXPECT_TRUE(h->response.body == libdeflateGzip(body, 6)) << with_length;
+    EXPECT_EQ(decode("gzip", h->response.body), body) << with_length;
+  }
+}
+
+TEST_F(CompressionTest, GzipLevelsAreLibdeflatesSameLevels) {
+  const std::string body = text(20000);
+  for (int round = 0; round < 2; ++round) { // the second round reuses the thread's compressors
+    for (int level = 1; level <= 9; ++level) {
+      auto h =
+          run(json(body), {{"accept-encoding", "gzip"}}, "gzip_level: " + std::to_string(level));
+      EXPECT_TRUE(h->response.body == libdeflateGzip(body, level)) << level;
+      EXPECT_EQ(decode("gzip", h->response.body), body) << level;
+    }
+  }
+}
+
+TEST_F(CompressionTest, AnEmptyBodyIsAnEmptyGzipStream) {
+  Producer::Spec spec;
+  spec.chunks = {""}; // the head without end_stream, then an empty last chunk
+  auto h = run(spec, {{"accept-encoding", "gzip"}});
+  EXPECT_EQ(h->response.headers.getOr("content-encoding"), "gzip");
+  EXPECT_TRUE(h->response.complete);
+  EXPECT_TRUE(h->response.body == libdeflateGzip("", 6));
+  EXPECT_EQ(decode("gzip", h->response.body), "");
+  // Declared empty, for a client that takes no identity: the same.
+  spec.headers.emplace_back("content-length", "0");
+  h = run(spec, {{"accept-encoding", "gzip, identity;q=0"}});
+  EXPECT_EQ(h->response.headers.getOr("content-encoding"), "gzip");
+  EXPECT_EQ(decode("gzip", h->response.body), "");
+}
+
+TEST_F(CompressionTest, ADeclaredLengthIsHeldUntilTheBodyIsWhole) {
+  const std::string body = text(30000);
+  Producer::Spec spec;
+  spec.headers.emplace_back("content-length", std::to_string(body.size()));
+  spec.manual = true;
+  auto h = run(spec, {{"accept-encoding", "gzip"}});
+  ASSERT_EQ(h->response.headers.getOr("content-encoding"), "gzip");
+  producer_->send(body.substr(0, 10000), false);
+  producer_->send(body.substr(10000, 10000), false);
+  EXPECT_EQ(h->response.body, "") << "a body of declared length is not a stream";
+  EXPECT_FALSE(h->response.complete);
+  producer_->send(body.substr(20000), true);
+  EXPECT_TRUE(h->response.complete);
+  EXPECT_TRUE(h->response.body == libdeflateGzip(body, 6));
+  EXPECT_EQ(decode("gzip", h->response.body), body);
+}
+
+TEST_F(CompressionTest, MoreThanTheDeclaredLengthIsStreamedFromThere) {
+  const std::string a = text(600);
+  const std::string b = text(700);
+  Producer::Spec spec;
+  spec.headers.emplace_back("content-length", "1000"); // less than the producer sends
+  spec.manual = true;
+  auto h = run(spec, {{"accept-encoding", "gzip"}});
+  producer_->send(a, false);
+  EXPECT_EQ(h->response.body, "");
+  producer_->send(b, false);
+  // 1300 bytes > 1000: streamed from here, the held bytes first, all of it flushed.
+  auto decoder = Decoder::create("gzip");
+  std::string decoded;
+  ASSERT_TRUE(decoder->feed(h->response.body, decoded));
+  EXPECT_EQ(decoded, a + b);
+  const size_t consumed = h->response.body.size();
+  producer_->send("", true);
+  ASSERT_TRUE(decoder->feed(std::string_view(h->response.body).substr(consumed), decoded));
+  EXPECT_TRUE(decoder->finished());
+  EXPECT_EQ(decoded, a + b);
+  EXPECT_TRUE(h->response.complete);
+}
+
+TEST_F(CompressionTest, ADeclaredLengthOverTheBufferLimitIsStreamed) {
+  settings_.limits.buffer_limit = 4096;
+  const std::string body = text(10000);
+  Producer::Spec spec;
+  spec.headers.emplace_back("content-length", std::to_string(body.size()));
+  spec.manual = true;
+  auto h = run(spec, {{"accept-encoding", "gzip"}});
+  producer_->send(body.substr(0, 5000), false);
+  auto decoder = Decoder::create("gzip");
+  std::string decoded;
+  ASSERT_TRUE(decoder->feed(h->response.body, decoded));
+  EXPECT_EQ(decoded, body.substr(0, 5000)) << "held although it exceeds the buffer limit";
+  const size_t consumed = h->response.body.size();
+  producer_->send(body.substr(5000), true);
+  ASSERT_TRUE(decoder->feed(std::string_view(h->response.body).substr(consumed), decoded));
+  EXPECT_TRUE(decoder->finished());
+  EXPECT_EQ(decoded, body);
+  // Sent whole in one chunk, the same body still goes through the one-call path.
+  h = run(json(body), {{"accept-encoding", "gzip"}});
+  EXPECT_TRUE(h->response.body == libdeflateGzip(body, 6));
+}
+
 TEST_F(CompressionTest, TrailersEndTheCompressedStreamFirst) {
   for (const char* encoding : {"gzip", "br", "zstd"}) {
     Producer::Spec spec;
@@ -436,6 +602,15 @@ TEST_F(CompressionTest, TrailersEndTheCompressedStreamFirst) {
     ASSERT_NE(h->response.trailers, nullptr);
     EXPECT_EQ(h->response.trailers->getOr("x-checksum"), "abc");
   }
+  // A held body (declared length) is compressed whole when the trailers come.
+  Producer::Spec spec;
+  spec.chunks = {text(700), text(900)};
+  spec.headers.emplace_back("content-length", "1600");
+  spec.trailers = true;
+  auto h = run(spec, {{"accept-encoding", "gzip"}, {"te", "trailers"}});
+  EXPECT_TRUE(h->response.body == libdeflateGzip(text(700) + text(900), 6));
+  ASSERT_NE(h->response.trailers, nullptr);
+  EXPECT_EQ(h->response.trailers->getOr("x-checksum"), "abc");
 }
 
 TEST_F(CompressionTest, FileBodiesArriveAsBytesOnlyWhenCompressing) {
@@ -449,6 +624,11 @@ TEST_F(CompressionTest, FileBodiesArriveAsBytesOnlyWhenCompressing) {
   auto h = run(spec, {{"accept-encoding", "zstd"}});
   EXPECT_EQ(h->response.file_bytes, 0u);
   EXPECT_EQ(decode("zstd", h->response.body), content);
+  // Read in several chunks, a file of declared length is held and compressed in one call.
+  h = run(spec, {{"accept-encoding", "gzip"}});
+  EXPECT_EQ(h->response.file_bytes, 0u);
+  EXPECT_TRUE(h->response.body == libdeflateGzip(content, 6));
+  EXPECT_EQ(decode("gzip", h->response.body), content);
   h = run(spec);
   EXPECT_EQ(h->response.file_bytes, content.size()) << "uncompressed: still sendfile";
   EXPECT_TRUE(h->response.body == content);
@@ -499,13 +679,15 @@ TEST_F(CompressionTest, BodyShorterThanItsDeclaredLengthResetsTheStream) {
 
 TEST_F(CompressionTest, CountsBytesInAndOutPerEncoding) {
   auto& store = stats::Store::global();
-  const int64_t in = store.valueOf("compression_bytes_in_total", {"test", "br"});
-  const int64_t out = store.valueOf("compression_bytes_out_total", {"test", "br"});
   const std::string body = text(4000);
-  auto h = run(json(body), {{"accept-encoding", "br"}});
-  EXPECT_EQ(store.valueOf("compression_bytes_in_total", {"test", "br"}), in + 4000);
-  EXPECT_EQ(store.valueOf("compression_bytes_out_total", {"test", "br"}),
-            out + static_cast<int64_t>(h->response.body.size()));
+  for (const char* encoding : {"br", "gzip"}) { // streamed, and compressed in one call
+    const int64_t in = store.valueOf("compression_bytes_in_total", {"test", encoding});
+    const int64_t out = store.valueOf("compression_bytes_out_total", {"test", encoding});
+    auto h = run(json(body), {{"accept-encoding", encoding}});
+    EXPECT_EQ(store.valueOf("compression_bytes_in_total", {"test", encoding}), in + 4000);
+    EXPECT_EQ(store.valueOf("compression_bytes_out_total", {"test", encoding}),
+              out + static_cast<int64_t>(h->response.body.size()));
+  }
 }
 
 TEST(CompressionMediaRange, Patterns) {
