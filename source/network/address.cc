@@ -39,16 +39,14 @@ absl::StatusOr<Address> Address::fromIp(std::string_view ip_in, uint16_t port) {
   Address a;
   a.type_ = Type::Ip;
   a.port_ = port;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&a.storage_);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.storage_);
+  auto* v4 = &a.ip_.v4;
+  auto* v6 = &a.ip_.v6;
   if (inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
     v4->sin_family = AF_INET;
     v4->sin_port = htons(port);
-    a.len_ = sizeof(sockaddr_in);
   } else if (inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
     v6->sin6_family = AF_INET6;
     v6->sin6_port = htons(port);
-    a.len_ = sizeof(sockaddr_in6);
   } else {
     return absl::InvalidArgumentError(cat("'", ip_in, "' is not an IPv4 or IPv6 address"));
   }
@@ -67,19 +65,25 @@ Address Address::fromSockaddr(const sockaddr* sa, socklen_t len) {
   if (sa == nullptr || len == 0) {
     return a;
   }
-  std::memcpy(&a.storage_, sa, std::min<size_t>(len, sizeof(a.storage_)));
-  a.len_ = len;
   char buf[INET6_ADDRSTRLEN];
   switch (sa->sa_family) {
   case AF_INET: {
+    if (len < sizeof(sockaddr_in)) {
+      return a;
+    }
     const auto* v4 = reinterpret_cast<const sockaddr_in*>(sa);
+    a.ip_.v4 = *v4;
     a.type_ = Type::Ip;
     a.port_ = ntohs(v4->sin_port);
     a.text_ = formatIpv4(v4->sin_addr);
     break;
   }
   case AF_INET6: {
+    if (len < sizeof(sockaddr_in6)) {
+      return a;
+    }
     const auto* v6 = reinterpret_cast<const sockaddr_in6*>(sa);
+    a.ip_.v6 = *v6;
     a.type_ = Type::Ip;
     a.port_ = ntohs(v6->sin6_port);
     inet_ntop(AF_INET6, &v6->sin6_addr, buf, sizeof(buf));
@@ -89,6 +93,7 @@ Address Address::fromSockaddr(const sockaddr* sa, socklen_t len) {
   case AF_UNIX: {
     const auto* un = reinterpret_cast<const sockaddr_un*>(sa);
     a.type_ = Type::Pipe;
+    a.ip_.sa.sa_family = AF_UNIX;
     const size_t max =
         len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
     a.text_ = std::string(un->sun_path, strnlen(un->sun_path, max));
@@ -103,12 +108,8 @@ Address Address::fromSockaddr(const sockaddr* sa, socklen_t len) {
 Address Address::fromPipe(std::string_view path) {
   Address a;
   a.type_ = Type::Pipe;
-  auto* un = reinterpret_cast<sockaddr_un*>(&a.storage_);
-  un->sun_family = AF_UNIX;
-  const size_t n = std::min(path.size(), sizeof(un->sun_path) - 1);
-  std::memcpy(un->sun_path, path.data(), n);
-  a.len_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + n + 1);
-  a.text_ = std::string(path);
+  a.ip_.sa.sa_family = AF_UNIX;
+  a.text_ = std::string(path.substr(0, sizeof(sockaddr_un::sun_path) - 1));
   return a;
 }
 
@@ -142,25 +143,42 @@ std::string Address::asString() const {
   return "";
 }
 
-std::string_view Address::rawIp() const {
-  if (storage_.ss_family == AF_INET) {
-    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&storage_);
-    return {reinterpret_cast<const char*>(&v4->sin_addr), 4};
+socklen_t Address::toSockaddr(sockaddr_storage& out) const {
+  std::memset(&out, 0, sizeof(out));
+  switch (family()) {
+  case AF_INET:
+    std::memcpy(&out, &ip_.v4, sizeof(ip_.v4));
+    return sizeof(sockaddr_in);
+  case AF_INET6:
+    std::memcpy(&out, &ip_.v6, sizeof(ip_.v6));
+    return sizeof(sockaddr_in6);
+  case AF_UNIX: {
+    auto* un = reinterpret_cast<sockaddr_un*>(&out);
+    un->sun_family = AF_UNIX;
+    std::memcpy(un->sun_path, text_.data(), text_.size()); // fromPipe() kept it short enough
+    return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + text_.size() + 1);
   }
-  if (storage_.ss_family == AF_INET6) {
-    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&storage_);
-    return {reinterpret_cast<const char*>(&v6->sin6_addr), 16};
+  default:
+    return 0;
+  }
+}
+
+std::string_view Address::rawIp() const {
+  if (family() == AF_INET) {
+    return {reinterpret_cast<const char*>(&ip_.v4.sin_addr), 4};
+  }
+  if (family() == AF_INET6) {
+    return {reinterpret_cast<const char*>(&ip_.v6.sin6_addr), 16};
   }
   return {};
 }
 
 bool Address::isLoopback() const {
-  if (storage_.ss_family == AF_INET) {
+  if (family() == AF_INET) {
     return static_cast<unsigned char>(rawIp()[0]) == 127;
   }
-  if (storage_.ss_family == AF_INET6) {
-    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&storage_);
-    return IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
+  if (family() == AF_INET6) {
+    return IN6_IS_ADDR_LOOPBACK(&ip_.v6.sin6_addr);
   }
   return type_ == Type::Pipe;
 }

@@ -28,8 +28,9 @@ public:
   Type type() const { return type_; }
   bool isIp() const { return type_ == Type::Ip; }
   bool isPipe() const { return type_ == Type::Pipe; }
-  bool isV6() const { return isIp() && storage_.ss_family == AF_INET6; }
-  int family() const { return storage_.ss_family; }
+  bool isV6() const { return isIp() && ip_.sa.sa_family == AF_INET6; }
+  // AF_INET, AF_INET6, AF_UNIX (pipes), or AF_UNSPEC.
+  int family() const { return ip_.sa.sa_family; }
 
   // "127.0.0.1", "::1" (no brackets); "" for pipes.
   const std::string& ip() const { return text_; }
@@ -38,19 +39,25 @@ public:
   // "127.0.0.1:8000", "[::1]:8000", "unix:/run/pounce.sock".
   std::string asString() const;
 
-  const sockaddr* sockAddr() const { return reinterpret_cast<const sockaddr*>(&storage_); }
-  socklen_t sockAddrLen() const { return len_; }
+  // Writes the address as a socket address (for bind and connect); returns its length.
+  socklen_t toSockaddr(sockaddr_storage& out) const;
   // Raw IPv4 (4 bytes, network order) or IPv6 (16 bytes) address.
   std::string_view rawIp() const;
 
   bool isLoopback() const;
 
 private:
+  // Small enough to copy per request (a stream keeps the peer, client and local address):
+  // an IP address in its socket form, a pipe only by its path (in text_).
+  union IpSockaddr {
+    sockaddr sa;
+    sockaddr_in v4;
+    sockaddr_in6 v6;
+  };
   Type type_{Type::None};
-  sockaddr_storage storage_{};
-  socklen_t len_{0};
-  std::string text_;
   uint16_t port_{0};
+  IpSockaddr ip_{};
+  std::string text_;
 };
 
 // An IP prefix such as 10.0.0.0/8 or fd00::/8; a bare address is a /32 or /128.

@@ -36,7 +36,9 @@ bool pipeInUse(const Address& address) {
   if (fd < 0) {
     return false;
   }
-  const bool in_use = ::connect(fd, address.sockAddr(), address.sockAddrLen()) == 0;
+  sockaddr_storage sa;
+  const socklen_t len = address.toSockaddr(sa);
+  const bool in_use = ::connect(fd, reinterpret_cast<const sockaddr*>(&sa), len) == 0;
   ::close(fd);
   return in_use;
 }
@@ -69,7 +71,9 @@ absl::StatusOr<int> createListenSocket(const Address& address, int backlog, uint
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
   }
-  if (::bind(fd, address.sockAddr(), address.sockAddrLen()) != 0) {
+  sockaddr_storage sa;
+  const socklen_t sa_len = address.toSockaddr(sa);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&sa), sa_len) != 0) {
     auto status = errnoStatus("bind", address);
     ::close(fd);
     return status;

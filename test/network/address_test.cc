@@ -24,10 +24,36 @@ TEST(Address, FormatsV4LikeInetNtop) {
     auto a = Address::fromIp(ip, 1);
     ASSERT_TRUE(a.ok()) << ip;
     EXPECT_EQ(a->ip(), ip);
-    EXPECT_EQ(Address::fromSockaddr(a->sockAddr(), a->sockAddrLen()).ip(), ip);
+    sockaddr_storage sa;
+    const socklen_t len = a->toSockaddr(sa);
+    EXPECT_EQ(Address::fromSockaddr(reinterpret_cast<const sockaddr*>(&sa), len).ip(), ip);
   }
   // Leading zeros are not part of the canonical text.
   EXPECT_FALSE(Address::fromIp("010.0.0.1", 1).ok());
+}
+
+// Every kind survives the trip through its socket form (bind and connect use it), and stays
+// small enough to copy per request.
+TEST(Address, RoundTripsThroughItsSocketForm) {
+  static_assert(sizeof(Address) <= 72, "a stream copies three addresses per request");
+  for (const auto& a : {*Address::fromIp("10.1.2.3", 8000), *Address::fromIp("2001:db8::7", 443),
+                        *Address::fromIp("::ffff:10.9.9.9", 1), Address::fromPipe("/run/p.sock")}) {
+    sockaddr_storage sa;
+    const socklen_t len = a.toSockaddr(sa);
+    ASSERT_GT(len, 0u);
+    const Address back = Address::fromSockaddr(reinterpret_cast<const sockaddr*>(&sa), len);
+    EXPECT_EQ(back.asString(), a.asString());
+    EXPECT_EQ(back.family(), a.family());
+    EXPECT_EQ(back.rawIp(), a.rawIp());
+    EXPECT_EQ(back.isLoopback(), a.isLoopback());
+  }
+  EXPECT_EQ(Address::fromPipe("/run/p.sock").family(), AF_UNIX);
+  sockaddr_storage sa;
+  EXPECT_EQ(Address().toSockaddr(sa), 0u);
+  // A socket address shorter than its family's is not read past its end.
+  sockaddr_in short_v4{};
+  short_v4.sin_family = AF_INET;
+  EXPECT_FALSE(Address::fromSockaddr(reinterpret_cast<const sockaddr*>(&short_v4), 4).isIp());
 }
 
 TEST(CidrRange, MatchesV4AndV6) {
