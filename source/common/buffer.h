@@ -33,6 +33,8 @@ public:
 
   size_t length() const { return end_ - start_; }
   bool empty() const { return end_ == start_; }
+  // Bytes of storage held (kept by clear(), given up only by destruction or a move).
+  size_t capacity() const { return capacity_; }
   const char* data() const { return data_ + start_; }
   std::string_view view() const { return {data(), length()}; }
   std::string toString() const { return std::string(view()); }

@@ -32,11 +32,11 @@ struct Pending {
   // written now: stopping loses no line.
   ~Pending() {
     if (!data.empty() && keep_alive != nullptr) {
-      keep_alive->writeNow(data);
+      keep_alive->writeNow(data.view());
     }
   }
 
-  std::string data;
+  Buffer data;
   // Held from the first waiting line until the flush, so the sink outlives its lines; an
   // entry with it is erased by the flush.
   SinkSharedPtr keep_alive;
@@ -68,7 +68,7 @@ thread_local FlushTimer t_flush;
 // (a sink's destructor only closes its file, so releasing the last reference here is safe).
 thread_local std::unordered_map<Sink*, Pending> t_pending;
 // The memory of this thread's last flushed buffer, for the next one.
-thread_local std::string t_spare;
+thread_local Buffer t_spare;
 
 // The last sink used on this thread and its entry (map nodes do not move), so a line costs
 // no hash lookup in the usual case of one access log per listener.
@@ -297,12 +297,11 @@ void Sink::writeNow(std::string_view bytes) { writeAll(fd_, bytes); }
 
 void Sink::write(event::Dispatcher& dispatcher, std::string_view line,
                  std::chrono::milliseconds flush_interval) {
-  std::string& out = begin();
-  out.append(line.data(), line.size());
+  begin().add(line);
   commit(dispatcher, flush_interval);
 }
 
-std::string& Sink::begin() {
+Buffer& Sink::begin() {
   Pending& p = pendingFor(this);
   if (p.data.capacity() == 0) {
     p.data = std::move(t_spare); // reuse the last flushed buffer's memory
@@ -310,12 +309,17 @@ std::string& Sink::begin() {
   return p.data;
 }
 
+size_t Sink::threadBufferCapacity() {
+  auto it = pending().find(this);
+  return it == pending().end() ? 0 : it->second.data.capacity();
+}
+
 void Sink::commit(event::Dispatcher& dispatcher, std::chrono::milliseconds flush_interval) {
   Pending& p = pendingFor(this);
   if (p.keep_alive == nullptr) {
     p.keep_alive = shared_from_this(); // (also marks the entry for erasing once flushed)
   }
-  if (p.data.size() >= kFlushAt) {
+  if (p.data.length() >= kFlushAt) {
     flushThread();
     return;
   }
@@ -372,7 +376,7 @@ void Sink::flushThread() {
   }
   Pending& p = it->second;
   if (!p.data.empty()) {
-    writeAll(fd_, p.data);
+    writeAll(fd_, p.data.view());
     p.data.clear();
   }
   if (p.keep_alive != nullptr) {
@@ -387,92 +391,103 @@ void Sink::flushThread() {
   }
 }
 
-std::string formatLine(const http::StreamInfo& info, Format format) {
-  std::string line;
-  appendLine(line, info, format);
-  return line;
-}
+namespace {
 
-void appendLine(std::string& line, const http::StreamInfo& info, Format format) {
+// What a line says about a request, looked up once for either format.
+struct LineFields {
+  std::string_view method;
+  std::string_view path;
+  std::string_view user_agent; // empty: none
+  std::string_view referer;    // empty: none
+  std::string_view protocol;
+  std::string_view client;
+  std::chrono::nanoseconds duration;
+};
+
+LineFields fieldsOf(const http::StreamInfo& info) {
+  LineFields f;
   const http::RequestHeaders* req = info.request_headers;
-  const std::string_view method = req ? std::string_view(req->method()) : "-";
-  const std::string_view path = req ? std::string_view(req->path()) : "-";
+  f.method = req ? std::string_view(req->method()) : "-";
+  f.path = req ? std::string_view(req->path()) : "-";
   // Both fields found in one pass over the request head (the first of each counts).
-  std::string_view user_agent;
-  std::string_view referer;
   bool have_agent = false;
   bool have_referer = false;
   for (size_t i = 0; req != nullptr && i < req->size() && !(have_agent && have_referer); ++i) {
     const std::string_view name = req->nameAt(i);
     if (!have_agent && name == "user-agent") {
-      user_agent = req->valueAt(i);
+      f.user_agent = req->valueAt(i);
       have_agent = true;
     } else if (!have_referer && name == "referer") {
-      referer = req->valueAt(i);
+      f.referer = req->valueAt(i);
       have_referer = true;
     }
   }
-  const std::string_view protocol = http::protocolString(info.protocol);
-  const auto duration = std::chrono::duration_cast<std::chrono::nanoseconds>(info.duration());
-  const std::string_view client = info.client_address.isIp()
-                                      ? std::string_view(info.client_address.ip())
-                                      : (info.client_address.isPipe() ? "unix" : "-");
-  if (format == Format::Json) {
-    line.reserve(line.size() + 256);
-    line += "{\"time\":\"";
-    appendIsoTime(line, info.start_system_time);
-    line += "\",\"client\":";
-    json::appendString(line, client);
-    line += ",\"method\":";
-    json::appendString(line, method);
-    line += ",\"path\":";
-    json::appendString(line, path);
-    line += ",\"protocol\":\"";
-    line += protocol;
-    appendCat(line, "\",\"status\":", info.response_code, ",\"bytes\":", info.bytes_sent,
-              ",\"request_bytes\":", info.bytes_received, ",\"duration\":");
-    appendSeconds(line, duration);
-    line += ",\"listener\":";
-    json::appendString(line, info.listener_name);
-    if (!info.request_id.empty()) {
-      line += ",\"request_id\":";
-      json::appendString(line, info.request_id);
-    }
-    if (!user_agent.empty()) {
-      line += ",\"user_agent\":";
-      json::appendString(line, user_agent);
-    }
-    if (!referer.empty()) {
-      line += ",\"referer\":";
-      json::appendString(line, referer);
-    }
-    if (info.response_flags != 0) {
-      line += ",\"flags\":";
-      json::appendString(line, flagsText(info.response_flags));
-    }
-    line += "}\n";
-    return;
+  f.protocol = http::protocolString(info.protocol);
+  f.duration = std::chrono::duration_cast<std::chrono::nanoseconds>(info.duration());
+  f.client = info.client_address.isIp()
+                 ? std::string_view(info.client_address.ip())
+                 : (info.client_address.isPipe() ? "unix" : "-");
+  return f;
+}
+
+void appendJson(std::string& line, const http::StreamInfo& info, const LineFields& f) {
+  line.reserve(line.size() + 256);
+  line += "{\"time\":\"";
+  appendIsoTime(line, info.start_system_time);
+  line += "\",\"client\":";
+  json::appendString(line, f.client);
+  line += ",\"method\":";
+  json::appendString(line, f.method);
+  line += ",\"path\":";
+  json::appendString(line, f.path);
+  line += ",\"protocol\":\"";
+  line += f.protocol;
+  appendCat(line, "\",\"status\":", info.response_code, ",\"bytes\":", info.bytes_sent,
+            ",\"request_bytes\":", info.bytes_received, ",\"duration\":");
+  appendSeconds(line, f.duration);
+  line += ",\"listener\":";
+  json::appendString(line, info.listener_name);
+  if (!info.request_id.empty()) {
+    line += ",\"request_id\":";
+    json::appendString(line, info.request_id);
   }
-  // Text: sized once for the worst case (every escaped byte four bytes), written through a
-  // cursor, trimmed to what was written.
-  const std::string_view referer_or = referer.empty() ? "-" : referer;
-  const std::string_view agent_or = user_agent.empty() ? "-" : user_agent;
+  if (!f.user_agent.empty()) {
+    line += ",\"user_agent\":";
+    json::appendString(line, f.user_agent);
+  }
+  if (!f.referer.empty()) {
+    line += ",\"referer\":";
+    json::appendString(line, f.referer);
+  }
+  if (info.response_flags != 0) {
+    line += ",\"flags\":";
+    json::appendString(line, flagsText(info.response_flags));
+  }
+  line += "}\n";
+}
+
+// A text line is written through a cursor into space sized once for its worst case (every
+// escaped byte four bytes): `open(n)` gives n writable bytes, `close(end)` keeps what was
+// written up to `end`.
+template <class Open, class Close>
+void putText(const http::StreamInfo& info, const LineFields& f, Open open, Close close) {
+  const std::string_view referer_or = f.referer.empty() ? "-" : f.referer;
+  const std::string_view agent_or = f.user_agent.empty() ? "-" : f.user_agent;
   const std::string flags = info.response_flags != 0 ? flagsText(info.response_flags) : "";
   const std::string_view time = clfTime(info.start_system_time);
-  const size_t start = line.size();
-  line.resize(start + client.size() + time.size() + protocol.size() + info.request_id.size() +
-              flags.size() +
-              4 * (method.size() + path.size() + referer_or.size() + agent_or.size()) + 96);
-  char* p = line.data() + start;
-  p = put(p, client);
+  char* p = open(f.client.size() + time.size() + f.protocol.size() + info.request_id.size() +
+                 flags.size() +
+                 4 * (f.method.size() + f.path.size() + referer_or.size() + agent_or.size()) +
+                 96);
+  p = put(p, f.client);
   p = put(p, " - - ");
   p = put(p, time);
   p = put(p, " \"");
-  p = putEscaped(p, method);
+  p = putEscaped(p, f.method);
   *p++ = ' ';
-  p = putEscaped(p, path);
+  p = putEscaped(p, f.path);
   *p++ = ' ';
-  p = put(p, protocol);
+  p = put(p, f.protocol);
   p = put(p, "\" ");
   if (info.response_code == 0) {
     *p++ = '-';
@@ -482,7 +497,7 @@ void appendLine(std::string& line, const http::StreamInfo& info, Format format) 
   *p++ = ' ';
   p = putUint(p, info.bytes_sent);
   *p++ = ' ';
-  p = putSeconds(p, duration);
+  p = putSeconds(p, f.duration);
   p = put(p, " \"");
   p = putEscaped(p, referer_or);
   p = put(p, "\" \"");
@@ -494,7 +509,50 @@ void appendLine(std::string& line, const http::StreamInfo& info, Format format) 
     p = put(p, flags);
   }
   *p++ = '\n';
-  line.resize(static_cast<size_t>(p - line.data()));
+  close(p);
+}
+
+} // namespace
+
+std::string formatLine(const http::StreamInfo& info, Format format) {
+  std::string line;
+  appendLine(line, info, format);
+  return line;
+}
+
+void appendLine(std::string& line, const http::StreamInfo& info, Format format) {
+  const LineFields f = fieldsOf(info);
+  if (format == Format::Json) {
+    appendJson(line, info, f);
+    return;
+  }
+  const size_t start = line.size();
+  putText(
+      info, f,
+      [&](size_t n) {
+        line.resize(start + n);
+        return line.data() + start;
+      },
+      [&](char* end) { line.resize(static_cast<size_t>(end - line.data())); });
+}
+
+void appendLine(Buffer& out, const http::StreamInfo& info, Format format) {
+  const LineFields f = fieldsOf(info);
+  if (format == Format::Json) {
+    thread_local std::string t_json;
+    t_json.clear();
+    appendJson(t_json, info, f);
+    out.add(t_json);
+    return;
+  }
+  char* start = nullptr;
+  putText(
+      info, f,
+      [&](size_t n) {
+        start = out.reserve(n);
+        return start;
+      },
+      [&](char* end) { out.commit(static_cast<size_t>(end - start)); });
 }
 
 void AccessLogFilter::onStreamComplete() {

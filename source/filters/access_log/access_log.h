@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "source/common/buffer.h"
 #include "source/common/event/dispatcher.h"
 #include "source/http/filter.h"
 
@@ -22,11 +23,16 @@ public:
 
   void write(event::Dispatcher& dispatcher, std::string_view line,
              std::chrono::milliseconds flush_interval);
-  // Or in two steps, formatting in place: append to begin()'s buffer, then commit().
-  std::string& begin();
+  // Or in two steps, formatting in place: append to begin()'s buffer (this thread's lines
+  // waiting for this sink), then commit().
+  Buffer& begin();
   void commit(event::Dispatcher& dispatcher, std::chrono::milliseconds flush_interval);
   void writeNow(std::string_view bytes);
   const std::string& path() const { return path_; }
+  // The storage of this thread's buffer for this sink (0 if it has none). A flushed batch's
+  // memory is kept for the next one, so a busy thread does not grow a buffer from nothing
+  // every 64 KiB (for tests).
+  size_t threadBufferCapacity();
 
 private:
   Sink(std::string path, int fd, bool owns) : path_(std::move(path)), fd_(fd), owns_(owns) {}
@@ -55,6 +61,9 @@ using ConfigSharedPtr = std::shared_ptr<const Config>;
 // Formats one finished stream (one line, with its newline).
 std::string formatLine(const http::StreamInfo& info, Format format);
 void appendLine(std::string& out, const http::StreamInfo& info, Format format);
+// The same line added to a buffer (a text line is written in place, without the zero-fill
+// of growing a string first).
+void appendLine(Buffer& out, const http::StreamInfo& info, Format format);
 
 class AccessLogFilter final : public http::StreamFilter {
 public:

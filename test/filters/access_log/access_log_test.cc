@@ -180,6 +180,23 @@ TEST_F(FormatLineTest, TextAppendsAfterPendingLines) {
   EXPECT_EQ(pending, "earlier line\n" + one + one);
 }
 
+// The sink's buffer gets the same bytes as a string, after what it already holds, in both
+// formats; the worst-case space it reserves is not part of the line.
+TEST_F(FormatLineTest, ABufferGetsTheSameLineAsAString) {
+  headers_.set("user-agent", std::string(300, '\x01'));
+  headers_.add("referer", "http://a/\"q\"");
+  info_.request_id = "rid";
+  info_.setFlag(http::ResponseFlag::LocalReply);
+  for (const Format format : {Format::Text, Format::Json}) {
+    Buffer buffer;
+    buffer.add("earlier line\n");
+    appendLine(buffer, info_, format);
+    appendLine(buffer, info_, format);
+    const std::string line = formatLine(info_, format);
+    EXPECT_EQ(buffer.view(), "earlier line\n" + line + line);
+  }
+}
+
 TEST_F(FormatLineTest, JsonHasEveryField) {
   info_.request_id = "rid";
   EXPECT_EQ(formatLine(info_, Format::Json),
@@ -302,6 +319,23 @@ TEST_F(SinkTest, SixtyFourKibibytesAreWrittenAtOnce) {
   EXPECT_GE(sent, 64u * 1024);
   EXPECT_LT(sent, 66u * 1024);
   EXPECT_EQ(written().size(), sent); // every line so far, in the one write
+}
+
+// The next batch after a 64 KiB write starts in the memory of the last one instead of
+// growing a buffer from nothing again.
+TEST_F(SinkTest, TheNextBatchReusesTheMemoryOfTheLast) {
+  event::Dispatcher d("test", RealTimeSource::instance());
+  const std::string line(999, 'x');
+  d.post([&] {
+    while (written().empty()) {
+      sink_->write(d, line + "\n", std::chrono::seconds(30));
+    }
+    EXPECT_EQ(sink_->threadBufferCapacity(), 0u); // written: the entry is gone
+    sink_->write(d, "next\n", std::chrono::seconds(30));
+    EXPECT_GE(sink_->threadBufferCapacity(), 64u * 1024);
+    d.exit();
+  });
+  d.run();
 }
 
 TEST_F(SinkTest, ALineOfMoreThanSixtyFourKibibytesIsWrittenAtOnce) {
