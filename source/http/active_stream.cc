@@ -16,22 +16,27 @@ constexpr uint64_t kFileReadChunk = 64 * 1024;
 
 // The callbacks object of one filter: it knows its position, which decides where resumed
 // iteration and responses it produces start.
-class ActiveStream::ActiveFilter : public DecoderFilterCallbacks, public EncoderFilterCallbacks {
+// Final, and its destructor leaves the filter alone (destroyFilter() does that), so the
+// stream's teardown destroys it without a call.
+class ActiveStream::ActiveFilter final : public DecoderFilterCallbacks,
+                                        public EncoderFilterCallbacks {
 public:
-  // `owned`: the filter came from the heap (deleted here); otherwise it lives in the
-  // stream's block (only destroyed here).
+  // `owned`: the filter came from the heap (deleted by destroyFilter()); otherwise it lives
+  // in the stream's block (only destroyed there).
   ActiveFilter(ActiveStream& stream, size_t index, StreamFilter* filter, bool owned,
                uint32_t events)
       : stream_(stream), index_(index), filter_(filter), events_(events), owned_(owned) {}
-  ~ActiveFilter() override {
+  ~ActiveFilter() override = default;
+  ActiveFilter(const ActiveFilter&) = delete;
+  ActiveFilter& operator=(const ActiveFilter&) = delete;
+
+  void destroyFilter() {
     if (owned_) {
       delete filter_;
     } else {
       filter_->~StreamFilter();
     }
   }
-  ActiveFilter(const ActiveFilter&) = delete;
-  ActiveFilter& operator=(const ActiveFilter&) = delete;
 
   StreamFilter& filter() { return *filter_; }
   // Whether the filter handles `event` (a FilterEvent bit); the stream skips it otherwise.
@@ -39,7 +44,7 @@ public:
 
   // StreamFilterCallbacks
   StreamInfo& streamInfo() override { return stream_.info_; }
-  event::Dispatcher& dispatcher() override { return stream_.parent_.streamDispatcher(); }
+  event::Dispatcher& dispatcher() override { return stream_.dispatcher_; }
   void resetStream() override { stream_.reset(true); }
   const RequestHeaders& requestHeaders() const override { return *stream_.request_headers_; }
 
@@ -113,12 +118,14 @@ private:
 
 ActiveStream::ActiveStream(StreamParent& parent, ResponseEncoder& encoder,
                            FilterChainSharedPtr chain, StreamInfo info)
-    : parent_(parent), encoder_(encoder), chain_(std::move(chain)), info_(std::move(info)) {
+    : parent_(parent), dispatcher_(parent.streamDispatcher()), encoder_(encoder),
+      chain_(std::move(chain)), info_(std::move(info)) {
   encoder_.setStreamCallbacks(this);
 }
 
 ActiveStream::~ActiveStream() {
   for (size_t i = 0; i < filter_count_; ++i) {
+    filters_[i].destroyFilter();
     filters_[i].~ActiveFilter();
   }
   ::operator delete(filters_);
@@ -137,25 +144,21 @@ void ActiveStream::createFilters() {
     return;
   }
   // One block: the callbacks objects, then the filters made in place.
-  const size_t head = filtersHeadBytes(chain_->size());
+  const size_t count = chain_->size();
+  const size_t head = filtersHeadBytes(count);
   char* block = static_cast<char*>(::operator new(head + chain_->inPlaceBytes()));
   filters_ = reinterpret_cast<ActiveFilter*>(block);
-  char* slot = block + head;
-  for (const auto& entry : chain_->entries()) {
-    const FilterFactoryCb& factory = entry.factory;
-    StreamFilter* made;
-    const bool owned = factory.inPlaceBytes() == 0;
-    if (owned) {
-      made = factory().release();
-    } else {
-      made = factory.constructAt(slot);
-      slot += factory.inPlaceBytes();
-    }
-    ActiveFilter* filter = new (&filters_[filter_count_])
-        ActiveFilter(*this, filter_count_, made, owned, factory.events());
-    ++filter_count_;
-    filter->filter().setDecoderFilterCallbacks(*filter);
-    filter->filter().setEncoderFilterCallbacks(*filter);
+  char* area = block + head;
+  const FilterChain::Slot* slots = chain_->slots();
+  for (size_t i = 0; i < count; ++i) {
+    const FilterChain::Slot& slot = slots[i];
+    const bool owned = slot.construct == nullptr;
+    StreamFilter* made =
+        owned ? (*slot.factory)().release() : slot.construct(slot.state, area + slot.offset);
+    ActiveFilter* filter = new (&filters_[i]) ActiveFilter(*this, i, made, owned, slot.events);
+    filter_count_ = i + 1; // (a factory that throws leaves the ones before it to destroy)
+    made->setDecoderFilterCallbacks(*filter);
+    made->setEncoderFilterCallbacks(*filter);
   }
 }
 
@@ -421,7 +424,7 @@ void ActiveStream::encodeHeaders(int from, ResponseHeadersPtr headers, bool end_
 void ActiveStream::sendHeadersToCodec() {
   response_head_sent_ = true;
   info_.response_code = response_headers_->status();
-  info_.response_start_time = parent_.streamDispatcher().now();
+  info_.response_start_time = dispatcher_.now();
   encoder_.encodeHeaders(*response_headers_, response_headers_end_);
   if (response_headers_end_) {
     onResponseComplete();
@@ -694,7 +697,7 @@ void ActiveStream::finish() {
     return;
   }
   done_ = true;
-  info_.end_time = parent_.streamDispatcher().now();
+  info_.end_time = dispatcher_.now();
   request_deadline_ = MonotonicTime{};
   pending_file_.reset();
   if (const ListenerStats* stats = parent_.streamStats()) {

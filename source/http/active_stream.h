@@ -107,6 +107,7 @@ private:
   void onRequestTimeout();
 
   StreamParent& parent_;
+  event::Dispatcher& dispatcher_; // the parent's (asked once, not on every filter's call)
   ResponseEncoder& encoder_;
   FilterChainSharedPtr chain_;
   StreamInfo info_;

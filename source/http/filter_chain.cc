@@ -3,8 +3,8 @@
 namespace pounce::http {
 
 FilterChain::FilterChain(std::vector<FilterChainEntry> entries, uint64_t version)
-    : entries_(std::move(entries)), version_(version) {
-  const size_t n = entries_.size();
+    : entries_(std::move(entries)), size_(entries_.size()), version_(version) {
+  const size_t n = size_;
   next_.resize(kEvents * (n + 1));
   prev_.resize(kEvents * n);
   for (size_t e = 0; e < kEvents; ++e) {
@@ -22,8 +22,13 @@ FilterChain::FilterChain(std::vector<FilterChainEntry> entries, uint64_t version
       prev[i] = (entries_[i].factory.events() & event) != 0 ? static_cast<int32_t>(i) : before;
     }
   }
+  slots_.reserve(n);
   for (const auto& e : entries_) {
-    in_place_bytes_ += e.factory.inPlaceBytes();
+    const FilterFactoryCb& f = e.factory;
+    const bool in_place = f.inPlaceBytes() != 0;
+    slots_.push_back(Slot{in_place ? f.constructFn() : nullptr, f.constructState(), &f,
+                          static_cast<uint32_t>(in_place_bytes_), f.events()});
+    in_place_bytes_ += f.inPlaceBytes();
   }
 }
 

@@ -34,22 +34,27 @@ public:
   FilterFactoryCb(Fn make)
       : make_(std::move(make)), events_(eventsOfResult<std::invoke_result_t<Fn&>>()) {}
 
+  // Makes an in-place filter at `at` from the factory's `state` (see constructFn()).
+  using ConstructFn = StreamFilter* (*)(const void* state, void* at);
+
   // `construct(at)` runs `new (at) F(...)` and returns the filter.
   template <class F, class Construct>
   static FilterFactoryCb inPlace(Construct construct) {
     // Exactly an F in exactly its slot: a subclass of F could be larger than the slot.
     static_assert(std::is_final_v<F>, "in-place filters must be final classes");
-    static_assert(std::is_same_v<std::invoke_result_t<Construct&, void*>, F*>,
+    static_assert(std::is_same_v<std::invoke_result_t<const Construct&, void*>, F*>,
                   "construct(at) must return the F it made at `at`");
     static_assert(alignof(F) <= kInPlaceAlign);
     FilterFactoryCb cb;
-    cb.construct_ = [construct = std::move(construct)](void* at) -> StreamFilter* {
-      return construct(at);
+    auto state = std::make_shared<const Construct>(std::move(construct));
+    // A plain function of the callable, not a std::function: a stream makes its filters
+    // with one direct call each into the callable's own code.
+    cb.construct_fn_ = [](const void* s, void* at) -> StreamFilter* {
+      return (*static_cast<const Construct*>(s))(at);
     };
     // Outside a stream (tests, tools) the filter goes on the heap like any other.
-    cb.make_ = [construct = cb.construct_]() {
-      return StreamFilterPtr(construct(StreamFilter::operator new(sizeof(F))));
-    };
+    cb.make_ = [state]() { return StreamFilterPtr((*state)(StreamFilter::operator new(sizeof(F)))); };
+    cb.construct_state_ = std::move(state);
     cb.in_place_bytes_ = (sizeof(F) + kInPlaceAlign - 1) / kInPlaceAlign * kInPlaceAlign;
     cb.events_ = filterEventsOf<F>();
     return cb;
@@ -64,7 +69,11 @@ public:
   size_t inPlaceBytes() const { return in_place_bytes_; }
   // Constructs the filter at `at` (inPlaceBytes() bytes, aligned to kInPlaceAlign). The
   // caller destroys it with its destructor and frees the memory itself.
-  StreamFilter* constructAt(void* at) const { return construct_(at); }
+  StreamFilter* constructAt(void* at) const { return construct_fn_(construct_state_.get(), at); }
+  // The same in two parts, for callers that keep them side by side: constructFn()(state, at)
+  // with constructState() (null for a factory that allocates its filters itself).
+  ConstructFn constructFn() const { return construct_fn_; }
+  const void* constructState() const { return construct_state_.get(); }
 
 private:
   template <class R>
@@ -81,7 +90,8 @@ private:
   }
 
   std::function<StreamFilterPtr()> make_;
-  std::function<StreamFilter*(void*)> construct_;
+  ConstructFn construct_fn_{nullptr};
+  std::shared_ptr<const void> construct_state_; // the callable construct_fn_ calls
   size_t in_place_bytes_{0};
   uint32_t events_{FilterEvent::All};
 };
@@ -99,12 +109,28 @@ struct FilterChainEntry {
 class FilterChain {
 public:
   FilterChain(std::vector<FilterChainEntry> entries, uint64_t version);
+  // Its slots point at its entries: a chain stays where it was made.
+  FilterChain(const FilterChain&) = delete;
+  FilterChain& operator=(const FilterChain&) = delete;
 
   const std::vector<FilterChainEntry>& entries() const { return entries_; }
-  size_t size() const { return entries_.size(); }
+  size_t size() const { return size_; }
   uint64_t version() const { return version_; }
   // What the chain's in-place filters take together (see FilterFactoryCb::inPlace).
   size_t inPlaceBytes() const { return in_place_bytes_; }
+
+  // How a stream makes filter i, side by side for its per-request loop (the entries hold
+  // names and type-erased factories a stream does not need to touch).
+  struct Slot {
+    // Makes the filter at `offset` in the stream's in-place area from `state`; null for a
+    // filter the factory allocates itself (made by `factory`, owned by the stream).
+    FilterFactoryCb::ConstructFn construct;
+    const void* state;
+    const FilterFactoryCb* factory;
+    uint32_t offset;
+    uint32_t events; // FilterEvent bits
+  };
+  const Slot* slots() const { return slots_.data(); }
 
   // Names in order, for banners and the admin API.
   std::vector<std::string> names() const;
@@ -113,11 +139,11 @@ public:
   // that it steps over the filters that do not handle the event instead of testing each:
   // the first filter at or after `i` (i <= size()) that handles it, or size();
   size_t nextHandler(uint32_t event, size_t i) const {
-    return next_[eventSlot(event) * (entries_.size() + 1) + i];
+    return next_[eventSlot(event) * (size_ + 1) + i];
   }
   // and the last filter at or before `i` (i < size()) that handles it, or -1.
   int prevHandler(uint32_t event, int i) const {
-    return prev_[eventSlot(event) * entries_.size() + static_cast<size_t>(i)];
+    return prev_[eventSlot(event) * size_ + static_cast<size_t>(i)];
   }
 
 private:
@@ -127,8 +153,10 @@ private:
   }
 
   std::vector<FilterChainEntry> entries_;
+  size_t size_; // entries_.size(), kept: the walks' table lookups need it
   uint64_t version_;
   size_t in_place_bytes_{0};
+  std::vector<Slot> slots_;
   std::vector<uint32_t> next_; // kEvents rows of size() + 1
   std::vector<int32_t> prev_;  // kEvents rows of size()
 };

@@ -374,6 +374,42 @@ TEST(FilterEvents, InPlaceFiltersLiveInTheStreamsBlockBesideHeapOnes) {
   EXPECT_EQ(alive, 0); // each filter destroyed once, in place or not
 }
 
+// A chain lays out how each filter is made: in-place ones by their factory's construct
+// function at consecutive offsets of the stream's area, heap ones by their factory.
+TEST(FilterEvents, AChainsSlotsPlaceInPlaceFiltersBackToBack) {
+  std::vector<std::string> log;
+  int alive = 0;
+  auto in_place = [&](std::string name) {
+    return FilterFactoryCb::inPlace<Tally>(
+        [&log, &alive, name](void* at) { return new (at) Tally(log, alive, name); });
+  };
+  std::vector<FilterChainEntry> entries;
+  entries.push_back({"a", in_place("a")});
+  entries.push_back({"heap", [&]() { return std::make_unique<Tally>(log, alive, "heap"); }});
+  entries.push_back({"b", in_place("b")});
+  const FilterChain chain(std::move(entries), 1);
+  const FilterChain::Slot* slots = chain.slots();
+  const size_t bytes = chain.entries()[0].factory.inPlaceBytes();
+  EXPECT_EQ(slots[0].offset, 0u);
+  EXPECT_EQ(slots[0].events, FilterEvent::DecodeHeaders);
+  EXPECT_EQ(slots[1].construct, nullptr);
+  EXPECT_EQ(slots[1].factory, &chain.entries()[1].factory);
+  EXPECT_EQ(slots[2].offset, bytes);
+  EXPECT_EQ(chain.inPlaceBytes(), 2 * bytes);
+
+  // Made from its slot exactly as the factory would make it, and destroyed in place.
+  alignas(FilterFactoryCb::kInPlaceAlign) char area[2 * sizeof(Tally) + 64];
+  ASSERT_LE(chain.inPlaceBytes(), sizeof(area));
+  StreamFilter* b = slots[2].construct(slots[2].state, area + slots[2].offset);
+  EXPECT_EQ(static_cast<void*>(b), area + slots[2].offset);
+  EXPECT_EQ(alive, 1);
+  RequestHeaders headers;
+  b->decodeHeaders(headers, true);
+  EXPECT_EQ(headers.getOr("x-seen-by"), "b");
+  b->~StreamFilter();
+  EXPECT_EQ(alive, 0);
+}
+
 TEST(FilterEvents, SkippedEventsKeepBufferingAndResumeExact) {
   std::vector<std::string> log;
   HoldsHeaders* hold = nullptr;
