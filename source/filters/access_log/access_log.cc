@@ -498,10 +498,11 @@ void putText(const http::StreamInfo& info, const LineFields& f, Open open, Close
   p = putUint(p, info.bytes_sent);
   *p++ = ' ';
   p = putSeconds(p, f.duration);
+  // (An absent field is a dash: nothing to escape.)
   p = put(p, " \"");
-  p = putEscaped(p, referer_or);
+  p = f.referer.empty() ? put(p, "-") : putEscaped(p, f.referer);
   p = put(p, "\" \"");
-  p = putEscaped(p, agent_or);
+  p = f.user_agent.empty() ? put(p, "-") : putEscaped(p, f.user_agent);
   p = put(p, "\" ");
   p = put(p, info.request_id.empty() ? std::string_view("-") : std::string_view(info.request_id));
   if (!flags.empty()) {
