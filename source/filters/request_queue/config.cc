@@ -61,7 +61,7 @@ public:
       return dispatcher.createTimer(std::move(cb));
     };
     return http::FilterFactoryCb::inPlace<RequestQueueFilter>(
-        [config](void* at) { return new (at) RequestQueueFilter(config); });
+        [config](void* at) { return new (at) RequestQueueFilter(*config); });
   }
 };
 

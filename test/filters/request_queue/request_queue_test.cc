@@ -95,7 +95,7 @@ protected:
     Stream* raw = s.get();
     ConfigSharedPtr config = config_;
     std::vector<http::FilterFactoryCb> chain{
-        [config] { return std::make_unique<RequestQueueFilter>(config); },
+        [config] { return std::make_unique<RequestQueueFilter>(*config); },
         [raw] {
           auto f = std::make_unique<HoldFilter>(raw->reached);
           raw->terminal = f.get();
@@ -136,6 +136,32 @@ TEST_F(RequestQueueTest, AdmitsUpToMaxConcurrentThenQueues) {
   ASSERT_EQ(timers_.size(), 1u);
   EXPECT_EQ(timers_[0]->delay_, 1000ms);
   EXPECT_EQ(waitSeries().count(), 2u); // the two let through at once
+}
+
+// A stream's filter refers to the chain's config without counting references: admitted or
+// queued, streams leave the config's count where the chain left it.
+TEST_F(RequestQueueTest, StreamsTakeNoReferenceToTheConfig) {
+  configure(1, 1);
+  bool reached = false;
+  const auto chained = [&] {
+    std::vector<http::FilterFactoryCb> chain{
+        http::FilterFactoryCb::inPlace<RequestQueueFilter>(
+            [config = config_](void* at) { return new (at) RequestQueueFilter(*config); }),
+        [&reached] { return std::make_unique<HoldFilter>(reached); }};
+    return std::make_unique<FilterHarness>(chain);
+  };
+  auto admitted = chained();
+  auto queued = chained();
+  const long before = config_.use_count();
+  admitted->sendHeaders(FilterHarness::request("GET", "/"), true);
+  queued->sendHeaders(FilterHarness::request("GET", "/"), true);
+  EXPECT_EQ(metric("queue_in_flight"), 1);
+  EXPECT_EQ(metric("queue_queued"), 1);
+  EXPECT_EQ(config_.use_count(), before);
+  queued->clientReset();
+  admitted->clientReset();
+  EXPECT_EQ(metric("queue_in_flight"), 0);
+  EXPECT_EQ(metric("queue_queued"), 0);
 }
 
 TEST_F(RequestQueueTest, CompletedRequestsFreeSlotsInFifoOrder) {
