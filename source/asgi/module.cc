@@ -36,6 +36,8 @@ struct Names {
   PyObject *asgi_template, *extensions_template, *request_id_key, *tls_key;
   // extensions_template with a request_id entry to overwrite (no insertion per request).
   PyObject* extensions_with_id_template;
+  // Its first three keys and values in order, to recognise a copy of it.
+  PyObject *extension_keys[3], *extension_values[3];
   PyObject* disconnect_message; // {"type": "http.disconnect"} (copied per use)
   PyObject* scope_template;     // every scope key, placeholder values
   PyObject* request_template;   // {"type": "http.request", "body": b"", "more_body": False}
@@ -989,12 +991,23 @@ struct RecentName {
   PyObject* bytes{nullptr}; // borrowed from header_names, which keeps every entry
 };
 constexpr size_t kRecentNameBits = 6;
+// Extensions dicts with a request id, handed out in turn. A dict is used again once this
+// ring holds its only reference (the app is done with its scope) and it still holds exactly
+// the template's entries: the next request then stores its id in it instead of copying the
+// template (and later freeing the copy). A dict still in use, or one the app changed, is
+// left to its holders and replaced by a fresh copy.
+struct ExtensionsRing {
+  static constexpr size_t kSize = 64; // well above the requests one loop has in flight
+  PyObject* dicts[kSize] = {};
+  size_t next{0};
+};
 struct ScopeCache {
   // Looked up by string_view (no std::string built per header).
   std::unordered_map<std::string, PyObject*, NameHash, std::equal_to<>> header_names;
   RecentName recent[size_t{1} << kRecentNameBits];
   std::string server_key;
   PyObject* server{nullptr};
+  ExtensionsRing extensions;
 };
 thread_local ScopeCache t_scope_cache;
 constexpr size_t kMaxCachedHeaderNames = 256;
@@ -1083,6 +1096,56 @@ PyObject* serverTuple(const AsgiStream& s) {
   return t;
 }
 
+// Whether `d` starts with the three entries of extensions_with_id_template before its
+// request_id (the same key and value objects, in order) and has one entry more. (Whether
+// that one is request_id shows when it is set: the size stays 4.)
+bool startsLikeExtensions(PyObject* d) {
+  if (PyDict_GET_SIZE(d) != 4) {
+    return false;
+  }
+  Py_ssize_t pos = 0;
+  PyObject* key;
+  PyObject* value;
+  for (size_t i = 0; i < 3; ++i) {
+    if (!PyDict_Next(d, &pos, &key, &value) || key != N.extension_keys[i] ||
+        value != N.extension_values[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A new reference to an extensions dict with `id` as its request_id (see ExtensionsRing).
+PyObject* extensionsWithId(PyObject* id) {
+#ifndef Py_GIL_DISABLED
+  // (Under the GIL the last release of a dict by another thread happens before this; a
+  // free-threaded build has no such order, so it always copies.)
+  ExtensionsRing& ring = t_scope_cache.extensions;
+  PyObject*& slot = ring.dicts[ring.next];
+  ring.next = (ring.next + 1) % ExtensionsRing::kSize;
+  if (slot != nullptr && Py_REFCNT(slot) == 1 && startsLikeExtensions(slot)) {
+    if (PyDict_SetItem(slot, N.request_id_key, id) != 0) {
+      return nullptr;
+    }
+    if (PyDict_GET_SIZE(slot) == 4) {
+      Py_INCREF(slot);
+      return slot;
+    }
+    // Its fourth key was not request_id: a dict the app changed, replaced below.
+  }
+#endif
+  PyObject* d = PyDict_Copy(N.extensions_with_id_template);
+  if (d == nullptr || PyDict_SetItem(d, N.request_id_key, id) != 0) {
+    Py_XDECREF(d);
+    return nullptr;
+  }
+#ifndef Py_GIL_DISABLED
+  Py_INCREF(d);
+  Py_XSETREF(slot, d); // (a dict still in use stays alive with its holders)
+#endif
+  return d;
+}
+
 } // namespace
 
 PyObject* buildScope(LoopThread& loop, const AsgiStream& s, PyObject* state) {
@@ -1153,25 +1216,25 @@ PyObject* buildScope(LoopThread& loop, const AsgiStream& s, PyObject* state) {
   } else {
     client = pair(strOf(s.client_ip), PyLong_FromLong(s.client_port));
   }
-  // The extensions dict is shared unless this request adds its own entries.
-  PyObject* extensions;
-  if (s.request_id.empty() && s.tls == nullptr) {
+  // The extensions dict is shared unless this request adds its own entries; one that adds
+  // only a request id gets a recycled dict when there is one.
+  PyObject* extensions = nullptr;
+  PyObject* rid = s.request_id.empty() ? nullptr : asciiStrOf(s.request_id);
+  if (rid == nullptr && !s.request_id.empty()) {
+    PyErr_Clear(); // (no str: the scope goes without the id rather than with a None for it)
+  }
+  if (rid != nullptr && s.tls == nullptr) {
+    extensions = extensionsWithId(rid);
+  } else if (s.tls == nullptr) {
     extensions = N.extensions_template;
     Py_INCREF(extensions);
   } else {
-    extensions =
-        PyDict_Copy(s.request_id.empty() ? N.extensions_template : N.extensions_with_id_template);
-  }
-  if (extensions != nullptr && !s.request_id.empty()) {
-    PyObject* rid = asciiStrOf(s.request_id);
-    if (rid != nullptr) {
+    extensions = PyDict_Copy(N.extensions_template);
+    if (extensions != nullptr && rid != nullptr) {
       PyDict_SetItem(extensions, N.request_id_key, rid);
-      Py_DECREF(rid);
-    } else { // (no str: the scope goes without the id rather than with a None for it)
-      PyErr_Clear();
-      PyDict_DelItem(extensions, N.request_id_key);
     }
   }
+  Py_XDECREF(rid);
   if (extensions != nullptr && s.tls != nullptr) {
     const network::TlsInfo& t = *s.tls;
     PyObject* chain = PyList_New(0);
@@ -1302,6 +1365,16 @@ bool initNames(PyObject* support) {
                                         "http.response.pathsend", "http.response.early_hint");
   N.extensions_with_id_template = PyDict_Copy(N.extensions_template);
   PyDict_SetItem(N.extensions_with_id_template, N.request_id_key, Py_None);
+  {
+    Py_ssize_t pos = 0;
+    PyObject* key;
+    PyObject* value;
+    for (size_t i = 0; i < 3 && PyDict_Next(N.extensions_with_id_template, &pos, &key, &value);
+         ++i) {
+      N.extension_keys[i] = key; // (borrowed: the template keeps them)
+      N.extension_values[i] = value;
+    }
+  }
   N.disconnect_message = Py_BuildValue("{s:s}", "type", "http.disconnect");
   // Every scope key, in the order apps usually read them; values are placeholders.
   N.scope_template = PyDict_New();

@@ -20,6 +20,7 @@ constexpr const char* kApp = R"PY(
 import asyncio
 
 SEEN = []
+KEPT = []
 
 async def app(scope, receive, send):
     if scope["type"] != "http":
@@ -51,6 +52,20 @@ async def app(scope, receive, send):
         await send({"type": "http.response.body",
                     "body": repr(ext.get("request_id", "absent")).encode()
                             + b" " + str(len(ext)).encode()})
+    elif path == "/ext":
+        ext = scope["extensions"]
+        if scope["query_string"] == b"keep":
+            KEPT.append(ext)
+        elif scope["query_string"] == b"spoil":
+            ext["extra"] = 1
+            ext["http.response.trailers"] = "spoiled"
+        elif scope["query_string"] == b"swap":
+            del ext["request_id"]
+            ext["other"] = 1
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body",
+                    "body": ("%s %s %r %d" % (ext.get("request_id"), ",".join(ext),
+                                             ext["http.response.trailers"], id(ext))).encode()})
     elif path == "/headers":
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body",
@@ -142,6 +157,52 @@ TEST_F(BridgeTest, RequestIdReachesTheExtensionsExact) {
     ASSERT_TRUE(runUntil(h, [&] { return h.response.complete; }));
     EXPECT_EQ(h.response.body, want) << id;
   }
+}
+
+// Requests with an id get extensions dicts from a ring of 64 that are used again once the
+// app has let go of them: sequential requests see the same dict every 64th request, with
+// the template's entries and their own id, however the ones before them used theirs.
+TEST_F(BridgeTest, ExtensionsDictsComeBackOnlyUnusedAndUnchanged) {
+  auto factories = chain();
+  // "<id> <keys> <trailers value> <id(dict)>"
+  auto ask = [&](const std::string& rid, const std::string& query) {
+    test::FilterHarness h(factories);
+    h.info().request_id = rid;
+    h.sendHeaders(test::FilterHarness::request("GET", "/ext?" + query), true);
+    EXPECT_TRUE(runUntil(h, [&] { return h.response.complete; }));
+    return h.response.body;
+  };
+  const std::string kKeys = "http.response.trailers,http.response.pathsend,"
+                            "http.response.early_hint,request_id";
+  // One dict is kept by the app, one spoiled (a key added, a value replaced) and one has
+  // another key in request_id's place.
+  const std::string kept = ask("kept-id", "keep");
+  EXPECT_EQ(kept.substr(0, kept.rfind(' ')), "kept-id " + kKeys + " {}");
+  ask("spoiled-id", "spoil");
+  ask("swapped-id", "swap");
+  std::vector<std::string> dicts;
+  for (int i = 0; i < 3 * 64; ++i) {
+    const std::string rid = "id-" + std::to_string(i);
+    const std::string body = ask(rid, "");
+    const size_t last = body.rfind(' ');
+    ASSERT_EQ(body.substr(0, last), rid + " " + kKeys + " {}") << i;
+    dicts.push_back(body.substr(last + 1));
+  }
+  // The first round may still meet the kept and the changed dicts (replaced then); after it
+  // the ring's dicts come round in turn.
+  for (int i = 64; i < 2 * 64; ++i) {
+    EXPECT_EQ(dicts[i], dicts[i + 64]) << i;
+    EXPECT_NE(dicts[i], dicts[i + 1]) << i;
+  }
+  GilGuard gil;
+  PyRef module = PyRef::steal(PyImport_ImportModule("bridge_app"));
+  PyRef list = PyRef::steal(module ? PyObject_GetAttrString(module.get(), "KEPT") : nullptr);
+  ASSERT_TRUE(list && PyList_Size(list.get()) == 1);
+  PyObject* ext = PyList_GetItem(list.get(), 0);
+  PyObject* id = PyDict_GetItemString(ext, "request_id");
+  ASSERT_NE(id, nullptr);
+  EXPECT_STREQ(PyUnicode_AsUTF8(id), "kept-id"); // never handed to a later request
+  EXPECT_EQ(PyDict_Size(ext), 4);
 }
 
 TEST_F(BridgeTest, RequestBodyInPieces) {
