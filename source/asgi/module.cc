@@ -36,8 +36,6 @@ struct Names {
   PyObject *asgi_template, *extensions_template, *request_id_key, *tls_key;
   // extensions_template with a request_id entry to overwrite (no insertion per request).
   PyObject* extensions_with_id_template;
-  // Its first three keys and values in order, to recognise a copy of it.
-  PyObject *extension_keys[3], *extension_values[3];
   PyObject* disconnect_message; // {"type": "http.disconnect"} (copied per use)
   PyObject* scope_template;     // every scope key, placeholder values
   PyObject* request_template;   // {"type": "http.request", "body": b"", "more_body": False}
@@ -992,13 +990,19 @@ struct RecentName {
 };
 constexpr size_t kRecentNameBits = 6;
 // Extensions dicts with a request id, handed out in turn. A dict is used again once this
-// ring holds its only reference (the app is done with its scope) and it still holds exactly
-// the template's entries: the next request then stores its id in it instead of copying the
-// template (and later freeing the copy). A dict still in use, or one the app changed, is
-// left to its holders and replaced by a fresh copy.
+// ring holds its only reference (the app is done with its scope) and nothing changed it
+// since it was handed out (its version tag, PEP 509, is the one recorded then): the next
+// request then stores its id in it instead of copying the template (and later freeing the
+// copy). A dict still in use, or one the app changed, is left to its holders and replaced
+// by a fresh copy. Only where the GIL orders the last release of a dict before its reuse
+// and dicts carry a version tag (before 3.12); elsewhere every request gets a copy.
+#if !defined(Py_GIL_DISABLED) && PY_VERSION_HEX < 0x030C0000
+#define POUNCE_RECYCLE_EXTENSIONS 1
+#endif
 struct ExtensionsRing {
   static constexpr size_t kSize = 64; // well above the requests one loop has in flight
   PyObject* dicts[kSize] = {};
+  uint64_t versions[kSize] = {}; // each dict's version tag when it was handed out
   size_t next{0};
 };
 struct ScopeCache {
@@ -1096,42 +1100,24 @@ PyObject* serverTuple(const AsgiStream& s) {
   return t;
 }
 
-// Whether `d` starts with the three entries of extensions_with_id_template before its
-// request_id (the same key and value objects, in order) and has one entry more. (Whether
-// that one is request_id shows when it is set: the size stays 4.)
-bool startsLikeExtensions(PyObject* d) {
-  if (PyDict_GET_SIZE(d) != 4) {
-    return false;
-  }
-  Py_ssize_t pos = 0;
-  PyObject* key;
-  PyObject* value;
-  for (size_t i = 0; i < 3; ++i) {
-    if (!PyDict_Next(d, &pos, &key, &value) || key != N.extension_keys[i] ||
-        value != N.extension_values[i]) {
-      return false;
-    }
-  }
-  return true;
-}
+#ifdef POUNCE_RECYCLE_EXTENSIONS
+uint64_t versionOf(PyObject* dict) { return reinterpret_cast<PyDictObject*>(dict)->ma_version_tag; }
+#endif
 
 // A new reference to an extensions dict with `id` as its request_id (see ExtensionsRing).
 PyObject* extensionsWithId(PyObject* id) {
-#ifndef Py_GIL_DISABLED
-  // (Under the GIL the last release of a dict by another thread happens before this; a
-  // free-threaded build has no such order, so it always copies.)
+#ifdef POUNCE_RECYCLE_EXTENSIONS
   ExtensionsRing& ring = t_scope_cache.extensions;
-  PyObject*& slot = ring.dicts[ring.next];
-  ring.next = (ring.next + 1) % ExtensionsRing::kSize;
-  if (slot != nullptr && Py_REFCNT(slot) == 1 && startsLikeExtensions(slot)) {
-    if (PyDict_SetItem(slot, N.request_id_key, id) != 0) {
+  const size_t at = ring.next;
+  ring.next = (at + 1) % ExtensionsRing::kSize;
+  PyObject* used = ring.dicts[at];
+  if (used != nullptr && Py_REFCNT(used) == 1 && versionOf(used) == ring.versions[at]) {
+    if (PyDict_SetItem(used, N.request_id_key, id) != 0) {
       return nullptr;
     }
-    if (PyDict_GET_SIZE(slot) == 4) {
-      Py_INCREF(slot);
-      return slot;
-    }
-    // Its fourth key was not request_id: a dict the app changed, replaced below.
+    ring.versions[at] = versionOf(used);
+    Py_INCREF(used);
+    return used;
   }
 #endif
   PyObject* d = PyDict_Copy(N.extensions_with_id_template);
@@ -1139,9 +1125,10 @@ PyObject* extensionsWithId(PyObject* id) {
     Py_XDECREF(d);
     return nullptr;
   }
-#ifndef Py_GIL_DISABLED
+#ifdef POUNCE_RECYCLE_EXTENSIONS
   Py_INCREF(d);
-  Py_XSETREF(slot, d); // (a dict still in use stays alive with its holders)
+  Py_XSETREF(ring.dicts[at], d); // (a dict still in use stays alive with its holders)
+  ring.versions[at] = versionOf(d);
 #endif
   return d;
 }
@@ -1365,16 +1352,6 @@ bool initNames(PyObject* support) {
                                         "http.response.pathsend", "http.response.early_hint");
   N.extensions_with_id_template = PyDict_Copy(N.extensions_template);
   PyDict_SetItem(N.extensions_with_id_template, N.request_id_key, Py_None);
-  {
-    Py_ssize_t pos = 0;
-    PyObject* key;
-    PyObject* value;
-    for (size_t i = 0; i < 3 && PyDict_Next(N.extensions_with_id_template, &pos, &key, &value);
-         ++i) {
-      N.extension_keys[i] = key; // (borrowed: the template keeps them)
-      N.extension_values[i] = value;
-    }
-  }
   N.disconnect_message = Py_BuildValue("{s:s}", "type", "http.disconnect");
   // Every scope key, in the order apps usually read them; values are placeholders.
   N.scope_template = PyDict_New();
