@@ -318,11 +318,13 @@ TEST_F(RequestQueueTest, HandsSlotsToStreamsOfOtherThreads) {
   configure(1, 1);
   auto s1 = start();
   std::atomic<bool> queued{false};
+  std::atomic<bool> started{false};
   std::atomic<bool> reached{false};
   std::atomic<bool> release{false};
   std::thread other([&] {
     auto s2 = start();
     queued = !s2->reached;
+    started = true;
     const auto deadline = std::chrono::steady_clock::now() + 10s;
     while (!s2->reached && std::chrono::steady_clock::now() < deadline) {
       s2->harness->runPending(); // runs the hand-over posted from the main thread
@@ -334,7 +336,9 @@ TEST_F(RequestQueueTest, HandsSlotsToStreamsOfOtherThreads) {
     }
     s2->respond();
   });
-  while (!queued && config_->queue.queued() == 0) {
+  // Until the other thread has looked at its stream: the slot freed below could otherwise
+  // reach that stream while start() still runs its loop, before it was seen queued.
+  while (!started) {
     std::this_thread::yield();
   }
   s1->respond();
