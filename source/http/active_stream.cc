@@ -19,7 +19,7 @@ constexpr uint64_t kFileReadChunk = 64 * 1024;
 // Final, and its destructor leaves the filter alone (destroyFilter() does that), so the
 // stream's teardown destroys it without a call.
 class ActiveStream::ActiveFilter final : public DecoderFilterCallbacks,
-                                        public EncoderFilterCallbacks {
+                                         public EncoderFilterCallbacks {
 public:
   // `owned`: the filter came from the heap (deleted by destroyFilter()); otherwise it lives
   // in the stream's block (only destroyed there).

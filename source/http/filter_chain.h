@@ -53,7 +53,9 @@ public:
       return (*static_cast<const Construct*>(s))(at);
     };
     // Outside a stream (tests, tools) the filter goes on the heap like any other.
-    cb.make_ = [state]() { return StreamFilterPtr((*state)(StreamFilter::operator new(sizeof(F)))); };
+    cb.make_ = [state]() {
+      return StreamFilterPtr((*state)(StreamFilter::operator new(sizeof(F))));
+    };
     cb.construct_state_ = std::move(state);
     cb.in_place_bytes_ = (sizeof(F) + kInPlaceAlign - 1) / kInPlaceAlign * kInPlaceAlign;
     cb.events_ = filterEventsOf<F>();

@@ -424,9 +424,8 @@ LineFields fieldsOf(const http::StreamInfo& info) {
   }
   f.protocol = http::protocolString(info.protocol);
   f.duration = std::chrono::duration_cast<std::chrono::nanoseconds>(info.duration());
-  f.client = info.client_address.isIp()
-                 ? std::string_view(info.client_address.ip())
-                 : (info.client_address.isPipe() ? "unix" : "-");
+  f.client = info.client_address.isIp() ? std::string_view(info.client_address.ip())
+                                        : (info.client_address.isPipe() ? "unix" : "-");
   return f;
 }
 
@@ -477,8 +476,7 @@ void putText(const http::StreamInfo& info, const LineFields& f, Open open, Close
   const std::string_view time = clfTime(info.start_system_time);
   char* p = open(f.client.size() + time.size() + f.protocol.size() + info.request_id.size() +
                  flags.size() +
-                 4 * (f.method.size() + f.path.size() + referer_or.size() + agent_or.size()) +
-                 96);
+                 4 * (f.method.size() + f.path.size() + referer_or.size() + agent_or.size()) + 96);
   p = put(p, f.client);
   p = put(p, " - - ");
   p = put(p, time);

@@ -51,7 +51,7 @@ private:
   void shed();
   std::chrono::nanoseconds waited() const;
 
-  Config* config_; // the queue changes: shared by every stream of the chain
+  Config* config_;         // the queue changes: shared by every stream of the chain
   WaiterSharedPtr waiter_; // while queued (or handed a slot not yet taken up)
   event::TimerPtr timer_;
   MonotonicTime queued_at_{};
