@@ -109,6 +109,7 @@ def test_queued_request_waits_for_the_slot_and_a_full_queue_sheds_503(pounce):
     s = pounce(queue_app_config(max_concurrent=1, max_queued=1, max_wait="10s",
                                 retry_after="3s"))
     results = {}
+    begun = time.monotonic()
     first = start_request(s, "/sleep?s=1")
     wait_metric(s, "queue_in_flight", 1)
     second = start_request(s, "/sleep?s=0")
@@ -130,7 +131,10 @@ def test_queued_request_waits_for_the_slot_and_a_full_queue_sheds_503(pounce):
         t.join(timeout=15)
     assert results["first"][:1] == (200,) and results["first"][2] == b"slept"
     assert results["second"][:1] == (200,) and results["second"][2] == b"slept"
-    assert results["second"][3] >= results["first"][3], "the queued request ran after the first"
+    # The second cannot finish before the first's one-second sleep freed the slot. (The
+    # readers' own clocks cannot order the two: both responses arrive within microseconds
+    # and either reader thread may run first.)
+    assert results["second"][3] - begun >= 0.95, "the queued request ran after the first"
     assert queue_metric(s, "queue_shed_total") == 1
     assert queue_metric(s, "queue_in_flight") == 0
     assert queue_metric(s, "queue_queued") == 0
@@ -147,11 +151,13 @@ def test_waiters_are_admitted_first_in_first_out(pounce):
     results = {}
     first = start_request(s, "/sleep?s=0.5")
     wait_metric(s, "queue_in_flight", 1)
-    # The earlier waiter sleeps longer: run in arrival order it still finishes first; run
-    # newest first it would finish last.
+    # The earlier waiter sleeps longer: run in arrival order it still finishes first (at
+    # 0.8 s, the third at 0.9 s); run newest first it would finish last (the third at 0.6 s,
+    # the second at 0.9 s). Every finish is at least 0.1 s from the next, so the readers'
+    # clocks order them.
     second = start_request(s, "/sleep?s=0.3")
     wait_metric(s, "queue_queued", 1)
-    third = start_request(s, "/sleep?s=0")
+    third = start_request(s, "/sleep?s=0.1")
     wait_metric(s, "queue_queued", 2)
     readers = [threading.Thread(target=finish, args=(c, results, k))
                for k, c in (("first", first), ("second", second), ("third", third))]
