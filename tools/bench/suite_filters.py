@@ -5,6 +5,7 @@ Run with `tools/bench/bench --suite filters`; `run` gets the bench module for it
 """
 
 import json
+import pathlib
 import random
 
 STATIC_BYTES = 5 * 1024
@@ -81,6 +82,17 @@ def run(bench, tmp, duration, results):
                          bench.nginx_side("nginx return 200", tmp, "/healthz", body="ok")],
                         results, duration)
     bench.compared_ratio("pounce / nginx (health)", out, "pounce health", "nginx return 200", results)
+    # One wrk core cannot keep either server busy with one request per write (health is
+    # client-bound here); with 16 requests per write the servers set the pace.
+    pipeline = str(pathlib.Path(__file__).with_name("pipeline16.lua"))
+    out = bench.compare("filters: health endpoint, 16 requests pipelined per write",
+                        [bench.pounce_side("pounce health pipelined", tmp, health, "/healthz",
+                                           script=pipeline),
+                         bench.nginx_side("nginx return 200 pipelined", tmp, "/healthz", body="ok",
+                                          script=pipeline)],
+                        results, duration)
+    bench.compared_ratio("pounce / nginx (health, pipelined)", out, "pounce health pipelined",
+                         "nginx return 200 pipelined", results)
 
     full = _chain(
         _filter("server_timing"),
