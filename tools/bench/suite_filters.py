@@ -5,7 +5,6 @@ Run with `tools/bench/bench --suite filters`; `run` gets the bench module for it
 """
 
 import json
-import pathlib
 import random
 
 STATIC_BYTES = 5 * 1024
@@ -84,7 +83,7 @@ def run(bench, tmp, duration, results):
     bench.compared_ratio("pounce / nginx (health)", out, "pounce health", "nginx return 200", results)
     # One wrk core cannot keep either server busy with one request per write (health is
     # client-bound here); with 16 requests per write the servers set the pace.
-    pipeline = str(pathlib.Path(__file__).with_name("pipeline16.lua"))
+    pipeline = str(bench.ROOT / "tools/bench/pipeline16.lua")
     out = bench.compare("filters: health endpoint, 16 requests pipelined per write",
                         [bench.pounce_side("pounce health pipelined", tmp, health, "/healthz",
                                            script=pipeline),
