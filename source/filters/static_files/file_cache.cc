@@ -1,6 +1,9 @@
 #include "source/filters/static_files/file_cache.h"
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <atomic>
 #include <cerrno>
@@ -12,7 +15,16 @@ namespace {
 bool sameFile(const struct stat& a, const struct stat& b) {
   return a.st_dev == b.st_dev && a.st_ino == b.st_ino && a.st_size == b.st_size &&
          a.st_mode == b.st_mode && a.st_mtim.tv_sec == b.st_mtim.tv_sec &&
-         a.st_mtim.tv_nsec == b.st_mtim.tv_nsec;
+         a.st_mtim.tv_nsec == b.st_mtim.tv_nsec && a.st_ctim.tv_sec == b.st_ctim.tv_sec &&
+         a.st_ctim.tv_nsec == b.st_ctim.tv_nsec;
+}
+
+// Whether `st` changed so recently (or, by a clock that disagrees, in the future) that
+// another change in the same tick of the file system's clock could still follow unseen.
+bool changedRecently(const struct stat& st, SystemTime wall) {
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(wall.time_since_epoch());
+  const auto latest = std::max(st.st_mtim.tv_sec, st.st_ctim.tv_sec);
+  return now.count() - latest < FileCache::kRacySeconds;
 }
 
 // The whole of a regular file of `size` bytes, or null when it cannot be read as one
@@ -62,18 +74,38 @@ OpenedFile FileCache::load(int root_fd, const std::string& root_real, const std:
   return out;
 }
 
+void FileCache::revalidate(Entry& entry, int root_fd, const std::string& root_real,
+                           const std::string& relative, bool follow_symlinks,
+                           TimeSource& time) const {
+  if (settings_.validity.count() > 0) {
+    entry.checked = time.monotonicTime();
+  }
+  if (entry.file.result == OpenResult::Ok && !entry.racy) {
+    // The path still names the file the entry was opened from (below the root, by the
+    // rules openBeneath applied then: whatever the path resolves through now, it ends at
+    // that same inode, unchanged).
+    struct stat st {};
+    const int flags = follow_symlinks ? 0 : AT_SYMLINK_NOFOLLOW;
+    if (!relative.empty() && ::fstatat(root_fd, relative.c_str(), &st, flags) == 0 &&
+        sameFile(st, entry.file.st)) {
+      return;
+    }
+  }
+  entry.file = load(root_fd, root_real, relative, follow_symlinks, entry.racy ? nullptr : &entry.file);
+  entry.racy = entry.file.result == OpenResult::Ok && changedRecently(entry.file.st, time.systemTime());
+}
+
 const OpenedFile& FileCache::lookup(size_t mount_index, int root_fd, const std::string& root_real,
                                     const std::string& relative, bool follow_symlinks,
-                                    MonotonicTime now) {
+                                    TimeSource& time) {
   key_.clear();
   key_.append(reinterpret_cast<const char*>(&mount_index), sizeof(mount_index));
   key_ += relative;
   if (auto it = entries_.find(key_); it != entries_.end()) {
     Entry& entry = it->second;
     lru_.splice(lru_.begin(), lru_, entry.age);
-    if (now - entry.checked >= settings_.validity) {
-      entry.file = load(root_fd, root_real, relative, follow_symlinks, &entry.file);
-      entry.checked = now;
+    if (!trusted(entry, time)) {
+      revalidate(entry, root_fd, root_real, relative, follow_symlinks, time);
     }
     return entry.file;
   }
@@ -82,7 +114,12 @@ const OpenedFile& FileCache::lookup(size_t mount_index, int root_fd, const std::
     lru_.pop_back();
   }
   lru_.push_front(key_);
-  Entry entry{load(root_fd, root_real, relative, follow_symlinks, nullptr), now, lru_.begin()};
+  Entry entry{load(root_fd, root_real, relative, follow_symlinks, nullptr), MonotonicTime{}, false,
+              lru_.begin()};
+  if (settings_.validity.count() > 0) {
+    entry.checked = time.monotonicTime();
+  }
+  entry.racy = entry.file.result == OpenResult::Ok && changedRecently(entry.file.st, time.systemTime());
   return entries_.emplace(key_, std::move(entry)).first->second.file;
 }
 

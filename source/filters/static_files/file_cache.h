@@ -26,16 +26,24 @@ struct OpenedFile {
   std::shared_ptr<const std::string> bytes; // the whole file, or null
 };
 
-// Remembers opened files for one I/O thread, so a file asked for again costs no system
-// call: the descriptor and metadata (as nginx's open_file_cache does) and, for files up to
-// `max_file_bytes`, the bytes. Lookups that found nothing are remembered as well (a missing
-// pre-compressed sibling then costs no open per request).
+// Remembers opened files for one I/O thread, so a file asked for again costs at most one
+// system call: the descriptor and metadata (as nginx's open_file_cache does) and, for files
+// up to `max_file_bytes`, the bytes. Lookups that found nothing are remembered as well (a
+// missing pre-compressed sibling then costs no open per request).
 //
-// An entry is trusted for `validity`. The first lookup after that opens and stats the
-// file again: the entry is kept if it is the same file (device, inode, size, modification
-// time), replaced otherwise. So a file changed on disk is served as it was for at most
-// `validity` (plus the response in flight). At most `max_entries` are kept; the least
-// recently used goes first.
+// An entry is trusted for `validity` (default 0: not at all). The first lookup after that
+// checks the file with one stat of its path: when the path still names the same file
+// (device, inode, mode, size, modification and change times) the entry is kept, otherwise
+// the file is opened and read again. With validity 0 every request is checked, so a change
+// on disk is seen at once, as without the cache; a longer validity trades that for no
+// system call at all (a file changed on disk is served as it was for at most `validity`).
+//
+// A file changed within the last kRacySeconds (by its modification or change time, against
+// `wall`) is never kept by the stat check: a second write in the same tick of the
+// file system's clock could leave every field the check compares unchanged. Such an entry
+// is opened and read again at each check until the file has been quiet for that long.
+//
+// At most `max_entries` are kept; the least recently used goes first.
 //
 // Used from one thread only; FileCaches hands each thread its own.
 class FileCache {
@@ -43,26 +51,36 @@ public:
   struct Settings {
     uint32_t max_entries{1000};
     uint64_t max_file_bytes{16 * 1024};
-    std::chrono::nanoseconds validity{std::chrono::seconds(1)};
+    std::chrono::nanoseconds validity{0};
   };
+  static constexpr int kRacySeconds = 2;
   explicit FileCache(const Settings& settings) : settings_(settings) {}
 
   // The file `relative` below `root_fd` (see openBeneath), from the cache while its entry is
-  // trusted at `now`. `mount_index` tells mounts apart in the cache's keys.
+  // trusted (or its path still names the same file). `time` is read only when needed: the
+  // monotonic clock for a validity over 0, the time of day after a file was (re)loaded.
+  // `mount_index` tells mounts apart in the cache's keys.
   const OpenedFile& lookup(size_t mount_index, int root_fd, const std::string& root_real,
-                           const std::string& relative, bool follow_symlinks, MonotonicTime now);
+                           const std::string& relative, bool follow_symlinks, TimeSource& time);
 
   size_t size() const { return entries_.size(); }
 
 private:
   struct Entry {
     OpenedFile file;
-    MonotonicTime checked;
+    MonotonicTime checked; // kept only when validity is over 0
+    bool racy{false}; // changed too recently for the stat check to vouch for it
     std::list<std::string>::iterator age; // position in lru_
   };
   // Opens and stats the file; keeps `previous` (its bytes) when it is the same file.
   OpenedFile load(int root_fd, const std::string& root_real, const std::string& relative,
                   bool follow_symlinks, const OpenedFile* previous) const;
+  // Brings `entry` up to date: one stat when that shows the same file, else a load.
+  void revalidate(Entry& entry, int root_fd, const std::string& root_real,
+                  const std::string& relative, bool follow_symlinks, TimeSource& time) const;
+  bool trusted(const Entry& entry, TimeSource& time) const {
+    return settings_.validity.count() > 0 && time.monotonicTime() - entry.checked < settings_.validity;
+  }
 
   const Settings settings_;
   std::unordered_map<std::string, Entry> entries_;

@@ -188,7 +188,7 @@ OpenedFile StaticFilesFilter::open(const Mount& mount, const std::string& relati
   if (config_->file_caches != nullptr) {
     return config_->file_caches->local().lookup(
         static_cast<size_t>(&mount - config_->mounts.data()), mount.root_fd, mount.root, relative,
-        config_->follow_symlinks, decoder_callbacks_->dispatcher().now());
+        config_->follow_symlinks, decoder_callbacks_->dispatcher().timeSource());
   }
   OpenedFile file;
   int fd = -1;

@@ -25,6 +25,19 @@ std::string bytesOf(const OpenedFile& file) {
   return file.bytes == nullptr ? "<none>" : *file.bytes;
 }
 
+// The cache's clocks, set by each lookup: a monotonic time, and a time of day an hour ahead
+// of the real one unless a test says otherwise (so files the test just wrote do not count
+// as recently changed).
+class TestTime : public TimeSource {
+public:
+  MonotonicTime monotonicTime() override { return mono; }
+  SystemTime systemTime() override { return wall; }
+  MonotonicTime mono;
+  SystemTime wall;
+};
+
+SystemTime anHourAhead() { return std::chrono::system_clock::now() + std::chrono::hours(1); }
+
 class FileCacheTest : public testing::Test {
 protected:
   void SetUp() override {
@@ -41,13 +54,16 @@ protected:
   }
 
   const OpenedFile& lookup(FileCache& cache, const std::string& relative, MonotonicTime at,
-                           size_t mount = 0) {
-    return cache.lookup(mount, root_fd_, root_, relative, false, at);
+                           size_t mount = 0, SystemTime wall = anHourAhead()) {
+    time_.mono = at;
+    time_.wall = wall;
+    return cache.lookup(mount, root_fd_, root_, relative, false, time_);
   }
   std::string path(const std::string& relative) const { return root_ + "/" + relative; }
 
   std::string root_;
   int root_fd_{-1};
+  TestTime time_;
   const MonotonicTime t0_{seconds(100)};
 };
 
@@ -154,6 +170,68 @@ TEST_F(FileCacheTest, MountsAreKeptApartAndZeroValidityChecksEveryTime) {
   EXPECT_EQ(cache.size(), 2u);
   writeFile(path("a.txt"), "yy");
   EXPECT_EQ(bytesOf(lookup(cache, "a.txt", t0_, 0)), "yy");
+}
+
+TEST_F(FileCacheTest, ByDefaultEveryLookupChecksThePathWithOneStat) {
+  FileCache cache({});
+  writeFile(path("a.txt"), "one");
+  const auto bytes = lookup(cache, "a.txt", t0_).bytes;
+  ASSERT_NE(bytes, nullptr);
+  EXPECT_EQ(lookup(cache, "a.txt", t0_).bytes, bytes) << "unchanged: kept, not read again";
+  writeFile(path("a.txt"), "two!");
+  EXPECT_EQ(bytesOf(lookup(cache, "a.txt", t0_)), "two!") << "a change is seen at once";
+  writeFile(path("new.tmp"), "new!");
+  ASSERT_EQ(::rename(path("new.tmp").c_str(), path("a.txt").c_str()), 0);
+  EXPECT_EQ(bytesOf(lookup(cache, "a.txt", t0_)), "new!") << "same size, new inode";
+  ASSERT_EQ(::unlink(path("a.txt").c_str()), 0);
+  EXPECT_EQ(lookup(cache, "a.txt", t0_).result, OpenResult::NotFound);
+}
+
+TEST_F(FileCacheTest, AFileChangedInTheLastSecondsIsReadAgainAtEveryCheck) {
+  FileCache cache({});
+  writeFile(path("a.txt"), "abc");
+  struct stat st {};
+  ASSERT_EQ(::stat(path("a.txt").c_str(), &st), 0);
+  // The time of day is the file's own change time: a rewrite of the same size within the
+  // same tick of the file system's clock would leave its stat as it is.
+  const SystemTime changed{std::chrono::seconds(st.st_ctim.tv_sec)};
+  const auto first = lookup(cache, "a.txt", t0_, 0, changed).bytes;
+  const auto second = lookup(cache, "a.txt", t0_, 0, changed).bytes;
+  EXPECT_NE(second, first) << "read again, not vouched for by the stat";
+  EXPECT_EQ(bytesOf(lookup(cache, "a.txt", t0_, 0, changed)), "abc");
+  // Once the file has been quiet for long enough the next check still reads it (the entry
+  // was loaded while racy), and from then on the stat vouches for it.
+  const SystemTime quiet = changed + seconds(FileCache::kRacySeconds);
+  const auto settled = lookup(cache, "a.txt", t0_, 0, quiet).bytes;
+  EXPECT_EQ(lookup(cache, "a.txt", t0_, 0, quiet).bytes, settled);
+  // A modification time in the future (a clock that disagrees) counts as recent too.
+  timespec times[2] = {{st.st_atim.tv_sec, 0}, {st.st_mtim.tv_sec + 3600, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path("a.txt").c_str(), times, 0), 0);
+  const auto future = lookup(cache, "a.txt", t0_, 0, quiet).bytes;
+  EXPECT_NE(future, settled);
+  EXPECT_NE(lookup(cache, "a.txt", t0_, 0, quiet).bytes, future);
+}
+
+TEST_F(FileCacheTest, TheStatCheckDoesNotLetAPathLeaveTheRoot) {
+  FileCache cache({});
+  const std::string outside = root_ + "-outside";
+  ASSERT_EQ(::mkdir(outside.c_str(), 0755), 0);
+  writeFile(outside + "/a.txt", "secret");
+  ASSERT_EQ(::mkdir(path("dir").c_str(), 0755), 0);
+  writeFile(path("dir/a.txt"), "public");
+  EXPECT_EQ(bytesOf(lookup(cache, "dir/a.txt", t0_)), "public");
+  // The directory on the way becomes a link out of the root, then the file itself does.
+  ASSERT_EQ(::rename(path("dir").c_str(), path("dir.old").c_str()), 0);
+  ASSERT_EQ(::symlink(outside.c_str(), path("dir").c_str()), 0);
+  EXPECT_EQ(lookup(cache, "dir/a.txt", t0_).result, OpenResult::Escapes);
+  ASSERT_EQ(::mkdir(path("d2").c_str(), 0755), 0);
+  writeFile(path("d2/a.txt"), "public");
+  EXPECT_EQ(bytesOf(lookup(cache, "d2/a.txt", t0_)), "public");
+  ASSERT_EQ(::unlink(path("d2/a.txt").c_str()), 0);
+  ASSERT_EQ(::symlink((outside + "/a.txt").c_str(), path("d2/a.txt").c_str()), 0);
+  EXPECT_EQ(lookup(cache, "d2/a.txt", t0_).result, OpenResult::Escapes);
+  const std::string cmd = "rm -rf '" + outside + "'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
 }
 
 TEST_F(FileCacheTest, SymlinksLeavingTheRootAreRefused) {
