@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import zlib
 
 import brotli
@@ -40,7 +41,7 @@ def make_site(tmp_path):
 
 
 def config(site, extra="", fallthrough="", cache=""):
-    """`cache`: a file_cache setting ("" for none)."""
+    """`cache`: a file_cache setting ("" for the default)."""
     cache_line = f"file_cache: {cache}" if cache else ""
     return f"""
 concurrency: 2
@@ -76,9 +77,11 @@ def site(tmp_path):
     return make_site(tmp_path)
 
 
-# Tests that take `cache` run without and with the file cache (trusted for an hour, so
-# every request after the first is answered from it): the answers must be the same.
-@pytest.fixture(params=["", "{validity: 3600s}"], ids=["no_cache", "file_cache"])
+# Tests that take `cache` run with the file cache off, on as by default (every request
+# checks its file with a stat) and trusting entries for an hour (every request after the
+# first is answered from it): the answers must be the same.
+@pytest.fixture(params=["{enabled: false}", "", "{validity: 3600s}"],
+                ids=["no_cache", "default_cache", "trusted_cache"])
 def cache(request):
     return request.param
 
@@ -300,6 +303,32 @@ def test_file_cache_serves_a_changed_file_as_it_was_until_its_entry_is_checked(p
     assert request(checking, "/css/site.css")[0] == 404
     (site / "new.txt").write_text("new\n")
     assert request(checking, "/new.txt")[2] == b"new\n"
+
+
+def test_default_file_cache_sees_every_change_at_once(pounce, site):
+    """By default a small file's bytes come from memory after one stat of its path; any
+    change to the file shows in the next answer."""
+    s = pounce(one_thread(config(site)))
+    css = site / "css" / "site.css"
+    # Files changed in the last 2 s are read again on every request; let this one settle so
+    # that the stat check alone decides.
+    time.sleep(2.1)
+    first = request(s, "/css/site.css")
+    assert first[0] == 200 and first[2] == css.read_bytes()
+    assert request(s, "/css/site.css")[1]["etag"] == first[1]["etag"]
+    # Rewritten in place with the same length: new content, new validators.
+    same_length = bytes(b ^ 0x20 if 0x61 <= b <= 0x7a else b for b in first[2])
+    with open(css, "r+b") as f:
+        f.write(same_length)
+    status, headers, body = request(s, "/css/site.css")
+    assert status == 200 and body == same_length
+    assert headers["etag"] != first[1]["etag"]
+    # Replaced by rename (a deploy), then deleted.
+    (site / "css" / "next.tmp").write_bytes(b"p { margin: 0 }\n")
+    os.rename(site / "css" / "next.tmp", css)
+    assert request(s, "/css/site.css")[2] == b"p { margin: 0 }\n"
+    css.unlink()
+    assert request(s, "/css/site.css")[0] == 404
 
 
 def test_file_cache_remembers_missing_siblings_and_large_files(pounce, site):

@@ -179,8 +179,8 @@ public:
       config->max_ranges = proto.max_ranges();
     }
     config->boundary = randomBoundary();
-    if (proto.has_file_cache()) {
-      const auto& fc = proto.file_cache();
+    // On unless switched off: without a validity, it answers as fresh as no cache does.
+    if (const auto& fc = proto.file_cache(); !fc.has_enabled() || fc.enabled()) {
       FileCache::Settings settings;
       if (fc.has_max_entries()) {
         if (fc.max_entries() == 0) {

@@ -70,6 +70,9 @@ OpenedFile FileCache::load(int root_fd, const std::string& root_real, const std:
   out.handle = std::make_shared<FileHandle>(fd);
   if (S_ISREG(out.st.st_mode) && static_cast<uint64_t>(out.st.st_size) <= settings_.max_file_bytes) {
     out.bytes = readWhole(fd, static_cast<size_t>(out.st.st_size));
+    if (out.bytes != nullptr && checking()) {
+      out.handle.reset(); // the bytes answer every request; no descriptor is held
+    }
   }
   return out;
 }
@@ -77,7 +80,7 @@ OpenedFile FileCache::load(int root_fd, const std::string& root_real, const std:
 void FileCache::revalidate(Entry& entry, int root_fd, const std::string& root_real,
                            const std::string& relative, bool follow_symlinks,
                            TimeSource& time) const {
-  if (settings_.validity.count() > 0) {
+  if (!checking()) {
     entry.checked = time.monotonicTime();
   }
   if (entry.file.result == OpenResult::Ok && !entry.racy) {
@@ -95,6 +98,11 @@ void FileCache::revalidate(Entry& entry, int root_fd, const std::string& root_re
   entry.racy = entry.file.result == OpenResult::Ok && changedRecently(entry.file.st, time.systemTime());
 }
 
+bool FileCache::keeps(const OpenedFile& file) const {
+  // A remembered miss, directory or large file saves nothing when each request checks it.
+  return !checking() || (file.result == OpenResult::Ok && file.bytes != nullptr);
+}
+
 const OpenedFile& FileCache::lookup(size_t mount_index, int root_fd, const std::string& root_real,
                                     const std::string& relative, bool follow_symlinks,
                                     TimeSource& time) {
@@ -103,20 +111,30 @@ const OpenedFile& FileCache::lookup(size_t mount_index, int root_fd, const std::
   key_ += relative;
   if (auto it = entries_.find(key_); it != entries_.end()) {
     Entry& entry = it->second;
-    lru_.splice(lru_.begin(), lru_, entry.age);
     if (!trusted(entry, time)) {
       revalidate(entry, root_fd, root_real, relative, follow_symlinks, time);
+      if (!keeps(entry.file)) {
+        uncached_ = std::move(entry.file);
+        lru_.erase(entry.age);
+        entries_.erase(it);
+        return uncached_;
+      }
     }
+    lru_.splice(lru_.begin(), lru_, entry.age);
     return entry.file;
+  }
+  OpenedFile file = load(root_fd, root_real, relative, follow_symlinks, nullptr);
+  if (!keeps(file)) {
+    uncached_ = std::move(file);
+    return uncached_;
   }
   if (entries_.size() >= settings_.max_entries && !lru_.empty()) {
     entries_.erase(lru_.back());
     lru_.pop_back();
   }
   lru_.push_front(key_);
-  Entry entry{load(root_fd, root_real, relative, follow_symlinks, nullptr), MonotonicTime{}, false,
-              lru_.begin()};
-  if (settings_.validity.count() > 0) {
+  Entry entry{std::move(file), MonotonicTime{}, false, lru_.begin()};
+  if (!checking()) {
     entry.checked = time.monotonicTime();
   }
   entry.racy = entry.file.result == OpenResult::Ok && changedRecently(entry.file.st, time.systemTime());

@@ -26,22 +26,25 @@ struct OpenedFile {
   std::shared_ptr<const std::string> bytes; // the whole file, or null
 };
 
-// Remembers opened files for one I/O thread, so a file asked for again costs at most one
-// system call: the descriptor and metadata (as nginx's open_file_cache does) and, for files
-// up to `max_file_bytes`, the bytes. Lookups that found nothing are remembered as well (a
-// missing pre-compressed sibling then costs no open per request).
+// Remembers files for one I/O thread so that a file asked for again costs at most one
+// system call. Two modes, by `validity`:
 //
-// An entry is trusted for `validity` (default 0: not at all). The first lookup after that
-// checks the file with one stat of its path: when the path still names the same file
-// (device, inode, mode, size, modification and change times) the entry is kept, otherwise
-// the file is opened and read again. With validity 0 every request is checked, so a change
-// on disk is seen at once, as without the cache; a longer validity trades that for no
-// system call at all (a file changed on disk is served as it was for at most `validity`).
+// - 0 (the default): every lookup checks its file with one stat of its path. When the path
+//   still names the same file (device, inode, mode, size, modification and change times),
+//   the remembered bytes answer the request; otherwise the file is opened and read again.
+//   Only files up to `max_file_bytes` are kept, as bytes, without a descriptor; anything
+//   else (larger files, directories, lookups that found nothing) is opened as without the
+//   cache, as there would be no system call to save. A change on disk is seen at once.
+// - over 0: an entry is trusted for `validity` without looking at the disk, then checked as
+//   above. Entries keep their descriptor and metadata (as nginx's open_file_cache does),
+//   small files' bytes, and lookups that found nothing (a missing pre-compressed sibling
+//   then costs no open per request). A file changed on disk is served as it was for at most
+//   `validity`.
 //
 // A file changed within the last kRacySeconds (by its modification or change time, against
-// `wall`) is never kept by the stat check: a second write in the same tick of the
-// file system's clock could leave every field the check compares unchanged. Such an entry
-// is opened and read again at each check until the file has been quiet for that long.
+// the time of day) is never vouched for by the stat check: a second write in the same tick
+// of the file system's clock could leave every field the check compares unchanged. Such an
+// entry is opened and read again at each check until the file has been quiet for that long.
 //
 // At most `max_entries` are kept; the least recently used goes first.
 //
@@ -79,13 +82,18 @@ private:
   void revalidate(Entry& entry, int root_fd, const std::string& root_real,
                   const std::string& relative, bool follow_symlinks, TimeSource& time) const;
   bool trusted(const Entry& entry, TimeSource& time) const {
-    return settings_.validity.count() > 0 && time.monotonicTime() - entry.checked < settings_.validity;
+    return !checking() && time.monotonicTime() - entry.checked < settings_.validity;
   }
+  // Validity 0: every lookup checks its file.
+  bool checking() const { return settings_.validity.count() == 0; }
+  // Whether `file` is worth an entry.
+  bool keeps(const OpenedFile& file) const;
 
   const Settings settings_;
   std::unordered_map<std::string, Entry> entries_;
   std::list<std::string> lru_; // keys, most recently used first
   std::string key_;            // scratch for building a key
+  OpenedFile uncached_;        // what lookup() returns for a file it does not keep
 };
 
 // One FileCache per I/O thread for one config. The caches live as long as the config;

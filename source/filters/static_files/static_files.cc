@@ -406,7 +406,7 @@ http::FilterStatus StaticFilesFilter::serve(const http::RequestHeaders& headers,
   if (range_status == RangeStatus::Satisfiable && ranges.size() > 1) {
     file_ = file.handle;
     ranges_ = std::move(ranges);
-    sendMultipart(std::move(response), content_type, size);
+    sendMultipart(std::move(response), content_type, size, file.bytes.get());
     return http::FilterStatus::StopIteration;
   }
   uint64_t offset = 0;
@@ -443,7 +443,8 @@ std::string StaticFilesFilter::partHeader(const ByteRange& range) const {
 }
 
 void StaticFilesFilter::sendMultipart(http::ResponseHeadersPtr response,
-                                      std::string_view content_type, uint64_t size) {
+                                      std::string_view content_type, uint64_t size,
+                                      const std::string* bytes) {
   part_type_ = std::string(content_type);
   file_size_ = size;
   uint64_t length = 0;
@@ -457,6 +458,18 @@ void StaticFilesFilter::sendMultipart(http::ResponseHeadersPtr response,
   config_->bytes->inc(length);
   decoder_callbacks_->encodeHeaders(std::move(response), false);
   if (destroyed_) {
+    return;
+  }
+  if (bytes != nullptr) {
+    // The file cache holds the file (at most max_file_bytes): the parts go out at once.
+    Buffer body;
+    for (const ByteRange& r : ranges_) {
+      body.add(partHeader(r));
+      body.add(std::string_view(*bytes).substr(r.first, r.length()));
+    }
+    body.add(cat("\r\n--", config_->boundary, "--\r\n"));
+    file_.reset();
+    decoder_callbacks_->encodeData(body, true);
     return;
   }
   watching_ = true;

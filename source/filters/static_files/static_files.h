@@ -87,7 +87,7 @@ private:
                                               const Mount& mount, const std::string& relative,
                                               OpenedFile& file);
   void sendMultipart(http::ResponseHeadersPtr response, std::string_view content_type,
-                     uint64_t size);
+                     uint64_t size, const std::string* bytes);
   void pumpMultipart();
   std::string partHeader(const ByteRange& range) const;
 

@@ -14,6 +14,8 @@ using test::FilterHarness;
 
 class StaticSiteChain : public testing::Test {
 protected:
+  static constexpr const char* kNoCache = "file_cache: {enabled: false}";
+
   void SetUp() override {
     std::string tmpl = testing::TempDir() + "/chain_XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
@@ -23,12 +25,15 @@ protected:
   }
   void TearDown() override { ASSERT_EQ(std::system(("rm -rf '" + root_ + "'").c_str()), 0); }
 
+  // `static_extra`: more static_files settings (the file cache is on unless they say).
   std::unique_ptr<FilterHarness> get(const std::string& path,
-                                     std::vector<std::pair<std::string, std::string>> headers) {
+                                     std::vector<std::pair<std::string, std::string>> headers,
+                                     const std::string& static_extra = kNoCache) {
     auto factories = FilterHarness::factoriesFromYaml(
         {{"pounce.filters.metrics", ""},
          {"pounce.filters.compression", ""},
-         {"pounce.filters.static_files", "mounts: [{prefix: /, directory: '" + root_ + "'}]"},
+         {"pounce.filters.static_files",
+          "mounts: [{prefix: /, directory: '" + root_ + "'}]\n" + static_extra},
          {"pounce.filters.direct_response", "status: 404"}},
         server_);
     EXPECT_TRUE(factories.ok()) << factories.status();
@@ -50,6 +55,17 @@ TEST_F(StaticSiteChain, FiveKilobytePageGoesOutAsAFileRangeWithoutCopies) {
   EXPECT_EQ(h->response.file_bytes, 5120u);
   EXPECT_EQ(h->response.body, page_);
   EXPECT_EQ(h->response.headers.getOr("vary"), "accept-encoding");
+}
+
+TEST_F(StaticSiteChain, WithTheFileCacheOnAsByDefaultThePageComesFromMemory) {
+  auto h = get("/page-5k.html", {}, "");
+  EXPECT_EQ(h->response.status, 200);
+  EXPECT_EQ(h->response.file_bytes, 0u);
+  EXPECT_EQ(h->response.body, page_);
+  h = get("/page-5k.html", {{"range", "bytes=0-1023"}}, "");
+  EXPECT_EQ(h->response.status, 206);
+  EXPECT_EQ(h->response.file_bytes, 0u);
+  EXPECT_EQ(h->response.body, page_.substr(0, 1024));
 }
 
 TEST_F(StaticSiteChain, CompressingClientsGetBytesInstead) {

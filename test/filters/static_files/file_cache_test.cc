@@ -187,6 +187,35 @@ TEST_F(FileCacheTest, ByDefaultEveryLookupChecksThePathWithOneStat) {
   EXPECT_EQ(lookup(cache, "a.txt", t0_).result, OpenResult::NotFound);
 }
 
+TEST_F(FileCacheTest, ByDefaultOnlySmallFilesAreKeptAndWithoutADescriptor) {
+  FileCache cache({.max_entries = 10, .max_file_bytes = 4});
+  writeFile(path("small.txt"), "1234");
+  writeFile(path("large.txt"), "12345");
+  ASSERT_EQ(::mkdir(path("dir").c_str(), 0755), 0);
+  const OpenedFile& small = lookup(cache, "small.txt", t0_);
+  EXPECT_EQ(bytesOf(small), "1234");
+  EXPECT_EQ(small.handle, nullptr) << "the bytes answer; no descriptor is held";
+  EXPECT_EQ(cache.size(), 1u);
+  // Opened as without the cache (a descriptor for this request only), not remembered.
+  for (const char* name : {"large.txt", "dir", "missing.txt"}) {
+    const OpenedFile& other = lookup(cache, name, t0_);
+    EXPECT_EQ(other.result, std::string(name) == "missing.txt" ? OpenResult::NotFound : OpenResult::Ok);
+    EXPECT_EQ(other.bytes, nullptr) << name;
+    EXPECT_EQ(other.handle != nullptr, other.result == OpenResult::Ok) << name;
+    EXPECT_EQ(cache.size(), 1u) << name;
+  }
+  // A kept file that grows past the limit leaves the cache; one that shrinks comes back.
+  writeFile(path("small.txt"), "123456");
+  const OpenedFile& grown = lookup(cache, "small.txt", t0_);
+  EXPECT_EQ(grown.bytes, nullptr);
+  ASSERT_NE(grown.handle, nullptr);
+  EXPECT_EQ(grown.st.st_size, 6);
+  EXPECT_EQ(cache.size(), 0u);
+  writeFile(path("large.txt"), "123");
+  EXPECT_EQ(bytesOf(lookup(cache, "large.txt", t0_)), "123");
+  EXPECT_EQ(cache.size(), 1u);
+}
+
 TEST_F(FileCacheTest, AFileChangedInTheLastSecondsIsReadAgainAtEveryCheck) {
   FileCache cache({});
   writeFile(path("a.txt"), "abc");

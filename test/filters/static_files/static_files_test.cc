@@ -47,11 +47,25 @@ private:
 //                    link_out -> ../outside.txt   dir_out -> ../outdir
 //   outside.txt  outdir/x.txt
 //
-// Every test runs with openat2 and with the component walk, each without and with the file
-// cache (`cached()`): the cache must not change any answer.
-class StaticFilesTest : public testing::TestWithParam<std::tuple<bool, bool>> {
+// Every test runs with openat2 and with the component walk, each with the file cache off,
+// as it is by default (every request checks its file with a stat) and trusting entries for
+// an hour (`cached()` for the last two): the cache must not change any answer.
+enum class CacheMode { Off, Default, Trusted };
+
+class StaticFilesTest : public testing::TestWithParam<std::tuple<bool, CacheMode>> {
 protected:
-  bool cached() const { return std::get<1>(GetParam()); }
+  bool cached() const { return std::get<1>(GetParam()) != CacheMode::Off; }
+  std::string cacheConfig() const {
+    switch (std::get<1>(GetParam())) {
+    case CacheMode::Off:
+      return "\nfile_cache: {enabled: false}\n";
+    case CacheMode::Default:
+      return "";
+    case CacheMode::Trusted:
+      return "\nfile_cache: {validity: 3600s}\n";
+    }
+    return "";
+  }
 
   void SetUp() override {
     setUseOpenat2ForTest(std::get<0>(GetParam()));
@@ -105,7 +119,7 @@ protected:
                                          const std::string& mounts = "") {
     const std::string yaml =
         (mounts.empty() ? "mounts: [{prefix: /static, directory: '" + root_ + "'}]\n" : mounts) +
-        extra + (cached() ? "\nfile_cache: {validity: 3600s}\n" : "");
+        extra + cacheConfig();
     auto factories =
         FilterHarness::factoriesFromYaml({{"pounce.filters.static_files", yaml}}, server_);
     EXPECT_TRUE(factories.ok()) << factories.status();
@@ -128,12 +142,24 @@ protected:
   int reached_{0};
 };
 
-INSTANTIATE_TEST_SUITE_P(
-    Openat2AndCache, StaticFilesTest, testing::Combine(testing::Bool(), testing::Bool()),
-    [](const testing::TestParamInfo<std::tuple<bool, bool>>& info) {
-      return std::string(std::get<0>(info.param) ? "openat2" : "walk") +
-             (std::get<1>(info.param) ? "_cached" : "");
-    });
+std::string paramName(const testing::TestParamInfo<std::tuple<bool, CacheMode>>& info) {
+  std::string name = std::get<0>(info.param) ? "openat2" : "walk";
+  switch (std::get<1>(info.param)) {
+  case CacheMode::Off:
+    return name + "_nocache";
+  case CacheMode::Default:
+    return name;
+  case CacheMode::Trusted:
+    return name + "_trusted";
+  }
+  return name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Openat2AndCache, StaticFilesTest,
+                         testing::Combine(testing::Bool(),
+                                          testing::Values(CacheMode::Off, CacheMode::Default,
+                                                          CacheMode::Trusted)),
+                         paramName);
 
 TEST_P(StaticFilesTest, ServesAFileWithSendfileAndAllHeaders) {
   auto h = get("/static/style.css");
