@@ -103,9 +103,8 @@ bool FileCache::keeps(const OpenedFile& file) const {
   return !checking() || (file.result == OpenResult::Ok && file.bytes != nullptr);
 }
 
-const OpenedFile& FileCache::lookup(size_t mount_index, int root_fd, const std::string& root_real,
-                                    const std::string& relative, bool follow_symlinks,
-                                    TimeSource& time) {
+OpenedFile FileCache::lookup(size_t mount_index, int root_fd, const std::string& root_real,
+                             const std::string& relative, bool follow_symlinks, TimeSource& time) {
   key_.clear();
   key_.append(reinterpret_cast<const char*>(&mount_index), sizeof(mount_index));
   key_ += relative;
@@ -114,10 +113,10 @@ const OpenedFile& FileCache::lookup(size_t mount_index, int root_fd, const std::
     if (!trusted(entry, time)) {
       revalidate(entry, root_fd, root_real, relative, follow_symlinks, time);
       if (!keeps(entry.file)) {
-        uncached_ = std::move(entry.file);
+        OpenedFile file = std::move(entry.file);
         lru_.erase(entry.age);
         entries_.erase(it);
-        return uncached_;
+        return file;
       }
     }
     lru_.splice(lru_.begin(), lru_, entry.age);
@@ -125,8 +124,7 @@ const OpenedFile& FileCache::lookup(size_t mount_index, int root_fd, const std::
   }
   OpenedFile file = load(root_fd, root_real, relative, follow_symlinks, nullptr);
   if (!keeps(file)) {
-    uncached_ = std::move(file);
-    return uncached_;
+    return file;
   }
   if (entries_.size() >= settings_.max_entries && !lru_.empty()) {
     entries_.erase(lru_.back());

@@ -63,8 +63,8 @@ public:
   // trusted (or its path still names the same file). `time` is read only when needed: the
   // monotonic clock for a validity over 0, the time of day after a file was (re)loaded.
   // `mount_index` tells mounts apart in the cache's keys.
-  const OpenedFile& lookup(size_t mount_index, int root_fd, const std::string& root_real,
-                           const std::string& relative, bool follow_symlinks, TimeSource& time);
+  OpenedFile lookup(size_t mount_index, int root_fd, const std::string& root_real,
+                    const std::string& relative, bool follow_symlinks, TimeSource& time);
 
   size_t size() const { return entries_.size(); }
 
@@ -93,7 +93,6 @@ private:
   std::unordered_map<std::string, Entry> entries_;
   std::list<std::string> lru_; // keys, most recently used first
   std::string key_;            // scratch for building a key
-  OpenedFile uncached_;        // what lookup() returns for a file it does not keep
 };
 
 // One FileCache per I/O thread for one config. The caches live as long as the config;

@@ -53,8 +53,8 @@ protected:
     ASSERT_EQ(std::system(cmd.c_str()), 0);
   }
 
-  const OpenedFile& lookup(FileCache& cache, const std::string& relative, MonotonicTime at,
-                           size_t mount = 0, SystemTime wall = anHourAhead()) {
+  OpenedFile lookup(FileCache& cache, const std::string& relative, MonotonicTime at,
+                    size_t mount = 0, SystemTime wall = anHourAhead()) {
     time_.mono = at;
     time_.wall = wall;
     return cache.lookup(mount, root_fd_, root_, relative, false, time_);
