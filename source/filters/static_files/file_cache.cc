@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-
 #include <atomic>
 #include <cerrno>
 
@@ -68,7 +67,8 @@ OpenedFile FileCache::load(int root_fd, const std::string& root_real, const std:
     return *previous; // the same file: its descriptor and bytes are still good
   }
   out.handle = std::make_shared<FileHandle>(fd);
-  if (S_ISREG(out.st.st_mode) && static_cast<uint64_t>(out.st.st_size) <= settings_.max_file_bytes) {
+  if (S_ISREG(out.st.st_mode) &&
+      static_cast<uint64_t>(out.st.st_size) <= settings_.max_file_bytes) {
     out.bytes = readWhole(fd, static_cast<size_t>(out.st.st_size));
     if (out.bytes != nullptr && checking()) {
       out.handle.reset(); // the bytes answer every request; no descriptor is held
@@ -94,8 +94,10 @@ void FileCache::revalidate(Entry& entry, int root_fd, const std::string& root_re
       return;
     }
   }
-  entry.file = load(root_fd, root_real, relative, follow_symlinks, entry.racy ? nullptr : &entry.file);
-  entry.racy = entry.file.result == OpenResult::Ok && changedRecently(entry.file.st, time.systemTime());
+  entry.file =
+      load(root_fd, root_real, relative, follow_symlinks, entry.racy ? nullptr : &entry.file);
+  entry.racy =
+      entry.file.result == OpenResult::Ok && changedRecently(entry.file.st, time.systemTime());
 }
 
 bool FileCache::keeps(const OpenedFile& file) const {
@@ -135,7 +137,8 @@ OpenedFile FileCache::lookup(size_t mount_index, int root_fd, const std::string&
   if (!checking()) {
     entry.checked = time.monotonicTime();
   }
-  entry.racy = entry.file.result == OpenResult::Ok && changedRecently(entry.file.st, time.systemTime());
+  entry.racy =
+      entry.file.result == OpenResult::Ok && changedRecently(entry.file.st, time.systemTime());
   return entries_.emplace(key_, std::move(entry)).first->second.file;
 }
 

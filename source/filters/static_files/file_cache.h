@@ -71,8 +71,8 @@ public:
 private:
   struct Entry {
     OpenedFile file;
-    MonotonicTime checked; // kept only when validity is over 0
-    bool racy{false}; // changed too recently for the stat check to vouch for it
+    MonotonicTime checked;                // kept only when validity is over 0
+    bool racy{false};                     // changed too recently for the stat check to vouch for it
     std::list<std::string>::iterator age; // position in lru_
   };
   // Opens and stats the file; keeps `previous` (its bytes) when it is the same file.
@@ -108,7 +108,8 @@ private:
   static uint64_t nextId();
 
   const FileCache::Settings settings_;
-  const uint64_t id_{nextId()}; // tells this set from any other, also a later one at the same address
+  const uint64_t id_{
+      nextId()}; // tells this set from any other, also a later one at the same address
   std::mutex mutex_;
   std::unordered_map<std::thread::id, std::unique_ptr<FileCache>> caches_;
 };

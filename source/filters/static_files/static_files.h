@@ -57,7 +57,8 @@ using ConfigSharedPtr = std::shared_ptr<const Config>;
 // ranges go out with encodeFile (sendfile on plain connections, the stream's bounded read
 // loop elsewhere); multipart ranges are read here in bounded chunks, following the
 // downstream watermarks.
-class StaticFilesFilter final : public http::StreamFilter, public http::DownstreamWatermarkCallbacks {
+class StaticFilesFilter final : public http::StreamFilter,
+                                public http::DownstreamWatermarkCallbacks {
 public:
   // `config` belongs to the chain's factory, which outlives every stream on the chain
   // (no reference count per stream).

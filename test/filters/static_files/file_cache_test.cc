@@ -1,5 +1,3 @@
-#include "source/filters/static_files/file_cache.h"
-
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -9,6 +7,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <thread>
+
+#include "source/filters/static_files/file_cache.h"
 
 namespace pounce::filters::static_files {
 namespace {
@@ -199,7 +199,8 @@ TEST_F(FileCacheTest, ByDefaultOnlySmallFilesAreKeptAndWithoutADescriptor) {
   // Opened as without the cache (a descriptor for this request only), not remembered.
   for (const char* name : {"large.txt", "dir", "missing.txt"}) {
     const OpenedFile& other = lookup(cache, name, t0_);
-    EXPECT_EQ(other.result, std::string(name) == "missing.txt" ? OpenResult::NotFound : OpenResult::Ok);
+    EXPECT_EQ(other.result,
+              std::string(name) == "missing.txt" ? OpenResult::NotFound : OpenResult::Ok);
     EXPECT_EQ(other.bytes, nullptr) << name;
     EXPECT_EQ(other.handle != nullptr, other.result == OpenResult::Ok) << name;
     EXPECT_EQ(cache.size(), 1u) << name;

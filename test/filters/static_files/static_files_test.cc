@@ -653,7 +653,8 @@ TEST_F(StaticFilesConfigTest, RejectsBadConfigsWithTheField) {
                   "file_cache.max_entries: must be at least 1"));
   EXPECT_TRUE(has(error(ok + "file_cache: {max_file_bytes: 16777217}"),
                   "file_cache.max_file_bytes: must be at most 16777216"));
-  EXPECT_TRUE(has(error(ok + "file_cache: {validity: -1s}"), "file_cache.validity: expected a duration"));
+  EXPECT_TRUE(
+      has(error(ok + "file_cache: {validity: -1s}"), "file_cache.validity: expected a duration"));
 }
 
 } // namespace
