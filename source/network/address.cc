@@ -109,7 +109,7 @@ Address Address::fromPipe(std::string_view path) {
   Address a;
   a.type_ = Type::Pipe;
   a.ip_.sa.sa_family = AF_UNIX;
-  a.text_ = std::string(path.substr(0, sizeof(sockaddr_un::sun_path) - 1));
+  a.text_ = std::string(path); // whole, even if too long for a socket (toSockaddr() says so)
   return a;
 }
 
@@ -153,9 +153,12 @@ socklen_t Address::toSockaddr(sockaddr_storage& out) const {
     std::memcpy(&out, &ip_.v6, sizeof(ip_.v6));
     return sizeof(sockaddr_in6);
   case AF_UNIX: {
+    if (text_.size() > kMaxPipePathBytes) {
+      return 0;
+    }
     auto* un = reinterpret_cast<sockaddr_un*>(&out);
     un->sun_family = AF_UNIX;
-    std::memcpy(un->sun_path, text_.data(), text_.size()); // fromPipe() kept it short enough
+    std::memcpy(un->sun_path, text_.data(), text_.size());
     return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + text_.size() + 1);
   }
   default:

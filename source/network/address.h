@@ -39,8 +39,11 @@ public:
   // "127.0.0.1:8000", "[::1]:8000", "unix:/run/pounce.sock".
   std::string asString() const;
 
-  // Writes the address as a socket address (for bind and connect); returns its length.
+  // Writes the address as a socket address (for bind and connect); returns its length, or
+  // 0 when it has none (no address, or a pipe path over kMaxPipePathBytes).
   socklen_t toSockaddr(sockaddr_storage& out) const;
+  // The longest path a Unix socket address holds (sun_path less its terminating NUL).
+  static constexpr size_t kMaxPipePathBytes = sizeof(sockaddr_un::sun_path) - 1;
   // Raw IPv4 (4 bytes, network order) or IPv6 (16 bytes) address.
   std::string_view rawIp() const;
 

@@ -47,6 +47,11 @@ bool pipeInUse(const Address& address) {
 
 absl::StatusOr<int> createListenSocket(const Address& address, int backlog, uint32_t pipe_mode) {
   const int family = address.isPipe() ? AF_UNIX : address.family();
+  if (address.isPipe() && address.path().size() > Address::kMaxPipePathBytes) {
+    return absl::InvalidArgumentError(
+        cat("cannot listen on ", address.asString(), ": the path is ", address.path().size(),
+            " bytes; a Unix socket path holds at most ", Address::kMaxPipePathBytes));
+  }
   const int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     return errnoStatus("create a socket for", address);

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "source/network/address.h"
+#include "source/network/listen_socket.h"
 
 namespace pounce::network {
 namespace {
@@ -54,6 +55,20 @@ TEST(Address, RoundTripsThroughItsSocketForm) {
   sockaddr_in short_v4{};
   short_v4.sin_family = AF_INET;
   EXPECT_FALSE(Address::fromSockaddr(reinterpret_cast<const sockaddr*>(&short_v4), 4).isIp());
+}
+
+TEST(Address, APipePathTooLongForASocketIsRefusedNotCut) {
+  const std::string fits = "/tmp/" + std::string(Address::kMaxPipePathBytes - 5, 'a');
+  const std::string over = fits + "b";
+  sockaddr_storage sa;
+  EXPECT_GT(Address::fromPipe(fits).toSockaddr(sa), 0u);
+  const Address a = Address::fromPipe(over);
+  EXPECT_EQ(a.path(), over) << "kept whole, so nothing binds a shorter path by mistake";
+  EXPECT_EQ(a.toSockaddr(sa), 0u);
+  const auto fd = createListenSocket(a, 16, 0);
+  ASSERT_FALSE(fd.ok());
+  EXPECT_NE(fd.status().message().find("a Unix socket path holds at most 107"), std::string::npos)
+      << fd.status();
 }
 
 TEST(CidrRange, MatchesV4AndV6) {
