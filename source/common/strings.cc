@@ -9,13 +9,23 @@ bool parseUint(std::string_view text, uint64_t& out) {
   if (text.empty()) {
     return false;
   }
+  uint64_t value = 0;
   for (char c : text) {
     if (c < '0' || c > '9') {
       return false;
     }
+    value = value * 10 + static_cast<uint64_t>(c - '0');
   }
-  auto r = std::from_chars(text.data(), text.data() + text.size(), out);
-  return r.ec == std::errc() && r.ptr == text.data() + text.size();
+  if (text.size() > 19) {
+    // Up to 19 digits cannot overflow 64 bits; longer ones (leading zeros, or too large)
+    // take the checked conversion.
+    auto r = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (r.ec != std::errc()) {
+      return false;
+    }
+  }
+  out = value;
+  return true;
 }
 
 bool parseInt(std::string_view text, int64_t& out) {

@@ -119,6 +119,19 @@ TEST(Strings, ParseUintIsStrict) {
   EXPECT_FALSE(parseUint("+1", v));
   EXPECT_FALSE(parseUint(" 1", v));
   EXPECT_FALSE(parseUint("99999999999999999999999", v));
+  EXPECT_FALSE(parseUint("", v));
+  EXPECT_FALSE(parseUint("12a", v));
+  // Around the edge of 64 bits, where the digit loop hands over to the checked conversion.
+  EXPECT_TRUE(parseUint("9999999999999999999", v)); // 19 digits
+  EXPECT_EQ(v, 9999999999999999999u);
+  EXPECT_TRUE(parseUint("18446744073709551615", v));
+  EXPECT_EQ(v, 18446744073709551615u);
+  EXPECT_FALSE(parseUint("18446744073709551616", v));
+  EXPECT_TRUE(parseUint("000000000000000000000000042", v)) << "leading zeros are digits";
+  EXPECT_EQ(v, 42u);
+  v = 7;
+  EXPECT_FALSE(parseUint("99999999999999999999", v));
+  EXPECT_EQ(v, 7u) << "left alone on failure";
   EXPECT_EQ(cat("a", 1, std::string_view("b"), 'c', -2), "a1bc-2");
 }
 

@@ -35,24 +35,6 @@ void addVary(http::ResponseHeaders& headers, bool present) {
   headers.set("vary", joined);
 }
 
-// parseUint(trim(text), out), without the library call for the usual value: up to 19
-// digits cannot overflow 64 bits.
-bool parseContentLength(std::string_view text, uint64_t& out) {
-  text = trim(text);
-  if (text.empty() || text.size() > 19) {
-    return parseUint(text, out);
-  }
-  uint64_t value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') {
-      return false;
-    }
-    value = value * 10 + static_cast<uint64_t>(c - '0');
-  }
-  out = value;
-  return true;
-}
-
 } // namespace
 
 bool MediaRange::parse(std::string_view text, MediaRange& out) {
@@ -212,7 +194,7 @@ bool CompressionFilter::shouldCompress(http::ResponseHeaders& headers, bool end_
     return false;
   }
   uint64_t declared = 0;
-  const bool known_length = has_length && parseContentLength(content_length, declared);
+  const bool known_length = has_length && parseUint(trim(content_length), declared);
   // From here on the response is compressible: whatever this client gets, caches must
   // know that another Accept-Encoding may get another body.
   addVary(headers, has_vary); // (may move the header bytes: the views above are unused below)

@@ -336,14 +336,8 @@ ParseError parseRequestHead(std::string_view head, const CodecLimits& limits, Re
   }
   if (content_length_count == 1) {
     uint64_t length = 0;
-    if (content_length.empty() || content_length.size() > 19) {
+    if (!parseUint(content_length, length)) {
       return {400, "invalid Content-Length"};
-    }
-    for (const char c : content_length) {
-      if (c < '0' || c > '9') {
-        return {400, "invalid Content-Length"};
-      }
-      length = length * 10 + static_cast<uint64_t>(c - '0');
     }
     if (length > limits.max_request_bytes) {
       return {413, "request body too large"};

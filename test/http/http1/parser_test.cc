@@ -220,6 +220,9 @@ TEST(RequestHeadParser, MessageFraming) {
   const std::string base = "POST / HTTP/1.1\r\nHost: x\r\n";
   EXPECT_EQ(parse(base + "Content-Length: 42\r\n\r\n").head.content_length, 42u);
   EXPECT_EQ(parse(base + "Content-Length: 0\r\n\r\n").head.content_length, 0u);
+  // 1*DIGIT: leading zeros are digits too, however many (RFC 9110 8.6).
+  EXPECT_EQ(parse(base + "Content-Length: 000000000000000000000007\r\n\r\n").head.content_length,
+            7u);
   EXPECT_TRUE(parse(base + "Transfer-Encoding: chunked\r\n\r\n").head.chunked);
   EXPECT_TRUE(parse(base + "Transfer-Encoding: Chunked\r\n\r\n").head.chunked);
   for (const char* cl : {"", "abc", "-1", "+3", "0x3", "3 3", "1e3", "3, 3", "99999999999999999999"}) {
