@@ -69,11 +69,9 @@ public:
   // The bytes an in-place filter takes in the stream's block (a multiple of
   // kInPlaceAlign), or 0 for a factory that allocates its filters itself.
   size_t inPlaceBytes() const { return in_place_bytes_; }
-  // Constructs the filter at `at` (inPlaceBytes() bytes, aligned to kInPlaceAlign). The
-  // caller destroys it with its destructor and frees the memory itself.
-  StreamFilter* constructAt(void* at) const { return construct_fn_(construct_state_.get(), at); }
-  // The same in two parts, for callers that keep them side by side: constructFn()(state, at)
-  // with constructState() (null for a factory that allocates its filters itself).
+  // constructFn()(constructState(), at) constructs the filter at `at` (inPlaceBytes()
+  // bytes, aligned to kInPlaceAlign); the caller destroys it with its destructor and frees
+  // the memory itself. Null for a factory that allocates its filters itself.
   ConstructFn constructFn() const { return construct_fn_; }
   const void* constructState() const { return construct_state_.get(); }
 

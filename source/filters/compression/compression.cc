@@ -241,7 +241,6 @@ http::FilterStatus CompressionFilter::encodeHeaders(http::ResponseHeaders& heade
     // whole, whatever the chunks it comes in (file reads, an app's body messages).
     hold_limit_ = length;
   }
-  compressing_ = true;
   encoding_ = encoding;
   length_ = length;
   headers.remove("content-length");
@@ -257,7 +256,7 @@ http::FilterStatus CompressionFilter::encodeHeaders(http::ResponseHeaders& heade
 }
 
 http::FilterStatus CompressionFilter::encodeData(Buffer& data, bool end_stream) {
-  if (!compressing_ || finished_) {
+  if (!compressing() || finished_) {
     return http::FilterStatus::Continue;
   }
   if (data.empty() && !end_stream) {
@@ -267,10 +266,7 @@ http::FilterStatus CompressionFilter::encodeData(Buffer& data, bool end_stream) 
     // Nothing streamed yet; `scratch_` holds what came so far.
     if (end_stream) {
       // The body is whole: compress it in one call.
-      if (!scratch_.empty()) {
-        scratch_.move(data);
-        data.move(scratch_);
-      }
+      takeHeld(data);
       if (!whole_->compress(data.view(), scratch_)) {
         return fail();
       }
@@ -302,7 +298,7 @@ http::FilterStatus CompressionFilter::encodeData(Buffer& data, bool end_stream) 
 }
 
 http::FilterStatus CompressionFilter::encodeTrailers(http::HeaderMap&) {
-  if (!compressing_ || finished_) {
+  if (!compressing() || finished_) {
     return http::FilterStatus::Continue;
   }
   // The body ended without end_stream: close the compressed stream before the trailers.
@@ -325,12 +321,15 @@ bool CompressionFilter::startStreaming(Buffer& data) {
   if (compressor_ == nullptr) {
     return false;
   }
+  takeHeld(data);
+  return true;
+}
+
+void CompressionFilter::takeHeld(Buffer& data) {
   if (!scratch_.empty()) {
-    // The held bytes go first.
     scratch_.move(data);
     data.move(scratch_);
   }
-  return true;
 }
 
 http::FilterStatus CompressionFilter::fail() {
@@ -338,7 +337,7 @@ http::FilterStatus CompressionFilter::fail() {
   POUNCE_LOG(Http, Warning, "%s compression failed; resetting the stream",
              std::string(encodingName(encoding_)));
   compressor_.reset();
-  compressing_ = false;
+  whole_ = nullptr;
   scratch_.clear();
   encoder_callbacks_->resetStream();
   return http::FilterStatus::StopIteration;

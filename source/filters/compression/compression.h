@@ -73,7 +73,7 @@ public:
   http::FilterStatus encodeData(Buffer& data, bool end_stream) override;
   http::FilterStatus encodeTrailers(http::HeaderMap& trailers) override;
   // File ranges must arrive as bytes exactly when this response is being compressed.
-  bool needsResponseBodyBytes() const override { return compressing_; }
+  bool needsResponseBodyBytes() const override { return compressing(); }
 
   void onDestroy() override { compressor_.reset(); }
 
@@ -85,9 +85,13 @@ private:
   // The body is streamed after all: makes the streaming compressor and puts the bytes held
   // so far in front of `data`. False if the compressor cannot be made.
   bool startStreaming(Buffer& data);
+  // Puts the bytes held so far (in `scratch_`) in front of `data`.
+  void takeHeld(Buffer& data);
   // The library failed: the compressed stream cannot go on, so neither can the response.
   http::FilterStatus fail();
   void account(size_t in, size_t out) const;
+  // Whether this response is being compressed (whole or streamed).
+  bool compressing() const { return whole_ != nullptr || compressor_ != nullptr; }
 
   const Config* config_;
   // This thread's one-shot compressor, when the encoding has one (null otherwise). While
@@ -100,7 +104,6 @@ private:
   uint64_t hold_limit_{0};
   uint64_t length_{0}; // the declared Content-Length, 0 when there is none
   Encoding encoding_{Encoding::Gzip};
-  bool compressing_{false};
   bool finished_{false};
   // While nothing is streamed: the body held so far. Then: each chunk's compressed bytes
   // before they are handed on (one buffer, so a response that is not compressed
