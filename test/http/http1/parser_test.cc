@@ -1,9 +1,9 @@
-#include "source/http/http1/parser.h"
-
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
+
+#include "source/http/http1/parser.h"
 
 namespace pounce::http::http1 {
 namespace {
@@ -61,8 +61,8 @@ TEST(RequestHeadParser, IgnoresEmptyLinesBeforeTheRequestLine) {
 }
 
 TEST(RequestHeadParser, MethodsAreCapitalsDashesAndUnderscores) {
-  for (const char* method : {"GET", "HEAD", "POST", "PROPFIND", "M-SEARCH", "VERSION_CONTROL",
-                             "QUERY", "PURGE"}) {
+  for (const char* method :
+       {"GET", "HEAD", "POST", "PROPFIND", "M-SEARCH", "VERSION_CONTROL", "QUERY", "PURGE"}) {
     const Parsed p = parse(std::string(method) + " / HTTP/1.1\r\nHost: x\r\n\r\n");
     EXPECT_EQ(p.error.status, 0) << method;
     EXPECT_EQ(p.head.headers->method(), method);
@@ -104,8 +104,7 @@ TEST(RequestHeadParser, TargetForms) {
   CodecLimits limits;
   limits.max_uri_bytes = 10;
   EXPECT_EQ(statusOf("GET /" + std::string(9, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n", limits), 0);
-  EXPECT_EQ(statusOf("GET /" + std::string(10, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n", limits),
-            414);
+  EXPECT_EQ(statusOf("GET /" + std::string(10, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n", limits), 414);
 }
 
 TEST(RequestHeadParser, Versions) {
@@ -115,8 +114,8 @@ TEST(RequestHeadParser, Versions) {
   for (const char* v : {"HTTP/2.0", "HTTP/0.9", "HTTP/3.0"}) {
     EXPECT_EQ(statusOf(std::string("GET / ") + v + "\r\nHost: x\r\n\r\n"), 505) << v;
   }
-  for (const char* v : {"http/1.1", "HTTP/11", "HTTP/1.", "HTTP/1.1.1", "HTTP/a.1", "HTTP",
-                        "HTTP/1,1", ""}) {
+  for (const char* v :
+       {"http/1.1", "HTTP/11", "HTTP/1.", "HTTP/1.1.1", "HTTP/a.1", "HTTP", "HTTP/1,1", ""}) {
     EXPECT_EQ(statusOf(std::string("GET / ") + v + "\r\nHost: x\r\n\r\n"), 400) << v;
   }
 }
@@ -129,7 +128,8 @@ TEST(RequestHeadParser, FieldNameBytesAreCheckedExactly) {
     if (c == '\r' || c == '\n' || c == 0 || c == ':') {
       continue;
     }
-    const bool tchar = std::isalnum(c) != 0 || tchars.find(static_cast<char>(c)) != std::string::npos;
+    const bool tchar =
+        std::isalnum(c) != 0 || tchars.find(static_cast<char>(c)) != std::string::npos;
     std::string name = "x-ab";
     name[2] = static_cast<char>(c);
     const Parsed p = parse("GET / HTTP/1.1\r\nHost: x\r\n" + name + ": v\r\n\r\n");
@@ -192,18 +192,20 @@ TEST(RequestHeadParser, KeepAliveFollowsTheVersionAndConnection) {
     }
     const Parsed p = parse(head + "\r\n");
     ASSERT_EQ(p.error.status, 0);
-    EXPECT_EQ(p.head.keep_alive, c.keep_alive) << c.version << " " << (c.connection ? c.connection : "-");
+    EXPECT_EQ(p.head.keep_alive, c.keep_alive)
+        << c.version << " " << (c.connection ? c.connection : "-");
   }
 }
 
 TEST(RequestHeadParser, UpgradeNeedsBothFieldsAndNoBody) {
   const std::string base = "GET / HTTP/1.1\r\nHost: x\r\n";
-  EXPECT_TRUE(parse(base + "Upgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\r\n")
-                  .head.upgrade);
+  EXPECT_TRUE(
+      parse(base + "Upgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\r\n").head.upgrade);
   EXPECT_FALSE(parse(base + "Upgrade: websocket\r\n\r\n").head.upgrade);
   EXPECT_FALSE(parse(base + "Connection: upgrade\r\n\r\n").head.upgrade);
-  EXPECT_FALSE(parse(base + "Upgrade: websocket\r\nConnection: upgrade\r\nContent-Length: 1\r\n\r\n")
-                   .head.upgrade);
+  EXPECT_FALSE(
+      parse(base + "Upgrade: websocket\r\nConnection: upgrade\r\nContent-Length: 1\r\n\r\n")
+          .head.upgrade);
 }
 
 TEST(RequestHeadParser, ExpectAndTe) {
@@ -225,7 +227,8 @@ TEST(RequestHeadParser, MessageFraming) {
             7u);
   EXPECT_TRUE(parse(base + "Transfer-Encoding: chunked\r\n\r\n").head.chunked);
   EXPECT_TRUE(parse(base + "Transfer-Encoding: Chunked\r\n\r\n").head.chunked);
-  for (const char* cl : {"", "abc", "-1", "+3", "0x3", "3 3", "1e3", "3, 3", "99999999999999999999"}) {
+  for (const char* cl :
+       {"", "abc", "-1", "+3", "0x3", "3 3", "1e3", "3, 3", "99999999999999999999"}) {
     EXPECT_EQ(statusOf(base + "Content-Length: " + cl + "\r\n\r\n"), 400) << cl;
   }
   EXPECT_EQ(statusOf(base + "Content-Length: 1\r\nContent-Length: 1\r\n\r\n"), 400);
@@ -262,9 +265,9 @@ TEST(RequestHeadParser, FieldCountLimit) {
 // field-line rules written without the parser's block scans: the same fields, or a refusal
 // exactly when a rule is broken.
 TEST(RequestHeadParser, FieldLinesAgreeWithAPlainReading) {
-  const std::vector<std::string> pieces = {"a", "B", "-", "x-y", " ", "\t", ":", ":", "\x01",
-                                           "\x7f", "\x80", "\xff", "(", "0", "zz",
-                                           std::string(17, 'q')};
+  const std::vector<std::string> pieces = {
+      "a",    "B",    "-",    "x-y",  " ", "\t", ":",  ":",
+      "\x01", "\x7f", "\x80", "\xff", "(", "0",  "zz", std::string(17, 'q')};
   uint32_t x = 11;
   auto next = [&x] {
     x = x * 1103515245u + 12345u;
@@ -293,8 +296,8 @@ TEST(RequestHeadParser, FieldLinesAgreeWithAPlainReading) {
       bool ok = colon != std::string::npos && !name.empty();
       for (char& c : name) {
         const auto u = static_cast<unsigned char>(c);
-        ok = ok && (std::isalnum(u) != 0 ||
-                    std::string("!#$%&'*+-.^_`|~").find(c) != std::string::npos);
+        ok = ok &&
+             (std::isalnum(u) != 0 || std::string("!#$%&'*+-.^_`|~").find(c) != std::string::npos);
         c = static_cast<char>(std::tolower(u));
       }
       std::string value = ok ? line.substr(colon + 1) : "";
@@ -399,11 +402,11 @@ TEST(ChunkDecoder, GivesTheDataInEverySplit) {
 }
 
 TEST(ChunkDecoder, RefusesMalformedFraming) {
-  for (const char* body : {"0x5\r\nhello\r\n0\r\n\r\n", "-5\r\nhello\r\n0\r\n\r\n",
-                           "g\r\n\r\n", "fffffffffffffffff\r\n", " 5\r\nhello\r\n0\r\n\r\n",
-                           "5\nhello\r\n0\r\n\r\n", "5\rXhello\r\n0\r\n\r\n",
-                           "5\r\nhelloXX0\r\n\r\n", "0\r\n X: folded\r\n\r\n",
-                           "0\r\nX: a\nb\r\n\r\n", "5;\x01\r\nhello\r\n0\r\n\r\n"}) {
+  for (const char* body :
+       {"0x5\r\nhello\r\n0\r\n\r\n", "-5\r\nhello\r\n0\r\n\r\n", "g\r\n\r\n",
+        "fffffffffffffffff\r\n", " 5\r\nhello\r\n0\r\n\r\n", "5\nhello\r\n0\r\n\r\n",
+        "5\rXhello\r\n0\r\n\r\n", "5\r\nhelloXX0\r\n\r\n", "0\r\n X: folded\r\n\r\n",
+        "0\r\nX: a\nb\r\n\r\n", "5;\x01\r\nhello\r\n0\r\n\r\n"}) {
     EXPECT_EQ(decodeChunked(body, 1000), "error") << testing::PrintToString(body);
   }
   EXPECT_EQ(decodeChunked("5 ;a=b\r\nhello\r\n0\r\n\r\n", 1000), "hello");
