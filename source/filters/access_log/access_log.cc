@@ -514,25 +514,9 @@ void putText(const http::StreamInfo& info, const LineFields& f, Open open, Close
 } // namespace
 
 std::string formatLine(const http::StreamInfo& info, Format format) {
-  std::string line;
+  Buffer line;
   appendLine(line, info, format);
-  return line;
-}
-
-void appendLine(std::string& line, const http::StreamInfo& info, Format format) {
-  const LineFields f = fieldsOf(info);
-  if (format == Format::Json) {
-    appendJson(line, info, f);
-    return;
-  }
-  const size_t start = line.size();
-  putText(
-      info, f,
-      [&](size_t n) {
-        line.resize(start + n);
-        return line.data() + start;
-      },
-      [&](char* end) { line.resize(static_cast<size_t>(end - line.data())); });
+  return line.toString();
 }
 
 void appendLine(Buffer& out, const http::StreamInfo& info, Format format) {

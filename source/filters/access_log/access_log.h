@@ -58,12 +58,11 @@ struct Config {
 };
 using ConfigSharedPtr = std::shared_ptr<const Config>;
 
-// Formats one finished stream (one line, with its newline).
-std::string formatLine(const http::StreamInfo& info, Format format);
-void appendLine(std::string& out, const http::StreamInfo& info, Format format);
-// The same line added to a buffer (a text line is written in place, without the zero-fill
-// of growing a string first).
+// Adds one finished stream's line (with its newline) to `out`; a text line is written in
+// place, without the zero-fill of growing a string first.
 void appendLine(Buffer& out, const http::StreamInfo& info, Format format);
+// The same line as a string (tests, tools).
+std::string formatLine(const http::StreamInfo& info, Format format);
 
 class AccessLogFilter final : public http::StreamFilter {
 public:

@@ -163,7 +163,8 @@ TEST_F(FormatLineTest, NoResponseIsADash) {
 // Lines are formatted straight after the ones already pending in a sink's buffer; a long,
 // fully escaped user agent still fits the line's worst-case size.
 TEST_F(FormatLineTest, TextAppendsAfterPendingLines) {
-  std::string pending = "earlier line\n";
+  Buffer pending;
+  pending.add("earlier line\n");
   const std::string agent(300, '\x01');
   headers_.set("user-agent", agent);
   info_.setFlag(http::ResponseFlag::RateLimited);
@@ -177,7 +178,7 @@ TEST_F(FormatLineTest, TextAppendsAfterPendingLines) {
   const std::string one = "192.0.2.7 - - [24/Nov/2026:22:42:12 +0000] \"GET /a?b=1 HTTP/1.1\" "
                           "200 1234 0.001500 \"-\" \"" +
                           escaped + "\" - local_reply,rate_limited\n";
-  EXPECT_EQ(pending, "earlier line\n" + one + one);
+  EXPECT_EQ(pending.toString(), "earlier line\n" + one + one);
 }
 
 // The sink's buffer gets the same bytes as a string, after what it already holds, in both
