@@ -465,19 +465,17 @@ void appendJson(std::string& line, const http::StreamInfo& info, const LineField
   line += "}\n";
 }
 
-// A text line is written through a cursor into space sized once for its worst case (every
-// escaped byte four bytes): `open(n)` gives n writable bytes, `close(end)` keeps what was
-// written up to `end`.
-template <class Open, class Close>
-void putText(const http::StreamInfo& info, const LineFields& f, Open open, Close close) {
+// A text line is written through a cursor into space of `out` reserved once for its worst
+// case (every escaped byte four bytes), then what was written is committed.
+void putText(const http::StreamInfo& info, const LineFields& f, Buffer& out) {
   const std::string_view referer_or = f.referer.empty() ? "-" : f.referer;
   const std::string_view agent_or = f.user_agent.empty() ? "-" : f.user_agent;
   const std::string flags = info.response_flags != 0 ? flagsText(info.response_flags) : "";
   const std::string_view time = clfTime(info.start_system_time);
-  char* p = open(f.client.size() + time.size() + f.protocol.size() + info.request_id.size() +
-                 flags.size() +
-                 4 * (f.method.size() + f.path.size() + referer_or.size() + agent_or.size()) + 96);
-  p = put(p, f.client);
+  char* const start = out.reserve(
+      f.client.size() + time.size() + f.protocol.size() + info.request_id.size() + flags.size() +
+      4 * (f.method.size() + f.path.size() + referer_or.size() + agent_or.size()) + 96);
+  char* p = put(start, f.client);
   p = put(p, " - - ");
   p = put(p, time);
   p = put(p, " \"");
@@ -508,7 +506,7 @@ void putText(const http::StreamInfo& info, const LineFields& f, Open open, Close
     p = put(p, flags);
   }
   *p++ = '\n';
-  close(p);
+  out.commit(static_cast<size_t>(p - start));
 }
 
 } // namespace
@@ -528,14 +526,7 @@ void appendLine(Buffer& out, const http::StreamInfo& info, Format format) {
     out.add(t_json);
     return;
   }
-  char* start = nullptr;
-  putText(
-      info, f,
-      [&](size_t n) {
-        start = out.reserve(n);
-        return start;
-      },
-      [&](char* end) { out.commit(static_cast<size_t>(end - start)); });
+  putText(info, f, out);
 }
 
 void AccessLogFilter::onStreamComplete() {
