@@ -15,20 +15,9 @@ def document(n=2000):
     return json.dumps(items).encode()
 
 
-async def _lifespan(receive, send):
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-
-
 async def app(scope, receive, send):
-    if scope["type"] == "lifespan":
-        await _lifespan(receive, send)
-        return
+    if scope["type"] != "http":
+        return  # no lifespan: served anyway (lifespan: auto)
     path = scope["path"]
     query = urllib.parse.parse_qs(scope["query_string"].decode())
     if path == "/events":
