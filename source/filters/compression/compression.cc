@@ -262,36 +262,32 @@ http::FilterStatus CompressionFilter::encodeData(Buffer& data, bool end_stream) 
   if (data.empty() && !end_stream) {
     return http::FilterStatus::Continue;
   }
-  if (compressor_ == nullptr) {
+  if (compressor_ == nullptr && !end_stream) {
     // Nothing streamed yet; `scratch_` holds what came so far.
-    if (end_stream) {
-      // The body is whole: compress it in one call.
-      takeHeld(data);
-      if (!whole_->compress(data.view(), scratch_)) {
-        return fail();
-      }
-      account(data.length(), scratch_.length());
-      finished_ = true;
-      data.clear();
-      data.move(scratch_);
-      return http::FilterStatus::Continue;
-    }
     if (scratch_.length() + data.length() <= hold_limit_) {
       scratch_.move(data); // nothing goes on until end_stream
       return http::FilterStatus::Continue;
     }
     // No declared length, or more than it: stream from here on.
-    if (!startStreaming(data)) {
+    compressor_ = Compressor::create(encoding_, config_->levels, length_);
+    if (compressor_ == nullptr) {
       return fail();
     }
   }
-  scratch_.clear();
-  if (!compressor_->compress(data.view(), scratch_, end_stream)) {
+  if (!scratch_.empty()) {
+    // The bytes held so far go first.
+    scratch_.move(data);
+    data.move(scratch_);
+  }
+  // Without a streaming compressor the body is whole now: one call.
+  const bool ok = compressor_ == nullptr ? whole_->compress(data.view(), scratch_)
+                                         : compressor_->compress(data.view(), scratch_, end_stream);
+  if (!ok) {
     return fail();
   }
   account(data.length(), scratch_.length());
   finished_ = end_stream;
-  // Hand the compressed bytes on and keep the old storage for the next chunk.
+  // Hand the compressed bytes on; `scratch_` keeps the old storage for the next chunk.
   data.clear();
   data.move(scratch_);
   return http::FilterStatus::Continue;
@@ -314,22 +310,6 @@ http::FilterStatus CompressionFilter::encodeTrailers(http::HeaderMap&) {
   account(in, tail.length());
   encoder_callbacks_->addEncodedData(tail);
   return http::FilterStatus::Continue;
-}
-
-bool CompressionFilter::startStreaming(Buffer& data) {
-  compressor_ = Compressor::create(encoding_, config_->levels, length_);
-  if (compressor_ == nullptr) {
-    return false;
-  }
-  takeHeld(data);
-  return true;
-}
-
-void CompressionFilter::takeHeld(Buffer& data) {
-  if (!scratch_.empty()) {
-    scratch_.move(data);
-    data.move(scratch_);
-  }
 }
 
 http::FilterStatus CompressionFilter::fail() {

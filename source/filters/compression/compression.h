@@ -82,11 +82,6 @@ private:
   // `length` is set to the declared Content-Length (0 when there is none).
   bool shouldCompress(http::ResponseHeaders& headers, bool end_stream, Encoding& encoding,
                       uint64_t& length) const;
-  // The body is streamed after all: makes the streaming compressor and puts the bytes held
-  // so far in front of `data`. False if the compressor cannot be made.
-  bool startStreaming(Buffer& data);
-  // Puts the bytes held so far (in `scratch_`) in front of `data`.
-  void takeHeld(Buffer& data);
   // The library failed: the compressed stream cannot go on, so neither can the response.
   http::FilterStatus fail();
   void account(size_t in, size_t out) const;
