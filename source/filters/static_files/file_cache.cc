@@ -46,30 +46,35 @@ std::shared_ptr<const std::string> readWhole(int fd, size_t size) {
 
 } // namespace
 
-OpenedFile FileCache::load(int root_fd, const std::string& root_real, const std::string& relative,
-                           bool follow_symlinks, const OpenedFile* previous) const {
+OpenedFile openFile(int root_fd, const std::string& root_real, const std::string& relative,
+                    bool follow_symlinks) {
   OpenedFile out;
   int fd = -1;
   out.result = openBeneath(root_fd, root_real, relative, follow_symlinks, fd);
-  if (out.result != OpenResult::Ok) {
-    if (fd >= 0) {
-      ::close(fd);
-    }
-    return out;
+  if (fd >= 0) {
+    out.handle = std::make_shared<FileHandle>(fd); // closes it whatever happens next
   }
-  if (::fstat(fd, &out.st) != 0) {
-    ::close(fd);
+  if (out.result == OpenResult::Ok && ::fstat(fd, &out.st) != 0) {
     out.result = OpenResult::NotFound;
+  }
+  if (out.result != OpenResult::Ok) {
+    out.handle.reset();
+  }
+  return out;
+}
+
+OpenedFile FileCache::load(int root_fd, const std::string& root_real, const std::string& relative,
+                           bool follow_symlinks, const OpenedFile* previous) const {
+  OpenedFile out = openFile(root_fd, root_real, relative, follow_symlinks);
+  if (out.result != OpenResult::Ok) {
     return out;
   }
   if (previous != nullptr && previous->result == OpenResult::Ok && sameFile(previous->st, out.st)) {
-    ::close(fd);
     return *previous; // the same file: its descriptor and bytes are still good
   }
-  out.handle = std::make_shared<FileHandle>(fd);
   if (S_ISREG(out.st.st_mode) &&
       static_cast<uint64_t>(out.st.st_size) <= settings_.max_file_bytes) {
-    out.bytes = readWhole(fd, static_cast<size_t>(out.st.st_size));
+    out.bytes = readWhole(out.handle->fd(), static_cast<size_t>(out.st.st_size));
     if (out.bytes != nullptr && checking()) {
       out.handle.reset(); // the bytes answer every request; no descriptor is held
     }

@@ -26,6 +26,11 @@ struct OpenedFile {
   std::shared_ptr<const std::string> bytes; // the whole file, or null
 };
 
+// Opens `relative` below `root_fd` (see openBeneath) and stats it; the handle is set only
+// when the result is Ok. What a request does without the cache.
+OpenedFile openFile(int root_fd, const std::string& root_real, const std::string& relative,
+                    bool follow_symlinks);
+
 // Remembers files for one I/O thread so that a file asked for again costs at most one
 // system call. Two modes, by `validity`:
 //

@@ -190,16 +190,7 @@ OpenedFile StaticFilesFilter::open(const Mount& mount, const std::string& relati
         static_cast<size_t>(&mount - config_->mounts.data()), mount.root_fd, mount.root, relative,
         config_->follow_symlinks, decoder_callbacks_->dispatcher().timeSource());
   }
-  OpenedFile file;
-  int fd = -1;
-  file.result = openBeneath(mount.root_fd, mount.root, relative, config_->follow_symlinks, fd);
-  if (fd >= 0) {
-    file.handle = std::make_shared<FileHandle>(fd); // closes it whatever happens next
-  }
-  if (file.result == OpenResult::Ok && ::fstat(fd, &file.st) != 0) {
-    file.result = OpenResult::NotFound;
-  }
-  return file;
+  return openFile(mount.root_fd, mount.root, relative, config_->follow_symlinks);
 }
 
 http::FilterStatus StaticFilesFilter::decodeHeaders(http::RequestHeaders& headers, bool) {
