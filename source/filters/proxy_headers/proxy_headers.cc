@@ -17,6 +17,52 @@ constexpr std::string_view kRequestId = "x-request-id";
 
 bool isOws(char c) { return c == ' ' || c == '\t'; }
 
+// Whether lowercase `name`, with every '_' read as '-', starts with `prefix` (or equals it).
+// Frameworks read the two spellings as one field (Django's META, WSGI and CGI environs turn
+// both into HTTP_X_FORWARDED_FOR), so a client's `X_Forwarded_For` must be policed like
+// `X-Forwarded-For`.
+bool readsAs(std::string_view name, std::string_view prefix, bool whole) {
+  if (name.size() < prefix.size() || (whole && name.size() != prefix.size())) {
+    return false;
+  }
+  for (size_t i = 0; i < prefix.size(); ++i) {
+    const char c = name[i] == '_' ? '-' : name[i];
+    if (c != prefix[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A request field that carries forwarding information (in either spelling).
+bool isForwardingName(std::string_view name, bool use_forwarded) {
+  return readsAs(name, kXForwardedPrefix, false) || readsAs(name, kRequestId, true) ||
+         (use_forwarded && name == kForwarded);
+}
+
+// A port RFC 7239 hides: "_" then letters, digits, '.', '_' or '-'.
+bool isObfuscatedPort(std::string_view port) {
+  if (port.size() < 2 || port.front() != '_') {
+    return false;
+  }
+  for (char c : port) {
+    const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A port of a Host value: 1 to 5 digits, at most 65535.
+bool isPort(std::string_view port) {
+  uint64_t value = 0;
+  return !port.empty() && port.size() <= 5 && port.find_first_not_of("0123456789") ==
+                                                   std::string_view::npos &&
+         parseUint(port, value) && value <= 65535;
+}
+
 // All values of `name`, joined in order when there is more than one field (the common case
 // of one field costs no copy).
 std::string_view combinedValue(const http::HeaderMap& headers, std::string_view name,
@@ -119,8 +165,9 @@ std::optional<network::Address> parseNode(std::string_view node) {
       return std::nullopt;
     }
   }
-  uint64_t port = 0;
-  if (!port_text.empty() && (!parseUint(port_text, port) || port > 65535)) {
+  uint64_t port = 0; // (an obfuscated port hides the number: 0, as for none)
+  if (!port_text.empty() && !isObfuscatedPort(port_text) &&
+      (!parseUint(port_text, port) || port > 65535)) {
     return std::nullopt;
   }
   auto address = network::Address::fromIp(ip, static_cast<uint16_t>(port));
@@ -157,24 +204,39 @@ bool isValidForwardedHost(std::string_view host) {
   if (host.empty() || host.size() > 261) {
     return false;
   }
-  for (char c : host) {
-    const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                    std::string_view("-._~%!$&'()*+;=:[]").find(c) != std::string_view::npos;
-    if (!ok) {
+  std::string_view name = host;
+  std::string_view port;
+  if (host.front() == '[') {
+    // An IPv6 literal, then optionally ":port".
+    const size_t close = host.find(']');
+    if (close == std::string_view::npos) {
       return false;
     }
-  }
-  // Brackets only around an IPv6 literal at the start.
-  const size_t open = host.find('[');
-  const size_t close = host.find(']');
-  if (open != std::string_view::npos || close != std::string_view::npos) {
-    if (open != 0 || close == std::string_view::npos ||
-        host.find('[', 1) != std::string_view::npos ||
-        host.find(']', close + 1) != std::string_view::npos) {
+    if (!network::Address::fromIp(host.substr(1, close - 1), 0).ok() ||
+        host.find(':', 1) > close) { // (a bracketed IPv4 is not a literal)
       return false;
     }
     const std::string_view rest = host.substr(close + 1);
-    if (!rest.empty() && rest.front() != ':') {
+    if (!rest.empty() && (rest.front() != ':' || !isPort(rest.substr(1)))) {
+      return false;
+    }
+    return true;
+  }
+  if (const size_t colon = host.find(':'); colon != std::string_view::npos) {
+    name = host.substr(0, colon);
+    port = host.substr(colon + 1);
+    if (!isPort(port)) { // (digits only: also refuses a second colon)
+      return false;
+    }
+  }
+  // A DNS name or an IPv4 address: letters, digits, '-', '.' and '_'.
+  if (name.empty()) {
+    return false;
+  }
+  for (char c : name) {
+    const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    c == '-' || c == '.' || c == '_';
+    if (!ok) {
       return false;
     }
   }
@@ -184,6 +246,8 @@ bool isValidForwardedHost(std::string_view host) {
 bool parseForwarded(std::string_view value, std::vector<ForwardedElement>& out) {
   out.clear();
   ForwardedElement element;
+  bool has_pair = false; // (RFC 9110 §5.6.1: empty list members are ignored)
+  uint8_t seen = 0;       // the parameters of this element so far
   size_t i = 0;
   const size_t n = value.size();
   auto skipOws = [&] {
@@ -238,17 +302,31 @@ bool parseForwarded(std::string_view value, std::vector<ForwardedElement>& out) 
       if (escaped) {
         pair_value = {};
       }
-      if (http::equalsIgnoreCase(name, "for")) {
+      // Each parameter at most once per element (RFC 7239 §4): a second one is malformed,
+      // not a choice between the two.
+      const uint8_t bit = http::equalsIgnoreCase(name, "for")     ? 1
+                          : http::equalsIgnoreCase(name, "proto") ? 2
+                          : http::equalsIgnoreCase(name, "host")  ? 4
+                          : http::equalsIgnoreCase(name, "by")    ? 8
+                                                                  : 0;
+      if ((seen & bit) != 0) {
+        return false;
+      }
+      seen |= bit;
+      if (bit == 1) {
         element.for_node = pair_value;
-      } else if (http::equalsIgnoreCase(name, "proto")) {
+      } else if (bit == 2) {
         element.proto = pair_value;
-      } else if (http::equalsIgnoreCase(name, "host")) {
+      } else if (bit == 4) {
         element.host = pair_value;
       }
+      has_pair = true;
       skipOws();
     }
     if (i == n) {
-      out.push_back(element);
+      if (has_pair) {
+        out.push_back(element);
+      }
       return true;
     }
     if (value[i] == ';') {
@@ -257,8 +335,12 @@ bool parseForwarded(std::string_view value, std::vector<ForwardedElement>& out) 
     }
     if (value[i] == ',') {
       ++i;
-      out.push_back(element);
+      if (has_pair) {
+        out.push_back(element);
+      }
       element = ForwardedElement{};
+      has_pair = false;
+      seen = 0;
       continue;
     }
     return false;
@@ -269,22 +351,27 @@ http::FilterStatus ProxyHeadersFilter::decodeHeaders(http::RequestHeaders& heade
   http::StreamInfo& info = decoder_callbacks_->streamInfo();
   if (!config_->trustsPeer(info.peer_address)) {
     info.peer_trusted = false;
-    stripForwardingHeaders(headers);
+    strip(headers, /*underscored_only=*/false);
     return http::FilterStatus::Continue;
   }
   info.peer_trusted = true;
+  // A trusted proxy vouches for the fields it writes, not for a client's `X_Forwarded_For`
+  // it passed on (nginx drops such names by default; others do not).
+  strip(headers, /*underscored_only=*/true);
   if (!config_->use_forwarded || !applyForwarded(headers, info)) {
     applyXForwarded(headers, info);
   }
   return http::FilterStatus::Continue;
 }
 
-void ProxyHeadersFilter::stripForwardingHeaders(http::RequestHeaders& headers) const {
+void ProxyHeadersFilter::strip(http::RequestHeaders& headers, bool underscored_only) const {
   absl::InlinedVector<std::string, 4> doomed;
   for (size_t i = 0; i < headers.size(); ++i) {
     const std::string_view name = headers.nameAt(i);
-    if (startsWith(name, kXForwardedPrefix) || name == kRequestId ||
-        (config_->use_forwarded && name == kForwarded)) {
+    if (underscored_only && name.find('_') == std::string_view::npos) {
+      continue;
+    }
+    if (isForwardingName(name, config_->use_forwarded)) {
       doomed.emplace_back(name);
     }
   }

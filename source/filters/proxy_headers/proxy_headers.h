@@ -47,7 +47,8 @@ size_t selectClientHop(const HopList& hops, const Config& config);
 // A trusted X-Forwarded-Proto / Forwarded proto value, as the scheme to use ("http" or
 // "https"; "ws"/"wss" map to these), or empty if the value is not one of them.
 std::string_view schemeFromProto(std::string_view proto);
-// Is `host` a plausible Host value (reg-name, IPv4 or [IPv6], optional :port)?
+// Is `host` a plausible Host value: a name (letters, digits, '-', '.', '_'), an IPv4
+// address or an [IPv6] literal, then optionally ":" and a port (digits, at most 65535)?
 bool isValidForwardedHost(std::string_view host);
 
 // One element of an RFC 7239 Forwarded header (views into the header value; quoted values
@@ -58,7 +59,8 @@ struct ForwardedElement {
   std::string_view host;
 };
 // Parses a Forwarded header value; returns false if it is malformed (then nothing in it is
-// used).
+// used), including a parameter given twice in one element (RFC 7239 §4). Empty list members
+// are skipped.
 bool parseForwarded(std::string_view value, std::vector<ForwardedElement>& out);
 
 // Applies the proxy-header policy to one request (see the proto for the behaviour).
@@ -72,7 +74,9 @@ public:
   http::FilterStatus decodeHeaders(http::RequestHeaders& headers, bool end_stream) override;
 
 private:
-  void stripForwardingHeaders(http::RequestHeaders& headers) const;
+  // Removes the forwarding fields (x-forwarded-*, x-request-id, forwarded when used), in
+  // either spelling ('-' or '_'); with `underscored_only`, only those spelt with '_'.
+  void strip(http::RequestHeaders& headers, bool underscored_only) const;
   // Returns true if a Forwarded header was present and used.
   bool applyForwarded(http::RequestHeaders& headers, http::StreamInfo& info) const;
   void applyXForwarded(http::RequestHeaders& headers, http::StreamInfo& info) const;

@@ -195,9 +195,19 @@ TEST_F(ProxyHeadersTest, HostFromTrustedXForwardedHost) {
   EXPECT_EQ(h->info().request_headers->count("host"), 1u);
   h = run("10.0.0.1", {{"x-forwarded-host", "[2001:db8::1]:8080"}});
   EXPECT_EQ(h->info().request_headers->authority(), "[2001:db8::1]:8080");
-  for (const char* bad : {"evil.com/path", "a b", "x@y", "[::1", "x]:80", ""}) {
+  h = run("10.0.0.1", {{"x-forwarded-host", "192.0.2.7:65535"}});
+  EXPECT_EQ(h->info().request_headers->authority(), "192.0.2.7:65535");
+  // Not a host: an empty name, a port that is not digits or over 65535, two ports, other
+  // characters, a bracketed IPv4 or a literal that is not an IPv6 address.
+  for (const char* bad :
+       {"evil.com/path", "a b", "x@y", "[::1", "x]:80", "", ":80", "ex.com:abc", "ex.com:80:90",
+        "ex.com:99999999", "ex.com:65536", "ex.com:", "*", "%", "a%41.example", "[zz]",
+        "[1.2.3.4]", "[::1]x", "[::1]:", "ex.com;x=y", "[::1]:80:90"}) {
     h = run("10.0.0.1", {{"x-forwarded-host", bad}});
     EXPECT_EQ(h->info().request_headers->authority(), "example.com") << bad;
+  }
+  for (const char* good : {"a-b.example", "under_score.local", "[::ffff:1.2.3.4]:1"}) {
+    EXPECT_TRUE(isValidForwardedHost(good)) << good;
   }
 }
 
@@ -225,6 +235,35 @@ TEST_F(ProxyHeadersTest, UntrustedPeerLosesEveryForwardingHeader) {
   EXPECT_EQ(req.authority(), "example.com");
   EXPECT_EQ(h->info().client_address.ip(), "192.0.2.99");
   EXPECT_FALSE(h->info().peer_trusted);
+}
+
+// Frameworks read `X_Forwarded_For` as `X-Forwarded-For` (Django's META, WSGI environs): a
+// client must not get through with the underscore spelling, from an untrusted peer or
+// through a trusted proxy that passes such names on.
+TEST_F(ProxyHeadersTest, UnderscoreSpellingsAreStrippedFromEveryPeer) {
+  configure("trusted_hosts: ['10.0.0.1']\nuse_forwarded: true");
+  const Headers spoofed = {{"x_forwarded_for", "6.6.6.6"}, {"x_forwarded-proto", "https"},
+                           {"x-forwarded_host", "evil.example"}, {"x_request_id", "spoof"},
+                           {"x_real_ip", "6.6.6.6"}, {"x_forwardedfor", "kept"}};
+  for (const char* peer : {"192.0.2.99", "10.0.0.1"}) {
+    auto h = run(peer, spoofed);
+    const auto& req = *h->info().request_headers;
+    for (const char* gone :
+         {"x_forwarded_for", "x_forwarded-proto", "x-forwarded_host", "x_request_id"}) {
+      EXPECT_FALSE(req.has(gone)) << peer << " " << gone;
+    }
+    // Names that do not read as a forwarding field stay.
+    EXPECT_TRUE(req.has("x_real_ip")) << peer;
+    EXPECT_TRUE(req.has("x_forwardedfor")) << peer;
+    EXPECT_EQ(req.scheme(), "http") << peer;
+    EXPECT_EQ(req.authority(), "example.com") << peer;
+    EXPECT_EQ(h->info().client_address.ip(), peer);
+  }
+  // The trusted proxy's own (dash-spelt) fields are used as before.
+  auto h = run("10.0.0.1", {{"x-forwarded-for", "198.51.100.7"}, {"x_forwarded_for", "6.6.6.6"}});
+  EXPECT_EQ(h->info().client_address.ip(), "198.51.100.7");
+  EXPECT_EQ(h->info().request_headers->getOr("x-forwarded-for"), "198.51.100.7");
+  EXPECT_FALSE(h->info().request_headers->has("x_forwarded_for"));
 }
 
 TEST_F(ProxyHeadersTest, NoTrustedHostsMeansStripOnly) {
@@ -330,6 +369,32 @@ TEST_F(ProxyHeadersTest, MalformedOrHiddenForwardedKeepsThePeer) {
   EXPECT_EQ(h->info().request_headers->scheme(), "https");
   h = run("10.0.0.1", {{"forwarded", "for=_hidden"}});
   EXPECT_EQ(h->info().client_address.ip(), "10.0.0.1");
+  // A parameter given twice is malformed: neither value is believed.
+  h = run("10.0.0.1", {{"forwarded", "for=192.0.2.43;host=a.example;host=evil.example"}});
+  EXPECT_EQ(h->info().client_address.ip(), "10.0.0.1");
+  EXPECT_EQ(h->info().request_headers->authority(), "example.com");
+}
+
+TEST_F(ProxyHeadersTest, ForwardedSkipsEmptyMembersAndTakesObfuscatedPorts) {
+  configure("trusted_hosts: ['10.0.0.0/8']\nuse_forwarded: true");
+  // RFC 9110 §5.6.1: empty list members are not hops.
+  for (const char* value : {"for=192.0.2.43,", "for=192.0.2.43, , for=10.0.0.3",
+                            ", for=192.0.2.43", "for=192.0.2.43,,"}) {
+    auto h = run("10.0.0.1", {{"forwarded", value}});
+    EXPECT_EQ(h->info().client_address.ip(), "192.0.2.43") << value;
+  }
+  // RFC 7239 §6: an obfuscated port hides the number, not the address.
+  auto h = run("10.0.0.1", {{"forwarded", "for=\"192.0.2.43:_hidden\""}});
+  EXPECT_EQ(h->info().client_address.ip(), "192.0.2.43");
+  EXPECT_EQ(h->info().client_address.port(), 0);
+  h = run("10.0.0.1", {{"forwarded", "for=\"[2001:db8::1]:_p-1.x\""}});
+  EXPECT_EQ(h->info().client_address.ip(), "2001:db8::1");
+  EXPECT_EQ(h->info().client_address.port(), 0);
+  // "_" alone, or other characters, is not a port.
+  h = run("10.0.0.1", {{"forwarded", "for=\"192.0.2.43:_\""}});
+  EXPECT_EQ(h->info().client_address.ip(), "10.0.0.1");
+  h = run("10.0.0.1", {{"forwarded", "for=\"192.0.2.43:_a/b\""}});
+  EXPECT_EQ(h->info().client_address.ip(), "10.0.0.1");
 }
 
 TEST_F(ProxyHeadersTest, UntrustedForwardedIsStrippedWhenEnabled) {
@@ -359,10 +424,15 @@ TEST(ForwardedParser, ParsesElementsPairsAndQuotedValues) {
 
 TEST(ForwardedParser, RejectsMalformedHeaders) {
   std::vector<ForwardedElement> e;
-  for (const char* bad :
-       {"", "for", "for=", "for=\"1.2.3.4", "=1.2.3.4", "for=1.2.3.4 x", "for=[::1]"}) {
+  for (const char* bad : {"", "for", "for=", "for=\"1.2.3.4", "=1.2.3.4", "for=1.2.3.4 x",
+                          "for=[::1]", "for=1.2.3.4;FOR=5.6.7.8", "by=a;proto=http;by=b"}) {
     EXPECT_FALSE(parseForwarded(bad, e)) << bad;
   }
+  // Empty members are skipped; only commas is well-formed and has no element.
+  ASSERT_TRUE(parseForwarded(" , ,", e));
+  EXPECT_TRUE(e.empty());
+  ASSERT_TRUE(parseForwarded("for=a, ,for=b", e));
+  EXPECT_EQ(e.size(), 2u);
 }
 
 TEST(ProxyHeadersConfig, RejectsBadEntries) {
