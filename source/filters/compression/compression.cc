@@ -31,8 +31,19 @@ void addVary(http::ResponseHeaders& headers, bool present) {
     }
   }
   std::string joined = headers.getJoined("vary");
-  joined += ", accept-encoding";
+  joined = trim(joined).empty() ? "accept-encoding" : cat(joined, ", accept-encoding");
   headers.set("vary", joined);
+}
+
+// Whether one of the tags of an If-None-Match value is W/`strong` (`strong` with its quotes).
+bool listsWeakened(std::string_view if_none_match, std::string_view strong) {
+  for (size_t at = if_none_match.find(strong); at != std::string_view::npos;
+       at = if_none_match.find(strong, at + 1)) {
+    if (at >= 2 && if_none_match.substr(at - 2, 2) == "W/") {
+      return true;
+    }
+  }
+  return false;
 }
 
 } // namespace
@@ -145,9 +156,14 @@ bool CompressionFilter::shouldCompress(http::ResponseHeaders& headers, bool end_
                                        Encoding& encoding, uint64_t& length) const {
   length = 0;
   const int status = headers.status();
-  if (status < 200 || status == 204 || status == 206 || status == 304) {
+  if (status < 200 || status == 204) {
     return false;
   }
+  // A 206 (its ranges are of the identity bytes) and a 304 have no body to compress, but
+  // must carry the Vary (and a 304 the ETag) that the 200 would have (RFC 9110 §15.3.7,
+  // §15.4.5).
+  const bool not_modified = status == 304;
+  bool partial = status == 206;
   // One pass over the response head collects everything the decision needs. Names are
   // lowercase, and a name's length leaves at most two candidates to compare it with.
   std::string_view content_type;
@@ -169,7 +185,7 @@ bool CompressionFilter::shouldCompress(http::ResponseHeaders& headers, bool end_
       break;
     case 13:
       if (name == "content-range") {
-        return false;
+        partial = true;
       }
       if (name == "cache-control" && http::hasToken(headers.valueAt(i), "no-transform")) {
         return false;
@@ -190,7 +206,15 @@ bool CompressionFilter::shouldCompress(http::ResponseHeaders& headers, bool end_
       break;
     }
   }
+  if (not_modified) {
+    notModified(headers, has_type && config_->compressible(content_type), has_vary);
+    return false;
+  }
   if (!has_type || !config_->compressible(content_type)) {
+    return false;
+  }
+  if (partial) {
+    addVary(headers, has_vary);
     return false;
   }
   uint64_t declared = 0;
@@ -219,6 +243,30 @@ bool CompressionFilter::shouldCompress(http::ResponseHeaders& headers, bool end_
   length = known_length ? declared : 0;
   encoding = *chosen;
   return true;
+}
+
+void CompressionFilter::notModified(http::ResponseHeaders& headers, bool compressible_type,
+                                    bool has_vary) const {
+  // A 304 usually has no Content-Type. Its 200 was compressed for this client if the client
+  // holds the weakened tag of it (W/"x", which only this filter makes of "x") and would
+  // still get an encoding: then the 304 names that tag, so a cache can match it to what it
+  // stored (RFC 9111 §4.3.4), and keeps the Vary.
+  const http::RequestHeaders& request = encoder_callbacks_->requestHeaders();
+  const auto etag = headers.get("etag");
+  const auto if_none_match = request.get("if-none-match");
+  bool weaken = false;
+  if (etag && etag->size() >= 2 && etag->front() == '"' && if_none_match &&
+      listsWeakened(*if_none_match, *etag)) {
+    const AcceptEncoding accept = AcceptEncoding::fromHeaders(request);
+    weaken = accept.choose(config_->encodings.data(), config_->encodings.size()).has_value();
+  }
+  if (weaken) {
+    const std::string weak = cat("W/", *etag);
+    headers.set("etag", weak);
+  }
+  if (weaken || compressible_type) {
+    addVary(headers, has_vary);
+  }
 }
 
 http::FilterStatus CompressionFilter::encodeHeaders(http::ResponseHeaders& headers,

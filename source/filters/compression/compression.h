@@ -82,6 +82,8 @@ private:
   // `length` is set to the declared Content-Length (0 when there is none).
   bool shouldCompress(http::ResponseHeaders& headers, bool end_stream, Encoding& encoding,
                       uint64_t& length) const;
+  // A 304's ETag and Vary, as the 200 this client holds had them.
+  void notModified(http::ResponseHeaders& headers, bool compressible_type, bool has_vary) const;
   // The library failed: the compressed stream cannot go on, so neither can the response.
   http::FilterStatus fail();
   void account(size_t in, size_t out) const;

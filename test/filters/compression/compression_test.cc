@@ -415,6 +415,49 @@ TEST_F(CompressionTest, VaryIsMergedAndETagWeakened) {
   EXPECT_EQ(h->response.headers.getOr("etag"), "\"v3\"");
 }
 
+// RFC 9110 §15.4.5 and §15.3.7: a 304 and a 206 carry the ETag and Vary the 200 would.
+TEST_F(CompressionTest, NotModifiedAndPartialCarryTheValidatorsOfThe200) {
+  Producer::Spec not_modified;
+  not_modified.status = 304;
+  not_modified.headers = {{"etag", "\"v1\""}}; // (no type, as a 304 usually is)
+  // The client holds the compressed 200 (W/"v1") and would get it compressed again.
+  auto h = run(not_modified, {{"accept-encoding", "gzip"}, {"if-none-match", "\"x\", W/\"v1\""}});
+  EXPECT_EQ(h->response.status, 304);
+  EXPECT_EQ(h->response.headers.getOr("etag"), "W/\"v1\"");
+  EXPECT_EQ(h->response.headers.getOr("vary"), "accept-encoding");
+  EXPECT_FALSE(h->response.headers.has("content-encoding"));
+  // It holds the identity 200 ("v1"), or would not get an encoding now: the tag stays.
+  for (const Headers& request :
+       {Headers{{"accept-encoding", "gzip"}, {"if-none-match", "\"v1\""}},
+        Headers{{"accept-encoding", "identity"}, {"if-none-match", "W/\"v1\""}},
+        Headers{{"if-none-match", "W/\"v1\""}}}) {
+    h = run(not_modified, request);
+    EXPECT_EQ(h->response.headers.getOr("etag"), "\"v1\"");
+    EXPECT_FALSE(h->response.headers.has("vary"));
+  }
+  // A 304 that says its type gets the Vary of a compressible type either way.
+  not_modified.headers.emplace_back("content-type", "text/html");
+  h = run(not_modified, {{"if-none-match", "\"v1\""}});
+  EXPECT_EQ(h->response.headers.getOr("etag"), "\"v1\"");
+  EXPECT_EQ(h->response.headers.getOr("vary"), "accept-encoding");
+  // A 206 is of the identity bytes (never compressed), with the Vary of its 200.
+  Producer::Spec partial = json(text(3000));
+  partial.status = 206;
+  partial.headers.emplace_back("content-range", "bytes 0-2999/9000");
+  partial.headers.emplace_back("etag", "\"v2\"");
+  h = run(partial, {{"accept-encoding", "gzip"}});
+  EXPECT_FALSE(h->response.headers.has("content-encoding"));
+  EXPECT_EQ(h->response.headers.getOr("etag"), "\"v2\"");
+  EXPECT_EQ(h->response.headers.getOr("vary"), "accept-encoding");
+  partial.headers[0].second = "image/png";
+  EXPECT_FALSE(run(partial, {{"accept-encoding", "gzip"}})->response.headers.has("vary"));
+  // An empty Vary becomes "accept-encoding", not ", accept-encoding".
+  Producer::Spec empty_vary = json(text(1000));
+  empty_vary.headers.emplace_back("vary", "");
+  h = run(empty_vary, {{"accept-encoding", "gzip"}});
+  EXPECT_EQ(h->response.headers.getJoined("vary"), "accept-encoding");
+}
+
 TEST_F(CompressionTest, FieldsWhoseNamesHaveTheSameLengthAreToldApart) {
   // The head is scanned once, names sorted by length: "x-powered-by" is not
   // content-type, "date" is not vary, "cache-control" is not content-range, and so on.
