@@ -470,6 +470,14 @@ PyObject* sendCall(PyObject* self, PyObject* args, PyObject* kwargs) {
       PyErr_Format(PyExc_ValueError, "invalid HTTP status %ld", code);
       return nullptr;
     }
+    if (code < 200) {
+      // The answer to a request is final; a 1xx is interim (RFC 9110 §15.2), and a client
+      // sent one waits on for the real answer.
+      PyErr_Format(PyExc_ValueError,
+                   "http.response.start status %ld is an interim (1xx) status, not a final one",
+                   code);
+      return nullptr;
+    }
     auto headers = std::make_unique<http::ResponseHeaders>(static_cast<int>(code));
     PyObject* h = PyDict_GetItemWithError(message, N.headers);
     if (h == nullptr && PyErr_Occurred()) {

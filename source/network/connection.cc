@@ -53,6 +53,11 @@ void Connection::onFileEvent(uint32_t events) {
   if ((events & event::FileReadyType::Read) && transport_->writeNeedsReadable()) {
     events |= event::FileReadyType::Write;
   }
+  if (events & event::FileReadyType::Closed) {
+    // The peer's FIN is in the socket, possibly behind data: read until it.
+    peer_closed_ = true;
+    events |= event::FileReadyType::Read;
+  }
   if (events & event::FileReadyType::Write) {
     onWriteReady();
   }
@@ -90,6 +95,14 @@ void Connection::onReadReady() {
     return;
   }
   IoResult result = transport_->doRead(read_buffer_, kReadChunk);
+  if (peer_closed_ && result.action == IoResult::Action::KeepOpen && !result.end_stream &&
+      result.bytes > 0 && result.bytes < kReadChunk) {
+    // A short read stops before the FIN (it raises no new edge): one more read finds it.
+    const IoResult more = transport_->doRead(read_buffer_, kReadChunk - result.bytes);
+    result.bytes += more.bytes;
+    result.end_stream = more.end_stream;
+    result.action = more.action;
+  }
   bytes_received_ += result.bytes;
   if (result.action == IoResult::Action::Close) {
     closeNow(ConnectionEvent::RemoteClose);

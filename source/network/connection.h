@@ -104,6 +104,7 @@ private:
   CloseType close_type_{CloseType::NoFlush};
   int read_disable_count_{0};
   bool read_pending_{false};  // readiness arrived while reading was disabled
+  bool peer_closed_{false};   // the kernel reported the peer's FIN (EPOLLRDHUP)
   bool write_blocked_{false}; // waiting for the socket to become writable
   bool write_scheduled_{false};
   bool in_read_callback_{false};

@@ -4,6 +4,7 @@
 import json
 import socket
 import time
+from urllib.parse import quote
 
 import pytest
 
@@ -257,3 +258,106 @@ listeners:
     status, _, body = c.response()
     assert status == 200 and body == b"hello world"
     c.close()
+
+
+def probe_config():
+    apps = ROOT / "test/integration/apps"
+    return f"""
+concurrency: 1
+listeners:
+- name: main
+  address: {{socket_address: {{address: 127.0.0.1, port_value: @PORT@}}}}
+  filter_chain:
+  - name: pounce.filters.asgi
+    typed_config:
+      "@type": type.googleapis.com/pounce.filters.asgi.v1.Asgi
+      app: "probe:app"
+      app_dir: [{apps}]
+"""
+
+
+def read_all(sock, timeout=5.0):
+    """Everything the server sends until it closes (bounded by `timeout`)."""
+    sock.settimeout(timeout)
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def test_answers_given_before_a_half_close_are_all_written(pounce):
+    """Pipelined requests the server answers at once, then FIN: every answer arrives. (A FIN
+    while an answer is still pending is the client leaving, as nginx and uvicorn take it:
+    test_asgi.py's disconnect tests.)"""
+    s = pounce(config())
+    sock = s.connect()
+    sock.sendall(b"".join(f"GET /{i} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for i in range(3)))
+    sock.shutdown(socket.SHUT_WR)
+    data = read_all(sock)
+    sock.close()
+    assert data.count(b"HTTP/1.1 200 OK") == 3, data
+    assert data.count(b"hello\n") == 3
+
+
+def test_an_app_body_longer_than_its_content_length_is_cut_and_the_connection_closes(pounce):
+    """The bytes past the declared length would be read as the next response."""
+    s = pounce(probe_config())
+    c = conn(s)
+    fake = "abcHTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nEVIL"
+    c.send(f"GET /declared?cl=3&body={quote(fake)} HTTP/1.1\r\nHost: x\r\n\r\n"
+           "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    status, headers, body = c.response()
+    assert status == 200 and body == b"abc"
+    assert c.closed_by_peer()
+    assert b"EVIL" not in c._pending
+    assert wait_for(lambda: "longer than its Content-Length" in s.log(), what="the warning")
+
+
+def test_an_app_body_shorter_than_its_content_length_closes_the_connection(pounce):
+    s = pounce(probe_config())
+    c = conn(s)
+    c.send(b"GET /declared?cl=10&body=abc HTTP/1.1\r\nHost: x\r\n\r\n")
+    c.sock.settimeout(5)
+    data = read_all(c.sock)
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"\r\n\r\nabc")
+    assert wait_for(lambda: "shorter than its Content-Length" in s.log(), what="the warning")
+
+
+def test_an_interim_status_from_the_app_is_refused(pounce):
+    """A 1xx as the answer would leave the client waiting, or take the next answer for it."""
+    s = pounce(probe_config())
+    c = conn(s)
+    c.send(b"GET /status?code=103 HTTP/1.1\r\nHost: x\r\n\r\nGET /status?code=204 HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, _, _ = c.response()
+    assert status == 500
+    assert c.response()[0] == 204
+    assert wait_for(lambda: "interim (1xx) status" in s.log(), what="the app's error")
+
+
+def test_an_upgrade_the_server_does_not_do_is_an_ordinary_request(pounce):
+    s = pounce(probe_config())
+    c = conn(s)
+    c.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nUpgrade: foo/2\r\nConnection: Upgrade\r\n"
+           b"Content-Length: 2\r\n\r\nhi"
+           b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: foo\r\nConnection: Upgrade\r\n\r\n")
+    c.sock.settimeout(5)
+    status, _, body = c.response()
+    assert status == 200 and body == b"hi"
+    status, _, body = c.response()
+    assert status == 200 and body == b""
+
+
+def test_absolute_form_targets_name_the_host(pounce):
+    s = pounce(probe_config())
+    c = conn(s)
+    c.send(b"GET http://other.example:8080/scope?x=1 HTTP/1.1\r\nHost: wrong\r\n\r\n")
+    status, _, body = c.response()
+    assert status == 200
+    scope = json.loads(body)
+    assert scope["path"] == "/scope" and scope["query_string"] == "x=1"
+    assert ["host", "other.example:8080"] in scope["headers"]
+    assert scope["server"] is not None
+    c.send(b"GET * HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert c.response()[0] == 400

@@ -43,7 +43,9 @@ public:
       : cb_(std::move(cb)) {
     short flags = EV_PERSIST;
     if (events & FileReadyType::Read) {
-      flags |= EV_READ;
+      // With it the peer's FIN is reported (EPOLLRDHUP) even when it came with the last
+      // data: an edge-triggered reader that stops at a short read would not see it otherwise.
+      flags |= EV_READ | EV_CLOSED;
     }
     if (events & FileReadyType::Write) {
       flags |= EV_WRITE;
@@ -75,6 +77,9 @@ private:
     }
     if (what & EV_WRITE) {
       events |= FileReadyType::Write;
+    }
+    if (what & EV_CLOSED) {
+      events |= FileReadyType::Closed;
     }
     static_cast<FileEventImpl*>(arg)->cb_(events);
   }

@@ -42,13 +42,18 @@ struct FieldScan {
   bool has_content_length{false};
   bool app_wants_close{false};
   size_t lines{0};
+  // The Content-Length fields: how many, their value, and whether they disagree or one is
+  // not a number (then none of them can go out).
+  uint32_t content_lengths{0};
+  uint64_t content_length{0};
+  bool content_length_bad{false};
 };
 
 // Appends "name: value\r\n" for each field that may go out. Names must be RFC 9110 tokens;
 // values are checked here only with `check_values` (otherwise the caller checks them all
 // at once). A field that fails is dropped and logged.
 FieldScan appendFields(const ResponseHeaders& headers, std::string& out, bool upgrade, int status,
-                       bool bodyless_status, bool check_values) {
+                       bool bodyless_status, bool check_values, bool drop_content_length = false) {
   FieldScan scan;
   const size_t start = out.size();
   out.resize(start + headers.storageBytes() + 4 * headers.size());
@@ -70,9 +75,16 @@ FieldScan appendFields(const ResponseHeaders& headers, std::string& out, bool up
       }
     }
     if (name == "content-length") {
-      if (bodyless_status && status != 304) {
+      if ((bodyless_status && status != 304) || drop_content_length) {
         continue;
       }
+      uint64_t length = 0;
+      if (!parseUint(trimOws(value), length) ||
+          (scan.content_lengths > 0 && length != scan.content_length)) {
+        scan.content_length_bad = true;
+      }
+      scan.content_length = length;
+      ++scan.content_lengths;
       scan.has_content_length = true;
     } else if (name == "date") {
       scan.has_date = true;
@@ -258,10 +270,12 @@ bool ServerConnectionImpl::onHead(std::string_view head) {
       state_ = State::SwitchedToHttp2;
       return true;
     }
-    // Not taken: an ordinary request (an Upgrade the server does not do is ignored).
-    if (equalsIgnoreCase(trimOws(headers->getOr("upgrade")), "h2c")) {
-      upgrade_request_ = false;
-    }
+  }
+  if (upgrade_request_ &&
+      (protocol_ != Protocol::Http11 || !hasToken(headers->getOr("upgrade"), "websocket"))) {
+    // An Upgrade the server does not do (h2c not taken, any protocol but WebSocket) is
+    // ignored, and in HTTP/1.0 always (RFC 9110 §7.8): an ordinary request.
+    upgrade_request_ = false;
   }
   const bool has_body = chunked_ || body_remaining_ > 0;
   if (has_body) {
@@ -369,6 +383,8 @@ void ServerConnectionImpl::finishRequestCycle() {
   response_chunked_ = false;
   response_has_body_ = true;
   response_close_delimited_ = false;
+  response_length_known_ = false;
+  response_remaining_ = 0;
   if (reading_paused_) {
     reading_paused_ = false;
     callbacks_.readDisable(false);
@@ -435,9 +451,30 @@ void ServerConnectionImpl::encodeHeaders(const ResponseHeaders& headers, bool en
     out.resize(fields_start);
     scan = appendFields(headers, out, upgrade, status, bodyless_status, true);
   }
+  if (scan.content_lengths > 1 || scan.content_length_bad) [[unlikely]] {
+    // RFC 9110 §8.6: one value, of digits. Disagreeing or malformed values are all dropped
+    // (the body then goes chunked); copies of one value go out once.
+    const bool keep = !scan.content_length_bad;
+    const uint64_t value = scan.content_length;
+    POUNCE_LOG(Http, Warning, "response Content-Length fields %s: %s",
+               keep ? "repeated" : "invalid or disagreeing",
+               keep ? "sent once" : "dropped; the body is sent chunked");
+    out.resize(fields_start);
+    scan = appendFields(headers, out, upgrade, status, bodyless_status, true, true);
+    if (keep) {
+      out += "content-length: ";
+      out += std::to_string(value);
+      out += "\r\n";
+      scan.has_content_length = true;
+      scan.content_length = value;
+    }
+  }
   const bool has_date = scan.has_date;
   const bool has_server = scan.has_server;
   const bool has_content_length = scan.has_content_length;
+  // A declared length is kept to: the body's bytes are counted against it.
+  response_length_known_ = has_content_length && response_has_body_;
+  response_remaining_ = scan.content_length;
   const bool app_wants_close = scan.app_wants_close;
   if (!has_date) {
     out += "date: ";
@@ -484,6 +521,13 @@ void ServerConnectionImpl::encodeHeaders(const ResponseHeaders& headers, bool en
   if (upgrade_request_) {
     close_after_response_ = true;
   }
+  if (status < 200) {
+    // A 1xx cannot be the final answer (RFC 9110 §15.2): the client would wait on for one,
+    // or take the next response for it. Closing after it keeps the two from drifting apart.
+    POUNCE_LOG(Http, Warning, "a %d response is interim, not final: closing the connection after it",
+               status);
+    close_after_response_ = true;
+  }
   const bool last_allowed = limits_.max_requests_per_connection != 0 &&
                             requests_ + 1 >= limits_.max_requests_per_connection;
   if (!request_keep_alive_ || draining_ || last_allowed || app_wants_close || error_ ||
@@ -497,7 +541,34 @@ void ServerConnectionImpl::encodeHeaders(const ResponseHeaders& headers, bool en
   output_.add(out);
   callbacks_.onCodecOutput();
   if (end_stream) {
+    endBody();
     onResponseComplete();
+  }
+}
+
+uint64_t ServerConnectionImpl::countBody(uint64_t length) {
+  if (!response_length_known_) {
+    return length;
+  }
+  if (length > response_remaining_) [[unlikely]] {
+    POUNCE_LOG(Http, Warning,
+               "response body longer than its Content-Length: %d bytes dropped, closing the "
+               "connection after it",
+               length - response_remaining_);
+    close_after_response_ = true;
+    length = response_remaining_;
+  }
+  response_remaining_ -= length;
+  return length;
+}
+
+void ServerConnectionImpl::endBody() {
+  if (response_length_known_ && response_remaining_ > 0) [[unlikely]] {
+    // The client can only tell a short body by the connection closing.
+    POUNCE_LOG(Http, Warning,
+               "response body shorter than its Content-Length by %d bytes: closing the connection",
+               response_remaining_);
+    close_after_response_ = true;
   }
 }
 
@@ -525,10 +596,19 @@ void ServerConnectionImpl::encodeData(Buffer& data, bool end_stream) {
       output_.add("0\r\n\r\n");
     }
   } else {
-    output_.move(data);
+    const uint64_t n = countBody(data.length());
+    if (n < data.length()) [[unlikely]] {
+      Buffer owed;
+      owed.move(data, n);
+      data.clear();
+      output_.move(owed);
+    } else {
+      output_.move(data);
+    }
   }
   callbacks_.onCodecOutput();
   if (end_stream) {
+    endBody();
     onResponseComplete();
   }
 }
@@ -546,8 +626,8 @@ void ServerConnectionImpl::encodeFile(FileHandleSharedPtr file, uint64_t offset,
       output_.add(size);
       output_.addFile(std::move(file), offset, length);
       output_.add("\r\n");
-    } else {
-      output_.addFile(std::move(file), offset, length);
+    } else if (const uint64_t n = countBody(length); n > 0) {
+      output_.addFile(std::move(file), offset, n);
     }
   }
   if (end_stream && response_chunked_) {
@@ -555,6 +635,7 @@ void ServerConnectionImpl::encodeFile(FileHandleSharedPtr file, uint64_t offset,
   }
   callbacks_.onCodecOutput();
   if (end_stream) {
+    endBody();
     onResponseComplete();
   }
 }
@@ -580,6 +661,7 @@ void ServerConnectionImpl::encodeTrailers(const HeaderMap& trailers) {
     output_.add(out);
     callbacks_.onCodecOutput();
   }
+  endBody();
   onResponseComplete();
 }
 
@@ -606,13 +688,11 @@ void ServerConnectionImpl::onRemoteHalfClose() {
     }
     return;
   }
-  if (state_ == State::WaitResponse) {
-    // The whole request arrived; answer it, then close.
-    close_after_response_ = true;
-    return;
-  }
+  // A client's FIN is taken as the client leaving, as nginx and uvicorn take it (a TCP peer
+  // cannot tell a half-close from a close): a request still being answered is reset, so its
+  // app hears http.disconnect at once, and nothing pipelined behind it is read. Answers
+  // already queued are still written before the connection closes.
   if (decoder_ != nullptr && !response_complete_) {
-    // The client left in the middle of its request.
     if (stream_callbacks_ != nullptr) {
       stream_callbacks_->onResetStream(StreamResetReason::RemoteReset);
     }

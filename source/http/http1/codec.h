@@ -97,6 +97,14 @@ private:
   bool response_chunked_{false};
   bool response_has_body_{true};
   bool response_close_delimited_{false};
+  // Counts `length` body bytes against a declared Content-Length: returns how many may go
+  // out (the rest is dropped, and the connection closes after the response).
+  uint64_t countBody(uint64_t length);
+  // The body ended: one shorter than its Content-Length closes the connection.
+  void endBody();
+  // The response declared a Content-Length (of a body that goes out): the bytes still owed.
+  bool response_length_known_{false};
+  uint64_t response_remaining_{0};
   bool close_after_response_{false};
   bool draining_{false};
   bool error_{false};

@@ -170,9 +170,57 @@ bool nameIs(std::string_view name, std::string_view known) {
   return name.size() == known.size() && std::memcmp(name.data(), known.data(), known.size()) == 0;
 }
 
-} // namespace
-
 // --- parseRequestHead ---------------------------------------------------------------------
+
+// An authority of an http(s) URI without userinfo (RFC 9110 §4.2.4): a host (name, IPv4 or
+// [IP literal]) and optionally ":" port, in the characters RFC 3986 allows there.
+bool isValidAuthority(std::string_view authority) {
+  if (authority.empty()) {
+    return false;
+  }
+  for (char c : authority) {
+    const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    std::string_view("-._~!$&'()*+,;=:[]%").find(c) != std::string_view::npos;
+    if (!ok) {
+      return false;
+    }
+  }
+  return authority.front() != ':';
+}
+
+bool startsWithIgnoreCase(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && equalsIgnoreCase(s.substr(0, prefix.size()), prefix);
+}
+
+// absolute-form (RFC 9112 §3.2.2), "http://host:port/path?query": the path and query become
+// the request's path ("/" when the URI has none) and `authority` its host.
+ParseError parseAbsoluteForm(std::string_view target, RequestHeaders& headers,
+                             std::string_view& authority) {
+  std::string_view rest;
+  if (startsWithIgnoreCase(target, "http://")) {
+    rest = target.substr(7);
+  } else if (startsWithIgnoreCase(target, "https://")) {
+    rest = target.substr(8);
+  } else {
+    return {400, "invalid request target"};
+  }
+  const size_t end = rest.find_first_of("/?");
+  authority = rest.substr(0, end);
+  if (!isValidAuthority(authority)) {
+    return {400, "invalid authority in the request target"};
+  }
+  if (end == std::string_view::npos) {
+    headers.setPath("/");
+  } else if (rest[end] == '?') {
+    headers.setPath("/");
+    headers.appendPath(rest.substr(end));
+  } else {
+    headers.setPath(rest.substr(end));
+  }
+  return {};
+}
+
+} // namespace
 
 ParseError parseRequestHead(std::string_view head, const CodecLimits& limits, RequestHead& out) {
   out.headers = std::make_unique<RequestHeaders>();
@@ -213,11 +261,21 @@ ParseError parseRequestHead(std::string_view head, const CodecLimits& limits, Re
     return {414, "request target too long"};
   }
   const std::string_view target_view(target, target_len);
-  if (target_len == 0 || (target[0] != '/' && target_view != "*" &&
-                          target_view.find("://") == std::string_view::npos)) {
-    return {400, "invalid request target"};
+  // The authority of an absolute-form target, which the server uses instead of Host.
+  std::string_view target_authority;
+  if (target_len > 0 && target[0] == '/') {
+    headers.setPath(target_view); // origin-form, nearly every request
+  } else if (target_view == "*") {
+    if (method_view != "OPTIONS") { // asterisk-form is for OPTIONS only (RFC 9112 §3.2.4)
+      return {400, "invalid request target"};
+    }
+    headers.setPath(target_view);
+  } else {
+    const ParseError e = parseAbsoluteForm(target_view, headers, target_authority);
+    if (e) {
+      return e;
+    }
   }
-  headers.setPath(target_view);
   ++p;
 
   // HTTP-version CRLF: "HTTP/" DIGIT "." DIGIT
@@ -315,6 +373,12 @@ ParseError parseRequestHead(std::string_view head, const CodecLimits& limits, Re
 
   if (host_count > 1 || (host_count == 0 && out.protocol == Protocol::Http11)) {
     return {400, host_count > 1 ? "more than one Host header" : "missing Host header"};
+  }
+  if (!target_authority.empty()) {
+    // RFC 9112 §3.2.2: the target's authority, not Host, names the host. (Both copy the
+    // view, which points into the map's bytes, before the map changes.)
+    headers.setAuthority(target_authority);
+    headers.set("host", target_authority);
   }
   if (content_length_count > 1) {
     return {400, "more than one Content-Length header"};

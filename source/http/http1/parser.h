@@ -72,7 +72,9 @@ struct RequestHead {
 //
 // Methods are capitals, '-' and '_' (every registered method; lowercase is refused, as
 // nginx does); CONNECT gets 501. The target is visible ASCII without '#', in origin form,
-// absolute form or "*"; longer than max_uri_bytes gets 414. Versions other than 1.x get
+// absolute form (an http or https URI: its path becomes the path, "/" if it has none, and
+// its authority replaces Host) or "*" (OPTIONS only); anything else gets 400, longer than
+// max_uri_bytes 414. Versions other than 1.x get
 // 505. Field names are tokens with no space before the colon; values hold no control byte
 // but HTAB. Message framing follows RFC 9112 §6.1–6.3: one Content-Length of digits only,
 // or Transfer-Encoding ending in a single "chunked" (never both, never on HTTP/1.0).

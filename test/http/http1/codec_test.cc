@@ -637,5 +637,203 @@ TEST(Http1Codec, IgnoresLeadingEmptyLines) {
   EXPECT_EQ(run.events.size(), 1u);
 }
 
+// A codec with a recorder that does not answer by itself, for tests that answer by hand.
+struct Manual {
+  Manual() : codec(output, recorder, limits, time) { recorder.auto_respond = false; }
+  void feed(const std::string& bytes) {
+    Buffer in(bytes);
+    codec.dispatch(in);
+    rest = in.toString();
+  }
+  ResponseEncoder& encoder() { return *recorder.encoder_; }
+  test::SimulatedTimeSource time;
+  OutputQueue output;
+  Recorder recorder;
+  CodecLimits limits;
+  ServerConnectionImpl codec;
+  std::string rest; // bytes the codec left (pipelined behind a request being answered)
+};
+
+void answer(ResponseEncoder& encoder, const std::string& body) {
+  ResponseHeaders h(200);
+  h.add("content-length", std::to_string(body.size()));
+  encoder.encodeHeaders(h, false);
+  Buffer b(body);
+  encoder.encodeData(b, true);
+}
+
+// Recorded stream resets.
+struct ResetRecorder : public StreamCallbacks {
+  void onResetStream(StreamResetReason reason) override { resets.push_back(reason); }
+  void onAboveWriteBufferHighWatermark() override {}
+  void onBelowWriteBufferLowWatermark() override {}
+  std::vector<StreamResetReason> resets;
+};
+
+// A FIN is the client leaving (as nginx and uvicorn take it): a request still being answered
+// is reset at once, so the app stops working for nobody.
+TEST(Http1Codec, HalfCloseWhileAnAnswerIsPendingIsTheClientLeaving) {
+  Manual m;
+  m.feed("GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /behind HTTP/1.1\r\nHost: x\r\n\r\n");
+  ResetRecorder stream;
+  m.encoder().setStreamCallbacks(&stream);
+  m.codec.onRemoteHalfClose();
+  ASSERT_EQ(stream.resets.size(), 1u);
+  EXPECT_EQ(stream.resets[0], StreamResetReason::RemoteReset);
+  EXPECT_TRUE(m.recorder.closed);
+  EXPECT_EQ(m.recorder.events.size(), 1u); // nothing pipelined behind it is read
+}
+
+// Answers given before the FIN is read are all written (the connection flushes, then closes).
+TEST(Http1Codec, HalfCloseAfterAnsweredPipelinedRequestsKeepsTheirAnswers) {
+  test::SimulatedTimeSource time;
+  OutputQueue output;
+  Recorder recorder;
+  CodecLimits limits;
+  ServerConnectionImpl codec(output, recorder, limits, time);
+  Buffer in("GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n"
+            "GET /3 HTTP/1.1\r\nHost: x\r\n\r\n");
+  codec.dispatch(in);
+  codec.onRemoteHalfClose();
+  EXPECT_EQ(recorder.events.size(), 3u);
+  const std::string out = drain(output);
+  size_t count = 0;
+  for (size_t p = 0; (p = out.find("HTTP/1.1 200 OK", p)) != std::string::npos; ++p) {
+    ++count;
+  }
+  EXPECT_EQ(count, 3u);
+  EXPECT_TRUE(recorder.closed);
+}
+
+// RFC 9110 §8.6: the body the client gets is exactly the declared length, or the
+// connection closes so the client can tell.
+TEST(Http1Codec, ABodyLongerThanItsContentLengthIsCutAndCloses) {
+  Manual m;
+  m.feed("GET /1 HTTP/1.1\r\nHost: x\r\n\r\n");
+  ResponseHeaders h(200);
+  h.add("content-length", "3");
+  m.encoder().encodeHeaders(h, false);
+  Buffer b("abcHTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nEVIL");
+  m.encoder().encodeData(b, false);
+  Buffer more("more");
+  m.encoder().encodeData(more, true);
+  const std::string out = drain(m.output);
+  EXPECT_EQ(out.substr(out.size() - 7), "\r\n\r\nabc");
+  EXPECT_EQ(out.find("EVIL"), std::string::npos);
+  EXPECT_TRUE(m.recorder.closed);
+}
+
+TEST(Http1Codec, ABodyShorterThanItsContentLengthCloses) {
+  Manual m;
+  m.feed("GET /1 HTTP/1.1\r\nHost: x\r\n\r\n");
+  ResponseHeaders h(200);
+  h.add("content-length", "10");
+  m.encoder().encodeHeaders(h, false);
+  Buffer b("abc");
+  m.encoder().encodeData(b, true);
+  EXPECT_TRUE(m.recorder.closed);
+  // Declared, then no body at all.
+  Manual none;
+  none.feed("GET /1 HTTP/1.1\r\nHost: x\r\n\r\n");
+  ResponseHeaders h2(200);
+  h2.add("content-length", "5");
+  none.encoder().encodeHeaders(h2, true);
+  EXPECT_TRUE(none.recorder.closed);
+  // Exactly the length, in pieces, from a file too: the connection stays.
+  Manual exact;
+  exact.feed("GET /1 HTTP/1.1\r\nHost: x\r\n\r\n");
+  ResponseHeaders h3(200);
+  h3.add("content-length", "5");
+  exact.encoder().encodeHeaders(h3, false);
+  Buffer p1("ab");
+  exact.encoder().encodeData(p1, false);
+  Buffer p2("cde");
+  exact.encoder().encodeData(p2, true);
+  EXPECT_FALSE(exact.recorder.closed);
+  // HEAD and 304 declare a length without a body.
+  Manual head;
+  head.feed("HEAD /1 HTTP/1.1\r\nHost: x\r\n\r\n");
+  ResponseHeaders h4(200);
+  h4.add("content-length", "5");
+  head.encoder().encodeHeaders(h4, true);
+  EXPECT_FALSE(head.recorder.closed);
+  EXPECT_NE(drain(head.output).find("content-length: 5\r\n"), std::string::npos);
+}
+
+TEST(Http1Codec, RepeatedOrInvalidResponseContentLengths) {
+  auto run = [](std::vector<std::string> values) {
+    Manual m;
+    m.feed("GET /1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    ResponseHeaders h(200);
+    for (const auto& v : values) {
+      h.add("content-length", v);
+    }
+    m.encoder().encodeHeaders(h, false);
+    Buffer b("abc");
+    m.encoder().encodeData(b, true);
+    return std::make_pair(drain(m.output), m.recorder.closed);
+  };
+  // Copies of one value go once.
+  auto [same, same_closed] = run({"3", "3"});
+  EXPECT_EQ(same.find("content-length: 3\r\n"), same.rfind("content-length"));
+  EXPECT_EQ(same.substr(same.size() - 3), "abc");
+  EXPECT_FALSE(same_closed);
+  // Disagreeing or malformed values all go; the body is chunked.
+  for (const auto& bad : std::vector<std::vector<std::string>>{{"3", "5"}, {"3, 3"}, {"x"}, {"-1"}}) {
+    auto [out, closed] = run(bad);
+    EXPECT_EQ(out.find("content-length"), std::string::npos) << bad[0];
+    EXPECT_NE(out.find("transfer-encoding: chunked\r\n"), std::string::npos) << bad[0];
+    EXPECT_NE(out.find("3\r\nabc\r\n0\r\n\r\n"), std::string::npos) << bad[0];
+    EXPECT_FALSE(closed);
+  }
+}
+
+// A 1xx cannot be the final answer: the connection closes after it instead of carrying the
+// next response as the answer to this request.
+TEST(Http1Codec, AnInterimStatusAsTheAnswerCloses) {
+  Manual m;
+  m.feed("GET /1 HTTP/1.1\r\nHost: x\r\n\r\n");
+  m.encoder().encodeHeaders(ResponseHeaders(103), true);
+  EXPECT_NE(drain(m.output).find("connection: close\r\n"), std::string::npos);
+  EXPECT_TRUE(m.recorder.closed);
+}
+
+// RFC 9110 §7.8: an Upgrade the server does not do is ignored, and always in HTTP/1.0.
+TEST(Http1Codec, UpgradesOtherThanWebSocketAreOrdinaryRequests) {
+  for (const char* input :
+       {"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: foo\r\nConnection: Upgrade\r\n\r\n",
+        "GET / HTTP/1.0\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+        "GET / HTTP/1.0\r\nUpgrade: foo\r\nConnection: Upgrade, keep-alive\r\n\r\n"}) {
+    auto run = feedWhole(input);
+    ASSERT_EQ(run.events.size(), 1u) << input;
+    EXPECT_EQ(run.events[0].substr(run.events[0].size() - 4), " end") << input;
+    EXPECT_NE(run.output.find("200 OK"), std::string::npos) << input;
+  }
+  auto keep = feedWhole("GET / HTTP/1.0\r\nUpgrade: foo\r\nConnection: Upgrade, keep-alive\r\n\r\n");
+  EXPECT_NE(keep.output.find("connection: keep-alive\r\n"), std::string::npos);
+  EXPECT_FALSE(keep.closed);
+}
+
+// RFC 9112 §3.2: origin form, absolute form (its authority names the host) and asterisk
+// form for OPTIONS; nothing else.
+TEST(Http1Codec, RequestTargetForms) {
+  auto run = feedWhole("GET http://other.example:8080/x?y=1 HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_EQ(run.events.size(), 1u);
+  EXPECT_EQ(run.events[0], "headers GET /x?y=1 HTTP/1.1 host=other.example:8080 end");
+  run = feedWhole("GET HTTPS://b.example HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(run.events[0], "headers GET / HTTP/1.1 host=b.example end");
+  run = feedWhole("GET http://b.example?q HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(run.events[0], "headers GET /?q HTTP/1.1 host=b.example end");
+  run = feedWhole("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(run.events[0], "headers OPTIONS * HTTP/1.1 host=a end");
+  for (const char* bad :
+       {"GET * HTTP/1.1\r\nHost: a\r\n\r\n", "GET a?b=://c HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET foo://bar/ HTTP/1.1\r\nHost: a\r\n\r\n", "GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET http://user@b.example/ HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET http://:80/ HTTP/1.1\r\nHost: a\r\n\r\n", "GET x HTTP/1.1\r\nHost: a\r\n\r\n"}) {
+    EXPECT_EQ(statusOf(bad), 400) << bad;
+  }
+}
+
 } // namespace
 } // namespace pounce::http::http1

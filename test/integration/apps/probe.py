@@ -240,5 +240,12 @@ async def app(scope, receive, send):
         await _respond(send, 200, str(len(body)).encode())
     elif path == "/status":
         await _respond(send, int(query["code"][0]), b"")
+    elif path == "/declared":
+        # Declares Content-Length `cl` and sends `body` in two messages, whatever its length.
+        body = query["body"][0].encode()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", query["cl"][0].encode())]})
+        await send({"type": "http.response.body", "body": body[:1], "more_body": True})
+        await send({"type": "http.response.body", "body": body[1:]})
     else:
         await _respond(send, 404, b"not found")
