@@ -106,8 +106,10 @@ void FileCache::revalidate(Entry& entry, int root_fd, const std::string& root_re
 }
 
 bool FileCache::keeps(const OpenedFile& file) const {
-  // A remembered miss, directory or large file saves nothing when each request checks it.
-  return !checking() || (file.result == OpenResult::Ok && file.bytes != nullptr);
+  // A remembered miss, directory or large file saves nothing when each request checks it;
+  // a failure to open says nothing about the file.
+  return file.result != OpenResult::Error &&
+         (!checking() || (file.result == OpenResult::Ok && file.bytes != nullptr));
 }
 
 OpenedFile FileCache::lookup(size_t mount_index, int root_fd, const std::string& root_real,

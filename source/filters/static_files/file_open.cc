@@ -19,8 +19,20 @@ constexpr int kFileFlags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
 // Cleared once the kernel (or a seccomp policy) turns openat2 down.
 std::atomic<bool> use_openat2{true};
 
-OpenResult notFoundFor(int err) {
-  return err == ELOOP || err == EXDEV ? OpenResult::Escapes : OpenResult::NotFound;
+OpenResult resultFor(int err) {
+  switch (err) {
+  case ELOOP:
+  case EXDEV:
+    return OpenResult::Escapes;
+  case EMFILE:
+  case ENFILE:
+  case ENOMEM:
+  case ENOBUFS:
+  case EIO:
+    return OpenResult::Error;
+  default:
+    return OpenResult::NotFound;
+  }
 }
 
 // Opens then checks where the file really is (links followed by the kernel).
@@ -28,7 +40,8 @@ OpenResult openFollowedChecked(int root_fd, const std::string& root_real,
                                const std::string& relative, int& fd) {
   const int f = ::openat(root_fd, relative.empty() ? "." : relative.c_str(), kFileFlags);
   if (f < 0) {
-    return OpenResult::NotFound;
+    const OpenResult r = resultFor(errno);
+    return r == OpenResult::Error ? r : OpenResult::NotFound;
   }
   char link[64];
   snprintf(link, sizeof(link), "/proc/self/fd/%d", f);
@@ -55,7 +68,7 @@ OpenResult openNoFollowWalk(int root_fd, const std::string& relative, int& fd) {
   if (relative.empty()) {
     const int f = ::openat(root_fd, ".", kFileFlags);
     if (f < 0) {
-      return OpenResult::NotFound;
+      return resultFor(errno) == OpenResult::Error ? OpenResult::Error : OpenResult::NotFound;
     }
     fd = f;
     return OpenResult::Ok;
@@ -79,7 +92,9 @@ OpenResult openNoFollowWalk(int root_fd, const std::string& relative, int& fd) {
           err == ELOOP ||
           (err == ENOTDIR && ::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
            S_ISLNK(st.st_mode));
-      result = is_link ? OpenResult::Escapes : OpenResult::NotFound;
+      result = is_link                                  ? OpenResult::Escapes
+               : resultFor(err) == OpenResult::Error ? OpenResult::Error
+                                                     : OpenResult::NotFound;
       break;
     }
     if (dir != root_fd) {
@@ -131,7 +146,7 @@ OpenResult openBeneath(int root_fd, const std::string& root_real, const std::str
       // A rename raced with the lookup; the kernel could not vouch for containment.
       return OpenResult::NotFound;
     } else {
-      return notFoundFor(err);
+      return resultFor(err);
     }
   }
   if (follow_symlinks) {

@@ -10,6 +10,9 @@ enum class OpenResult {
   NotFound,
   // The name resolves outside the root, or through a symbolic link that is not allowed.
   Escapes,
+  // The system could not open it now (out of descriptors or memory, an I/O error): not an
+  // answer about the file, so never remembered.
+  Error,
 };
 
 // Opens `relative` (no leading '/', no "." or ".." segments; empty = the root itself)

@@ -35,8 +35,10 @@ char* putHex(char* p, uint64_t v) {
   return p;
 }
 
-// Strong validator of one file version: inode, size and modification time (ns) in hex,
-// "\"<ino>-<size>-<mtime>\"", at most 52 bytes, written to `buf`.
+// Strong validator of one file version: inode, size and status change time (ns) in hex,
+// "\"<ino>-<size>-<ctime>\"", at most 52 bytes, written to `buf`. The change time, not the
+// modification time: every write moves it, and nothing can set it back (`touch -d`,
+// `cp -p` and `rsync -t` can put an old mtime on new bytes of the same size).
 std::string_view makeEtag(const struct stat& st, char (&buf)[64]) {
   char* p = buf;
   *p++ = '"';
@@ -44,10 +46,23 @@ std::string_view makeEtag(const struct stat& st, char (&buf)[64]) {
   *p++ = '-';
   p = putHex(p, static_cast<uint64_t>(st.st_size));
   *p++ = '-';
-  p = putHex(p, static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull +
-                    static_cast<uint64_t>(st.st_mtim.tv_nsec));
+  p = putHex(p, static_cast<uint64_t>(st.st_ctim.tv_sec) * 1000000000ull +
+                    static_cast<uint64_t>(st.st_ctim.tv_nsec));
   *p++ = '"';
   return {buf, static_cast<size_t>(p - buf)};
+}
+
+// Last-Modified: the modification time, but never later than now (RFC 9110 §8.8.2.1); a
+// file stamped in the future would otherwise answer If-Modified-Since with 304 after it
+// changes. The clock is read only for a file modified after the last reading (this
+// thread's `seen` is never ahead of the clock).
+time_t lastModified(const struct stat& st, TimeSource& time) {
+  thread_local time_t seen = 0;
+  const time_t mtime = st.st_mtim.tv_sec;
+  if (mtime >= seen) {
+    seen = std::chrono::system_clock::to_time_t(time.systemTime());
+  }
+  return std::min(mtime, seen);
 }
 
 // Does an If-None-Match value list `etag`? Weak comparison (RFC 9110 §8.8.3.2): W/ is
@@ -184,6 +199,19 @@ http::FilterStatus StaticFilesFilter::reject(int status, std::string_view body) 
   return http::FilterStatus::StopIteration;
 }
 
+http::FilterStatus StaticFilesFilter::unavailable(const std::string& relative) {
+  // Out of descriptors or memory, or an I/O error: the file may well exist, so neither a
+  // miss nor a 404, and the client may try again.
+  POUNCE_LOG(Http, Warning,
+             "static_files: cannot open '%s' now (out of descriptors or memory, or an I/O "
+             "error): 503",
+             relative);
+  decoder_callbacks_->sendLocalReply(503, "Service Unavailable\n", [](http::ResponseHeaders& h) {
+    h.addLowercase("retry-after", "1");
+  });
+  return http::FilterStatus::StopIteration;
+}
+
 OpenedFile StaticFilesFilter::open(const Mount& mount, const std::string& relative) const {
   if (config_->file_caches != nullptr) {
     return config_->file_caches->local().lookup(
@@ -230,6 +258,9 @@ http::FilterStatus StaticFilesFilter::decodeHeaders(http::RequestHeaders& header
   if (file.result == OpenResult::Escapes) {
     return reject(404, "Not Found\n");
   }
+  if (file.result == OpenResult::Error) {
+    return unavailable(relative);
+  }
   if (file.result != OpenResult::Ok) {
     return miss();
   }
@@ -244,6 +275,9 @@ http::FilterStatus StaticFilesFilter::decodeHeaders(http::RequestHeaders& header
     file = open(*mount, relative);
     if (file.result == OpenResult::Escapes) {
       return reject(404, "Not Found\n");
+    }
+    if (file.result == OpenResult::Error) {
+      return unavailable(relative);
     }
     if (file.result != OpenResult::Ok || !S_ISREG(file.st.st_mode)) {
       return miss();
@@ -333,7 +367,7 @@ http::FilterStatus StaticFilesFilter::serve(const http::RequestHeaders& headers,
     encoding = choosePrecompressed(headers, mount, relative, file);
   }
   const uint64_t size = static_cast<uint64_t>(file.st.st_size);
-  const time_t mtime = file.st.st_mtim.tv_sec;
+  const time_t mtime = lastModified(file.st, decoder_callbacks_->dispatcher().timeSource());
   char etag_buf[64];
   const std::string_view etag = makeEtag(file.st, etag_buf);
   const bool head = headers.method() == "HEAD";

@@ -78,6 +78,8 @@ private:
   // Opens `relative` below `mount` (through this thread's file cache when there is one).
   OpenedFile open(const Mount& mount, const std::string& relative) const;
   http::FilterStatus miss();
+  // The file could not be opened for a reason of the system's (OpenResult::Error): 503.
+  http::FilterStatus unavailable(const std::string& relative);
   http::FilterStatus reject(int status, std::string_view body);
   http::FilterStatus serve(const http::RequestHeaders& headers, const Mount& mount,
                            OpenedFile& file, const std::string& relative);

@@ -1,5 +1,6 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -123,6 +124,27 @@ TEST_F(FileCacheTest, LookupsThatFoundNothingAreRememberedToo) {
   ASSERT_EQ(::unlink(path("later.txt").c_str()), 0);
   EXPECT_EQ(bytesOf(lookup(cache, "later.txt", t0_ + seconds(1))), "here");
   EXPECT_EQ(lookup(cache, "later.txt", t0_ + seconds(3)).result, OpenResult::NotFound);
+}
+
+// Running out of descriptors says nothing about the file: the lookup fails with Error and
+// is not remembered as a miss (which a trusting cache would then serve for its validity).
+TEST_F(FileCacheTest, AFailureToOpenIsNotRememberedAsAMiss) {
+  writeFile(path("there.txt"), "here");
+  FileCache cache({.max_entries = 10, .max_file_bytes = 1024, .validity = seconds(60)});
+  struct rlimit saved {};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  const int probe = ::dup(0); // the lowest free descriptor
+  ASSERT_GE(probe, 0);
+  ::close(probe);
+  struct rlimit tight = saved;
+  tight.rlim_cur = static_cast<rlim_t>(probe); // no descriptor left to open with
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+  const OpenResult failed = lookup(cache, "there.txt", t0_).result;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  EXPECT_EQ(failed, OpenResult::Error);
+  const OpenedFile& found = lookup(cache, "there.txt", t0_ + milliseconds(1));
+  EXPECT_EQ(found.result, OpenResult::Ok);
+  EXPECT_EQ(bytesOf(found), "here");
 }
 
 TEST_F(FileCacheTest, FilesOverTheByteLimitKeepOnlyTheirDescriptor) {

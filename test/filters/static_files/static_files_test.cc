@@ -6,8 +6,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <thread>
 
 #include "source/filters/static_files/file_open.h"
+#include "source/filters/static_files/http_date.h"
 #include "test/test_common/filter_harness.h"
 
 namespace pounce::filters::static_files {
@@ -124,7 +126,12 @@ protected:
         FilterHarness::factoriesFromYaml({{"pounce.filters.static_files", yaml}}, server_);
     EXPECT_TRUE(factories.ok()) << factories.status();
     factories->push_back([this]() { return std::make_unique<Terminal>(reached_); });
-    return std::make_unique<FilterHarness>(std::move(*factories));
+    auto h = std::make_unique<FilterHarness>(std::move(*factories));
+    // The files are stamped by the real clock; Last-Modified is never later than the
+    // stream's time of day, so that is the real one too.
+    h->time.advance(std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::system_clock::now() - h->time.systemTime()));
+    return h;
   }
 
   std::unique_ptr<FilterHarness> get(const std::string& path, Headers headers = {},
@@ -436,6 +443,42 @@ TEST_P(StaticFilesTest, IfModifiedSince) {
                                       {"if-modified-since", "Wed, 15 Nov 2023 00:00:00 GMT"}})
                 ->response.status,
             200);
+}
+
+// `cp -p`, `rsync -t`, `touch -d`: new bytes of the same size under an old mtime still get
+// a new ETag (it holds the change time, which nothing can set back).
+TEST_P(StaticFilesTest, TheETagChangesWithTheBytesEvenUnderTheSameSizeAndMtime) {
+  const std::string file = root_ + "/same.txt";
+  writeFile(file, "AAAA");
+  setMtime(file, 1700000000);
+  auto first = get("/static/same.txt");
+  const std::string etag(first->response.headers.getOr("etag"));
+  const std::string modified(first->response.headers.getOr("last-modified"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20)); // a later change time
+  writeFile(file, "BBBB");
+  setMtime(file, 1700000000);
+  auto second = get("/static/same.txt", {{"if-none-match", etag}});
+  EXPECT_EQ(second->response.status, 200);
+  EXPECT_EQ(second->response.body, "BBBB");
+  EXPECT_NE(second->response.headers.getOr("etag"), etag);
+  EXPECT_EQ(second->response.headers.getOr("last-modified"), modified);
+}
+
+// RFC 9110 §8.8.2.1: Last-Modified is never in the future; a file stamped ahead of the
+// clock gets now, so a later If-Modified-Since of that future date cannot hide a change.
+TEST_P(StaticFilesTest, AFileStampedInTheFutureIsLastModifiedNow) {
+  const std::string file = root_ + "/future.txt";
+  writeFile(file, "soon");
+  const time_t ahead = ::time(nullptr) + 86400;
+  setMtime(file, ahead);
+  auto h = get("/static/future.txt");
+  time_t modified = 0;
+  ASSERT_TRUE(parseHttpDate(h->response.headers.getOr("last-modified"), modified));
+  EXPECT_LE(modified, ::time(nullptr));
+  EXPECT_GE(modified, ::time(nullptr) - 60);
+  char future[kHttpDateLength];
+  formatHttpDate(ahead, future);
+  EXPECT_NE(h->response.headers.getOr("last-modified"), std::string(future, kHttpDateLength));
 }
 
 TEST_P(StaticFilesTest, SingleRangeGives206) {
