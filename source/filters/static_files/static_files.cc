@@ -65,9 +65,10 @@ time_t lastModified(const struct stat& st, TimeSource& time) {
   return std::min(mtime, seen);
 }
 
-// Does an If-None-Match value list `etag`? Weak comparison (RFC 9110 §8.8.3.2): W/ is
-// ignored on both sides. "*" matches any current representation.
-bool etagListMatches(std::string_view list, std::string_view etag) {
+// Does an If-None-Match (or, `strong`, an If-Match) value list `etag`? Weak comparison
+// (RFC 9110 §8.8.3.2): W/ is ignored on both sides; strong: a W/ tag never matches. "*"
+// matches any current representation.
+bool etagListMatches(std::string_view list, std::string_view etag, bool strong) {
   list = trim(list);
   if (list == "*") {
     return true;
@@ -80,8 +81,10 @@ bool etagListMatches(std::string_view list, std::string_view etag) {
       ++i;
       continue;
     }
+    bool weak = false;
     if (c == 'W' && i + 1 < list.size() && list[i + 1] == '/') {
       i += 2;
+      weak = true;
     }
     if (i >= list.size() || list[i] != '"') {
       return false; // malformed: no match
@@ -90,7 +93,7 @@ bool etagListMatches(std::string_view list, std::string_view etag) {
     if (close == std::string_view::npos) {
       return false;
     }
-    if (list.substr(i, close - i + 1) == opaque) {
+    if (!(strong && weak) && list.substr(i, close - i + 1) == opaque) {
       return true;
     }
     i = close + 1;
@@ -111,9 +114,10 @@ bool ifRangeMatches(std::string_view value, std::string_view etag, time_t mtime)
   return parseHttpDate(value, date) && date == mtime;
 }
 
-bool fieldsMatchEtag(const http::HeaderMap& headers, std::string_view name, std::string_view etag) {
+bool fieldsMatchEtag(const http::HeaderMap& headers, std::string_view name, std::string_view etag,
+                     bool strong = false) {
   for (size_t i = 0; i < headers.size(); ++i) {
-    if (headers.nameAt(i) == name && etagListMatches(headers.valueAt(i), etag)) {
+    if (headers.nameAt(i) == name && etagListMatches(headers.valueAt(i), etag, strong)) {
       return true;
     }
   }
@@ -388,7 +392,24 @@ http::FilterStatus StaticFilesFilter::serve(const http::RequestHeaders& headers,
   };
   config_->hits->inc();
 
-  // Conditional requests (RFC 9110 §13.2.2): If-None-Match wins over If-Modified-Since.
+  // Conditional requests, in the order of RFC 9110 §13.2.2. First the preconditions of a
+  // client that must not act on another version: If-Match (strong comparison), or else
+  // If-Unmodified-Since; failed, 412.
+  bool failed = false;
+  if (headers.has("if-match")) {
+    failed = !fieldsMatchEtag(headers, "if-match", etag, /*strong=*/true);
+  } else if (auto ius = headers.get("if-unmodified-since")) {
+    time_t since;
+    failed = parseHttpDate(*ius, since) && mtime > since;
+  }
+  if (failed) {
+    decoder_callbacks_->sendLocalReply(412, "Precondition Failed\n",
+                                       [&etag](http::ResponseHeaders& h) {
+                                         h.addLowercase("etag", etag);
+                                       });
+    return http::FilterStatus::StopIteration;
+  }
+  // Then If-None-Match, which wins over If-Modified-Since.
   bool not_modified = false;
   if (headers.has("if-none-match")) {
     not_modified = fieldsMatchEtag(headers, "if-none-match", etag);

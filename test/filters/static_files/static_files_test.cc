@@ -426,6 +426,38 @@ TEST_P(StaticFilesTest, IfNoneMatchGives304) {
   }
 }
 
+// RFC 9110 §13.1.1, §13.1.4: a client that must not act on another version.
+TEST_P(StaticFilesTest, IfMatchAndIfUnmodifiedSinceGive412) {
+  const std::string etag(get("/static/style.css")->response.headers.getOr("etag"));
+  for (const std::string& value : {etag, "\"other\", " + etag, std::string("*")}) {
+    EXPECT_EQ(get("/static/style.css", {{"if-match", value}})->response.status, 200) << value;
+  }
+  for (const std::string& value : {std::string("\"other\""), "W/" + etag, std::string("junk")}) {
+    auto h = get("/static/style.css", {{"if-match", value}});
+    EXPECT_EQ(h->response.status, 412) << value; // (a weak tag never matches strongly)
+    EXPECT_EQ(h->response.headers.getOr("etag"), etag);
+    EXPECT_EQ(reached_, 0);
+  }
+  setMtime(root_ + "/style.css", 1700000000); // Tue, 14 Nov 2023 22:13:20 GMT
+  EXPECT_EQ(get("/static/style.css", {{"if-unmodified-since", "Tue, 14 Nov 2023 22:13:20 GMT"}})
+                ->response.status,
+            200);
+  EXPECT_EQ(get("/static/style.css", {{"if-unmodified-since", "Tue, 14 Nov 2023 22:13:19 GMT"}})
+                ->response.status,
+            412);
+  EXPECT_EQ(get("/static/style.css", {{"if-unmodified-since", "not a date"}})->response.status,
+            200);
+  // If-Match wins over If-Unmodified-Since, and is checked before If-None-Match.
+  const std::string now_etag(get("/static/style.css")->response.headers.getOr("etag"));
+  EXPECT_EQ(get("/static/style.css", {{"if-match", now_etag},
+                                      {"if-unmodified-since", "Tue, 14 Nov 2023 22:13:19 GMT"}})
+                ->response.status,
+            200);
+  EXPECT_EQ(get("/static/style.css", {{"if-match", "\"other\""}, {"if-none-match", now_etag}})
+                ->response.status,
+            412);
+}
+
 TEST_P(StaticFilesTest, IfModifiedSince) {
   setMtime(root_ + "/style.css", 1700000000); // Tue, 14 Nov 2023 22:13:20 GMT
   EXPECT_EQ(get("/static/style.css", {{"if-modified-since", "Tue, 14 Nov 2023 22:13:20 GMT"}})
