@@ -546,10 +546,7 @@ void ServerConnectionImpl::encodeHeaders(const ResponseHeaders& headers, bool en
   }
 }
 
-uint64_t ServerConnectionImpl::countBody(uint64_t length) {
-  if (!response_length_known_) {
-    return length;
-  }
+uint64_t ServerConnectionImpl::countDeclaredBody(uint64_t length) {
   if (length > response_remaining_) [[unlikely]] {
     POUNCE_LOG(Http, Warning,
                "response body longer than its Content-Length: %d bytes dropped, closing the "
@@ -562,14 +559,12 @@ uint64_t ServerConnectionImpl::countBody(uint64_t length) {
   return length;
 }
 
-void ServerConnectionImpl::endBody() {
-  if (response_length_known_ && response_remaining_ > 0) [[unlikely]] {
-    // The client can only tell a short body by the connection closing.
-    POUNCE_LOG(Http, Warning,
-               "response body shorter than its Content-Length by %d bytes: closing the connection",
-               response_remaining_);
-    close_after_response_ = true;
-  }
+void ServerConnectionImpl::onShortBody() {
+  // The client can only tell a short body by the connection closing.
+  POUNCE_LOG(Http, Warning,
+             "response body shorter than its Content-Length by %d bytes: closing the connection",
+             response_remaining_);
+  close_after_response_ = true;
 }
 
 void ServerConnectionImpl::encodeData(Buffer& data, bool end_stream) {

@@ -99,9 +99,17 @@ private:
   bool response_close_delimited_{false};
   // Counts `length` body bytes against a declared Content-Length: returns how many may go
   // out (the rest is dropped, and the connection closes after the response).
-  uint64_t countBody(uint64_t length);
+  uint64_t countBody(uint64_t length) {
+    return response_length_known_ ? countDeclaredBody(length) : length;
+  }
+  uint64_t countDeclaredBody(uint64_t length);
   // The body ended: one shorter than its Content-Length closes the connection.
-  void endBody();
+  void endBody() {
+    if (response_length_known_ && response_remaining_ > 0) [[unlikely]] {
+      onShortBody();
+    }
+  }
+  [[gnu::cold]] void onShortBody();
   // The response declared a Content-Length (of a body that goes out): the bytes still owed.
   bool response_length_known_{false};
   uint64_t response_remaining_{0};
