@@ -144,6 +144,9 @@ bool Config::matchesAllowList(std::string_view content_type) const {
   }
   const std::string_view type = trim(media.substr(0, slash));
   const std::string_view subtype = trim(media.substr(slash + 1));
+  if (type.empty() || subtype.empty()) {
+    return false; // "text/" names no media type
+  }
   for (const MediaRange& range : content_types) {
     if (range.matches(type, subtype)) {
       return true;

@@ -134,6 +134,9 @@ std::optional<network::Address> parseNode(std::string_view node) {
       return std::nullopt;
     }
     ip = node.substr(1, close - 1);
+    if (ip.find(':') == std::string_view::npos) {
+      return std::nullopt; // brackets hold an IPv6 address only
+    }
     const std::string_view rest = node.substr(close + 1);
     if (!rest.empty()) {
       if (rest.front() != ':') {

@@ -364,7 +364,7 @@ TEST_F(CompressionTest, DefaultContentTypes) {
         << type;
   }
   for (const char* type : {"image/png", "application/octet-stream", "video/mp4", "application/zip",
-                           "font/woff2", "nonsense"}) {
+                           "font/woff2", "nonsense", "text/", "text/ ; charset=utf-8", "/json"}) {
     Producer::Spec spec = json(body);
     spec.headers[0].second = type;
     EXPECT_EQ(run(spec, {{"accept-encoding", "gzip"}})->response.headers.getOr("content-encoding"),

@@ -144,6 +144,8 @@ TEST_F(ProxyHeadersTest, UnparsableClientEntryKeepsThePeer) {
   EXPECT_EQ(clientFor("10.0.0.1", "localhost"), "10.0.0.1");
   EXPECT_EQ(clientFor("10.0.0.1", "1.2.3.4:99999"), "10.0.0.1");
   EXPECT_EQ(clientFor("10.0.0.1", "[::1"), "10.0.0.1");
+  EXPECT_EQ(clientFor("10.0.0.1", "[192.0.2.1]"), "10.0.0.1") << "brackets hold IPv6 only";
+  EXPECT_EQ(clientFor("10.0.0.1", "[192.0.2.1]:80"), "10.0.0.1");
 }
 
 TEST_F(ProxyHeadersTest, ClientPortComesFromTheEntryOrIsZero) {
