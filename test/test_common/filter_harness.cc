@@ -57,6 +57,7 @@ FilterHarness::FilterHarness(std::vector<http::FilterFactoryCb> factories,
 }
 
 FilterHarness::~FilterHarness() {
+  deadline_timer_.reset(); // (its callback refers to the stream)
   stream_.reset();
   runPending();
 }

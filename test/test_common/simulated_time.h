@@ -13,6 +13,8 @@ public:
     mono_ += d;
     system_ += std::chrono::duration_cast<SystemTime::duration>(d);
   }
+  // Sets the time of day alone (monotonic time stays).
+  void setSystemTime(SystemTime t) { system_ = t; }
 
 private:
   MonotonicTime mono_{std::chrono::seconds(1000)};
