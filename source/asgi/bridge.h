@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "source/common/buffer.h"
 #include "source/common/event/dispatcher.h"
 #include "source/common/output_queue.h"
@@ -121,13 +122,19 @@ public:
   bool trailers_expected{false};
   bool app_done{false};
   int py_holders{0}; // Python objects referring to this stream
-  PyObject* receive_future{nullptr};
+  // The futures of receive() calls waiting for an event, oldest first. Each event goes to
+  // one call (the disconnect, which lasts, to all of them); a call that was cancelled is
+  // skipped, and its event stays for the next call.
+  absl::InlinedVector<PyObject*, 1> receive_waiters;
   PyObject* send_future{nullptr};
   PyObject* task{nullptr};
 
   // Releases the Python-side references (GIL held).
   void clearPython() {
-    Py_CLEAR(receive_future);
+    for (PyObject* f : receive_waiters) {
+      Py_DECREF(f);
+    }
+    receive_waiters.clear();
     Py_CLEAR(send_future);
     Py_CLEAR(task);
   }

@@ -388,6 +388,23 @@ void LoopThread::startRequest(StreamRef stream) {
     Py_XDECREF(tb);
     return;
   }
+  if (!PyCoro_CheckExact(coro.get())) {
+    // The app is an async callable: what it returned is awaited. Anything but a coroutine
+    // (an object with __await__, a Future, or not awaitable at all, which then raises
+    // TypeError as the app's error) goes through a coroutine that awaits it.
+    coro = PyRef::steal(
+        PyObject_CallMethod(py::supportModule(), "await_result", "O", coro.get()));
+    if (!coro) {
+      PyObject *type, *value, *tb;
+      PyErr_Fetch(&type, &value, &tb);
+      PyErr_NormalizeException(&type, &value, &tb);
+      onAppFinished(s, type, value, tb);
+      Py_XDECREF(type);
+      Py_XDECREF(value);
+      Py_XDECREF(tb);
+      return;
+    }
+  }
   PyRef runner = PyRef::steal(py::newRunner(*this, stream, coro.get()));
   PyRef task = PyRef::steal(runner ? createTask(runner.get()) : nullptr);
   if (!task) {
@@ -423,35 +440,22 @@ PyObject* LoopThread::createTask(PyObject* coro) {
 }
 
 void LoopThread::resolveReceive(AsgiStream& s) {
-  if (s.receive_future == nullptr) {
+  if (s.receive_waiters.empty()) {
     return;
   }
   if (s.ws != nullptr) {
     py::resolveWebSocketReceive(*this, s);
     return;
   }
-  PyObject* message = nullptr;
-  if (!s.body.empty() || (s.body_complete && !s.body_delivered)) {
-    message = py::takeBodyMessage(*this, s);
-  } else if (s.disconnected || (s.body_delivered && s.response_complete)) {
-    message = py::disconnectMessage();
-  } else {
-    return; // nothing to deliver yet
-  }
-  PyObject* fut = s.receive_future;
-  s.receive_future = nullptr;
-  if (message != nullptr) {
-    PyRef done = PyRef::steal(PyObject_CallMethodNoArgs(fut, py::name("done")));
-    if (done && done.get() == Py_False) {
-      PyRef r = PyRef::steal(PyObject_CallMethodOneArg(fut, py::name("set_result"), message));
-      if (!r) {
-        PyErr_Clear();
-      }
+  py::resolveReceiveWaiters(s, [this, &s]() -> PyObject* {
+    if (!s.body.empty() || (s.body_complete && !s.body_delivered)) {
+      return py::takeBodyMessage(*this, s);
     }
-    Py_DECREF(message);
-  }
-  PyErr_Clear();
-  Py_DECREF(fut);
+    if (s.disconnected || (s.body_delivered && s.response_complete)) {
+      return py::disconnectMessage();
+    }
+    return py::kNoEvent;
+  });
 }
 
 void LoopThread::failSend(AsgiStream& s) {
@@ -557,7 +561,7 @@ void LoopThread::onAppFinished(AsgiStream& s, PyObject* exc_type, PyObject* exc_
   s.response_complete = true;
   PyErr_Clear();
   // Nothing can wait on this request any more.
-  if (s.receive_future != nullptr) {
+  if (!s.receive_waiters.empty()) {
     s.disconnected = true;
     resolveReceive(s);
   }

@@ -131,6 +131,14 @@ bool initNames(PyObject* support);
 bool accelerateTaskRegistry();
 // Interned method names: "set_result", "set_exception", "done", "cancel".
 PyObject* name(const char* which);
+// A new future for a receive() call on `stream`, queued behind the calls already waiting.
+PyObject* newReceiveWaiter(LoopThread& loop, AsgiStream& stream);
+// Hands events to the receive() calls waiting on `stream`, oldest first, while `next` has
+// one: next() returns the next message (new reference), nullptr with a Python error set if
+// it could not be made (that call gets the error), or kNoEvent. A call that was cancelled
+// meanwhile is dropped before `next` is asked, so its event stays for the next call.
+inline PyObject* const kNoEvent = Py_None;
+template <class Next> void resolveReceiveWaiters(AsgiStream& stream, Next next);
 
 // WebSocket streams (websocket_module.cc).
 PyObject* newWebSocketReceive(LoopThread& loop, const StreamRef& stream);
@@ -142,6 +150,42 @@ void resolveWebSocketReceive(LoopThread& loop, AsgiStream& stream);
 // connection (500 before accept, close 1000 or 1011 after).
 void finishWebSocketApp(LoopThread& loop, AsgiStream& stream, PyObject* exc_type,
                         PyObject* exc_value, PyObject* exc_tb);
+template <class Next> void resolveReceiveWaiters(AsgiStream& stream, Next next) {
+  auto& waiters = stream.receive_waiters;
+  while (!waiters.empty()) {
+    PyObject* fut = waiters.front();
+    PyObject* done = PyObject_CallMethodNoArgs(fut, name("done"));
+    const bool settled = done == nullptr || done == Py_True;
+    Py_XDECREF(done);
+    PyErr_Clear();
+    if (!settled) {
+      PyObject* message = next();
+      if (message == kNoEvent) {
+        return; // nothing to deliver yet
+      }
+      if (message != nullptr) {
+        PyObject* r = PyObject_CallMethodOneArg(fut, name("set_result"), message);
+        Py_XDECREF(r);
+        Py_DECREF(message);
+      } else {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        PyErr_NormalizeException(&type, &value, &tb);
+        if (value != nullptr) {
+          PyObject* r = PyObject_CallMethodOneArg(fut, name("set_exception"), value);
+          Py_XDECREF(r);
+        }
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+      }
+      PyErr_Clear();
+    }
+    waiters.erase(waiters.begin());
+    Py_DECREF(fut);
+  }
+}
+
 } // namespace py
 
 } // namespace pounce::asgi

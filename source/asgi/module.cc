@@ -239,6 +239,16 @@ PyObject* takeBodyMessage(LoopThread& loop, AsgiStream& s) {
   return msg;
 }
 
+PyObject* newReceiveWaiter(LoopThread& loop, AsgiStream& stream) {
+  PyObject* fut = loop.createFuture();
+  if (fut == nullptr) {
+    return nullptr;
+  }
+  Py_INCREF(fut);
+  stream.receive_waiters.push_back(fut);
+  return fut;
+}
+
 namespace {
 
 PyObject* receiveCall(PyObject* self, PyObject* args, PyObject* kwargs) {
@@ -251,18 +261,7 @@ PyObject* receiveCall(PyObject* self, PyObject* args, PyObject* kwargs) {
   if (s.disconnected || (s.body_delivered && s.response_complete)) {
     return newMessage(disconnectMessageCopy());
   }
-  if (s.receive_future != nullptr) {
-    // Already waiting (e.g. a disconnect listener and the body reader): share the future.
-    Py_INCREF(s.receive_future);
-    return s.receive_future;
-  }
-  PyObject* fut = c->loop->createFuture();
-  if (fut == nullptr) {
-    return nullptr;
-  }
-  Py_INCREF(fut);
-  s.receive_future = fut;
-  return fut;
+  return newReceiveWaiter(*c->loop, s);
 }
 
 // Header list from an ASGI message: iterable of [name, value] byte strings.
@@ -1176,9 +1175,15 @@ PyObject* buildScope(LoopThread& loop, const AsgiStream& s, PyObject* state) {
     if (!decoded || !prefix) {
       return nullptr;
     }
-    // The path includes root_path (as ASGI servers do since the spec clarification).
+    // The path includes root_path (as ASGI servers do since the spec clarification). One
+    // that already starts with it, as whole segments ("/api" or "/api/...", not
+    // "/apiary"), is kept as it is.
     const int starts = PyUnicode_Tailmatch(decoded.get(), prefix.get(), 0, PY_SSIZE_T_MAX, -1);
-    path = starts == 1 ? decoded.release() : PyUnicode_Concat(prefix.get(), decoded.get());
+    const Py_ssize_t root_len = PyUnicode_GET_LENGTH(prefix.get());
+    const bool whole = starts == 1 && (PyUnicode_GET_LENGTH(decoded.get()) == root_len ||
+                                       PyUnicode_READ_CHAR(decoded.get(), root_len) == '/' ||
+                                       root.back() == '/');
+    path = whole ? decoded.release() : PyUnicode_Concat(prefix.get(), decoded.get());
   }
   const std::string_view authority = h.authority();
   const bool synth_host = !h.has("host") && !authority.empty();

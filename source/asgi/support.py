@@ -202,15 +202,25 @@ async def cancel_requests(timeout):
     return len(tasks)
 
 
+async def await_result(awaitable):
+    """What an app returned when it is awaitable but not a coroutine (an object with
+    __await__, a Task, a Future): a coroutine awaiting it, which pounce's runner drives."""
+    return await awaitable
+
+
 async def worker_scope(app, kind, worker_id, thread_id, timeout):
     """Sends a pounce.worker.* scope; apps that do not know it may raise (ignored)."""
     scope = {"type": kind, "asgi": {"version": "3.0"}, "worker_id": worker_id,
              "thread_id": thread_id}
 
     async def receive():
+        # Yields first: an app that loops on receive() must not keep the loop (and the
+        # timeout below) from running.
+        await asyncio.sleep(0)
         return {"type": "http.disconnect"}
 
     async def send(message):
+        await asyncio.sleep(0)
         return None
 
     try:

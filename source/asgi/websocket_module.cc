@@ -96,17 +96,7 @@ PyObject* receiveCall(PyObject* self, PyObject*, PyObject*) {
     PyObject* m = disconnectMessage(ws);
     return m == nullptr ? nullptr : readyAwaitable(m);
   }
-  if (s.receive_future != nullptr) {
-    Py_INCREF(s.receive_future);
-    return s.receive_future;
-  }
-  PyObject* fut = c->loop->createFuture();
-  if (fut == nullptr) {
-    return nullptr;
-  }
-  Py_INCREF(fut);
-  s.receive_future = fut;
-  return fut;
+  return newReceiveWaiter(*c->loop, s);
 }
 
 // --- send() -------------------------------------------------------------------------------
@@ -463,43 +453,16 @@ PyObject* buildWebSocketScope(LoopThread& loop, const AsgiStream& s, PyObject* s
 }
 
 void resolveWebSocketReceive(LoopThread& loop, AsgiStream& s) {
-  if (s.receive_future == nullptr) {
-    return;
-  }
   WebSocketStream& ws = *s.ws;
-  PyObject* message;
-  if (!ws.received.empty()) {
-    message = takeMessage(loop, s);
-  } else if (s.disconnected) {
-    message = disconnectMessage(ws);
-  } else {
-    return; // nothing to deliver yet
-  }
-  PyObject* fut = s.receive_future;
-  s.receive_future = nullptr;
-  if (message != nullptr) {
-    PyRef done = PyRef::steal(PyObject_CallMethodNoArgs(fut, name("done")));
-    if (done && done.get() == Py_False) {
-      PyRef r = PyRef::steal(PyObject_CallMethodOneArg(fut, name("set_result"), message));
-      if (!r) {
-        PyErr_Clear();
-      }
+  resolveReceiveWaiters(s, [&loop, &s, &ws]() -> PyObject* {
+    if (!ws.received.empty()) {
+      return takeMessage(loop, s);
     }
-    Py_DECREF(message);
-  } else {
-    // Could not build the message: the waiter gets the error.
-    PyObject *t, *v, *tb;
-    PyErr_Fetch(&t, &v, &tb);
-    PyErr_NormalizeException(&t, &v, &tb);
-    if (v != nullptr) {
-      PyRef r = PyRef::steal(PyObject_CallMethodOneArg(fut, name("set_exception"), v));
+    if (s.disconnected) {
+      return disconnectMessage(ws);
     }
-    Py_XDECREF(t);
-    Py_XDECREF(v);
-    Py_XDECREF(tb);
-  }
-  PyErr_Clear();
-  Py_DECREF(fut);
+    return kNoEvent;
+  });
 }
 
 void finishWebSocketApp(LoopThread& loop, AsgiStream& s, PyObject* exc_type, PyObject* exc_value,
@@ -547,7 +510,7 @@ void finishWebSocketApp(LoopThread& loop, AsgiStream& s, PyObject* exc_type, PyO
   ws.phase = Phase::Closed;
   s.response_complete = true;
   PyErr_Clear();
-  if (s.receive_future != nullptr) {
+  if (!s.receive_waiters.empty()) {
     s.disconnected = true;
     resolveWebSocketReceive(loop, s);
   }

@@ -71,6 +71,47 @@ def test_root_path_is_prefixed(pounce):
     scope = get(s, "/scope").json()
     assert scope["root_path"] == "/api"
     assert scope["path"] == "/api/scope"
+    # A path that already holds root_path as whole segments keeps it; "/apiary" is not
+    # "/api" (Django takes path[len(root_path):]).
+    assert get(s, "/api/where").json() == {"path": "/api/where", "root_path": "/api"}
+    assert get(s, "/apiary/where").json() == {"path": "/api/apiary/where", "root_path": "/api"}
+
+
+def test_a_receive_cancelled_by_a_timeout_loses_nothing(probe):
+    """asyncio.wait_for(receive(), t) timing out cancels that call only: later calls get
+    every chunk (Starlette's request.is_disconnected() then request.body() does this)."""
+    c = RawConnection(probe.connect())
+    c.send(b"POST /receive-after-timeout HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
+    time.sleep(0.5)
+    c.send(b"hello")
+    time.sleep(0.1)
+    c.send(b"world")
+    status, _, body = c.response()
+    assert status == 200
+    assert json.loads(body) == {"timed_out": True, "body": "helloworld"}
+    c.close()
+
+
+def test_two_waiting_receives_get_one_chunk_each(probe):
+    c = RawConnection(probe.connect())
+    c.send(b"POST /two-receivers HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+    time.sleep(0.2)
+    c.send(b"3\r\none\r\n")
+    time.sleep(0.2)
+    c.send(b"3\r\ntwo\r\n0\r\n\r\n")
+    status, _, body = c.response()
+    assert status == 200
+    one, two, more = json.loads(body)
+    assert (one, two) == ("one", "two")
+    c.close()
+
+
+def test_an_app_may_return_any_awaitable(pounce):
+    """The app is an async callable: what it returns is awaited, coroutine or not."""
+    s = pounce(asgi_config(app="factory:awaitable_app"))
+    assert get(s, "/").text == "awaited"
+    s2 = pounce(asgi_config(app="factory:future_app"))
+    assert get(s2, "/").text == "from a task"
 
 
 def test_unix_socket_server_has_none_port(pounce, tmp_path):

@@ -72,7 +72,30 @@ async def app(scope, receive, send):
     path = scope["path"]
     query = urllib.parse.parse_qs(scope["query_string"].decode())
 
-    if path.startswith("/scope") or path.startswith("/api/scope"):
+    if path.endswith("/where"):
+        await _respond(send, 200, json.dumps({"path": path, "root_path": scope["root_path"]}).encode(),
+                       b"application/json")
+    elif path == "/receive-after-timeout":
+        # A receive() cancelled by a timeout before the body came: the next calls still get
+        # every chunk (the ASGI receive contract), then the body is echoed.
+        try:
+            await asyncio.wait_for(receive(), 0.2)
+            timed_out = False
+        except asyncio.TimeoutError:
+            timed_out = True
+        body, _ = await _body(receive)
+        await _respond(send, 200, json.dumps({"timed_out": timed_out,
+                                              "body": body.decode()}).encode(), b"application/json")
+    elif path == "/two-receivers":
+        # Two receive() calls waiting at once get one chunk each, in order.
+        first = asyncio.ensure_future(receive())
+        await asyncio.sleep(0)
+        second = asyncio.ensure_future(receive())
+        a, b = await first, await second
+        await _respond(send, 200, json.dumps([a["body"].decode(), b["body"].decode(),
+                                              b.get("more_body", False)]).encode(),
+                       b"application/json")
+    elif path.startswith("/scope") or path.startswith("/api/scope"):
         data = {k: _jsonable(v) for k, v in scope.items() if k != "state"}
         data["state"] = dict(scope.get("state", {}))
         data["state_is_copy"] = True
