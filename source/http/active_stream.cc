@@ -176,8 +176,12 @@ int ActiveStream::lastHandler(uint32_t event, int k) const {
 
 void ActiveStream::decodeHeaders(RequestHeadersPtr headers, bool end_stream) {
   request_headers_ = std::move(headers);
-  if (info_.tls != nullptr) {
-    request_headers_->setScheme("https");
+  // The scheme is the connection's, whatever an HTTP/2 client put in :scheme (a cleartext
+  // client must not make the app believe it is secure); proxy_headers may set it from a
+  // trusted proxy's fields.
+  const std::string_view scheme = info_.tls != nullptr ? "https" : "http";
+  if (request_headers_->scheme() != scheme) {
+    request_headers_->setScheme(scheme);
   }
   info_.request_headers = request_headers_.get();
   request_complete_ = end_stream;

@@ -47,6 +47,16 @@ def test_scope_over_http2(probe):
     assert headers["x-custom"] == "v"
 
 
+def test_a_cleartext_client_cannot_claim_https(probe):
+    """The scheme is the connection's, as over HTTP/1.1: `:scheme: https` on h2c is http."""
+    c = H2Raw(probe)
+    c.send(c.headers(1, [(":method", "GET"), (":scheme", "https"), (":authority", "localhost"),
+                         (":path", "/scope")]))
+    status, _, body = c.response(1)
+    assert status == 200
+    assert json.loads(body)["scheme"] == "http"
+
+
 def test_httpx_upload_echo_over_http2(probe):
     payload = os.urandom(1 << 20)
     with httpx.Client(http1=False, http2=True, timeout=20) as client:

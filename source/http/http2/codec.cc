@@ -786,11 +786,16 @@ int ServerConnectionImpl::onBeginFrame(nghttp2_session*, const nghttp2_frame_hd*
   c.preface_received_ = true;
   switch (hd->type) {
   case NGHTTP2_HEADERS:
-    c.in_header_block_ = true;
+    // A header block is open until a frame with END_HEADERS; the header timeout covers a
+    // client that stalls between its frames. (Known from the frame's flags, not from a
+    // later callback: nghttp2 drops a HEADERS frame for a stream it closed, or after GOAWAY,
+    // without one.)
+    c.in_header_block_ = !(hd->flags & NGHTTP2_FLAG_END_HEADERS);
     c.continuation_frames_ = 0;
     c.header_block_bytes_ = hd->length;
     break;
   case NGHTTP2_CONTINUATION:
+    c.in_header_block_ = !(hd->flags & NGHTTP2_FLAG_END_HEADERS);
     if (++c.continuation_frames_ > c.settings_.max_continuation_frames) {
       c.floodDetected("CONTINUATION flood");
       return NGHTTP2_ERR_CALLBACK_FAILURE;
