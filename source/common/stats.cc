@@ -1,6 +1,7 @@
 #include "source/common/stats.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -429,9 +430,11 @@ std::string formatSampleValue(double v) {
   if (v == std::floor(v) && std::fabs(v) < 1e15) {
     return std::to_string(static_cast<long long>(v));
   }
+  // The shortest text that reads back as the same double: two bucket bounds that differ
+  // only past the ninth digit stay two labels.
   char buf[64];
-  std::snprintf(buf, sizeof(buf), "%.9g", v);
-  return buf;
+  const auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  return std::string(buf, r.ptr);
 }
 
 } // namespace pounce::stats

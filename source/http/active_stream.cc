@@ -428,6 +428,11 @@ void ActiveStream::encodeHeaders(int from, ResponseHeadersPtr headers, bool end_
 void ActiveStream::sendHeadersToCodec() {
   response_head_sent_ = true;
   info_.response_code = response_headers_->status();
+  // Body bytes of a HEAD, 1xx, 204 or 304 response never reach the client (the codec drops
+  // them), so they are not counted as sent.
+  const int status = info_.response_code;
+  body_on_wire_ = status >= 200 && status != 204 && status != 304 &&
+                  (request_headers_ == nullptr || request_headers_->method() != "HEAD");
   info_.response_start_time = dispatcher_.now();
   encoder_.encodeHeaders(*response_headers_, response_headers_end_);
   if (response_headers_end_) {
@@ -472,7 +477,9 @@ void ActiveStream::iterateEncodeData(int from, Buffer& data, bool end_stream) {
     buffered_response_end_ = buffered_response_end_ || end_stream;
     return;
   }
-  info_.bytes_sent += data.length();
+  if (body_on_wire_) {
+    info_.bytes_sent += data.length();
+  }
   encoder_.encodeData(data, end_stream);
   if (end_stream) {
     onResponseComplete();
@@ -495,7 +502,9 @@ void ActiveStream::encodeFile(int from, FileHandleSharedPtr file, uint64_t offse
   }
   if (encoder_.canSendFile() && response_head_sent_ && encode_stopped_at_ < 0 &&
       buffered_response_.empty() && !encodersNeedBytes(from) && pending_file_ == nullptr) {
-    info_.bytes_sent += length;
+    if (body_on_wire_) {
+      info_.bytes_sent += length;
+    }
     encoder_.encodeFile(std::move(file), offset, length, end_stream);
     if (end_stream) {
       onResponseComplete();

@@ -139,6 +139,7 @@ private:
   HeaderMapPtr buffered_response_trailers_;
   bool response_started_{false};   // a filter produced a response head
   bool response_head_sent_{false}; // it reached the codec
+  bool body_on_wire_{true}; // the response's body bytes go to the client (not HEAD, 204, 304)
   bool response_complete_{false};
   bool local_reply_{false};
   bool body_needs_bytes_{false};

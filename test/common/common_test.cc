@@ -243,6 +243,19 @@ TEST(Stats, CountersMergeAcrossThreadsAndRender) {
   EXPECT_NE(text.find("test_latency_seconds_count 3\n"), std::string::npos) << text;
 }
 
+// Sample values and bucket bounds read back as the same double: bounds that differ only past
+// the ninth digit stay apart (a duplicate `le` makes Prometheus reject the scrape).
+TEST(Stats, SampleValuesAreExactAndShortest) {
+  EXPECT_EQ(stats::formatSampleValue(0.1), "0.1");
+  EXPECT_EQ(stats::formatSampleValue(0.005), "0.005");
+  EXPECT_EQ(stats::formatSampleValue(2.5), "2.5");
+  EXPECT_EQ(stats::formatSampleValue(10), "10");
+  EXPECT_NE(stats::formatSampleValue(0.1234567891), stats::formatSampleValue(0.1234567892));
+  for (double v : {0.1234567891, 1e-7, 12345678901.5, 1.0 / 3}) {
+    EXPECT_EQ(std::stod(stats::formatSampleValue(v)), v);
+  }
+}
+
 // A histogram wider than a page of slots: its first buckets and its sum live on different
 // pages, and a thread's first observation must make the sum's page too.
 TEST(Stats, AHistogramAcrossTwoPagesKeepsItsSum) {

@@ -82,6 +82,14 @@ TEST_F(HealthTest, HeadHasTheHeadersAndNoBody) {
   EXPECT_EQ(head->response.headers.getOr("content-type"), "application/json");
 }
 
+// The access log's and metrics' response bytes are those that reach the client: none for a
+// HEAD, whatever body the producer hands on (the codec drops it).
+TEST_F(HealthTest, BodyBytesOfAHeadResponseAreNotCountedAsSent) {
+  configure("path: /health");
+  EXPECT_EQ(run("GET", "/other")->info().bytes_sent, 3u); // the app's "app"
+  EXPECT_EQ(run("HEAD", "/other")->info().bytes_sent, 0u);
+}
+
 TEST_F(HealthTest, OtherMethodsGet405WithAllow) {
   configure("path: /health");
   auto h = run("POST", "/health");
