@@ -189,6 +189,14 @@ RequestDecoder& ConnectionManager::newStream(ResponseEncoder& encoder) {
   auto& dispatcher = connection_.dispatcher();
   info.start_time = dispatcher.now();
   info.start_system_time = dispatcher.timeSource().systemTime();
+  if (head_started_at_ != MonotonicTime{} && head_started_at_ < info.start_time) {
+    // The head came over several reads: the request began with its first byte (what the
+    // access log's duration and the latency histogram measure, as nginx's $request_time).
+    const auto waited = info.start_time - head_started_at_;
+    info.start_time = head_started_at_;
+    info.start_system_time -= std::chrono::duration_cast<SystemTime::duration>(waited);
+  }
+  head_started_at_ = MonotonicTime{}; // (a head pipelined behind this one starts anew)
   info.peer_address = connection_.remoteAddress();
   info.client_address = connection_.remoteAddress();
   info.local_address = connection_.localAddress();
