@@ -688,7 +688,16 @@ void ActiveStream::reset(bool notify_codec) {
   finish();
 }
 
-void ActiveStream::onResetStream(StreamResetReason reason) { reset(false); }
+void ActiveStream::onResetStream(StreamResetReason reason) {
+  if (reason == StreamResetReason::ConnectionClosed && parent_.closedForDrain()) {
+    if (!done_) {
+      info_.setFlag(ResponseFlag::Draining); // not the client's doing
+      finish();
+    }
+    return;
+  }
+  reset(false);
+}
 
 void ActiveStream::onAboveWriteBufferHighWatermark() {
   above_high_watermark_ = true;

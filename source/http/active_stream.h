@@ -24,6 +24,9 @@ public:
   virtual const HttpSettings& streamSettings() const = 0;
   virtual const ListenerStats* streamStats() const { return nullptr; }
   virtual bool streamDraining() const { return false; }
+  // The server closed the connection because it drains (its shutdown_timeout ran out):
+  // streams it ends are flagged draining, not reset by the client.
+  virtual bool closedForDrain() const { return false; }
   // The stream finished (response complete or reset): remove and delete it (deferred).
   virtual void onStreamDone(ActiveStream& stream) = 0;
   // The stream must have a response head by `deadline` (request_timeout): the parent calls

@@ -158,6 +158,8 @@ void ConnectionManager::onEvent(network::ConnectionEvent event) {
     return;
   }
   closed_ = true;
+  closed_for_drain_ =
+      event == network::ConnectionEvent::LocalClose && (draining_ || server_.draining());
   idle_timer_->disableTimer();
   if (codec_ != nullptr) {
     codec_->onConnectionClosed();

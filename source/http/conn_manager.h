@@ -96,6 +96,7 @@ public:
   const HttpSettings& streamSettings() const override { return listener_.settings(); }
   const ListenerStats* streamStats() const override { return &listener_.stats(); }
   bool streamDraining() const override { return draining_; }
+  bool closedForDrain() const override { return closed_for_drain_; }
   void onStreamDone(ActiveStream& stream) override;
   void onRequestDeadline(ActiveStream& stream, MonotonicTime deadline) override {
     ensureTimerBy(deadline);
@@ -132,6 +133,7 @@ private:
   bool close_requested_{false};
   bool draining_{false};
   bool closed_{false};
+  bool closed_for_drain_{false}; // this side closed it while the server drained
 };
 
 } // namespace pounce::http

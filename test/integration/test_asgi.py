@@ -446,7 +446,14 @@ def test_request_running_at_shutdown_is_bounded_by_the_listener_shutdown_timeout
     worker scopes); then the connection is closed, the app's coroutine is cancelled (its
     cleanup runs) and the process exits."""
     marker = tmp_path / "events"
-    s = pounce(asgi_config(http="{shutdown_timeout: 1s}",
+    log = tmp_path / "access.json"
+    access_log = f"""
+  - name: pounce.filters.access_log
+    typed_config:
+      "@type": type.googleapis.com/pounce.filters.access_log.v1.AccessLog
+      format: json
+      path: {log}"""
+    s = pounce(asgi_config(http="{shutdown_timeout: 1s}", chain_before=access_log,
                            extra="      timeout_graceful_shutdown: 30s"),
                env={"PROBE_WORKER_FILE": str(marker)})
     c = RawConnection(s.connect())
@@ -460,6 +467,9 @@ def test_request_running_at_shutdown_is_bounded_by_the_listener_shutdown_timeout
     assert "shutdown timeout, closing 1 connection(s)" in s.log()
     assert "cancelled:/hold" in marker.read_text().splitlines()
     assert "cancelled 1 ASGI request(s) still running at shutdown" in s.log()
+    # The server ended it, not the client: flagged draining, not client_reset.
+    entry = json.loads(log.read_text().splitlines()[-1])
+    assert entry["path"] == "/hold?s=60" and entry["flags"] == "draining", entry
     c.close()
 
 
