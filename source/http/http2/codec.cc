@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "source/common/logger.h"
+#include "source/common/strings.h"
 
 namespace pounce::http::http2 {
 
@@ -159,6 +160,9 @@ public:
   // After body bytes or a file range joined pending_: ends the stream's response or updates
   // its watermark, then lets nghttp2 send.
   void bodyQueued(bool end_stream);
+  // How many of `length` body bytes may go out under a declared Content-Length (the rest
+  // is dropped, with a warning).
+  uint64_t countBody(uint64_t length);
 
   ServerConnectionImpl& codec_;
   const int32_t id_;
@@ -191,6 +195,10 @@ public:
   HeaderMapPtr response_trailers_;
   bool response_started_{false};
   bool has_body_{true};
+  // The response declared a Content-Length (of a body that goes out): the bytes still owed.
+  // RFC 9113 §8.1.1: DATA must add up to it, or the message is malformed.
+  bool length_known_{false};
+  uint64_t remaining_{0};
   bool local_end_{false};
   bool end_sent_{false};
   bool data_deferred_{false};
@@ -273,6 +281,18 @@ void ServerConnectionImpl::Stream::encodeHeaders(const ResponseHeaders& headers,
   bool has_server = false;
   codec_.response_priority_ = {};
   codec_.appendFields(headers, status, false, &has_date, &has_server);
+  uint64_t declared = 0;
+  length_known_ = codec_.checkContentLength(declared) && has_body_;
+  remaining_ = declared;
+  if (end_stream && length_known_ && remaining_ > 0) {
+    // Declared, and no body at all: the message would be malformed.
+    POUNCE_LOG(Http2, Warning,
+               "stream %d: response ends %d bytes short of its Content-Length; resetting it",
+               id_, remaining_);
+    codec_.clearFieldScratch();
+    resetStream();
+    return;
+  }
   if (!codec_.response_priority_.empty()) {
     // RFC 9218 §5: the response's `priority` field overrides what the client asked for.
     uint32_t urgency = NGHTTP2_EXTPRI_DEFAULT_URGENCY;
@@ -313,11 +333,33 @@ void ServerConnectionImpl::Stream::encodeData(Buffer& data, bool end_stream) {
     return;
   }
   if (has_body_) {
-    pending_.move(data);
+    const uint64_t n = countBody(data.length());
+    if (n < data.length()) [[unlikely]] {
+      Buffer owed;
+      owed.move(data, n);
+      data.clear();
+      pending_.move(owed);
+    } else {
+      pending_.move(data);
+    }
   } else {
     data.clear();
   }
   bodyQueued(end_stream);
+}
+
+uint64_t ServerConnectionImpl::Stream::countBody(uint64_t length) {
+  if (!length_known_) {
+    return length;
+  }
+  if (length > remaining_) [[unlikely]] {
+    POUNCE_LOG(Http2, Warning,
+               "stream %d: response body longer than its Content-Length: %d bytes dropped", id_,
+               length - remaining_);
+    length = remaining_;
+  }
+  remaining_ -= length;
+  return length;
 }
 
 void ServerConnectionImpl::Stream::encodeFile(FileHandleSharedPtr file, uint64_t offset,
@@ -327,12 +369,22 @@ void ServerConnectionImpl::Stream::encodeFile(FileHandleSharedPtr file, uint64_t
     return;
   }
   if (has_body_) {
-    pending_.addFile(std::move(file), offset, length);
+    if (const uint64_t n = countBody(length); n > 0) {
+      pending_.addFile(std::move(file), offset, n);
+    }
   }
   bodyQueued(end_stream);
 }
 
 void ServerConnectionImpl::Stream::bodyQueued(bool end_stream) {
+  if (end_stream && length_known_ && remaining_ > 0) [[unlikely]] {
+    // The body ended short of its Content-Length: the client is told by a reset.
+    POUNCE_LOG(Http2, Warning,
+               "stream %d: response ends %d bytes short of its Content-Length; resetting it",
+               id_, remaining_);
+    resetStream();
+    return;
+  }
   if (end_stream) {
     local_end_ = true;
     encoderDone();
@@ -345,6 +397,13 @@ void ServerConnectionImpl::Stream::bodyQueued(bool end_stream) {
 void ServerConnectionImpl::Stream::encodeTrailers(const HeaderMap& trailers) {
   Scope scope(codec_);
   if (encoder_done_ || closed_) {
+    return;
+  }
+  if (length_known_ && remaining_ > 0) [[unlikely]] {
+    POUNCE_LOG(Http2, Warning,
+               "stream %d: response ends %d bytes short of its Content-Length; resetting it",
+               id_, remaining_);
+    resetStream();
     return;
   }
   if (!trailers.empty()) {
@@ -736,10 +795,19 @@ void ServerConnectionImpl::appendFields(const HeaderMap& headers, int status, bo
                  std::string(name));
       continue;
     }
-    if (!trailers) {
-      if (name == "content-length" && (status < 200 || status == 204)) {
-        continue;
+    if (name == "content-length") {
+      if (trailers || status < 200 || status == 204) {
+        continue; // (framing fields have no place in trailers: RFC 9110 §6.5.1)
       }
+      uint64_t length = 0;
+      if (!parseUint(trim(value), length) ||
+          (content_lengths_ > 0 && length != content_length_)) {
+        content_length_bad_ = true;
+      }
+      content_length_ = length;
+      ++content_lengths_;
+    }
+    if (!trailers) {
       if (has_date != nullptr && name == "date") {
         *has_date = true;
       } else if (has_server != nullptr && name == "server") {
@@ -750,6 +818,34 @@ void ServerConnectionImpl::appendFields(const HeaderMap& headers, int status, bo
     }
     nva_.push_back(makeNv(name, value));
   }
+}
+
+bool ServerConnectionImpl::checkContentLength(uint64_t& declared) {
+  const uint32_t count = content_lengths_;
+  const bool bad = content_length_bad_;
+  declared = content_length_;
+  content_lengths_ = 0;
+  content_length_bad_ = false;
+  content_length_ = 0;
+  if (count <= 1 && !bad) {
+    return count == 1;
+  }
+  // RFC 9110 §8.6: one value, of digits. Disagreeing or malformed values all go (the
+  // body's DATA frames then say its length); copies of one value go once.
+  POUNCE_LOG(Http2, Warning, "response Content-Length fields %s",
+             bad ? "invalid or disagreeing: dropped" : "repeated: sent once");
+  nva_.erase(std::remove_if(nva_.begin(), nva_.end(),
+                            [](const nghttp2_nv& nv) {
+                              return std::string_view(reinterpret_cast<const char*>(nv.name),
+                                                      nv.namelen) == "content-length";
+                            }),
+             nva_.end());
+  if (bad) {
+    return false;
+  }
+  field_scratch_.emplace_back(std::to_string(declared));
+  nva_.push_back(makeNv("content-length", field_scratch_.back()));
+  return true;
 }
 
 void ServerConnectionImpl::clearFieldScratch() {

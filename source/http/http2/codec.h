@@ -112,6 +112,10 @@ private:
   void appendFields(const HeaderMap& headers, int status, bool trailers, bool* has_date,
                     bool* has_server);
   void clearFieldScratch();
+  // After appendFields of a response head: whether it declares one Content-Length (its
+  // value in `declared`). Repeated copies of one value become one field; disagreeing or
+  // malformed values are all dropped from nva_.
+  bool checkContentLength(uint64_t& declared);
 
   // nghttp2 callbacks.
   static int onBeginFrame(nghttp2_session*, const nghttp2_frame_hd* hd, void* user);
@@ -176,6 +180,10 @@ private:
   std::deque<std::string> field_scratch_;
   // The `priority` field of the response head being submitted (RFC 9218).
   std::string_view response_priority_;
+  // The Content-Length fields appendFields saw: how many, the value, whether they disagree.
+  uint32_t content_lengths_{0};
+  uint64_t content_length_{0};
+  bool content_length_bad_{false};
   // Streams whose buffered response fell under the low watermark while frames were sent.
   std::vector<Stream*> watermark_dirty_;
 

@@ -443,6 +443,62 @@ TEST(Http2Codec, ResponseTrailers) {
   EXPECT_TRUE(r.complete);
 }
 
+// RFC 9113 §8.1.1: DATA must add up to the declared content-length, or the response is
+// malformed (clients reset it). The codec keeps to the declared length: extra bytes are
+// dropped, a short body resets the stream, and repeated or bad values are mended.
+TEST(Http2Codec, ResponsesKeepToTheirContentLength) {
+  auto run = [](Fields head, std::vector<std::string> chunks, bool trailers = false) {
+    Harness h;
+    h.auto_respond = false;
+    TestClient client;
+    const int32_t id = client.get("/", {{"te", "trailers"}});
+    h.pump(client);
+    EXPECT_EQ(h.streams.size(), 1u);
+    ResponseEncoder& e = h.stream(0).encoder;
+    ResponseHeaders response(200);
+    for (const auto& [k, v] : head) {
+      response.add(k, v);
+    }
+    e.encodeHeaders(response, chunks.empty() && !trailers);
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      Buffer b(chunks[i]);
+      e.encodeData(b, i + 1 == chunks.size() && !trailers);
+    }
+    if (trailers) {
+      HeaderMap t;
+      t.add("content-length", "99");
+      t.add("x-sum", "1");
+      e.encodeTrailers(t);
+    }
+    h.pump(client);
+    return client.response(id);
+  };
+  auto longer = run({{"content-length", "3"}}, {"ab", "cdef"});
+  EXPECT_TRUE(longer.complete);
+  EXPECT_EQ(longer.body, "abc");
+  auto shorter = run({{"content-length", "10"}}, {"abc"});
+  EXPECT_TRUE(shorter.reset);
+  EXPECT_FALSE(shorter.complete);
+  auto none = run({{"content-length", "5"}}, {});
+  EXPECT_TRUE(none.reset);
+  auto same = run({{"content-length", "3"}, {"content-length", "3"}}, {"abc"});
+  EXPECT_TRUE(same.complete);
+  EXPECT_EQ(fieldValue(same.headers, "content-length"), "3");
+  EXPECT_EQ(same.body, "abc");
+  for (const Fields& bad : {Fields{{"content-length", "abc"}},
+                            Fields{{"content-length", "3"}, {"content-length", "5"}}}) {
+    auto r = run(bad, {"abcde"});
+    EXPECT_TRUE(r.complete);
+    EXPECT_EQ(fieldValue(r.headers, "content-length"), "<none>");
+    EXPECT_EQ(r.body, "abcde");
+  }
+  auto exact = run({{"content-length", "5"}}, {"ab", "cde"}, true);
+  EXPECT_TRUE(exact.complete);
+  EXPECT_EQ(exact.body, "abcde");
+  EXPECT_EQ(fieldValue(exact.trailers, "content-length"), "<none>"); // never in trailers
+  EXPECT_EQ(fieldValue(exact.trailers, "x-sum"), "1");
+}
+
 TEST(Http2Codec, EarlyHintsBeforeTheResponse) {
   Harness h;
   h.auto_respond = false;
