@@ -101,8 +101,9 @@ TEST_F(AsgiWebSocketTest, ExtendedConnectIsAcceptedWith200AndEchoesOverData) {
     EXPECT_FALSE(h.response.complete);
     auto f = frames(h);
     EXPECT_EQ(f[0].opcode, 0x1);
+    // (The scheme is the connection's, which is not TLS here, whatever :scheme said.)
     EXPECT_EQ(f[0].payload,
-              R"({"http_version": "2", "scheme": "wss", "subprotocols": ["chat", "superchat"]})");
+              R"({"http_version": "2", "scheme": "ws", "subprotocols": ["chat", "superchat"]})");
     EXPECT_EQ(f[1].opcode, 0x2);
     EXPECT_EQ(f[1].payload, "early");
     EXPECT_FALSE(f[1].masked);
