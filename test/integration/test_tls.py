@@ -394,6 +394,63 @@ def test_sessions_resume_with_tickets_also_after_a_reload(pounce, certs):
             assert s.session_reused, f"{version} after reload"
 
 
+def test_a_session_never_resumes_under_other_security_settings(pounce, certs):
+    """Each certificate's context has its own session id context: a session made on a
+    listener that asks for no client certificate cannot resume on one that requires one
+    (which would skip the client check), nor one made for a name under another name (RFC
+    6066 §3). Under the same settings sessions still resume."""
+    mtls_port = free_port()
+    (cert, key), (api_cert, api_key) = certs.localhost, certs.api
+    direct = ('  - name: pounce.filters.direct_response\n'
+              '    typed_config: {{"@type": type.googleapis.com/pounce.filters.direct_response.v1.'
+              'DirectResponse, body: "{}"}}')
+    server = pounce(f"""
+concurrency: 1
+listeners:
+- name: open
+  address: {{socket_address: {{address: 127.0.0.1, port_value: @PORT@}}}}
+  tls:
+    certificates:
+    - {{certificate_chain_file: {cert}, private_key_file: {key}}}
+    - {{certificate_chain_file: {api_cert}, private_key_file: {api_key}}}
+  filter_chain:
+{direct.format("open")}
+- name: mtls
+  address: {{socket_address: {{address: 127.0.0.1, port_value: {mtls_port}}}}}
+  tls:
+    certificates:
+    - {{certificate_chain_file: {cert}, private_key_file: {key}}}
+    client_validation: {{ca_file: {certs.ca[0]}, require_client_certificate: true}}
+  filter_chain:
+{direct.format("secret")}
+""")
+    for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        ctx = client_context(certs, maximum_version=version)
+        with tls_connect(server, ctx) as s:
+            assert get(s) == (200, b"open")
+            session = s.session
+        # The same listener and name: resumed.
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as s:
+            assert s.session_reused, version
+            assert get(s) == (200, b"open")
+        # Another name on that listener: a full handshake, with that name's certificate.
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        with ctx.wrap_socket(raw, server_hostname="api.example.test", session=session) as s:
+            assert not s.session_reused, version
+            assert get(s) == (200, b"open")
+        # The listener that requires a client certificate: no resumption, and refused.
+        raw = socket.create_connection(("127.0.0.1", mtls_port), timeout=5)
+        served = None
+        try:
+            with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as s:
+                assert not s.session_reused, version
+                served = get(s)
+        except (ssl.SSLError, ConnectionError, OSError):
+            pass
+        assert served is None, f"{version}: served without a client certificate: {served}"
+
+
 def test_sighup_reloads_certificates_without_dropping_connections(pounce, certs, tmp_path):
     first = certs.leaf("first", "first.test", ["localhost"])
     second = certs.leaf("second", "second.test", ["localhost"])

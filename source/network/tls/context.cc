@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -24,7 +26,7 @@ namespace pounce::network::tls {
 namespace {
 
 constexpr size_t kMaxPemFileBytes = 16 << 20;
-constexpr unsigned char kSessionIdContext[] = "pounce";
+
 
 // Session ticket keys shared by every context of this process, so a ticket issued before a
 // certificate reload still resumes after it. Random per process, never written anywhere.
@@ -57,6 +59,42 @@ using BioPtr = std::unique_ptr<BIO, BioDeleter>;
 using X509Ptr = std::unique_ptr<X509, X509Deleter>;
 using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
 using CtxPtr = std::unique_ptr<SSL_CTX, CtxDeleter>;
+
+// A session may only resume where it was made, under the same security settings: its
+// session id context (checked by OpenSSL on every resumption, ticket or not) is a digest of
+// the certificate that served it and of the client verification (CA certificates, whether
+// a client certificate is required, the lowest version). A session of a listener that asks
+// for no client certificate cannot then resume on one that requires one, nor a session made
+// for one SNI certificate on another; identical settings after a reload still resume.
+// (SHA-256: 32 bytes, SSL_MAX_SID_CTX_LENGTH.)
+std::array<unsigned char, 32> sessionIdContext(X509* leaf, const std::vector<X509Ptr>& client_cas,
+                                               const TlsConfig& config) {
+  std::array<unsigned char, 32> out{};
+  EVP_MD_CTX* md = EVP_MD_CTX_new();
+  auto addDer = [md](X509* x) {
+    unsigned char* der = nullptr;
+    const int n = i2d_X509(x, &der);
+    if (n > 0) {
+      EVP_DigestUpdate(md, der, static_cast<size_t>(n));
+      OPENSSL_free(der);
+    }
+  };
+  unsigned int len = 0;
+  if (md != nullptr && EVP_DigestInit_ex(md, EVP_sha256(), nullptr) == 1) {
+    EVP_DigestUpdate(md, "pounce session context 1", 24);
+    addDer(leaf);
+    const unsigned char settings[3] = {static_cast<unsigned char>(client_cas.size() & 0xff),
+                                       static_cast<unsigned char>(config.require_client_certificate),
+                                       static_cast<unsigned char>(config.min_version & 0xff)};
+    EVP_DigestUpdate(md, settings, sizeof(settings));
+    for (const auto& ca : client_cas) {
+      addDer(ca.get());
+    }
+    EVP_DigestFinal_ex(md, out.data(), &len);
+  }
+  EVP_MD_CTX_free(md);
+  return out;
+}
 
 // The reason of the most recent OpenSSL error ("key values mismatch"), and clears the queue.
 std::string opensslReason() {
@@ -392,7 +430,8 @@ absl::StatusOr<std::shared_ptr<const TlsContext>> TlsContext::create(const TlsCo
     // Resumption through tickets only (no server-side session cache to lock across
     // threads); every context of the process encrypts them under the same key.
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_session_id_context(c, kSessionIdContext, sizeof(kSessionIdContext) - 1);
+    const auto sid_ctx = sessionIdContext((*chain)[0].get(), client_cas, config);
+    SSL_CTX_set_session_id_context(c, sid_ctx.data(), sid_ctx.size());
     const long key_len = SSL_CTX_get_tlsext_ticket_keys(c, nullptr, 0);
     const unsigned char* ticket_keys = processTicketKeys();
     if (key_len > 0 && key_len <= 128 && (ticket_keys[0] != 0 || ticket_keys[1] != 0)) {
@@ -402,6 +441,7 @@ absl::StatusOr<std::shared_ptr<const TlsContext>> TlsContext::create(const TlsCo
       SSL_CTX_set_alpn_select_cb(c, &TlsContext::onAlpnSelect, context.get());
     }
     if (config.certificates.size() > 1) {
+      SSL_CTX_set_client_hello_cb(c, &TlsContext::onClientHello, context.get());
       SSL_CTX_set_tlsext_servername_callback(c, &TlsContext::onServerName);
       SSL_CTX_set_tlsext_servername_arg(c, context.get());
     }
@@ -530,6 +570,39 @@ const std::string& TlsContext::serverCertificatePem(const ssl_st* ssl) const {
     }
   }
   return certificates_[0].pem;
+}
+
+int TlsContext::onClientHello(ssl_st* ssl, int* /*alert*/, void* arg) {
+  const auto* self = static_cast<const TlsContext*>(arg);
+  const unsigned char* p = nullptr;
+  size_t len = 0;
+  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &len) != 1) {
+    return SSL_CLIENT_HELLO_SUCCESS;
+  }
+  // server_name_list: length (2), then entries of type (1), length (2), name; the first
+  // host_name entry names the host (RFC 6066 §3). Anything malformed is left to OpenSSL.
+  if (len < 2 || static_cast<size_t>((p[0] << 8) | p[1]) != len - 2) {
+    return SSL_CLIENT_HELLO_SUCCESS;
+  }
+  size_t at = 2;
+  while (at + 3 <= len) {
+    const unsigned type = p[at];
+    const size_t n = static_cast<size_t>((p[at + 1] << 8) | p[at + 2]);
+    at += 3;
+    if (at + n > len) {
+      break;
+    }
+    if (type == TLSEXT_NAMETYPE_host_name) {
+      const std::string_view name(reinterpret_cast<const char*>(p + at), n);
+      const size_t index = self->selectCertificate(name);
+      if (index != 0 && SSL_set_SSL_CTX(ssl, self->certificates_[index].ctx) == nullptr) {
+        return SSL_CLIENT_HELLO_ERROR;
+      }
+      break;
+    }
+    at += n;
+  }
+  return SSL_CLIENT_HELLO_SUCCESS;
 }
 
 int TlsContext::onServerName(ssl_st* ssl, int* /*alert*/, void* arg) {

@@ -58,7 +58,9 @@ inline constexpr std::string_view kDefaultTls13Suites =
 // A listener's server-side TLS configuration, loaded once and immutable: one SSL_CTX per
 // certificate (the SNI callback switches a handshake to the right one), ALPN selection,
 // session tickets under a key shared by every context of the process (so tickets survive a
-// certificate reload), and optional client certificate verification.
+// certificate reload) but bound to their context's security settings (a session resumes
+// only under the certificate and client verification it was made with), and optional
+// client certificate verification.
 //
 // Thread-safe: I/O threads create SSL objects from it concurrently. Each connection keeps
 // a reference, so a context replaced by a reload lives until its last connection closes.
@@ -102,6 +104,10 @@ private:
   explicit TlsContext(TlsConfig config) : config_(std::move(config)) {}
 
   static int onServerName(ssl_st* ssl, int* alert, void* arg);
+  // Switches to the SNI certificate's context as the ClientHello arrives, before OpenSSL
+  // decides on resumption, so a session made for one name never resumes under another
+  // (RFC 6066 §3): each certificate's context has its own session id context.
+  static int onClientHello(ssl_st* ssl, int* alert, void* arg);
   static int onAlpnSelect(ssl_st* ssl, const unsigned char** out, unsigned char* out_len,
                           const unsigned char* in, unsigned int in_len, void* arg);
 
