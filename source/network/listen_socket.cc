@@ -45,7 +45,33 @@ bool pipeInUse(const Address& address) {
 
 } // namespace
 
-absl::StatusOr<int> createListenSocket(const Address& address, int backlog, uint32_t pipe_mode) {
+absl::Status checkAddressFree(const Address& address) {
+  if (!address.isIp() || address.port() == 0) {
+    return absl::OkStatus();
+  }
+  // A probe without SO_REUSEPORT: its bind fails while any socket listens there.
+  const int fd = ::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return errnoStatus("create a socket for", address);
+  }
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)); // (TIME_WAIT is no owner)
+  sockaddr_storage sa;
+  const socklen_t sa_len = address.toSockaddr(sa);
+  const bool taken =
+      ::bind(fd, reinterpret_cast<const sockaddr*>(&sa), sa_len) != 0 && errno == EADDRINUSE;
+  ::close(fd);
+  if (taken) {
+    return absl::UnavailableError(
+        cat("cannot listen on ", address.asString(),
+            ": a socket already listens there (another process, or another listener or the "
+            "admin API of this config)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> createListenSocket(const Address& address, int backlog, uint32_t pipe_mode,
+                                       bool reuse_port) {
   const int family = address.isPipe() ? AF_UNIX : address.family();
   if (address.isPipe() && address.path().size() > Address::kMaxPipePathBytes) {
     return absl::InvalidArgumentError(
@@ -74,7 +100,9 @@ absl::StatusOr<int> createListenSocket(const Address& address, int backlog, uint
     }
   } else {
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (reuse_port) {
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    }
   }
   sockaddr_storage sa;
   const socklen_t sa_len = address.toSockaddr(sa);

@@ -135,7 +135,10 @@ absl::Status Instance::bind() {
     return absl::OkStatus();
   }
   for (auto& l : listeners_) {
-    auto status = bindListener(*l);
+    auto status = network::checkAddressFree(l->config.address);
+    if (status.ok()) {
+      status = bindListener(*l);
+    }
     if (!status.ok()) {
       return status;
     }

@@ -182,7 +182,21 @@ bool Supervisor::bindFor(const Bootstrap& bootstrap, std::vector<BoundListener>&
 bool Supervisor::bindAll() {
   config::ConfigErrors errors(options_.config_path.empty() ? "command line" : options_.config_path);
   std::vector<BoundListener> bound;
-  if (!bindFor(bootstrap_, bound, errors)) {
+  const auto specs = listenSpecs(bootstrap_, options_.config_dir);
+  bool free = true;
+  std::set<std::string> seen; // resolved addresses ("localhost:80" and "127.0.0.1:80" meet)
+  for (size_t li = 0; li < specs.size(); ++li) {
+    const network::Address& address = specs[li].address;
+    if (address.isIp() && address.port() != 0 && !seen.insert(address.asString()).second) {
+      errors.add(cat("listeners[", li, "].address"),
+                 cat("address ", address.asString(), " is used by another listener"));
+      free = false;
+    } else if (auto status = network::checkAddressFree(address); !status.ok()) {
+      errors.add(cat("listeners[", li, "].address"), std::string(status.message()));
+      free = false;
+    }
+  }
+  if (!free || !bindFor(bootstrap_, bound, errors)) {
     for (auto& l : bound) {
       closeListener(l);
     }

@@ -185,12 +185,15 @@ def read_response(sock, head_only=False):
         return status, headers, b"", head
     if "content-length" in headers:
         n = int(headers["content-length"][0])
-        while len(rest) < n:
-            chunk = sock.recv(65536)
+        # (a bytearray: appending to bytes copies everything read so far, which for a body
+        # of megabytes keeps this client busy for seconds while the server waits on it)
+        received = bytearray(rest)
+        while len(received) < n:
+            chunk = sock.recv(262144)
             if not chunk:
                 break
-            rest += chunk
-        body, rest = rest[:n], rest[n:]
+            received += chunk
+        body, rest = bytes(received[:n]), bytes(received[n:])
     elif headers.get("transfer-encoding", [""])[0] == "chunked":
         while True:
             while b"\r\n" not in rest:

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, RawConnection, run_pounce, wait_for
+from conftest import ROOT, RawConnection, free_port, run_pounce, wait_for
 
 DIRECT = """
 concurrency: 2
@@ -106,7 +106,7 @@ def test_address_in_use_is_a_clear_error(pounce, tmp_path):
     r = run_pounce("-c", cfg, timeout=10)
     holder.close()
     assert r.returncode == 1
-    assert "cannot bind 127.0.0.1:%d" % port in r.stderr
+    assert "cannot listen on 127.0.0.1:%d: a socket already listens there" % port in r.stderr
 
 
 def test_unix_socket_listener_and_stale_file(pounce, tmp_path):
@@ -331,3 +331,40 @@ listeners:
     assert "CPython 3." in log and ("(GIL)" in log or "(free-threaded)" in log), log
     assert "one process, 1 worker" in log, log
     assert f"listener api on http://127.0.0.1:{s.port}: request_id -> asgi" in log, log
+
+
+def _direct_listener(name, address, port):
+    return f"""- name: {name}
+  address: {{socket_address: {{address: {address}, port_value: {port}}}}}
+  filter_chain:
+  - name: pounce.filters.direct_response
+    typed_config: {{"@type": type.googleapis.com/pounce.filters.direct_response.v1.DirectResponse, body: "{name}"}}
+"""
+
+
+def test_a_port_already_listened_on_is_an_error_not_a_share(pounce, tmp_path):
+    """TCP listeners use SO_REUSEPORT (one socket per I/O thread); that must not let a second
+    process, a second listener or the admin API share a port silently and split its
+    connections."""
+    s = pounce("listeners:\n" + _direct_listener("first", "127.0.0.1", "@PORT@"))
+    cfg = tmp_path / "second.yaml"
+    # Another process on the same port.
+    cfg.write_text("listeners:\n" + _direct_listener("second", "127.0.0.1", s.port))
+    r = run_pounce("--config-yaml", cfg, timeout=30)
+    assert r.returncode != 0
+    assert f"127.0.0.1:{s.port}: a socket already listens there" in r.stderr, r.stderr
+    # Two listeners of one config naming the same address in two ways.
+    port = free_port()
+    cfg.write_text("listeners:\n" + _direct_listener("a", "127.0.0.1", port) +
+                   _direct_listener("b", "localhost", port))
+    r = run_pounce("--config-yaml", cfg, timeout=30)
+    assert r.returncode != 0 and "already listens there" in r.stderr, r.stderr
+    # The admin API on a data listener's port.
+    cfg.write_text(f"admin:\n  address: {{socket_address: {{address: 127.0.0.1, port_value: {port}}}}}\n"
+                   "listeners:\n" + _direct_listener("a", "127.0.0.1", port))
+    r = run_pounce("--config-yaml", cfg, timeout=30)
+    assert r.returncode != 0 and "admin.address" in r.stderr, r.stderr
+    # The first server is untouched.
+    c = RawConnection(s.connect())
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert c.response()[2] == b"first"

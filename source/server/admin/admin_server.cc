@@ -87,7 +87,9 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::create(event::Dispatch
   if (options.admin.address().has_pipe() && !options.admin.address().pipe().mode().empty()) {
     mode = static_cast<uint32_t>(std::stoul(options.admin.address().pipe().mode(), nullptr, 8));
   }
-  auto fd = network::createListenSocket(*address, 128, mode);
+  // One socket, not shared through SO_REUSEPORT: a data listener or another process on the
+  // same port is an error, not a split of the admin API's connections.
+  auto fd = network::createListenSocket(*address, 128, mode, /*reuse_port=*/false);
   if (!fd.ok()) {
     return absl::FailedPreconditionError(cat("admin.address: ", fd.status().message()));
   }
