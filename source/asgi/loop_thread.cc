@@ -392,8 +392,7 @@ void LoopThread::startRequest(StreamRef stream) {
     // The app is an async callable: what it returned is awaited. Anything but a coroutine
     // (an object with __await__, a Future, or not awaitable at all, which then raises
     // TypeError as the app's error) goes through a coroutine that awaits it.
-    coro = PyRef::steal(
-        PyObject_CallMethod(py::supportModule(), "await_result", "O", coro.get()));
+    coro = PyRef::steal(PyObject_CallMethod(py::supportModule(), "await_result", "O", coro.get()));
     if (!coro) {
       PyObject *type, *value, *tb;
       PyErr_Fetch(&type, &value, &tb);

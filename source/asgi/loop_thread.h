@@ -138,7 +138,8 @@ PyObject* newReceiveWaiter(LoopThread& loop, AsgiStream& stream);
 // it could not be made (that call gets the error), or kNoEvent. A call that was cancelled
 // meanwhile is dropped before `next` is asked, so its event stays for the next call.
 inline PyObject* const kNoEvent = Py_None;
-template <class Next> void resolveReceiveWaiters(AsgiStream& stream, Next next);
+template <class Next>
+void resolveReceiveWaiters(AsgiStream& stream, Next next);
 
 // WebSocket streams (websocket_module.cc).
 PyObject* newWebSocketReceive(LoopThread& loop, const StreamRef& stream);
@@ -150,7 +151,8 @@ void resolveWebSocketReceive(LoopThread& loop, AsgiStream& stream);
 // connection (500 before accept, close 1000 or 1011 after).
 void finishWebSocketApp(LoopThread& loop, AsgiStream& stream, PyObject* exc_type,
                         PyObject* exc_value, PyObject* exc_tb);
-template <class Next> void resolveReceiveWaiters(AsgiStream& stream, Next next) {
+template <class Next>
+void resolveReceiveWaiters(AsgiStream& stream, Next next) {
   auto& waiters = stream.receive_waiters;
   while (!waiters.empty()) {
     PyObject* fut = waiters.front();

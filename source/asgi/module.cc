@@ -1180,9 +1180,9 @@ PyObject* buildScope(LoopThread& loop, const AsgiStream& s, PyObject* state) {
     // "/apiary"), is kept as it is.
     const int starts = PyUnicode_Tailmatch(decoded.get(), prefix.get(), 0, PY_SSIZE_T_MAX, -1);
     const Py_ssize_t root_len = PyUnicode_GET_LENGTH(prefix.get());
-    const bool whole = starts == 1 && (PyUnicode_GET_LENGTH(decoded.get()) == root_len ||
-                                       PyUnicode_READ_CHAR(decoded.get(), root_len) == '/' ||
-                                       root.back() == '/');
+    const bool whole =
+        starts == 1 && (PyUnicode_GET_LENGTH(decoded.get()) == root_len ||
+                        PyUnicode_READ_CHAR(decoded.get(), root_len) == '/' || root.back() == '/');
     path = whole ? decoded.release() : PyUnicode_Concat(prefix.get(), decoded.get());
   }
   const std::string_view authority = h.authority();

@@ -5,6 +5,7 @@
 #include "source/asgi/asgi_filter.h"
 #include "source/asgi/loop_thread.h"
 #include "source/common/logger.h"
+#include "source/common/strings.h"
 
 namespace pounce::asgi {
 
@@ -37,7 +38,12 @@ std::unique_ptr<WebSocketTunnel> WebSocketTunnel::create(AsgiFilter& filter,
                              });
     return nullptr;
   }
-  if (!request.http2 && (headers.has("content-length") || headers.has("transfer-encoding"))) {
+  uint64_t declared = 0;
+  const auto content_length = headers.get("content-length");
+  const bool has_body =
+      (content_length && !(parseUint(*content_length, declared) && declared == 0)) ||
+      headers.has("transfer-encoding");
+  if (!request.http2 && has_body) { // ("Content-Length: 0" is no body, RFC 9110 §8.6)
     // An HTTP/1.1 upgrade request with a body cannot switch protocols after it.
     callbacks.sendLocalReply(400, "WebSocket handshake with a request body\n");
     return nullptr;

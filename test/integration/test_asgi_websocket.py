@@ -343,8 +343,20 @@ def test_invalid_handshakes_never_reach_the_app(server, extra, version, status):
     assert c.read_head() == status
     if status == 426:
         assert c.headers["sec-websocket-version"] == ["13"]
+        assert c.headers["upgrade"] == ["websocket"]  # RFC 9110 §15.5.22: a 426 names it
     c.close()
     assert len(events(server)) == before
+
+
+def test_a_handshake_with_content_length_0_is_accepted(server):
+    """`Content-Length: 0` is no body (RFC 9110 §8.6): the handshake goes on."""
+    from ws_helpers import handshake_request
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    sock.sendall(handshake_request("/echo", extra=["Content-Length: 0"]))
+    c = WsClient.__new__(WsClient)
+    c.sock, c.buf, c.headers = sock, b"", {}
+    assert c.read_head() == 101
+    c.close()
 
 
 def test_bad_key_is_400(server):

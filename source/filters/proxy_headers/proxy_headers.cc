@@ -58,9 +58,9 @@ bool isObfuscatedPort(std::string_view port) {
 // A port of a Host value: 1 to 5 digits, at most 65535.
 bool isPort(std::string_view port) {
   uint64_t value = 0;
-  return !port.empty() && port.size() <= 5 && port.find_first_not_of("0123456789") ==
-                                                   std::string_view::npos &&
-         parseUint(port, value) && value <= 65535;
+  return !port.empty() && port.size() <= 5 &&
+         port.find_first_not_of("0123456789") == std::string_view::npos && parseUint(port, value) &&
+         value <= 65535;
 }
 
 // All values of `name`, joined in order when there is more than one field (the common case
@@ -250,7 +250,7 @@ bool parseForwarded(std::string_view value, std::vector<ForwardedElement>& out) 
   out.clear();
   ForwardedElement element;
   bool has_pair = false; // (RFC 9110 §5.6.1: empty list members are ignored)
-  uint8_t seen = 0;       // the parameters of this element so far
+  uint8_t seen = 0;      // the parameters of this element so far
   size_t i = 0;
   const size_t n = value.size();
   auto skipOws = [&] {

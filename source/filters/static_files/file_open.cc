@@ -92,7 +92,7 @@ OpenResult openNoFollowWalk(int root_fd, const std::string& relative, int& fd) {
           err == ELOOP ||
           (err == ENOTDIR && ::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
            S_ISLNK(st.st_mode));
-      result = is_link                                  ? OpenResult::Escapes
+      result = is_link                               ? OpenResult::Escapes
                : resultFor(err) == OpenResult::Error ? OpenResult::Error
                                                      : OpenResult::NotFound;
       break;

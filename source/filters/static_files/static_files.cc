@@ -403,10 +403,9 @@ http::FilterStatus StaticFilesFilter::serve(const http::RequestHeaders& headers,
     failed = parseHttpDate(*ius, since) && mtime > since;
   }
   if (failed) {
-    decoder_callbacks_->sendLocalReply(412, "Precondition Failed\n",
-                                       [&etag](http::ResponseHeaders& h) {
-                                         h.addLowercase("etag", etag);
-                                       });
+    decoder_callbacks_->sendLocalReply(
+        412, "Precondition Failed\n",
+        [&etag](http::ResponseHeaders& h) { h.addLowercase("etag", etag); });
     return http::FilterStatus::StopIteration;
   }
   // Then If-None-Match, which wins over If-Modified-Since.

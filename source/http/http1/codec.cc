@@ -70,7 +70,9 @@ FieldScan appendFields(const ResponseHeaders& headers, std::string& out, bool up
       if (name == "connection" && hasToken(value, "close")) {
         scan.app_wants_close = true;
       }
-      if (!upgrade) {
+      // A 101 keeps its Upgrade and Connection; a 426 must name the protocol to upgrade to
+      // (RFC 9110 §15.5.22).
+      if (!upgrade && !(status == 426 && name == "upgrade")) {
         continue;
       }
     }
@@ -181,8 +183,8 @@ bool ServerConnectionImpl::dispatch(Buffer& data) {
       if (chunk_decoder_.done()) {
         if (!chunk_decoder_.trailers().empty() && !discarding_body_ && decoder_ != nullptr) {
           trailers_ = std::make_unique<HeaderMap>();
-          const ParseError e = parseTrailers(chunk_decoder_.trailers(), limits_, header_count_,
-                                             *trailers_);
+          const ParseError e =
+              parseTrailers(chunk_decoder_.trailers(), limits_, header_count_, *trailers_);
           if (e) {
             trailers_.reset();
             protocolError(e.status, e.details);
@@ -524,8 +526,8 @@ void ServerConnectionImpl::encodeHeaders(const ResponseHeaders& headers, bool en
   if (status < 200) {
     // A 1xx cannot be the final answer (RFC 9110 §15.2): the client would wait on for one,
     // or take the next response for it. Closing after it keeps the two from drifting apart.
-    POUNCE_LOG(Http, Warning, "a %d response is interim, not final: closing the connection after it",
-               status);
+    POUNCE_LOG(Http, Warning,
+               "a %d response is interim, not final: closing the connection after it", status);
     close_after_response_ = true;
   }
   const bool last_allowed = limits_.max_requests_per_connection != 0 &&

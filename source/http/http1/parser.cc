@@ -22,10 +22,9 @@ namespace {
 constexpr std::array<char, 256> kNameByte = [] {
   std::array<char, 256> table{};
   for (int c = 0; c < 256; ++c) {
-    const bool tchar = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-                       (c >= 'A' && c <= 'Z') ||
-                       std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
-                           std::string_view::npos;
+    const bool tchar =
+        (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+        std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
     if (tchar) {
       table[c] = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
     }
@@ -145,7 +144,8 @@ ParseError parseFieldLines(char* base, char*& p, const CodecLimits& limits, uint
 
 // The comma-separated elements of a field value, without surrounding whitespace; empty
 // elements are skipped.
-template <class Fn> void forEachElement(std::string_view list, Fn fn) {
+template <class Fn>
+void forEachElement(std::string_view list, Fn fn) {
   size_t pos = 0;
   while (pos < list.size()) {
     size_t comma = list.find(',', pos);
@@ -279,8 +279,8 @@ ParseError parseRequestHead(std::string_view head, const CodecLimits& limits, Re
   ++p;
 
   // HTTP-version CRLF: "HTTP/" DIGIT "." DIGIT
-  if (std::memcmp(p, "HTTP/", 5) != 0 || p[5] < '0' || p[5] > '9' || p[6] != '.' ||
-      p[7] < '0' || p[7] > '9' || p[8] != '\r') {
+  if (std::memcmp(p, "HTTP/", 5) != 0 || p[5] < '0' || p[5] > '9' || p[6] != '.' || p[7] < '0' ||
+      p[7] > '9' || p[8] != '\r') {
     return {400, "invalid HTTP version"};
   }
   if (p[5] != '1') {
@@ -414,8 +414,8 @@ ParseError parseRequestHead(std::string_view head, const CodecLimits& limits, Re
   return {};
 }
 
-ParseError parseTrailers(std::string_view lines, const CodecLimits& limits,
-                         uint32_t& field_count, HeaderMap& trailers) {
+ParseError parseTrailers(std::string_view lines, const CodecLimits& limits, uint32_t& field_count,
+                         HeaderMap& trailers) {
   // The same field-line rules as the head, so the lines get the empty line that ends them.
   std::string section;
   section.reserve(lines.size() + 2);

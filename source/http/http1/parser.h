@@ -83,8 +83,8 @@ ParseError parseRequestHead(std::string_view head, const CodecLimits& limits, Re
 // Parses the trailer section of a chunked body: field lines, each ending in CRLF, without
 // the final empty line (what ChunkDecoder collected). `field_count` is the head's count,
 // which the trailers add to against limits.max_headers.
-ParseError parseTrailers(std::string_view lines, const CodecLimits& limits,
-                         uint32_t& field_count, HeaderMap& trailers);
+ParseError parseTrailers(std::string_view lines, const CodecLimits& limits, uint32_t& field_count,
+                         HeaderMap& trailers);
 
 // Takes a chunked body apart (RFC 9112 §7.1): sizes in hex (at most 15 digits), chunk
 // extensions (skipped, at most 4 KiB), CRLF after every size line and every chunk, and the

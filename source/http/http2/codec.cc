@@ -187,6 +187,7 @@ public:
   bool remote_closed_{false};
   bool discard_body_{false};
   bool is_head_{false};
+  bool tunnel_{false}; // extended CONNECT: DATA is a tunnel's byte stream
 
   // Response.
   OutputQueue pending_;
@@ -287,8 +288,8 @@ void ServerConnectionImpl::Stream::encodeHeaders(const ResponseHeaders& headers,
   if (end_stream && length_known_ && remaining_ > 0) {
     // Declared, and no body at all: the message would be malformed.
     POUNCE_LOG(Http2, Warning,
-               "stream %d: response ends %d bytes short of its Content-Length; resetting it",
-               id_, remaining_);
+               "stream %d: response ends %d bytes short of its Content-Length; resetting it", id_,
+               remaining_);
     codec_.clearFieldScratch();
     resetStream();
     return;
@@ -380,8 +381,8 @@ void ServerConnectionImpl::Stream::bodyQueued(bool end_stream) {
   if (end_stream && length_known_ && remaining_ > 0) [[unlikely]] {
     // The body ended short of its Content-Length: the client is told by a reset.
     POUNCE_LOG(Http2, Warning,
-               "stream %d: response ends %d bytes short of its Content-Length; resetting it",
-               id_, remaining_);
+               "stream %d: response ends %d bytes short of its Content-Length; resetting it", id_,
+               remaining_);
     resetStream();
     return;
   }
@@ -401,8 +402,8 @@ void ServerConnectionImpl::Stream::encodeTrailers(const HeaderMap& trailers) {
   }
   if (length_known_ && remaining_ > 0) [[unlikely]] {
     POUNCE_LOG(Http2, Warning,
-               "stream %d: response ends %d bytes short of its Content-Length; resetting it",
-               id_, remaining_);
+               "stream %d: response ends %d bytes short of its Content-Length; resetting it", id_,
+               remaining_);
     resetStream();
     return;
   }
@@ -800,8 +801,7 @@ void ServerConnectionImpl::appendFields(const HeaderMap& headers, int status, bo
         continue; // (framing fields have no place in trailers: RFC 9110 §6.5.1)
       }
       uint64_t length = 0;
-      if (!parseUint(trim(value), length) ||
-          (content_lengths_ > 0 && length != content_length_)) {
+      if (!parseUint(trim(value), length) || (content_lengths_ > 0 && length != content_length_)) {
         content_length_bad_ = true;
       }
       content_length_ = length;
@@ -1091,6 +1091,9 @@ int ServerConnectionImpl::frameRecv(const nghttp2_frame& frame) {
   RequestHeadersPtr headers = std::move(s->headers_);
   headers->setProtocol("HTTP/2");
   s->is_head_ = headers->method() == "HEAD";
+  // An extended CONNECT (RFC 8441) carries a tunnel's bytes, not a request body: the body
+  // limit does not apply (the tunnel's protocol has its own, e.g. max_message_size).
+  s->tunnel_ = headers->method() == "CONNECT" && !headers->connectProtocol().empty();
   s->encoder_done_ = false;
   RequestDecoder& decoder = callbacks_.newStream(*s);
   s->decoder_ = &decoder;
@@ -1167,7 +1170,7 @@ int ServerConnectionImpl::dataChunk(int32_t stream_id, std::string_view data) {
     return 0;
   }
   s->body_received_ += data.size();
-  if (s->body_received_ > limits_.max_request_bytes) {
+  if (s->body_received_ > limits_.max_request_bytes && !s->tunnel_) {
     s->discard_body_ = true;
     s->body_.clear();
     nghttp2_session_consume_stream(session_, stream_id, data.size());

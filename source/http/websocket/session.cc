@@ -150,7 +150,9 @@ void Session::onPing(std::string_view payload) {
   if (state_ == State::Closed) {
     return;
   }
-  if (config_.auto_pong && state_ == State::Open) {
+  // Also while our Close waits for the peer's (RFC 6455 §5.5.2: a Ping is answered unless a
+  // Close was received; Closing means only that ours was sent).
+  if (config_.auto_pong && state_ != State::Closed) {
     encoder_.control(Opcode::Pong, payload, output_);
   }
   callbacks_.onPing(payload);

@@ -27,7 +27,6 @@ namespace {
 
 constexpr size_t kMaxPemFileBytes = 16 << 20;
 
-
 // Session ticket keys shared by every context of this process, so a ticket issued before a
 // certificate reload still resumes after it. Random per process, never written anywhere.
 const unsigned char* processTicketKeys() {
@@ -83,9 +82,10 @@ std::array<unsigned char, 32> sessionIdContext(X509* leaf, const std::vector<X50
   if (md != nullptr && EVP_DigestInit_ex(md, EVP_sha256(), nullptr) == 1) {
     EVP_DigestUpdate(md, "pounce session context 1", 24);
     addDer(leaf);
-    const unsigned char settings[3] = {static_cast<unsigned char>(client_cas.size() & 0xff),
-                                       static_cast<unsigned char>(config.require_client_certificate),
-                                       static_cast<unsigned char>(config.min_version & 0xff)};
+    const unsigned char settings[3] = {
+        static_cast<unsigned char>(client_cas.size() & 0xff),
+        static_cast<unsigned char>(config.require_client_certificate),
+        static_cast<unsigned char>(config.min_version & 0xff)};
     EVP_DigestUpdate(md, settings, sizeof(settings));
     for (const auto& ca : client_cas) {
       addDer(ca.get());

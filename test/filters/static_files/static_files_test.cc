@@ -448,8 +448,8 @@ TEST_P(StaticFilesTest, IfMatchAndIfUnmodifiedSinceGive412) {
             200);
   // If-Match wins over If-Unmodified-Since, and is checked before If-None-Match.
   const std::string now_etag(get("/static/style.css")->response.headers.getOr("etag"));
-  EXPECT_EQ(get("/static/style.css", {{"if-match", now_etag},
-                                      {"if-unmodified-since", "Tue, 14 Nov 2023 22:13:19 GMT"}})
+  EXPECT_EQ(get("/static/style.css",
+                {{"if-match", now_etag}, {"if-unmodified-since", "Tue, 14 Nov 2023 22:13:19 GMT"}})
                 ->response.status,
             200);
   EXPECT_EQ(get("/static/style.css", {{"if-match", "\"other\""}, {"if-none-match", now_etag}})

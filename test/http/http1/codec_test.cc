@@ -779,7 +779,8 @@ TEST(Http1Codec, RepeatedOrInvalidResponseContentLengths) {
   EXPECT_EQ(same.substr(same.size() - 3), "abc");
   EXPECT_FALSE(same_closed);
   // Disagreeing or malformed values all go; the body is chunked.
-  for (const auto& bad : std::vector<std::vector<std::string>>{{"3", "5"}, {"3, 3"}, {"x"}, {"-1"}}) {
+  for (const auto& bad :
+       std::vector<std::vector<std::string>>{{"3", "5"}, {"3, 3"}, {"x"}, {"-1"}}) {
     auto [out, closed] = run(bad);
     EXPECT_EQ(out.find("content-length"), std::string::npos) << bad[0];
     EXPECT_NE(out.find("transfer-encoding: chunked\r\n"), std::string::npos) << bad[0];
@@ -809,7 +810,8 @@ TEST(Http1Codec, UpgradesOtherThanWebSocketAreOrdinaryRequests) {
     EXPECT_EQ(run.events[0].substr(run.events[0].size() - 4), " end") << input;
     EXPECT_NE(run.output.find("200 OK"), std::string::npos) << input;
   }
-  auto keep = feedWhole("GET / HTTP/1.0\r\nUpgrade: foo\r\nConnection: Upgrade, keep-alive\r\n\r\n");
+  auto keep =
+      feedWhole("GET / HTTP/1.0\r\nUpgrade: foo\r\nConnection: Upgrade, keep-alive\r\n\r\n");
   EXPECT_NE(keep.output.find("connection: keep-alive\r\n"), std::string::npos);
   EXPECT_FALSE(keep.closed);
 }

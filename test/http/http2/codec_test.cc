@@ -840,7 +840,11 @@ TEST(Http2Codec, StreamsOverTheLimitAreRefused) {
 }
 
 TEST(Http2Codec, ExtendedConnectCarriesTunnelBytesBothWays) {
-  Harness h;
+  // The tunnel carries more than max_request_bytes over its life: a tunnel is not a request
+  // body (RFC 8441 §5), so the body limit does not end it.
+  CodecLimits limits;
+  limits.max_request_bytes = 10;
+  Harness h({}, limits);
   h.auto_respond = false;
   // An echo: every request DATA goes back as response DATA.
   h.configure = [](TestStream& s) {
@@ -873,9 +877,13 @@ TEST(Http2Codec, ExtendedConnectCarriesTunnelBytesBothWays) {
   client.sendData(id, "ping-1", false);
   h.pump(client);
   EXPECT_EQ(client.response(id).body, "ping-1");
-  client.sendData(id, "ping-2", true);
+  client.sendData(id, "ping-2", false);
   h.pump(client);
   EXPECT_EQ(client.response(id).body, "ping-1ping-2");
+  client.sendData(id, "ping-3", true); // 18 bytes in all, over the limit of 10
+  h.pump(client);
+  EXPECT_EQ(client.response(id).body, "ping-1ping-2ping-3");
+  EXPECT_FALSE(client.response(id).reset);
   EXPECT_TRUE(client.response(id).complete);
 }
 

@@ -555,6 +555,12 @@ TEST_F(CloseHandling, ServerInitiatedCloseWaitsForThePeer) {
   feed(textFrame("in flight"));
   EXPECT_EQ(recorder_.messages, (std::vector<std::string>{"in flight"}));
   EXPECT_EQ(recorder_.close_count, 0);
+  // A ping is still answered: no Close has been received (RFC 6455 §5.5.2).
+  feed(clientFrame(0x9, "are you there"));
+  frames = sent();
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].opcode, 0xA);
+  EXPECT_EQ(frames[0].payload, "are you there");
   feed(closeFrame(4000));
   EXPECT_TRUE(session_->isClosed());
   EXPECT_EQ(recorder_.close_cause, CloseCause::CloseHandshakeCompleted);
@@ -562,10 +568,18 @@ TEST_F(CloseHandling, ServerInitiatedCloseWaitsForThePeer) {
   EXPECT_TRUE(sent().empty()) << "the peer's reply is not echoed";
 }
 
-TEST_F(CloseHandling, NoPongWhileClosing) {
+// RFC 6455 §5.5.2: a Ping is answered unless a Close was received; having sent one is not
+// enough (a Pong is a control frame, not the data frames §5.5.1 forbids after a Close).
+TEST_F(CloseHandling, APingWhileOurCloseWaitsIsAnsweredButNotAfterTheirs) {
   EXPECT_TRUE(session_->close());
   sent();
   feed(clientFrame(0x9, "p"));
+  auto frames = sent();
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].opcode, 0xA);
+  feed(closeFrame(1000));
+  EXPECT_TRUE(session_->isClosed());
+  feed(clientFrame(0x9, "late"));
   EXPECT_TRUE(sent().empty());
 }
 
