@@ -23,12 +23,15 @@ absl::Status usageError(std::string_view message) {
   return absl::InvalidArgumentError(cat(message, "\nRun 'pounce --help' for usage."));
 }
 
+constexpr double kMaxFlagSeconds = 1e9;
+
 // "5", "2.5" (seconds, as uvicorn takes them) or "5s", "250ms".
 bool parseSeconds(const std::string& text, google::protobuf::Duration& out) {
   std::chrono::nanoseconds d;
   if (!parseDuration(text, d)) {
     double seconds;
-    if (!parseDouble(text, seconds) || seconds < 0) {
+    // (at most about 31 years: more would overflow the nanoseconds below)
+    if (!parseDouble(text, seconds) || seconds < 0 || seconds > kMaxFlagSeconds) {
       return false;
     }
     d = std::chrono::nanoseconds(static_cast<int64_t>(seconds * 1e9));
@@ -216,7 +219,7 @@ absl::StatusOr<Options> parseOptions(int argc, char** argv) {
   for (const auto* t : {&o.header_timeout, &o.keep_alive_timeout, &o.request_timeout}) {
     google::protobuf::Duration d;
     if (t->has_value() && !parseSeconds(**t, d)) {
-      return usageError(cat("'", **t, "' is not a number of seconds"));
+      return usageError(cat("'", **t, "' is not a number of seconds from 0 to 1e9"));
     }
   }
   return o;

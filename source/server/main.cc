@@ -82,7 +82,9 @@ int main(int argc, char** argv) {
     if (bootstrap.ok()) {
       auto status = pounce::server::applyOverrides(*options, *bootstrap);
       if (!status.ok()) {
-        return fail(std::string(status.message()));
+        // A flag's value is wrong: a usage error (exit 2), as without a config file.
+        return fail(std::string(status.message()),
+                    status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1);
       }
       // Flags may have changed what the file said: check again.
       pounce::config::ConfigErrors errors(options->config_path);

@@ -38,6 +38,12 @@ def test_usage_errors_exit_2():
     assert r.returncode == 2 and "unknown option '--no-such-flag'" in r.stderr
     r = run_pounce("--port", "70000", "app:app")
     assert r.returncode == 2
+    # A number of seconds too large for the clock is refused as such, not as "negative".
+    r = run_pounce("app:app", "--request-timeout", "1e12")
+    assert r.returncode == 2 and "not a number of seconds from 0 to 1e9" in r.stderr, r.stderr
+    # A bad flag on top of a config file is a usage error too.
+    r = run_pounce("-c", ROOT / "configs/quickstart.yaml", "--log-level", "loud")
+    assert r.returncode == 2 and "unknown log level 'loud'" in r.stderr, r.stderr
 
 
 def test_bad_config_exits_1_with_field_path(tmp_path):
