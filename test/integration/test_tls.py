@@ -483,6 +483,19 @@ def test_sighup_reloads_certificates_without_dropping_connections(pounce, certs,
     with tls_connect(server, ctx) as s:
         assert peer_cn(s) == "second.test"
     assert get(old) == (200, b"ok\n")
+
+    # A config file with an error elsewhere is refused, but the running config's
+    # certificates are still renewed: rotating them must not wait for that fix.
+    shutil.copy(first[0], cert)
+    shutil.copy(first[1], key)
+    server.config_path.write_text(server.config_path.read_text() + "\nno_such_field: 1\n")
+    reloads = server.log().count("listener main: certificates reloaded")
+    server.signal(signal.SIGHUP)
+    wait_for(lambda: server.log().count("listener main: certificates reloaded") > reloads,
+             what="certificates reloaded despite the config error")
+    assert "no_such_field" in server.log()
+    with tls_connect(server, ctx) as s:
+        assert peer_cn(s) == "first.test"
     old.close()
     assert server.proc.poll() is None
 

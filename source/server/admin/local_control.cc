@@ -102,14 +102,23 @@ void LocalControl::reload(std::string source, ApplyCallback done) {
         // Certificate files may have changed without the config: re-read them. A failure
         // keeps the old ones and is logged, and the answer says so (500) while still
         // reporting the config version that was applied.
+        // A config that is refused still lets the running one's certificates be renewed
+        // (SIGHUP is how operators rotate them, and a typo elsewhere must not block that).
+        const absl::Status certificates = instance_.reloadCertificates();
         if (result.status == 200) {
-          const absl::Status certificates = instance_.reloadCertificates();
           if (!certificates.ok()) {
             result.status = 500;
             result.message = cat(result.message.empty() ? "" : cat(result.message, "; "),
                                  "TLS certificates could not be reloaded: ", certificates.message(),
                                  "; the previous certificates stay in use");
           }
+        } else {
+          result.message =
+              cat(result.message.empty() ? "" : cat(result.message, "; "),
+                  certificates.ok() ? "the running config's TLS certificates were re-read"
+                                    : cat("the running config's TLS certificates could not be "
+                                          "reloaded either: ",
+                                          certificates.message()));
         }
         done(std::move(result));
       });
