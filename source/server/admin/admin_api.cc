@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
-#include <regex>
 #include <sstream>
 
 #include "source/common/json.h"
@@ -362,15 +361,15 @@ void AdminApi::ready(AdminRequest&, Responder& respond) {
 }
 
 void AdminApi::stats(AdminRequest& request, Responder& respond, const std::string& format) {
-  std::shared_ptr<std::regex> filter;
+  std::shared_ptr<const NameFilter> filter;
   if (request.has_query("filter") && !request.query["filter"].empty()) {
-    try {
-      filter = std::make_shared<std::regex>(request.query["filter"], std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
+    auto compiled = NameFilter::compile(request.query["filter"]);
+    if (!compiled.ok()) {
       respond(text(400, cat("filter: '", request.query["filter"],
-                            "' is not a regular expression: ", e.what(), "\n")));
+                            "' is not a regular expression: ", compiled.status().message(), "\n")));
       return;
     }
+    filter = std::move(*compiled);
   }
   if (format != "json" && format != "text" && format != "prometheus") {
     respond(text(400, cat("format: '", format, "' is not one of json, text, prometheus\n")));

@@ -22,8 +22,8 @@ std::string seriesKey(const StatsSnapshot::Series& s) {
   return key;
 }
 
-bool keep(const std::regex* filter, const std::string& name) {
-  return filter == nullptr || std::regex_search(name, *filter);
+bool keep(const NameFilter* filter, const std::string& name) {
+  return filter == nullptr || filter->matches(name);
 }
 
 std::string labels(const StatsSnapshot::Family& f, const StatsSnapshot::Series& s,
@@ -66,7 +66,7 @@ std::string_view typeName(StatsSnapshot::Type type) {
 }
 
 std::vector<const StatsSnapshot::Family*> sortedFamilies(const StatsSnapshot& snapshot,
-                                                         const std::regex* filter) {
+                                                         const NameFilter* filter) {
   std::vector<const StatsSnapshot::Family*> out;
   for (const auto& f : snapshot.families()) {
     if (keep(filter, f.name())) {
@@ -182,7 +182,30 @@ double histogramQuantile(const StatsSnapshot::Family& family, const StatsSnapsho
   return family.bounds_size() > 0 ? family.bounds(family.bounds_size() - 1) : 0;
 }
 
-std::string renderPrometheus(const StatsSnapshot& snapshot, const std::regex* filter) {
+absl::StatusOr<std::shared_ptr<const NameFilter>> NameFilter::compile(const std::string& pattern) {
+  std::shared_ptr<NameFilter> filter(new NameFilter());
+  const int rc = ::regcomp(&filter->re_, pattern.c_str(), REG_EXTENDED | REG_NOSUB);
+  if (rc != 0) {
+    char message[256];
+    ::regerror(rc, &filter->re_, message, sizeof(message));
+    filter->re_ = regex_t{}; // (nothing to free after a failed regcomp)
+    return absl::InvalidArgumentError(message);
+  }
+  filter->compiled_ = true;
+  return std::shared_ptr<const NameFilter>(std::move(filter));
+}
+
+NameFilter::~NameFilter() {
+  if (compiled_) {
+    ::regfree(&re_);
+  }
+}
+
+bool NameFilter::matches(const std::string& name) const {
+  return ::regexec(&re_, name.c_str(), 0, nullptr, 0) == 0;
+}
+
+std::string renderPrometheus(const StatsSnapshot& snapshot, const NameFilter* filter) {
   std::string out;
   for (const auto* f : sortedFamilies(snapshot, filter)) {
     if (f->series().empty() && !f->label_names().empty()) {
@@ -216,7 +239,7 @@ std::string renderPrometheus(const StatsSnapshot& snapshot, const std::regex* fi
   return out;
 }
 
-std::string renderText(const StatsSnapshot& snapshot, const std::regex* filter) {
+std::string renderText(const StatsSnapshot& snapshot, const NameFilter* filter) {
   std::map<std::string, std::string> lines;
   for (const auto* f : sortedFamilies(snapshot, filter)) {
     for (const auto& s : f->series()) {
@@ -242,7 +265,7 @@ std::string renderText(const StatsSnapshot& snapshot, const std::regex* filter) 
   return out;
 }
 
-std::string renderJson(const StatsSnapshot& snapshot, const std::regex* filter) {
+std::string renderJson(const StatsSnapshot& snapshot, const NameFilter* filter) {
   std::string out = "{\"stats\":[";
   bool first_family = true;
   for (const auto* f : sortedFamilies(snapshot, filter)) {

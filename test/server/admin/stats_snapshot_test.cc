@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "source/server/admin/stats_snapshot.h"
 
 namespace pounce::server::admin {
@@ -96,9 +98,28 @@ TEST(StatsSnapshot, RendersPrometheusTextJsonAndAFilter) {
   EXPECT_NE(json.find(R"("bounds":[0.1],"counts":[7,2],"count":9,"sum":1})"), std::string::npos)
       << json;
 
-  const std::regex only_requests("^requests");
-  const std::string text = renderText(s, &only_requests);
+  const auto only_requests = NameFilter::compile("^requests");
+  ASSERT_TRUE(only_requests.ok());
+  const std::string text = renderText(s, only_requests->get());
   EXPECT_EQ(text, "requests_total{listener=\"api\"}: 7\nrequests_total{listener=\"main\"}: 7\n");
+}
+
+// The filter is a POSIX extended expression matched in polynomial time: a pattern that
+// makes a backtracking matcher run for ever (`(\w+)+!` on a long name) answers at once.
+TEST(StatsSnapshot, NameFiltersCannotHangTheAdminThread) {
+  const auto nested = NameFilter::compile("(\\w+)+!");
+  ASSERT_TRUE(nested.ok()) << nested.status();
+  const std::string name(200, 'a');
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_FALSE((*nested)->matches(name));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
+  const auto either = NameFilter::compile("tls|http_requests");
+  ASSERT_TRUE(either.ok());
+  EXPECT_TRUE((*either)->matches("pounce_http_requests_total"));
+  EXPECT_FALSE((*either)->matches("queue_shed_total"));
+  const auto bad = NameFilter::compile("(unclosed");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_FALSE(bad.status().message().empty());
 }
 
 TEST(StatsSnapshot, QuantilesInterpolateWithinBuckets) {
