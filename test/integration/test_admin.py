@@ -393,6 +393,20 @@ def test_swap_keeps_a_running_app_that_did_not_change(pounce, tmp_path):
 
 # --- reload, watch_config ----------------------------------------------------------------
 
+def test_reload_applies_admin_settings_read_live(pounce):
+    """admin.allowed_hosts and admin.history_size take effect on reload (config.md), even
+    when nothing else changed."""
+    s, admin = start(pounce)
+    host = {"Host": f"myadmin.internal:{admin.port}"}
+    assert admin.get("/ready", headers=host)[0] == 403
+    s.config_path.write_text(
+        s.config_path.read_text().replace("admin:\n", "admin:\n  allowed_hosts: [myadmin.internal]\n"))
+    result = admin.json("POST", "/reload")
+    assert result["status"] == "applied", result
+    assert result["changes"] == ["admin settings"], result
+    assert admin.get("/ready", headers=host)[0] == 200
+
+
 def test_reload_applies_the_file_chains_in_place_and_addresses_on_new_sockets(pounce):
     s, admin = start(pounce)
     keep = RawConnection(s.connect())

@@ -138,7 +138,9 @@ std::vector<std::string> listenerNames(const Bootstrap& bootstrap) {
   return out;
 }
 
-bool ConfigDiff::empty() const { return chains.empty() && chainsOnly() && !logging; }
+bool ConfigDiff::empty() const {
+  return chains.empty() && chainsOnly() && !logging && !admin_settings;
+}
 
 bool ConfigDiff::chainsOnly() const {
   return replaced.empty() && moved.empty() && added.empty() && removed.empty();
@@ -163,6 +165,9 @@ std::vector<std::string> ConfigDiff::describe() const {
   }
   if (logging) {
     out.push_back("logging");
+  }
+  if (admin_settings) {
+    out.push_back("admin settings");
   }
   return out;
 }
@@ -214,6 +219,14 @@ ConfigDiff diffConfigs(const Bootstrap& from, const Bootstrap& to) {
     }
   }
   diff.logging = !MessageDifferencer::Equals(from.logging(), to.logging());
+  {
+    const auto& a = from.admin();
+    const auto& b = to.admin();
+    diff.admin_settings =
+        a.has_history_size() != b.has_history_size() || a.history_size() != b.history_size() ||
+        a.allowed_hosts_size() != b.allowed_hosts_size() ||
+        !std::equal(a.allowed_hosts().begin(), a.allowed_hosts().end(), b.allowed_hosts().begin());
+  }
   if (from.concurrency() != to.concurrency()) {
     diff.restart_needed.push_back("concurrency");
   }

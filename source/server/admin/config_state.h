@@ -73,6 +73,9 @@ struct ConfigDiff {
   std::vector<std::string> added;
   std::vector<std::string> removed;
   bool logging{false};
+  // admin.allowed_hosts or admin.history_size: read from the current config, so they apply
+  // once it is recorded.
+  bool admin_settings{false};
   // Top-level fields that only apply when the server starts.
   std::vector<std::string> restart_needed;
 

@@ -128,6 +128,17 @@ TEST(ConfigDiff, TellsChainSettingsAddressAndListenerChangesApart) {
   EXPECT_TRUE(d.logging);
   EXPECT_EQ(d.restart_needed, std::vector<std::string>{"concurrency"});
   EXPECT_EQ(d.describe(), std::vector<std::string>{"logging"});
+
+  // The admin settings read from the current config are a change (applied by recording it);
+  // the admin address and token are not (they need a restart).
+  Bootstrap hosts = base;
+  hosts.mutable_admin()->add_allowed_hosts("myadmin.internal");
+  d = diffConfigs(base, hosts);
+  EXPECT_FALSE(d.empty());
+  EXPECT_EQ(d.describe(), std::vector<std::string>{"admin settings"});
+  Bootstrap history = base;
+  history.mutable_admin()->set_history_size(5);
+  EXPECT_TRUE(diffConfigs(base, history).admin_settings);
 }
 
 TEST(ConfigDiff, EquivalentTypedConfigsAreEqual) {
