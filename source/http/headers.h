@@ -256,6 +256,24 @@ bool isValidHeaderValue(std::string_view value);
 size_t countControlBytes(std::string_view bytes);
 // ASCII case-insensitive equality.
 bool equalsIgnoreCase(std::string_view a, std::string_view b);
+
+// The Content-Length fields of a response, as a codec writes its head out: how many, their
+// value, and whether one is not a number or they disagree (RFC 9110 §8.6). Both codecs keep
+// the body to the value, send copies of it once and drop bad ones.
+struct ContentLengthFields {
+  uint32_t count{0};
+  uint64_t value{0};
+  bool bad{false};
+
+  void add(std::string_view field_value) {
+    uint64_t length = 0;
+    if (!parseUint(trim(field_value), length) || (count > 0 && length != value)) {
+      bad = true;
+    }
+    value = length;
+    ++count;
+  }
+};
 // Does a comma-separated header value contain `token` (case-insensitively)?
 bool hasToken(std::string_view list, std::string_view token);
 

@@ -25,16 +25,6 @@ bool isHopByHop(std::string_view name) {
          name == "proxy-connection" || name == "upgrade";
 }
 
-std::string_view trimOws(std::string_view v) {
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
-    v.remove_suffix(1);
-  }
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
-    v.remove_prefix(1);
-  }
-  return v;
-}
-
 // What the response's own fields say about the head the codec completes.
 struct FieldScan {
   bool has_date{false};
@@ -42,11 +32,7 @@ struct FieldScan {
   bool has_content_length{false};
   bool app_wants_close{false};
   size_t lines{0};
-  // The Content-Length fields: how many, their value, and whether they disagree or one is
-  // not a number (then none of them can go out).
-  uint32_t content_lengths{0};
-  uint64_t content_length{0};
-  bool content_length_bad{false};
+  ContentLengthFields content_length;
 };
 
 // Appends "name: value\r\n" for each field that may go out. Names must be RFC 9110 tokens;
@@ -80,13 +66,7 @@ FieldScan appendFields(const ResponseHeaders& headers, std::string& out, bool up
       if ((bodyless_status && status != 304) || drop_content_length) {
         continue;
       }
-      uint64_t length = 0;
-      if (!parseUint(trimOws(value), length) ||
-          (scan.content_lengths > 0 && length != scan.content_length)) {
-        scan.content_length_bad = true;
-      }
-      scan.content_length = length;
-      ++scan.content_lengths;
+      scan.content_length.add(value);
       scan.has_content_length = true;
     } else if (name == "date") {
       scan.has_date = true;
@@ -453,11 +433,11 @@ void ServerConnectionImpl::encodeHeaders(const ResponseHeaders& headers, bool en
     out.resize(fields_start);
     scan = appendFields(headers, out, upgrade, status, bodyless_status, true);
   }
-  if (scan.content_lengths > 1 || scan.content_length_bad) [[unlikely]] {
+  if (scan.content_length.count > 1 || scan.content_length.bad) [[unlikely]] {
     // RFC 9110 §8.6: one value, of digits. Disagreeing or malformed values are all dropped
     // (the body then goes chunked); copies of one value go out once.
-    const bool keep = !scan.content_length_bad;
-    const uint64_t value = scan.content_length;
+    const bool keep = !scan.content_length.bad;
+    const uint64_t value = scan.content_length.value;
     POUNCE_LOG(Http, Warning, "response Content-Length fields %s: %s",
                keep ? "repeated" : "invalid or disagreeing",
                keep ? "sent once" : "dropped; the body is sent chunked");
@@ -468,7 +448,7 @@ void ServerConnectionImpl::encodeHeaders(const ResponseHeaders& headers, bool en
       out += std::to_string(value);
       out += "\r\n";
       scan.has_content_length = true;
-      scan.content_length = value;
+      scan.content_length = ContentLengthFields{1, value, false};
     }
   }
   const bool has_date = scan.has_date;
@@ -476,7 +456,7 @@ void ServerConnectionImpl::encodeHeaders(const ResponseHeaders& headers, bool en
   const bool has_content_length = scan.has_content_length;
   // A declared length is kept to: the body's bytes are counted against it.
   response_length_known_ = has_content_length && response_has_body_;
-  response_remaining_ = scan.content_length;
+  response_remaining_ = scan.content_length.value;
   const bool app_wants_close = scan.app_wants_close;
   if (!has_date) {
     out += "date: ";

@@ -800,12 +800,7 @@ void ServerConnectionImpl::appendFields(const HeaderMap& headers, int status, bo
       if (trailers || status < 200 || status == 204) {
         continue; // (framing fields have no place in trailers: RFC 9110 §6.5.1)
       }
-      uint64_t length = 0;
-      if (!parseUint(trim(value), length) || (content_lengths_ > 0 && length != content_length_)) {
-        content_length_bad_ = true;
-      }
-      content_length_ = length;
-      ++content_lengths_;
+      content_length_.add(value);
     }
     if (!trailers) {
       if (has_date != nullptr && name == "date") {
@@ -821,12 +816,11 @@ void ServerConnectionImpl::appendFields(const HeaderMap& headers, int status, bo
 }
 
 bool ServerConnectionImpl::checkContentLength(uint64_t& declared) {
-  const uint32_t count = content_lengths_;
-  const bool bad = content_length_bad_;
-  declared = content_length_;
-  content_lengths_ = 0;
-  content_length_bad_ = false;
-  content_length_ = 0;
+  const ContentLengthFields fields = content_length_;
+  content_length_ = {};
+  const uint32_t count = fields.count;
+  const bool bad = fields.bad;
+  declared = fields.value;
   if (count <= 1 && !bad) {
     return count == 1;
   }

@@ -180,10 +180,8 @@ private:
   std::deque<std::string> field_scratch_;
   // The `priority` field of the response head being submitted (RFC 9218).
   std::string_view response_priority_;
-  // The Content-Length fields appendFields saw: how many, the value, whether they disagree.
-  uint32_t content_lengths_{0};
-  uint64_t content_length_{0};
-  bool content_length_bad_{false};
+  // The Content-Length fields appendFields saw (checkContentLength reads and resets them).
+  ContentLengthFields content_length_;
   // Streams whose buffered response fell under the low watermark while frames were sent.
   std::vector<Stream*> watermark_dirty_;
 
