@@ -379,13 +379,7 @@ void LoopThread::startRequest(StreamRef stream) {
   PyObject* args[3] = {scope.get(), receive.get(), send.get()};
   PyRef coro = PyRef::steal(PyObject_Vectorcall(app_, args, 3, nullptr));
   if (!coro) {
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
-    PyErr_NormalizeException(&type, &value, &tb);
-    onAppFinished(s, type, value, tb);
-    Py_XDECREF(type);
-    Py_XDECREF(value);
-    Py_XDECREF(tb);
+    appFailedWithCurrentError(s);
     return;
   }
   if (!PyCoro_CheckExact(coro.get())) {
@@ -394,25 +388,14 @@ void LoopThread::startRequest(StreamRef stream) {
     // TypeError as the app's error) goes through a coroutine that awaits it.
     coro = PyRef::steal(PyObject_CallMethod(py::supportModule(), "await_result", "O", coro.get()));
     if (!coro) {
-      PyObject *type, *value, *tb;
-      PyErr_Fetch(&type, &value, &tb);
-      PyErr_NormalizeException(&type, &value, &tb);
-      onAppFinished(s, type, value, tb);
-      Py_XDECREF(type);
-      Py_XDECREF(value);
-      Py_XDECREF(tb);
+      appFailedWithCurrentError(s);
       return;
     }
   }
   PyRef runner = PyRef::steal(py::newRunner(*this, stream, coro.get()));
   PyRef task = PyRef::steal(runner ? createTask(runner.get()) : nullptr);
   if (!task) {
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
-    onAppFinished(s, type, value, tb);
-    Py_XDECREF(type);
-    Py_XDECREF(value);
-    Py_XDECREF(tb);
+    appFailedWithCurrentError(s);
     return;
   }
   Py_XDECREF(s.task);
@@ -436,6 +419,16 @@ PyObject* LoopThread::createTask(PyObject* coro) {
   }
   PyRef args = PyRef::steal(PyTuple_Pack(1, coro));
   return args ? PyObject_Call(task_type_, args.get(), task_kwargs_) : nullptr;
+}
+
+void LoopThread::appFailedWithCurrentError(AsgiStream& s) {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  onAppFinished(s, type, value, tb);
+  Py_XDECREF(type);
+  Py_XDECREF(value);
+  Py_XDECREF(tb);
 }
 
 void LoopThread::resolveReceive(AsgiStream& s) {

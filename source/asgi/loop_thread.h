@@ -63,6 +63,8 @@ public:
   PyObject* appObject() const { return app_; }
   const AppSettings& settings() const { return settings_; }
   void onAppFinished(AsgiStream& stream, PyObject* exc_type, PyObject* exc_value, PyObject* exc_tb);
+  // onAppFinished with the Python error that is set (calling the app, or starting it, failed).
+  void appFailedWithCurrentError(AsgiStream& stream);
   void resolveReceive(AsgiStream& stream);
   void failSend(AsgiStream& stream);
 
