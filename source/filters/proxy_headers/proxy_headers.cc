@@ -58,9 +58,7 @@ bool isObfuscatedPort(std::string_view port) {
 // A port of a Host value: 1 to 5 digits, at most 65535.
 bool isPort(std::string_view port) {
   uint64_t value = 0;
-  return !port.empty() && port.size() <= 5 &&
-         port.find_first_not_of("0123456789") == std::string_view::npos && parseUint(port, value) &&
-         value <= 65535;
+  return port.size() <= 5 && parseUint(port, value) && value <= 65535; // (digits only)
 }
 
 // All values of `name`, joined in order when there is more than one field (the common case
