@@ -8,7 +8,8 @@ from urllib.parse import quote
 
 import pytest
 
-from conftest import ROOT, RawConnection, recv_until, wait_for
+from conftest import RawConnection, recv_until, wait_for
+from test_asgi import asgi_config
 
 
 def config(http="{}", body="hello\n", extra_filters=""):
@@ -236,19 +237,7 @@ def test_chunked_body_over_limit_after_an_early_answer_closes(pounce):
 
 def test_expect_100_continue_with_an_asgi_app_that_reads_the_body(pounce):
     """The client waits for 100 Continue before it sends the body; the app then echoes it."""
-    apps = ROOT / "test/integration/apps"
-    s = pounce(f"""
-concurrency: 1
-listeners:
-- name: main
-  address: {{socket_address: {{address: 127.0.0.1, port_value: @PORT@}}}}
-  filter_chain:
-  - name: pounce.filters.asgi
-    typed_config:
-      "@type": type.googleapis.com/pounce.filters.asgi.v1.Asgi
-      app: "probe:app"
-      app_dir: [{apps}]
-""")
+    s = pounce(asgi_config())
     c = conn(s)
     c.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 11\r\n\r\n")
     c.sock.settimeout(5)  # no body has been sent: only the interim answer can arrive
@@ -258,22 +247,6 @@ listeners:
     status, _, body = c.response()
     assert status == 200 and body == b"hello world"
     c.close()
-
-
-def probe_config():
-    apps = ROOT / "test/integration/apps"
-    return f"""
-concurrency: 1
-listeners:
-- name: main
-  address: {{socket_address: {{address: 127.0.0.1, port_value: @PORT@}}}}
-  filter_chain:
-  - name: pounce.filters.asgi
-    typed_config:
-      "@type": type.googleapis.com/pounce.filters.asgi.v1.Asgi
-      app: "probe:app"
-      app_dir: [{apps}]
-"""
 
 
 def read_all(sock, timeout=5.0):
@@ -303,7 +276,7 @@ def test_answers_given_before_a_half_close_are_all_written(pounce):
 
 def test_an_app_body_longer_than_its_content_length_is_cut_and_the_connection_closes(pounce):
     """The bytes past the declared length would be read as the next response."""
-    s = pounce(probe_config())
+    s = pounce(asgi_config())
     c = conn(s)
     fake = "abcHTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nEVIL"
     c.send(f"GET /declared?cl=3&body={quote(fake)} HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -316,7 +289,7 @@ def test_an_app_body_longer_than_its_content_length_is_cut_and_the_connection_cl
 
 
 def test_an_app_body_shorter_than_its_content_length_closes_the_connection(pounce):
-    s = pounce(probe_config())
+    s = pounce(asgi_config())
     c = conn(s)
     c.send(b"GET /declared?cl=10&body=abc HTTP/1.1\r\nHost: x\r\n\r\n")
     c.sock.settimeout(5)
@@ -327,7 +300,7 @@ def test_an_app_body_shorter_than_its_content_length_closes_the_connection(pounc
 
 def test_an_interim_status_from_the_app_is_refused(pounce):
     """A 1xx as the answer would leave the client waiting, or take the next answer for it."""
-    s = pounce(probe_config())
+    s = pounce(asgi_config())
     c = conn(s)
     c.send(b"GET /status?code=103 HTTP/1.1\r\nHost: x\r\n\r\nGET /status?code=204 HTTP/1.1\r\nHost: x\r\n\r\n")
     status, _, _ = c.response()
@@ -337,7 +310,7 @@ def test_an_interim_status_from_the_app_is_refused(pounce):
 
 
 def test_an_upgrade_the_server_does_not_do_is_an_ordinary_request(pounce):
-    s = pounce(probe_config())
+    s = pounce(asgi_config())
     c = conn(s)
     c.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nUpgrade: foo/2\r\nConnection: Upgrade\r\n"
            b"Content-Length: 2\r\n\r\nhi"
@@ -350,7 +323,7 @@ def test_an_upgrade_the_server_does_not_do_is_an_ordinary_request(pounce):
 
 
 def test_absolute_form_targets_name_the_host(pounce):
-    s = pounce(probe_config())
+    s = pounce(asgi_config())
     c = conn(s)
     c.send(b"GET http://other.example:8080/scope?x=1 HTTP/1.1\r\nHost: wrong\r\n\r\n")
     status, _, body = c.response()
