@@ -241,6 +241,9 @@ void validateBootstrap(const Bootstrap& bootstrap, config::ConfigErrors& errors)
         errors.add(path + ".address", cat("address ", key, " is used by another listener"));
       }
     }
+    if (l.has_backlog() && (l.backlog() == 0 || l.backlog() > 65535)) {
+      errors.add(path + ".backlog", "must be between 1 and 65535");
+    }
     if (l.filter_chain_size() == 0) {
       errors.add(path + ".filter_chain", "must have at least one filter (a terminal one last)");
     }
@@ -264,6 +267,10 @@ void validateBootstrap(const Bootstrap& bootstrap, config::ConfigErrors& errors)
     if (h.has_max_headers() && h.max_headers() == 0) {
       errors.add(path + ".http.max_headers", "must be at least 1");
     }
+    if (h.has_max_request_bytes() && h.max_request_bytes() == 0) {
+      errors.add(path + ".http.max_request_bytes",
+                 "must be at least 1 (0 would refuse every request body with 413)");
+    }
     if (h.has_max_uri_bytes() && h.max_uri_bytes() < 16) {
       errors.add(path + ".http.max_uri_bytes", "must be at least 16");
     }
@@ -280,6 +287,16 @@ void validateBootstrap(const Bootstrap& bootstrap, config::ConfigErrors& errors)
   }
   if (bootstrap.concurrency() > 1024) {
     errors.add("concurrency", "must be at most 1024");
+  }
+  const auto& workers = bootstrap.workers();
+  if (workers.has_count() && workers.count() > 4096) {
+    errors.add("workers.count", "must be at most 4096");
+  }
+  if (workers.has_restart_window()) {
+    validateDuration(workers.restart_window(), "workers.restart_window", false, errors);
+  }
+  if (bootstrap.reload().has_delay()) {
+    validateDuration(bootstrap.reload().delay(), "reload.delay", true, errors);
   }
   if (bootstrap.has_admin()) {
     const auto& admin = bootstrap.admin();

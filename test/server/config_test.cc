@@ -169,6 +169,36 @@ TEST(ConfigLoader, ReportsEveryErrorInOneRun) {
   EXPECT_NE(e.find("listeners[1].address: is required"), std::string::npos) << e;
 }
 
+TEST(ConfigLoader, SizesCountsAndDurationsOutOfRangeAreNamed) {
+  const std::string e = errorsOf(R"(listeners:
+- name: a
+  address: {socket_address: {port_value: 1}}
+  backlog: 0
+  http: {max_request_bytes: 0}
+  filter_chain: [{name: pounce.filters.direct_response}]
+- name: b
+  address: {socket_address: {port_value: 2}}
+  backlog: 70000
+  filter_chain: [{name: pounce.filters.direct_response}]
+workers: {count: 100000, restart_window: 0s}
+)");
+  EXPECT_NE(e.find("listeners[0].backlog: must be between 1 and 65535"), std::string::npos) << e;
+  EXPECT_NE(e.find("listeners[1].backlog: must be between 1 and 65535"), std::string::npos) << e;
+  EXPECT_NE(e.find("listeners[0].http.max_request_bytes: must be at least 1"), std::string::npos)
+      << e;
+  EXPECT_NE(e.find("workers.count: must be at most 4096"), std::string::npos) << e;
+  EXPECT_NE(e.find("workers.restart_window: must be at least 1ms"), std::string::npos) << e;
+  EXPECT_EQ(errorsOf(R"(listeners:
+- address: {socket_address: {port_value: 1}}
+  backlog: 65535
+  http: {max_request_bytes: 1}
+  filter_chain: [{name: pounce.filters.direct_response}]
+workers: {count: 4096, restart_window: 1s}
+reload: {delay: 0s}
+)"),
+            "");
+}
+
 TEST(ConfigLoader, YamlSyntaxErrorHasLineAndColumn) {
   auto b = loadBootstrapText("listeners: [\n  {name: a\n", "bad.yaml");
   ASSERT_FALSE(b.ok());
