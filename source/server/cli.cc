@@ -43,6 +43,16 @@ bool parseSeconds(const std::string& text, google::protobuf::Duration& out) {
 
 // Sets string field `field` of the ASGI filter config held in `any` (through reflection,
 // so the CLI does not depend on the ASGI filter's proto).
+// A path given on the command line, made absolute against the working directory: "./x/../y"
+// and "y" both become "/cwd/y", "." becomes "/cwd".
+std::string absolutePath(const std::string& path) {
+  std::string out = std::filesystem::absolute(path).lexically_normal().string();
+  if (out.size() > 1 && out.back() == '/') {
+    out.pop_back();
+  }
+  return out;
+}
+
 absl::Status setAsgiField(pb::Any& any, const std::string& field, const std::string& value) {
   const auto* factory = http::FilterRegistry::get().findByName(kAsgi);
   if (factory == nullptr) {
@@ -57,7 +67,13 @@ absl::Status setAsgiField(pb::Any& any, const std::string& field, const std::str
   if (f == nullptr) {
     return absl::InternalError(cat("ASGI config has no field ", field));
   }
-  config->GetReflection()->SetString(config.get(), f, value);
+  if (f->is_repeated()) {
+    // A repeated field (app_dir) is set to this one value.
+    config->GetReflection()->ClearField(config.get(), f);
+    config->GetReflection()->AddString(config.get(), f, value);
+  } else {
+    config->GetReflection()->SetString(config.get(), f, value);
+  }
   any.PackFrom(*config);
   return absl::OkStatus();
 }
@@ -249,6 +265,15 @@ absl::StatusOr<Bootstrap> quickModeBootstrap(const Options& o) {
   if (!status.ok()) {
     return status;
   }
+  // The app is imported from where pounce runs. Written out, so that --print-config gives a
+  // file that imports the same app wherever it is saved (a file's default is its directory).
+  status = setAsgiField(*asgi->mutable_typed_config(), "app_dir", absolutePath("."));
+  if (!status.ok()) {
+    return status;
+  }
+  if (o.reload && o.reload_dirs.empty()) {
+    b.mutable_reload()->add_dirs(absolutePath("."));
+  }
   Options rest = o;
   rest.app.reset();
   rest.no_access_log = false;
@@ -263,7 +288,8 @@ absl::Status applyOverrides(const Options& o, Bootstrap& b) {
   if (b.listeners_size() > 0) {
     auto* first = b.mutable_listeners(0);
     if (o.uds) {
-      first->mutable_address()->mutable_pipe()->set_path(*o.uds);
+      // Paths on the command line are relative to where pounce runs, not to a config file.
+      first->mutable_address()->mutable_pipe()->set_path(absolutePath(*o.uds));
     } else if (o.host || o.port) {
       auto* sa = first->mutable_address()->mutable_socket_address();
       if (o.host) {
@@ -282,8 +308,8 @@ absl::Status applyOverrides(const Options& o, Bootstrap& b) {
       auto* tls = first->mutable_tls();
       tls->clear_certificates();
       auto* cert = tls->add_certificates();
-      cert->set_certificate_chain_file(std::filesystem::absolute(*o.ssl_certfile).string());
-      cert->set_private_key_file(std::filesystem::absolute(*o.ssl_keyfile).string());
+      cert->set_certificate_chain_file(absolutePath(*o.ssl_certfile));
+      cert->set_private_key_file(absolutePath(*o.ssl_keyfile));
     }
   }
   for (auto& l : *b.mutable_listeners()) {
@@ -360,7 +386,7 @@ absl::Status applyOverrides(const Options& o, Bootstrap& b) {
     auto* r = b.mutable_reload();
     r->set_enabled(true);
     for (const auto& d : o.reload_dirs) {
-      r->add_dirs(d);
+      r->add_dirs(absolutePath(d));
     }
     if (o.reload_include) {
       for (auto e : split(*o.reload_include, ',')) {

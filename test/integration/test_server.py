@@ -374,3 +374,24 @@ def test_a_port_already_listened_on_is_an_error_not_a_share(pounce, tmp_path):
     c = RawConnection(s.connect())
     c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert c.response()[2] == b"first"
+
+
+def test_quick_mode_print_config_serves_the_same_app_from_anywhere(pounce, tmp_path):
+    # Quick mode imports the app from the working directory; the printed config says so,
+    # so saved in another directory (whose own default would be that directory) and run from
+    # a third one, it still finds the app.
+    port = free_port()
+    r = run_pounce("probe:app", "--port", port, "--no-access-log", "--print-config",
+                   cwd=str(APPS))
+    assert r.returncode == 0, r.stderr
+    assert str(APPS) in r.stdout
+    saved = tmp_path / "elsewhere"
+    saved.mkdir()
+    (saved / "server.yaml").write_text(r.stdout)
+    s = pounce(None, args=["-c", str(saved / "server.yaml")], cwd=str(tmp_path), port=port)
+    c = RawConnection(s.connect())
+    c.send(b"GET /scope HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, _, body = c.response()
+    c.close()
+    assert status == 200, body
+    assert json.loads(body)["path"] == "/scope"

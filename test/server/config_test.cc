@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <vector>
 
@@ -430,8 +431,10 @@ TEST(Cli, ReloadFlags) {
       {"--reload-dir", "src", "--reload-dir", "templates", "--reload-include", "html, .css,,"}, *b);
   EXPECT_TRUE(b->reload().enabled());
   ASSERT_EQ(b->reload().dirs_size(), 2);
-  EXPECT_EQ(b->reload().dirs(0), "src");
-  EXPECT_EQ(b->reload().dirs(1), "templates");
+  // Relative to where pounce runs, not to the config file, so written out absolute.
+  const std::string cwd = std::filesystem::current_path().string();
+  EXPECT_EQ(b->reload().dirs(0), cwd + "/src");
+  EXPECT_EQ(b->reload().dirs(1), cwd + "/templates");
   ASSERT_EQ(b->reload().include_size(), 2);
   EXPECT_EQ(b->reload().include(0), ".html");
   EXPECT_EQ(b->reload().include(1), ".css");
@@ -456,8 +459,19 @@ TEST(Cli, QuickModeDefaults) {
   EXPECT_EQ(l.filter_chain(1).name(), "pounce.filters.asgi");
   EXPECT_EQ(asgiOf(*b, 0, 1).app(), "probe:app");
   EXPECT_EQ(asgiOf(*b, 0, 1).root_path(), "");
+  // The app is imported from the working directory, written out so that --print-config's
+  // output imports the same app wherever the file is saved.
+  const std::string cwd = std::filesystem::current_path().string();
+  ASSERT_EQ(asgiOf(*b, 0, 1).app_dir_size(), 1);
+  EXPECT_EQ(asgiOf(*b, 0, 1).app_dir(0), cwd);
   EXPECT_FALSE(b->has_admin());
   EXPECT_FALSE(b->reload().enabled());
+
+  auto reload = quickMode({"probe:app", "--reload", "--uds", "run/../q.sock"});
+  ASSERT_TRUE(reload.ok()) << reload.status();
+  ASSERT_EQ(reload->reload().dirs_size(), 1);
+  EXPECT_EQ(reload->reload().dirs(0), cwd);
+  EXPECT_EQ(reload->listeners(0).address().pipe().path(), cwd + "/q.sock");
 
   EXPECT_FALSE(quickMode({"--port", "9000"}).ok()) << "no app and no config file";
 }
