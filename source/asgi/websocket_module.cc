@@ -249,7 +249,7 @@ PyObject* sendClose(ChannelObject* c, AsgiStream& s, PyObject* message) {
     }
   }
   if (code < 0 || code > 0xffff ||
-      !http::websocket::isValidSentCloseCode(static_cast<uint16_t>(code))) {
+      !http::websocket::isValidCloseCode(static_cast<uint16_t>(code))) {
     PyErr_Format(PyExc_ValueError,
                  "websocket.close: code %ld cannot be sent (1000-1003, 1007-1014 or 3000-4999)",
                  code);

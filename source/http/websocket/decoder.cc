@@ -313,7 +313,7 @@ void FrameDecoder::controlFrameComplete() {
     if (payload.size() >= 2) {
       code = static_cast<uint16_t>((static_cast<uint8_t>(payload[0]) << 8) |
                                    static_cast<uint8_t>(payload[1]));
-      if (!isValidReceivedCloseCode(code)) {
+      if (!isValidCloseCode(code)) {
         fail(close_code::kProtocolError, "invalid close code");
         return;
       }

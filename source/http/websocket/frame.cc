@@ -2,13 +2,9 @@
 
 namespace pounce::http::websocket {
 
-bool isValidReceivedCloseCode(uint16_t code) {
-  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
+bool isValidCloseCode(uint16_t code) {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
          (code >= 3000 && code <= 4999);
-}
-
-bool isValidSentCloseCode(uint16_t code) {
-  return isValidReceivedCloseCode(code) || (code >= 1012 && code <= 1014);
 }
 
 size_t encodeFrameHeader(char* out, Opcode opcode, bool fin, bool rsv1, uint64_t payload_length,

@@ -38,13 +38,11 @@ inline constexpr uint16_t kTryAgainLater = 1013;
 inline constexpr uint16_t kBadGateway = 1014;
 } // namespace close_code
 
-// May a peer's close frame carry `code`? 1000-1003, 1007-1011 and the application ranges
-// 3000-4999. Everything else (1004-1006, 1012-1015, 0-999, 1016-2999, 5000+) is a protocol
-// error from a client.
-bool isValidReceivedCloseCode(uint16_t code);
-// May this server send `code`? As above plus 1012-1014, which servers use to say "restart",
-// "try again later" and "bad gateway".
-bool isValidSentCloseCode(uint16_t code);
+// May a close frame carry `code`, ours or the peer's? The codes of IANA's registry that an
+// endpoint may send (1000-1003, 1007-1014: 1012-1014 say "restart", "try again later" and
+// "bad gateway") and the ranges for libraries and apps, 3000-4999. Everything else (0-999,
+// 1004-1006, which are never sent, 1015, 1016-2999, 5000+) is a protocol error from a client.
+bool isValidCloseCode(uint16_t code);
 
 // Control frame payloads are at most 125 bytes (§5.5); a close frame's reason at most 123.
 inline constexpr size_t kMaxControlPayload = 125;

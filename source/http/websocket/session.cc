@@ -79,7 +79,7 @@ bool Session::sendPong(std::string_view payload) {
 }
 
 bool Session::close(uint16_t code, std::string_view reason) {
-  if (state_ != State::Open || !isValidSentCloseCode(code) || !Utf8Validator::valid(reason)) {
+  if (state_ != State::Open || !isValidCloseCode(code) || !Utf8Validator::valid(reason)) {
     return false;
   }
   encoder_.close(code, truncateUtf8(reason, kMaxCloseReason), output_);
