@@ -449,6 +449,23 @@ def test_oversized_headers_get_431(pounce):
     assert c.response(3)[0] == 200
 
 
+def test_host_must_agree_with_authority(pounce):
+    """RFC 9113 §8.3.1: a Host that differs from :authority is malformed (400); the same
+    name in another case, or Host alone, is fine."""
+    s = pounce(config())
+    c = H2Raw(s)
+    c.send(c.headers(1, REQUEST + [("host", "evil.example")]))
+    assert c.response(1)[0] == 400
+    c.send(c.headers(3, REQUEST + [("host", "LocalHost")]))
+    assert c.response(3)[0] == 200
+    c.send(c.headers(5, REQUEST + [("host", "localhost"), ("host", "localhost")]))
+    r = c.rst(5)
+    assert r is not None and r.error_code == PROTOCOL_ERROR
+    no_authority = [f for f in REQUEST if f[0] != ":authority"]
+    c.send(c.headers(7, no_authority + [("host", "other.example")]))
+    assert c.response(7)[0] == 200
+
+
 def test_declared_body_over_limit_gets_413(pounce):
     s = pounce(config(http="{max_request_bytes: 1024}"))
     c = H2Raw(s)

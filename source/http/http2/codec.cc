@@ -1,5 +1,6 @@
 #include "source/http/http2/codec.h"
 
+#include <strings.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -174,7 +175,7 @@ public:
   uint64_t header_bytes_{0};
   uint32_t header_count_{0};
   uint32_t cookie_count_{0};
-  bool has_host_{false};
+  uint32_t host_count_{0};
   int header_error_{0};
   const char* header_error_details_{""};
   RequestDecoder* decoder_{nullptr};
@@ -1005,7 +1006,7 @@ int ServerConnectionImpl::header(const nghttp2_frame& frame, std::string_view na
   if (name == "cookie") {
     ++s->cookie_count_;
   } else if (name == "host") {
-    s->has_host_ = true;
+    ++s->host_count_;
   }
   h.addLowercase(name, value);
   return 0;
@@ -1116,13 +1117,25 @@ int ServerConnectionImpl::frameRecv(const nghttp2_frame& frame) {
       }
     }
   }
+  // (nghttp2 itself resets a stream with two Host fields.)
+  if (status == 0 && s->host_count_ == 1 && !headers->authority().empty()) {
+    // RFC 9113 §8.3.1: a Host that differs from :authority makes the request malformed;
+    // otherwise filters routing by Host and an app reading :authority would disagree.
+    const std::string_view host = *headers->get("host");
+    const std::string_view authority = headers->authority();
+    if (host.size() != authority.size() ||
+        strncasecmp(host.data(), authority.data(), host.size()) != 0) {
+      status = 400;
+      details = "Host and :authority differ";
+    }
+  }
   if (status != 0) {
     s->discard_body_ = true;
     headers.reset();
     decoder.onProtocolError(status, details);
     return 0;
   }
-  if (!s->has_host_ && !headers->authority().empty()) {
+  if (s->host_count_ == 0 && !headers->authority().empty()) {
     const std::string authority(headers->authority());
     headers->addLowercase("host", authority);
   }
