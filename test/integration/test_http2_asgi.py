@@ -178,3 +178,5 @@ def test_response_header_with_newline_is_dropped_over_http2(probe):
     assert status == 200 and body == b"ok"
     assert headers["x-ok"] == ["1"]
     assert "x-evil" not in headers and "set-cookie" not in headers
+    # RFC 9113 §8.2.1: a value goes out without the whitespace around it.
+    assert headers["x-padded"] == ["padded value"]

@@ -777,12 +777,14 @@ void ServerConnectionImpl::appendFields(const HeaderMap& headers, int status, bo
                                         bool* has_date, bool* has_server) {
   for (size_t i = 0; i < headers.size(); ++i) {
     std::string_view name = headers.nameAt(i);
-    const std::string_view value = headers.valueAt(i);
+    std::string_view value = headers.valueAt(i);
     if (name.empty() || name[0] == ':' || !isValidHeaderName(name) || !isValidHeaderValue(value)) {
       POUNCE_LOG(Http2, Warning, "dropped response header with invalid characters: %s",
                  std::string(name.substr(0, 64)));
       continue;
     }
+    // RFC 9113 §8.2.1: no whitespace around a value (HTTP/1.1 readers drop it anyway).
+    value = trim(value);
     if (hasUppercase(name)) {
       std::string& lowered = field_scratch_.emplace_back(name);
       for (char& c : lowered) {

@@ -179,7 +179,8 @@ async def app(scope, receive, send):
         await _respond(send, 200, json.dumps(EVENTS).encode(), b"application/json")
     elif path == "/bad-header":
         await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"x-ok", b"1"), (b"x-evil", b"a\r\nset-cookie: x=1")]})
+                    "headers": [(b"x-ok", b"1"), (b"x-evil", b"a\r\nset-cookie: x=1"),
+                                (b"x-padded", b" \tpadded value\t ")]})
         await send({"type": "http.response.body", "body": b"ok"})
     elif path == "/pid":
         await _respond(send, 200, str(os.getpid()).encode())
