@@ -903,17 +903,30 @@ int ServerConnectionImpl::onBeginFrame(nghttp2_session*, const nghttp2_frame_hd*
     c.in_header_block_ = false;
     break;
   }
-  const bool empty =
-      hd->length == 0 && ((hd->type == NGHTTP2_DATA && !(hd->flags & NGHTTP2_FLAG_END_STREAM)) ||
-                          ((hd->type == NGHTTP2_CONTINUATION || hd->type == NGHTTP2_HEADERS) &&
-                           !(hd->flags & NGHTTP2_FLAG_END_HEADERS)));
-  if (empty) {
-    if (++c.empty_frames_ > c.settings_.max_consecutive_empty_frames) {
-      c.floodDetected("frames without payload");
-      return NGHTTP2_ERR_CALLBACK_FAILURE;
+  switch (hd->type) {
+  case NGHTTP2_DATA:
+    if (hd->flags & NGHTTP2_FLAG_PADDED) {
+      return 0; // how much is padding is known when the frame is complete (frameRecv)
     }
-  } else if (hd->length > 0) {
-    c.empty_frames_ = 0;
+    return c.countPayload(hd->length, (hd->flags & NGHTTP2_FLAG_END_STREAM) != 0);
+  case NGHTTP2_HEADERS:
+  case NGHTTP2_CONTINUATION:
+    return c.countPayload(hd->length, (hd->flags & NGHTTP2_FLAG_END_HEADERS) != 0);
+  default:
+    // Control frames neither count nor end a run: a client may not reset the count by
+    // slipping a PING or WINDOW_UPDATE between its empty frames.
+    return 0;
+  }
+}
+
+int ServerConnectionImpl::countPayload(size_t payload, bool ends_something) {
+  // CVE-2019-9518: DATA, HEADERS and CONTINUATION frames that carry nothing and end nothing
+  // cost the server work and the client nothing; a run of them is a flood.
+  if (payload > 0) {
+    empty_frames_ = 0;
+  } else if (!ends_something && ++empty_frames_ > settings_.max_consecutive_empty_frames) {
+    floodDetected("frames without payload");
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
   }
   return 0;
 }
@@ -1022,6 +1035,10 @@ int ServerConnectionImpl::frameRecv(const nghttp2_frame& frame) {
   const int32_t id = frame.hd.stream_id;
   const bool end_stream = (frame.hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   if (frame.hd.type == NGHTTP2_DATA) {
+    if ((frame.hd.flags & NGHTTP2_FLAG_PADDED) &&
+        countPayload(frame.hd.length - frame.data.padlen, end_stream) != 0) {
+      return NGHTTP2_ERR_CALLBACK_FAILURE; // only padding
+    }
     Stream* s = streamFor(id);
     if (s == nullptr) {
       return 0;

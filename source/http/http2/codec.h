@@ -103,6 +103,9 @@ private:
   void checkOutboundFlood();
   void terminate(uint32_t error_code, const char* reason);
   bool floodDetected(const char* what);
+  // Counts a DATA, HEADERS or CONTINUATION frame of `payload` bytes (padding excluded) for
+  // max_consecutive_empty_frames; NGHTTP2_ERR_CALLBACK_FAILURE once that is exceeded.
+  int countPayload(size_t payload, bool ends_something);
   bool countPrematureReset();
   Stream* streamFor(int32_t stream_id);
   Stream* createStream(int32_t stream_id);

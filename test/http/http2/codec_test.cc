@@ -1179,6 +1179,49 @@ TEST(Http2Flood, EmptyDataFloodEndsWithEnhanceYourCalm) {
   EXPECT_TRUE(h.closed);
 }
 
+TEST(Http2Flood, PaddingOnlyDataAndControlFramesBetweenEmptyOnesDoNotHideAFlood) {
+  const std::string post =
+      frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 1,
+            hpack({{":method", "POST"}, {":scheme", "http"}, {":authority", "x"}, {":path", "/"}}));
+  // DATA whose payload is only padding (pad length 10, then 10 zero bytes).
+  const std::string padding_only =
+      frame(NGHTTP2_DATA, NGHTTP2_FLAG_PADDED, 1, std::string(1, '\x0a') + std::string(10, '\0'));
+  {
+    Harness h;
+    h.auto_respond = false;
+    std::string input = clientPreface() + post;
+    for (int i = 0; i < 100; ++i) {
+      input += padding_only;
+    }
+    h.feed(input);
+    EXPECT_EQ(h.codec->goAwayErrorCode(), NGHTTP2_ENHANCE_YOUR_CALM);
+  }
+  {
+    Harness h;
+    h.auto_respond = false;
+    std::string input = clientPreface() + post;
+    for (int i = 0; i < 100; ++i) {
+      input += frame(NGHTTP2_DATA, 0, 1, "") + frame(NGHTTP2_PING, 0, 0, "12345678");
+    }
+    h.feed(input);
+    EXPECT_EQ(h.codec->goAwayErrorCode(), NGHTTP2_ENHANCE_YOUR_CALM);
+  }
+  {
+    // Padded DATA that carries data, alternating with empty DATA, is an ordinary upload.
+    Harness h;
+    h.auto_respond = false;
+    std::string input = clientPreface() + post;
+    for (int i = 0; i < 100; ++i) {
+      input += frame(NGHTTP2_DATA, NGHTTP2_FLAG_PADDED, 1,
+                     std::string(1, '\x02') + "ab" + std::string(2, '\0')) +
+               frame(NGHTTP2_DATA, 0, 1, "");
+    }
+    h.feed(input);
+    EXPECT_EQ(h.codec->goAwayErrorCode(), -1);
+    EXPECT_FALSE(h.closed);
+  }
+}
+
 TEST(Http2Flood, PingFloodInOneReadEndsWithEnhanceYourCalm) {
   Harness h;
   std::string input = clientPreface();
