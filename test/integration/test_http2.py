@@ -191,6 +191,26 @@ def test_h2c_upgrade_with_a_post_body_stays_http11(pounce):
     assert r.stdout.strip().endswith("1.1")
 
 
+@pytest.mark.parametrize("settings", ["AAIAAAAC", "AAUAAABk", "AA+A", "AAMAAABkAAMAAABk,x"])
+def test_h2c_upgrade_with_bad_settings_is_served_over_http11(pounce, settings):
+    """HTTP2-Settings that is not base64url or holds a value SETTINGS may not carry: no 101
+    (after it the request would be lost); the request is answered over HTTP/1.1."""
+    s = pounce(config())
+    sock = s.connect()
+    sock.sendall(b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                 b"Upgrade: h2c\r\nHTTP2-Settings: " + settings.encode() + b"\r\n\r\n")
+    data = b""
+    sock.settimeout(5)
+    while b"hello\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    sock.close()
+    assert data.startswith(b"HTTP/1.1 200 "), data
+    assert b"hello\n" in data
+
+
 def test_h2c_can_be_turned_off(pounce):
     s = pounce(config(http2="{allow_h2c: false}"))
     r = curl("--http2", "-w", "\\n%{http_version}", s.url("/"))

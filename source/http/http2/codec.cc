@@ -1,6 +1,5 @@
 #include "source/http/http2/codec.h"
 
-#include <strings.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -115,7 +114,26 @@ bool decodeSettingsHeader(std::string_view value, std::string& payload) {
     }
   }
   // One character left over (length % 4 == 1) cannot encode a byte.
-  return bits < 6 && payload.size() % 6 == 0;
+  if (bits >= 6 || payload.size() % 6 != 0) {
+    return false;
+  }
+  // Values nghttp2 would refuse once the 101 is out, when the request could no longer be
+  // served over HTTP/1.1 (RFC 9113 §6.5.2; unknown settings are ignored).
+  for (size_t i = 0; i < payload.size(); i += 6) {
+    const auto* p = reinterpret_cast<const uint8_t*>(payload.data() + i);
+    const uint32_t id = (uint32_t{p[0]} << 8) | p[1];
+    const uint32_t value =
+        (uint32_t{p[2]} << 24) | (uint32_t{p[3]} << 16) | (uint32_t{p[4]} << 8) | p[5];
+    const bool valid =
+        (id != NGHTTP2_SETTINGS_ENABLE_PUSH || value <= 1) &&
+        (id != NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE || value <= 0x7fffffffu) &&
+        (id != NGHTTP2_SETTINGS_MAX_FRAME_SIZE || (value >= 16384 && value <= 16777215)) &&
+        (id != NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL || value <= 1);
+    if (!valid) {
+      return false;
+    }
+  }
+  return true;
 }
 
 // --- Stream -------------------------------------------------------------------------------
@@ -1140,10 +1158,7 @@ int ServerConnectionImpl::frameRecv(const nghttp2_frame& frame) {
   if (status == 0 && s->host_count_ == 1 && !headers->authority().empty()) {
     // RFC 9113 §8.3.1: a Host that differs from :authority makes the request malformed;
     // otherwise filters routing by Host and an app reading :authority would disagree.
-    const std::string_view host = *headers->get("host");
-    const std::string_view authority = headers->authority();
-    if (host.size() != authority.size() ||
-        strncasecmp(host.data(), authority.data(), host.size()) != 0) {
+    if (!equalsIgnoreCase(*headers->get("host"), headers->authority())) {
       status = 400;
       details = "Host and :authority differ";
     }

@@ -25,7 +25,8 @@ inline constexpr std::string_view kClientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n
 bool parsePriority(std::string_view value, uint32_t& urgency, bool& incremental);
 
 // Decodes the base64url value of an HTTP2-Settings header (RFC 7540 §3.2.1) into a SETTINGS
-// payload. Returns false if it is not valid base64url or not a whole number of settings.
+// payload. Returns false if it is not valid base64url, not a whole number of settings, or
+// holds a value a SETTINGS frame may not carry (ENABLE_PUSH 2, MAX_FRAME_SIZE 100...).
 bool decodeSettingsHeader(std::string_view value, std::string& payload);
 
 // Server side of one HTTP/2 connection over nghttp2, sans-I/O like the HTTP/1 codec:

@@ -1043,6 +1043,11 @@ TEST(Http2Codec, SettingsHeaderDecoding) {
   EXPECT_FALSE(decodeSettingsHeader("AAMAAAB", payload));  // 5 bytes
   EXPECT_FALSE(decodeSettingsHeader("AA+AAABk", payload)); // not base64url
   EXPECT_FALSE(decodeSettingsHeader("A", payload));
+  EXPECT_FALSE(decodeSettingsHeader("AAIAAAAC", payload)); // ENABLE_PUSH 2
+  EXPECT_FALSE(decodeSettingsHeader("AAUAAABk", payload)); // MAX_FRAME_SIZE 100
+  EXPECT_FALSE(decodeSettingsHeader("AAT_____", payload)); // INITIAL_WINDOW_SIZE 2^32-1
+  EXPECT_TRUE(decodeSettingsHeader("AAIAAAAB", payload));  // ENABLE_PUSH 1
+  EXPECT_TRUE(decodeSettingsHeader("AGMAAAAC", payload));  // an unknown setting
 }
 
 TEST(Http2Codec, BadPrefaceClosesTheConnection) {
