@@ -499,9 +499,10 @@ std::vector<ListenSpec> listenSpecs(const Bootstrap& bootstrap, const std::strin
   return out;
 }
 
-std::vector<ListenerConfig> ConfigBuilder::buildListeners(const Bootstrap& bootstrap,
-                                                          config::ConfigErrors& errors,
-                                                          uint64_t version, int only) {
+std::vector<ListenerConfig>
+ConfigBuilder::buildListeners(const Bootstrap& bootstrap, config::ConfigErrors& errors,
+                              uint64_t version, int only,
+                              const std::map<std::string, uint64_t, std::less<>>* chain_versions) {
   std::vector<ListenerConfig> out;
   const auto specs = listenSpecs(bootstrap, config_dir_);
   for (int i = 0; i < bootstrap.listeners_size(); ++i) {
@@ -520,8 +521,14 @@ std::vector<ListenerConfig> ConfigBuilder::buildListeners(const Bootstrap& boots
     http::HttpSettings settings = httpSettingsFrom(c.name, l.http());
     applyHttp2Options(l.http2(), settings.http2);
     c.settings = std::make_shared<http::HttpSettings>(std::move(settings));
+    uint64_t chain_version = version;
+    if (chain_versions != nullptr) {
+      if (auto it = chain_versions->find(c.name); it != chain_versions->end()) {
+        chain_version = it->second;
+      }
+    }
     c.chain = buildFilterChain(l.filter_chain(), c.name, cat("listeners[", i, "].filter_chain"),
-                               errors, version);
+                               errors, chain_version);
     c.transport = std::make_shared<network::RawTransportSocketFactory>();
     if (l.has_tls()) {
       // Certificates are loaded in validate mode too: a bad file must fail validation.

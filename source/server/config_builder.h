@@ -2,6 +2,7 @@
 
 #include <google/protobuf/repeated_ptr_field.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -68,10 +69,11 @@ public:
                    config::ConfigErrors& errors, uint64_t version);
 
   // Builds every listener (or only the one at index `only`), their chains getting
-  // `version`.
-  std::vector<ListenerConfig> buildListeners(const Bootstrap& bootstrap,
-                                             config::ConfigErrors& errors, uint64_t version = 1,
-                                             int only = -1);
+  // `version`, or the version `chain_versions` gives for their name.
+  std::vector<ListenerConfig>
+  buildListeners(const Bootstrap& bootstrap, config::ConfigErrors& errors, uint64_t version = 1,
+                 int only = -1,
+                 const std::map<std::string, uint64_t, std::less<>>* chain_versions = nullptr);
 
   std::string resolvePath(std::string_view path) const;
 

@@ -71,7 +71,8 @@ absl::Status Instance::build(bool validate_only) {
                                                                          : config_path_);
   }
   config::ConfigErrors& errors = *marks_;
-  auto configs = builder.buildListeners(bootstrap_, errors);
+  auto configs = builder.buildListeners(bootstrap_, errors, config_version_, -1,
+                                        chain_versions_.empty() ? nullptr : &chain_versions_);
   if (!errors.empty()) {
     return errors.status();
   }

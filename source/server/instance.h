@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -87,6 +88,11 @@ public:
   // The version of the running config (1 at startup), and where it came from.
   uint64_t configVersion() const { return config_version_; }
   void setConfigVersion(uint64_t version) { config_version_ = version; }
+  // A worker process started after config changes: the version each listener's chain was
+  // built at in the workers that applied them (their /listeners report must agree).
+  void setChainVersions(std::map<std::string, uint64_t, std::less<>> versions) {
+    chain_versions_ = std::move(versions);
+  }
   // This process's state and listeners, for the admin API.
   pounce::admin::v1::WorkerStatus status() const;
   // What SIGHUP does; by default certificates are re-read (reloadCertificates()).
@@ -152,6 +158,7 @@ private:
   bool drained_{false};
   bool exit_requested_{false};
   uint64_t config_version_{1};
+  std::map<std::string, uint64_t, std::less<>> chain_versions_;
   std::function<void()> reload_handler_;
 };
 

@@ -116,8 +116,9 @@ int main(int argc, char** argv) {
 
   const bool validate = options->mode == "validate";
   const std::string config_path = options->config_path;
-  const std::string parent_dir =
-      config_path.empty() ? std::string() : std::filesystem::path(config_path).parent_path().string();
+  const std::string parent_dir = config_path.empty()
+                                     ? std::string()
+                                     : std::filesystem::path(config_path).parent_path().string();
   const std::string config_dir = parent_dir.empty() ? std::string(".") : parent_dir;
 
   // Worker model: processes on a GIL build (each with its own interpreter), Python
@@ -170,10 +171,13 @@ int main(int argc, char** argv) {
 
   auto serveOne = [&](const Bootstrap& config,
                       std::shared_ptr<pounce::config::ConfigErrors> positions, uint32_t worker_id,
-                      std::vector<std::vector<int>> sockets, int ready_fd,
-                      uint32_t concurrency) -> std::unique_ptr<pounce::server::Instance> {
+                      std::vector<std::vector<int>> sockets, int ready_fd, uint32_t concurrency,
+                      uint64_t config_version = 1, pounce::server::admin::ChainVersions chains = {})
+      -> std::unique_ptr<pounce::server::Instance> {
     auto instance = std::make_unique<pounce::server::Instance>(config, config_path, positions);
     instance->setWorkerId(worker_id);
+    instance->setConfigVersion(config_version);
+    instance->setChainVersions(std::move(chains));
     if (concurrency > 0) {
       instance->setConcurrency(concurrency);
     }
@@ -189,15 +193,15 @@ int main(int argc, char** argv) {
       fail(std::string(status.message()));
       return nullptr;
     }
-    if (validate) {
-      return instance;
-    }
-    status = instance->bind();
+    return instance;
+  };
+  auto bind = [](pounce::server::Instance& instance) {
+    auto status = instance.bind();
     if (!status.ok()) {
       fail(std::string(status.message()));
-      return nullptr;
+      return false;
     }
-    return instance;
+    return true;
   };
 
   if (validate) {
@@ -247,11 +251,11 @@ int main(int argc, char** argv) {
         [&](pounce::server::Supervisor::WorkerStart start) -> int {
           auto instance =
               serveOne(*start.bootstrap, start.marks, start.id, std::move(start.sockets),
-                       start.ready_fd, per_worker_concurrency ? 1 : 0);
-          if (instance == nullptr) {
+                       start.ready_fd, per_worker_concurrency ? 1 : 0, start.config_version,
+                       std::move(start.chain_versions));
+          if (instance == nullptr || !bind(*instance)) {
             return 1;
           }
-          instance->setConfigVersion(start.config_version);
           instance->setHealthCheckFailed(start.health_check_failed);
           if (start.draining) {
             instance->drain(/*graceful=*/true);
@@ -284,9 +288,14 @@ int main(int argc, char** argv) {
     control.reload(control.config().path().empty() ? "SIGHUP (certificates only)" : "SIGHUP",
                    [](pounce::server::admin::ApplyResult) {});
   });
+  // The admin API listens before the data listeners do: whoever sees the server accept
+  // connections can reach its admin API too (and a taken admin port binds nothing else).
   auto admin = startAdmin(instance->mainDispatcher(), control);
   if (!admin.ok()) {
     return fail(std::string(admin.status().message()));
+  }
+  if (!bind(*instance)) {
+    return 1;
   }
   std::unique_ptr<pounce::server::admin::ConfigWatcher> watcher;
   if (bootstrap->watch_config() && !config_path.empty()) {

@@ -85,6 +85,7 @@ Supervisor::Supervisor(Options options, Bootstrap bootstrap,
       bootstrap_(std::move(bootstrap)), marks_(std::move(marks)),
       start_time_(RealTimeSource::instance().monotonicTime()) {
   bootstrap_version_ = config_.version();
+  bootstrap_chain_versions_ = config_.chainVersions();
 }
 
 Supervisor::~Supervisor() {
@@ -277,6 +278,7 @@ void Supervisor::spawn(uint32_t id, std::function<void(bool)> on_started) {
     start.bootstrap = &bootstrap_;
     start.marks = marks_;
     start.config_version = bootstrap_version_;
+    start.chain_versions = bootstrap_chain_versions_;
     start.health_check_failed = health_failed_;
     start.draining = drain_ == Drain::Graceful;
     std::set<int> keep = {ready[1], control[1]};
@@ -801,6 +803,7 @@ void Supervisor::applyByRestart(Bootstrap candidate, std::string source,
   bootstrap_ = candidate;
   marks_ = positions;
   bootstrap_version_ = config_.version() + 1;
+  bootstrap_chain_versions_ = config_.chainVersionsAfter(candidate, bootstrap_version_);
   if (options_.config_path.empty() || !diff.empty()) {
     admin::applyLoggingConfig(candidate.logging());
   }
@@ -828,6 +831,7 @@ void Supervisor::applyByRestart(Bootstrap candidate, std::string source,
       bootstrap_ = std::move(previous_bootstrap);
       marks_ = previous_marks;
       bootstrap_version_ = previous_version;
+      bootstrap_chain_versions_ = config_.chainVersions();
       done(admin::ApplyResult::failure(
           500, "a new worker did not start with this config (see the log); the old workers "
                "keep serving, nothing changed"));
@@ -927,6 +931,7 @@ void Supervisor::applyInPlace(Bootstrap candidate, std::string source,
               // now on.
               bootstrap_ = candidate;
               bootstrap_version_ = version;
+              bootstrap_chain_versions_ = config_.chainVersionsAfter(candidate, version);
               marks_ = positions;
               admin::ControlRequest commit;
               commit.mutable_commit()->set_version(version);

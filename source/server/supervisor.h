@@ -46,6 +46,7 @@ public:
     const Bootstrap* bootstrap{nullptr};   // the effective config
     std::shared_ptr<config::ConfigErrors> marks;
     uint64_t config_version{1};
+    admin::ChainVersions chain_versions; // see Instance::setChainVersions
     bool health_check_failed{false};
     bool draining{false}; // a graceful drain is on
   };
@@ -166,6 +167,7 @@ private:
   Bootstrap bootstrap_; // the effective config new workers start with
   std::shared_ptr<config::ConfigErrors> marks_;
   uint64_t bootstrap_version_{1};
+  admin::ChainVersions bootstrap_chain_versions_;
   std::vector<BoundListener> bound_;
   std::vector<std::unique_ptr<Child>> children_;
   std::deque<std::chrono::steady_clock::time_point> crashes_;

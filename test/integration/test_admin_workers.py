@@ -101,6 +101,29 @@ def test_a_respawned_worker_starts_with_the_swapped_chain(pounce):
     assert all(w["config_version"] == 2 for w in admin.json("GET", "/server_info")["workers"])
 
 
+def test_a_respawned_worker_reports_the_chain_versions_the_others_serve(pounce):
+    # Chain versions say which config built a listener's chain; a worker started after a
+    # swap of one listener's chain must agree with the others on both listeners.
+    side = free_port()
+    s = pounce(config(extra=PROCESS, concurrency=1) +
+               "- name: side\n"
+               f"  address: {{socket_address: {{address: 127.0.0.1, port_value: {side}}}}}\n"
+               "  filter_chain:\n" + direct_chain("side"))
+    admin = admin_for(s)
+    wait_for(lambda: len(admin.json("GET", "/server_info")["workers"]) == 2, what="2 workers")
+    admin.put_chain(direct_chain("swapped", indent=""))
+    victim = admin.json("GET", "/server_info")["workers"][0]["pid"]
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: (w := admin.json("GET", "/server_info")["workers"]) and len(w) == 2
+             and victim not in {x["pid"] for x in w}, timeout=15, what="a replacement worker")
+    listeners = {l["name"]: l for l in admin.json("GET", "/listeners")["listeners"]}
+    assert listeners["main"]["processes"] == 2 and listeners["main"]["consistent"], listeners
+    assert listeners["side"]["processes"] == 2 and listeners["side"]["consistent"], listeners
+    assert listeners["main"]["chain_version"] == 2
+    assert listeners["side"]["chain_version"] == 1
+    assert bodies_from_new_connections(side, 10) == {b"side"}
+
+
 def test_swaps_under_load_in_process_mode_fail_no_request(pounce):
     s, admin = start(pounce, chain=direct_chain("alpha"))
     with Load(s.port, threads=4, bodies={b"alpha", b"beta"}, max_seconds=60) as load:

@@ -49,10 +49,32 @@ const ConfigVersion* ConfigState::find(uint64_t version) const {
   return nullptr;
 }
 
+ChainVersions ConfigState::chainVersionsAfter(const Bootstrap& next, uint64_t version) const {
+  if (history_.empty()) {
+    ChainVersions all;
+    for (const auto& name : listenerNames(next)) {
+      all[name] = version;
+    }
+    return all;
+  }
+  ChainVersions out = chain_versions_;
+  const ConfigDiff diff = diffConfigs(current(), next);
+  for (const auto* rebuilt : {&diff.chains, &diff.replaced, &diff.moved, &diff.added}) {
+    for (const auto& name : *rebuilt) {
+      out[name] = version;
+    }
+  }
+  for (const auto& name : diff.removed) {
+    out.erase(name);
+  }
+  return out;
+}
+
 uint64_t ConfigState::record(Bootstrap applied, std::string source,
                              std::vector<std::string> changes) {
   const uint32_t limit =
       applied.admin().has_history_size() ? applied.admin().history_size() : kDefaultHistory;
+  chain_versions_ = chainVersionsAfter(applied, next_);
   ConfigVersion v;
   v.version = next_++;
   v.applied_at = RealTimeSource::instance().systemTime();

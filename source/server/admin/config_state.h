@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,6 +31,11 @@ struct ConfigVersion {
   Bootstrap bootstrap;
 };
 
+// Per listener name, the config version whose filter chain the listener serves: the last
+// version that built it (added it, changed its chain, other settings or address). Workers
+// report it in /listeners; one that disagrees serves another chain.
+using ChainVersions = std::map<std::string, uint64_t, std::less<>>;
+
 // The effective config and the last versions applied (admin.history_size), oldest first.
 // Owned by the control plane, main thread only.
 class ConfigState {
@@ -47,11 +53,16 @@ public:
   uint64_t record(Bootstrap applied, std::string source, std::vector<std::string> changes);
   // The position of listener `name` in the current config, or -1.
   int listenerIndex(std::string_view name) const;
+  // The chain versions of the current config's listeners.
+  const ChainVersions& chainVersions() const { return chain_versions_; }
+  // What they become if `next` is applied as `version`.
+  ChainVersions chainVersionsAfter(const Bootstrap& next, uint64_t version) const;
 
 private:
   std::string path_;
   uint64_t next_{1};
   std::deque<ConfigVersion> history_;
+  ChainVersions chain_versions_;
 };
 
 // Reads the body of PUT /listeners/{name}/filter_chain: YAML or JSON, either a list of

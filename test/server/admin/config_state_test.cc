@@ -195,5 +195,30 @@ TEST(ConfigStateHistory, KeepsTheLastVersionsAndFindsListeners) {
   EXPECT_EQ(listenerNames(b), (std::vector<std::string>{"main", "api"}));
 }
 
+TEST(ConfigStateHistory, ChainVersionsNameTheVersionThatLastBuiltEachListener) {
+  const Bootstrap b = twoListeners();
+  ConfigState state(b, "");
+  EXPECT_EQ(state.chainVersions(), (ChainVersions{{"main", 1}, {"api", 1}}));
+
+  Bootstrap chain = b; // main's chain changes
+  chain.mutable_listeners(0)->mutable_filter_chain(0)->set_name("pounce.filters.direct_response");
+  chain.mutable_listeners(0)->mutable_filter_chain(0)->clear_typed_config();
+  EXPECT_EQ(state.chainVersionsAfter(chain, 2), (ChainVersions{{"main", 2}, {"api", 1}}));
+  state.record(chain, "PUT", {});
+  EXPECT_EQ(state.chainVersions(), (ChainVersions{{"main", 2}, {"api", 1}}));
+
+  Bootstrap moved = chain; // api moves, a listener is added, nothing else changes
+  moved.mutable_listeners(1)->mutable_address()->mutable_socket_address()->set_port_value(8002);
+  auto* extra = moved.add_listeners();
+  *extra = moved.listeners(1);
+  extra->set_name("extra");
+  extra->mutable_address()->mutable_socket_address()->set_port_value(8003);
+  state.record(moved, "reload", {});
+  EXPECT_EQ(state.chainVersions(), (ChainVersions{{"main", 2}, {"api", 3}, {"extra", 3}}));
+
+  state.record(chain, "rollback to 2", {}); // extra goes, api moves back
+  EXPECT_EQ(state.chainVersions(), (ChainVersions{{"main", 2}, {"api", 4}}));
+}
+
 } // namespace
 } // namespace pounce::server::admin
