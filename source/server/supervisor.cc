@@ -734,6 +734,10 @@ void Supervisor::apply(CandidateFn make_candidate, std::string source,
       answer(std::move(result));
       return;
     }
+    if (drain_ != Drain::None && !diff.chainsOnly()) {
+      answer(admin::ApplyResult::draining(diff));
+      return;
+    }
     auto reply = [answer](admin::ApplyResult result) { answer(std::move(result)); };
     if (diff.chainsOnly()) {
       applyInPlace(std::move(*candidate), source, positions, restart_needed, reply, [] {});
@@ -767,6 +771,12 @@ void Supervisor::reload(std::string source, admin::ApplyCallback done) {
       }
       candidate = std::move(*reread);
       restart_needed = admin::keepStartupFields(config_.current(), candidate);
+    }
+    if (drain_ != Drain::None) {
+      // Replacing the workers of a drained server would bring back accepting workers.
+      answer(admin::ApplyResult::failure(
+          503, "the server is draining: its workers are not replaced now; nothing changed"));
+      return;
     }
     // A reload always replaces the workers (one at a time), so they import the app's code
     // afresh, as SIGHUP does for gunicorn; the config's changes come with them.

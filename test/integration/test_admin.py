@@ -539,6 +539,22 @@ def test_drain_listeners_http1(pounce):
     assert s.wait_exit(timeout=10) == 0
 
 
+def test_a_draining_server_refuses_listener_changes_but_takes_chains(pounce):
+    s, admin = start(pounce)
+    assert admin.post("/drain_listeners")[0] == 200
+    before = admin.json("GET", "/config/history")["current"]
+    extra = free_port()
+    s.config_path.write_text(s.config_path.read_text() + f"""- name: extra
+  address: {{socket_address: {{address: 127.0.0.1, port_value: {extra}}}}}
+  filter_chain:
+{direct_chain("extra")}""")
+    result = admin.json("POST", "/reload", expect=503)
+    assert "draining" in result["message"] and "listener extra: added" in result["message"]
+    assert admin.json("GET", "/config/history")["current"] == before
+    assert not _answers(extra), "nothing was bound"
+    assert admin.put_chain(direct_chain("two", indent=""))["status"] == "applied"
+
+
 def test_graceful_drain_keeps_accepting_with_connection_close(pounce):
     s, admin = start(pounce, chain=SLOW_ASGI, concurrency=1)
     idle = RawConnection(s.connect())

@@ -231,3 +231,14 @@ def test_drain_and_quit_in_process_mode(pounce):
     assert admin.post("/quitquitquit")[0] == 200
     assert s.wait_exit(timeout=20) == 0
     assert "all workers stopped" in s.log()
+
+
+def test_a_draining_supervisor_refuses_reloads_and_listener_changes(pounce):
+    s, admin = start(pounce)
+    assert admin.post("/drain_listeners?graceful")[0] == 200
+    pids = {w["pid"] for w in admin.json("GET", "/server_info")["workers"]}
+    result = admin.json("POST", "/reload", expect=503)
+    assert "draining" in result["message"]
+    assert {w["pid"] for w in admin.json("GET", "/server_info")["workers"]} == pids, \
+        "no worker was replaced"
+    assert admin.put_chain(direct_chain("two", indent=""))["status"] == "applied"

@@ -67,4 +67,14 @@ ApplyResult ApplyResult::failure(int status, std::string message) {
   return r;
 }
 
+ApplyResult ApplyResult::draining(const ConfigDiff& diff) {
+  std::string changes;
+  for (const auto& c : diff.describe()) {
+    changes += changes.empty() ? c : ", " + c;
+  }
+  return failure(503, cat("the server is draining: only filter chains can change now, not "
+                          "listeners (",
+                          changes, "); nothing changed"));
+}
+
 } // namespace pounce::server::admin

@@ -42,6 +42,9 @@ struct ApplyResult {
 
   static ApplyResult invalid(const config::ConfigErrors& errors, std::string message);
   static ApplyResult failure(int status, std::string message);
+  // 503 for a change of listeners while the server drains: a listener added then would
+  // never accept, and one rebuilt would start accepting again. Chains may still change.
+  static ApplyResult draining(const ConfigDiff& diff);
 };
 using ApplyCallback = std::function<void(ApplyResult)>;
 

@@ -45,6 +45,10 @@ void LocalControl::apply(CandidateFn make_candidate, std::string source,
       answer(std::move(result));
       return;
     }
+    if (instance_.draining() && !diff.chainsOnly()) {
+      answer(ApplyResult::draining(diff));
+      return;
+    }
     const uint64_t version = config_.version() + 1;
     auto change = instance_.prepare(*candidate, version, errors);
     if (change == nullptr) {
