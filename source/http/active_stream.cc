@@ -287,6 +287,10 @@ void ActiveStream::decodeTrailers(HeaderMapPtr trailers) {
   if (done_) {
     return;
   }
+  if (const size_t removed = removeFieldsNotAllowedInTrailers(*trailers); removed > 0) {
+    POUNCE_LOG(Http, Debug, "dropped %zu request trailer field(s) that belong in the head",
+               removed);
+  }
   buffered_trailers_ = std::move(trailers);
   if (decode_stopped_at_ >= 0 || headers_next_ < decodeEnd()) {
     return;

@@ -471,6 +471,28 @@ bool isValidHeaderValue(std::string_view value) {
   return true;
 }
 
+size_t removeFieldsNotAllowedInTrailers(HeaderMap& trailers) {
+  static constexpr std::string_view kHeadOnly[] = {
+      // framing and connection
+      "content-length", "transfer-encoding", "trailer", "te", "connection", "keep-alive",
+      "proxy-connection", "upgrade",
+      // routing and forwarding
+      "host", "forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+      "x-forwarded-port", "x-request-id",
+      // authentication
+      "authorization", "proxy-authorization", "cookie",
+      // request modifiers and controls
+      "expect", "range", "if-range", "if-match", "if-none-match", "if-modified-since",
+      "if-unmodified-since", "max-forwards", "cache-control", "pragma",
+      // content format
+      "content-type", "content-encoding", "content-range", "content-location"};
+  size_t removed = 0;
+  for (std::string_view name : kHeadOnly) {
+    removed += trailers.remove(name);
+  }
+  return removed;
+}
+
 bool equalsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) {
     return false;

@@ -257,6 +257,11 @@ size_t countControlBytes(std::string_view bytes);
 // ASCII case-insensitive equality.
 bool equalsIgnoreCase(std::string_view a, std::string_view b);
 
+// Removes from a request's trailers the fields that only mean something before the content
+// (RFC 9110 §6.5.1: framing, routing, authentication, request modifiers, content format),
+// so no filter can take a late Host or Authorization for the head's. Returns how many.
+size_t removeFieldsNotAllowedInTrailers(HeaderMap& trailers);
+
 // The Content-Length fields of a response, as a codec writes its head out: how many, their
 // value, and whether one is not a number or they disagree (RFC 9110 §8.6). Both codecs keep
 // the body to the value, send copies of it once and drop bad ones.

@@ -29,6 +29,14 @@ public:
     log_.push_back(name_ + ":decodeData:" + data.toString() + (end_stream ? ":end" : ""));
     return FilterStatus::Continue;
   }
+  FilterStatus decodeTrailers(HeaderMap& trailers) override {
+    std::string names;
+    for (const auto [name, value] : trailers) {
+      names += ":" + std::string(name);
+    }
+    log_.push_back(name_ + ":decodeTrailers" + names);
+    return FilterStatus::Continue;
+  }
   FilterStatus encodeHeaders(ResponseHeaders& headers, bool end_stream) override {
     log_.push_back(name_ + ":encodeHeaders:" + std::to_string(headers.status()));
     headers.add("x-encoded-by", name_);
@@ -117,6 +125,20 @@ TEST(FilterChain, DecodesInOrderAndEncodesInReverse) {
   EXPECT_EQ(h.response.headers.getJoined("x-encoded-by"), "f1, f0");
   EXPECT_TRUE(h.response.complete);
   EXPECT_TRUE(h.stream_done);
+}
+
+TEST(FilterChain, FiltersNeverSeeTrailerFieldsThatBelongInTheHead) {
+  Chain c;
+  FilterHarness h(c.factories(1));
+  h.sendHeaders(FilterHarness::request("POST", "/"), false);
+  h.sendData("x", false);
+  auto trailers = std::make_unique<HeaderMap>();
+  trailers->add("host", "evil.example");
+  trailers->add("x-checksum", "abc");
+  trailers->add("authorization", "Bearer x");
+  h.sendTrailers(std::move(trailers));
+  EXPECT_NE(std::find(c.log.begin(), c.log.end(), "f0:decodeTrailers:x-checksum"), c.log.end())
+      << ::testing::PrintToString(c.log);
 }
 
 TEST(FilterChain, StopIterationHoldsHeadersAndBodyUntilContinue) {

@@ -190,6 +190,21 @@ TEST(RequestHeaders, SplitsPathAndQuery) {
   EXPECT_EQ(h.query(), "");
 }
 
+TEST(Headers, TrailersLoseTheFieldsThatBelongInTheHead) {
+  HeaderMap t;
+  t.add("X-Checksum", "abc");
+  t.add("Host", "evil.example");
+  t.add("Authorization", "Bearer x");
+  t.add("Content-Length", "5");
+  t.add("transfer-encoding", "chunked");
+  t.add("X-Forwarded-For", "10.0.0.1");
+  t.add("grpc-status", "0");
+  EXPECT_EQ(removeFieldsNotAllowedInTrailers(t), 5u);
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t.getOr("x-checksum"), "abc");
+  EXPECT_EQ(t.getOr("grpc-status"), "0");
+}
+
 TEST(Headers, ReasonPhrases) {
   EXPECT_EQ(reasonPhrase(431), "Request Header Fields Too Large");
   EXPECT_EQ(reasonPhrase(299), "Unknown");
