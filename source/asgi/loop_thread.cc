@@ -206,6 +206,7 @@ bool LoopThread::setUp() {
       POUNCE_LOG(Asgi, Debug, "pounce.worker.startup: %s", PyUnicode_AsUTF8(note.get()));
     }
   }
+  started_ = true;
   signalStarted(absl::OkStatus());
   return true;
 }
@@ -230,7 +231,9 @@ void LoopThread::tearDown() {
                    PyLong_AsLong(count.get()));
       }
     }
-    if (settings_.worker_scopes) {
+    // Shutdown answers a startup that succeeded: after a failed one the app gets none (as
+    // the ASGI lifespan spec has it), and its startup task was already cancelled.
+    if (started_ && settings_.worker_scopes) {
       PyRef coro = PyRef::steal(PyObject_CallMethod(
           py::supportModule(), "worker_scope", "OsIId", app_, "pounce.worker.shutdown",
           settings_.worker_id, index_, seconds(settings_.shutdown_timeout)));
@@ -240,7 +243,7 @@ void LoopThread::tearDown() {
         PyErr_Clear();
       }
     }
-    if (lifespan_ != nullptr) {
+    if (started_ && lifespan_ != nullptr) {
       PyRef coro = PyRef::steal(
           PyObject_CallMethod(lifespan_, "shutdown", "d", seconds(settings_.shutdown_timeout)));
       PyRef failed = PyRef::steal(

@@ -95,6 +95,7 @@ private:
   bool stopped_{false};
 
   // Python state (GIL).
+  bool started_{false}; // lifespan and worker startup succeeded (loop thread only)
   std::string loop_name_;
   PyObject* loop_{nullptr};
   PyObject* handle_{nullptr}; // the _pounce.LoopHandle for this thread

@@ -136,7 +136,9 @@ class Lifespan:
                 self.supported = False
         except BaseException as exc:
             if not self._started.is_set():
-                if self.mode == "auto":
+                if self.startup_failed is not None:
+                    pass  # cancelled by startup(): it timed out, which is the failure
+                elif self.mode == "auto":
                     self.supported = False
                     log.info("ASGI lifespan not supported by the app (%s: %s)",
                              type(exc).__name__, exc)
@@ -173,6 +175,11 @@ class Lifespan:
             await asyncio.wait_for(self._started.wait(), timeout)
         except asyncio.TimeoutError:
             self.startup_failed = f"lifespan startup did not complete within {timeout:g}s"
+        if self.startup_failed is not None and not self._task.done():
+            # The server will not start: stop the app's startup, letting its `finally`
+            # blocks run (briefly), instead of leaving it to be destroyed pending.
+            self._task.cancel()
+            await asyncio.wait({self._task}, timeout=1.0)
         return self.startup_failed
 
     async def shutdown(self, timeout):

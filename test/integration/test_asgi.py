@@ -321,6 +321,18 @@ def test_lifespan_startup_failure_exits_1_with_the_message(tmp_path):
     assert "database is unreachable" in r.stderr
 
 
+def test_lifespan_startup_timeout_cancels_the_startup_and_sends_no_shutdown(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    marker = tmp_path / "marker"
+    cfg.write_text(asgi_config(app="lifespan_fail:slow_startup", extra="      startup_timeout: 1s")
+                   .replace("@PORT@", "0"))
+    r = run_pounce("-c", cfg, timeout=30, env={"POUNCE_TEST_MARKER": str(marker)})
+    assert r.returncode == 1
+    assert "lifespan startup did not complete within 1s" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and "shutdown" not in r.stderr, r.stderr
+    assert marker.read_text() == "startup cancelled\n"
+
+
 def test_app_without_lifespan_support_is_served(pounce):
     s = pounce(asgi_config(app="lifespan_fail:no_lifespan"))
     assert get(s, "/").text == "no lifespan here"

@@ -24,3 +24,27 @@ class Asgi2:
     async def __call__(self, receive, send):
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"asgi2"})
+
+
+async def slow_startup(scope, receive, send):
+    """Startup that outlasts any startup_timeout; records that it was cancelled, and any
+    shutdown it is (wrongly) sent, in the file named by POUNCE_TEST_MARKER."""
+    import asyncio
+    import os
+    marker = os.environ["POUNCE_TEST_MARKER"]
+    if scope["type"] == "lifespan":
+        await receive()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            with open(marker, "a") as f:
+                f.write("startup cancelled\n")
+            raise
+        await send({"type": "lifespan.startup.complete"})
+        message = await receive()
+        with open(marker, "a") as f:
+            f.write(message["type"] + "\n")
+        await send({"type": "lifespan.shutdown.complete"})
+    elif scope["type"].startswith("pounce.worker.shutdown"):
+        with open(marker, "a") as f:
+            f.write("worker shutdown\n")
