@@ -33,9 +33,8 @@ struct Names {
   PyObject *set_result, *set_exception, *done, *cancel, *cr_await, *cr_frame, *cr_running, *cr_code,
       *send, *throw_, *close;
   PyObject *v10, *v11, *v2, *scheme_http, *scheme_https, *empty_bytes, *empty_str;
+  // extensions_template: the keys of a request's extensions (its values are not handed out).
   PyObject *asgi_template, *extensions_template, *request_id_key, *tls_key;
-  // extensions_template with a request_id entry to overwrite (no insertion per request).
-  PyObject* extensions_with_id_template;
   PyObject* disconnect_message; // {"type": "http.disconnect"} (copied per use)
   PyObject* scope_template;     // every scope key, placeholder values
   PyObject* request_template;   // {"type": "http.request", "body": b"", "more_body": False}
@@ -996,20 +995,26 @@ struct RecentName {
   PyObject* bytes{nullptr}; // borrowed from header_names, which keeps every entry
 };
 constexpr size_t kRecentNameBits = 6;
-// Extensions dicts with a request id, handed out in turn. A dict is used again once this
-// ring holds its only reference (the app is done with its scope) and nothing changed it
-// since it was handed out (its version tag, PEP 509, is the one recorded then): the next
-// request then stores its id in it instead of copying the template (and later freeing the
-// copy). A dict still in use, or one the app changed, is left to its holders and replaced
-// by a fresh copy. Only where the GIL orders the last release of a dict before its reuse
-// and dicts carry a version tag (before 3.12); elsewhere every request gets a copy.
+// Every request has its own extensions dict, and its own (empty) dicts in it: an app or
+// middleware that stores something there must not hand it to the next request. Dicts are
+// handed out in turn from a ring (one for requests with an id, one without). A dict is
+// used again once this ring holds its only reference (the app is done with its scope),
+// nothing changed it since it was handed out (its version tag, PEP 509, is the one
+// recorded then) and its inner dicts are still empty and held by it alone: the next
+// request then takes it (storing its own id) instead of building four dicts (and later
+// freeing them). A dict still in use, or one the app changed, is left to its holders and
+// replaced by a fresh one. Only where the GIL orders the last release of a dict before its
+// reuse and dicts carry a version tag (before 3.12); elsewhere every request gets new ones.
 #if !defined(Py_GIL_DISABLED) && PY_VERSION_HEX < 0x030C0000
 #define POUNCE_RECYCLE_EXTENSIONS 1
 #endif
 struct ExtensionsRing {
   static constexpr size_t kSize = 64; // well above the requests one loop has in flight
+  static constexpr size_t kInner = 3; // the template's entries
   PyObject* dicts[kSize] = {};
   uint64_t versions[kSize] = {}; // each dict's version tag when it was handed out
+  // Each dict's inner dicts (borrowed: the dict holds them while its version is unchanged).
+  PyObject* inner[kSize][kInner] = {};
   size_t next{0};
 };
 struct ScopeCache {
@@ -1018,7 +1023,7 @@ struct ScopeCache {
   RecentName recent[size_t{1} << kRecentNameBits];
   std::string server_key;
   PyObject* server{nullptr};
-  ExtensionsRing extensions;
+  ExtensionsRing extensions[2]; // [0] without a request id, [1] with one
 };
 thread_local ScopeCache t_scope_cache;
 constexpr size_t kMaxCachedHeaderNames = 256;
@@ -1111,15 +1116,58 @@ PyObject* serverTuple(const AsgiStream& s) {
 uint64_t versionOf(PyObject* dict) { return reinterpret_cast<PyDictObject*>(dict)->ma_version_tag; }
 #endif
 
-// A new reference to an extensions dict with `id` as its request_id (see ExtensionsRing).
-PyObject* extensionsWithId(PyObject* id) {
+// A new extensions dict: the template's keys, each with a new empty dict, and `id` (when
+// not null) as its request_id.
+PyObject* newExtensions(PyObject* id) {
+  PyObject* d = PyDict_New();
+  if (d == nullptr) {
+    return nullptr;
+  }
+  Py_ssize_t pos = 0;
+  PyObject* key;
+  PyObject* value;
+  while (PyDict_Next(N.extensions_template, &pos, &key, &value)) {
+    PyObject* inner = PyDict_New();
+    if (inner == nullptr || PyDict_SetItem(d, key, inner) != 0) {
+      Py_XDECREF(inner);
+      Py_DECREF(d);
+      return nullptr;
+    }
+    Py_DECREF(inner);
+  }
+  if (id != nullptr && PyDict_SetItem(d, N.request_id_key, id) != 0) {
+    Py_DECREF(d);
+    return nullptr;
+  }
+  return d;
+}
+
 #ifdef POUNCE_RECYCLE_EXTENSIONS
-  ExtensionsRing& ring = t_scope_cache.extensions;
+// May the dict at `at`, handed out before, be handed out again? See ExtensionsRing.
+bool reusable(const ExtensionsRing& ring, size_t at) {
+  PyObject* d = ring.dicts[at];
+  if (d == nullptr || Py_REFCNT(d) != 1 || versionOf(d) != ring.versions[at]) {
+    return false;
+  }
+  for (PyObject* inner : ring.inner[at]) {
+    if (inner == nullptr || Py_REFCNT(inner) != 1 || PyDict_GET_SIZE(inner) != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+#endif
+
+// A new reference to this request's own extensions dict, with `id` (when not null) as its
+// request_id (see ExtensionsRing).
+PyObject* extensionsFor(PyObject* id) {
+#ifdef POUNCE_RECYCLE_EXTENSIONS
+  ExtensionsRing& ring = t_scope_cache.extensions[id != nullptr ? 1 : 0];
   const size_t at = ring.next;
   ring.next = (at + 1) % ExtensionsRing::kSize;
   PyObject* used = ring.dicts[at];
-  if (used != nullptr && Py_REFCNT(used) == 1 && versionOf(used) == ring.versions[at]) {
-    if (PyDict_SetItem(used, N.request_id_key, id) != 0) {
+  if (reusable(ring, at)) {
+    if (id != nullptr && PyDict_SetItem(used, N.request_id_key, id) != 0) {
       return nullptr;
     }
     ring.versions[at] = versionOf(used);
@@ -1127,15 +1175,26 @@ PyObject* extensionsWithId(PyObject* id) {
     return used;
   }
 #endif
-  PyObject* d = PyDict_Copy(N.extensions_with_id_template);
-  if (d == nullptr || PyDict_SetItem(d, N.request_id_key, id) != 0) {
-    Py_XDECREF(d);
+  PyObject* d = newExtensions(id);
+  if (d == nullptr) {
     return nullptr;
   }
 #ifdef POUNCE_RECYCLE_EXTENSIONS
   Py_INCREF(d);
   Py_XSETREF(ring.dicts[at], d); // (a dict still in use stays alive with its holders)
   ring.versions[at] = versionOf(d);
+  size_t n = 0;
+  Py_ssize_t pos = 0;
+  PyObject* key;
+  PyObject* value;
+  while (PyDict_Next(d, &pos, &key, &value)) {
+    if (PyDict_CheckExact(value) && n < ExtensionsRing::kInner) {
+      ring.inner[at][n++] = value;
+    }
+  }
+  while (n < ExtensionsRing::kInner) {
+    ring.inner[at][n++] = nullptr; // (never reused: reusable() wants all of them)
+  }
 #endif
   return d;
 }
@@ -1216,24 +1275,13 @@ PyObject* buildScope(LoopThread& loop, const AsgiStream& s, PyObject* state) {
   } else {
     client = pair(strOf(s.client_ip), PyLong_FromLong(s.client_port));
   }
-  // The extensions dict is shared unless this request adds its own entries; one that adds
-  // only a request id gets a recycled dict when there is one.
-  PyObject* extensions = nullptr;
+  // The request's own extensions dict: recycled when there is one, new over TLS (which
+  // adds its own entry).
   PyObject* rid = s.request_id.empty() ? nullptr : asciiStrOf(s.request_id);
   if (rid == nullptr && !s.request_id.empty()) {
     PyErr_Clear(); // (no str: the scope goes without the id rather than with a None for it)
   }
-  if (rid != nullptr && s.tls == nullptr) {
-    extensions = extensionsWithId(rid);
-  } else if (s.tls == nullptr) {
-    extensions = N.extensions_template;
-    Py_INCREF(extensions);
-  } else {
-    extensions = PyDict_Copy(N.extensions_template);
-    if (extensions != nullptr && rid != nullptr) {
-      PyDict_SetItem(extensions, N.request_id_key, rid);
-    }
-  }
+  PyObject* extensions = s.tls == nullptr ? extensionsFor(rid) : newExtensions(rid);
   Py_XDECREF(rid);
   if (extensions != nullptr && s.tls != nullptr) {
     const network::TlsInfo& t = *s.tls;
@@ -1361,10 +1409,9 @@ bool initNames(PyObject* support) {
     N.methods[i] = s(kMethods[i]);
   }
   N.asgi_template = Py_BuildValue("{s:s,s:s}", "version", "3.0", "spec_version", "2.5");
+  // (Three entries: ExtensionsRing::kInner.)
   N.extensions_template = Py_BuildValue("{s:{},s:{},s:{}}", "http.response.trailers",
                                         "http.response.pathsend", "http.response.early_hint");
-  N.extensions_with_id_template = PyDict_Copy(N.extensions_template);
-  PyDict_SetItem(N.extensions_with_id_template, N.request_id_key, Py_None);
   N.disconnect_message = Py_BuildValue("{s:s}", "type", "http.disconnect");
   // Every scope key, in the order apps usually read them; values are placeholders.
   N.scope_template = PyDict_New();

@@ -499,6 +499,19 @@ def test_scope_state_is_a_shallow_copy_per_request(pounce):
     assert second["shared"] == ["1", "2"]
 
 
+@pytest.mark.parametrize("request_id", [False, True])
+def test_each_request_has_its_own_extensions(pounce, request_id):
+    chain = """
+  - name: pounce.filters.request_id""" if request_id else ""
+    s = pounce(asgi_config(chain_before=chain))
+    expected = sorted(["http.response.trailers", "http.response.pathsend",
+                       "http.response.early_hint"] + (["request_id"] if request_id else []))
+    with httpx.Client(timeout=10) as c:
+        for n in range(80):  # more than the recycled dicts of a loop
+            seen = c.get(s.url(f"/extensions-mutate?n={n}")).json()
+            assert seen == {"keys": expected, "trailers": {}}, (n, seen)
+
+
 def test_request_id_reaches_the_scope_extensions(pounce):
     chain = """
   - name: pounce.filters.request_id

@@ -100,6 +100,14 @@ async def app(scope, receive, send):
         data["state"] = dict(scope.get("state", {}))
         data["state_is_copy"] = True
         await _respond(send, 200, json.dumps(data).encode(), b"application/json")
+    elif path == "/extensions-mutate":
+        # What this request's extensions held, before it leaves its marks in them (a key,
+        # and an entry in the trailers extension's dict).
+        ext = scope["extensions"]
+        seen = {"keys": sorted(ext), "trailers": dict(ext.get("http.response.trailers", {}))}
+        ext["leak"] = query.get("n", ["?"])[0]
+        ext["http.response.trailers"]["leak"] = True
+        await _respond(send, 200, json.dumps(seen).encode(), b"application/json")
     elif path == "/echo":
         body, chunks = await _body(receive)
         await _respond(send, 200, body, headers=[(b"x-chunks", str(chunks).encode())])
