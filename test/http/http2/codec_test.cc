@@ -1185,46 +1185,32 @@ TEST(Http2Flood, EmptyDataFloodEndsWithEnhanceYourCalm) {
 }
 
 TEST(Http2Flood, PaddingOnlyDataAndControlFramesBetweenEmptyOnesDoNotHideAFlood) {
-  const std::string post =
-      frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 1,
+  // The GOAWAY code after a POST followed by 100 copies of `frames` (-1: none).
+  auto goAwayAfter = [](const std::string& frames) {
+    Harness h;
+    h.auto_respond = false;
+    std::string input =
+        clientPreface() +
+        frame(
+            NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 1,
             hpack({{":method", "POST"}, {":scheme", "http"}, {":authority", "x"}, {":path", "/"}}));
+    for (int i = 0; i < 100; ++i) {
+      input += frames;
+    }
+    h.feed(input);
+    return h.codec->goAwayErrorCode();
+  };
   // DATA whose payload is only padding (pad length 10, then 10 zero bytes).
-  const std::string padding_only =
-      frame(NGHTTP2_DATA, NGHTTP2_FLAG_PADDED, 1, std::string(1, '\x0a') + std::string(10, '\0'));
-  {
-    Harness h;
-    h.auto_respond = false;
-    std::string input = clientPreface() + post;
-    for (int i = 0; i < 100; ++i) {
-      input += padding_only;
-    }
-    h.feed(input);
-    EXPECT_EQ(h.codec->goAwayErrorCode(), NGHTTP2_ENHANCE_YOUR_CALM);
-  }
-  {
-    Harness h;
-    h.auto_respond = false;
-    std::string input = clientPreface() + post;
-    for (int i = 0; i < 100; ++i) {
-      input += frame(NGHTTP2_DATA, 0, 1, "") + frame(NGHTTP2_PING, 0, 0, "12345678");
-    }
-    h.feed(input);
-    EXPECT_EQ(h.codec->goAwayErrorCode(), NGHTTP2_ENHANCE_YOUR_CALM);
-  }
-  {
-    // Padded DATA that carries data, alternating with empty DATA, is an ordinary upload.
-    Harness h;
-    h.auto_respond = false;
-    std::string input = clientPreface() + post;
-    for (int i = 0; i < 100; ++i) {
-      input += frame(NGHTTP2_DATA, NGHTTP2_FLAG_PADDED, 1,
-                     std::string(1, '\x02') + "ab" + std::string(2, '\0')) +
-               frame(NGHTTP2_DATA, 0, 1, "");
-    }
-    h.feed(input);
-    EXPECT_EQ(h.codec->goAwayErrorCode(), -1);
-    EXPECT_FALSE(h.closed);
-  }
+  EXPECT_EQ(goAwayAfter(frame(NGHTTP2_DATA, NGHTTP2_FLAG_PADDED, 1,
+                              std::string(1, '\x0a') + std::string(10, '\0'))),
+            NGHTTP2_ENHANCE_YOUR_CALM);
+  EXPECT_EQ(goAwayAfter(frame(NGHTTP2_DATA, 0, 1, "") + frame(NGHTTP2_PING, 0, 0, "12345678")),
+            NGHTTP2_ENHANCE_YOUR_CALM);
+  // Padded DATA that carries data, alternating with empty DATA, is an ordinary upload.
+  EXPECT_EQ(goAwayAfter(frame(NGHTTP2_DATA, NGHTTP2_FLAG_PADDED, 1,
+                              std::string(1, '\x02') + "ab" + std::string(2, '\0')) +
+                        frame(NGHTTP2_DATA, 0, 1, "")),
+            -1);
 }
 
 TEST(Http2Flood, PingFloodInOneReadEndsWithEnhanceYourCalm) {
