@@ -7,6 +7,7 @@
 #include <cstring>
 #include <iosfwd>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -82,6 +83,13 @@ static_assert(RequestId::kMaxSize <= UINT8_MAX);
 // What is known about one request as it moves through the filter chain. Filters read it,
 // add to it (request id, client address from proxy headers, timings), and the access log
 // and metrics read it when the stream completes.
+// What a 304 stands for, which the 304 itself does not say: set by the filter that answers
+// it (static_files), for filters that must give the 304 the fields its 200 would have had.
+struct NotModifiedRepresentation {
+  std::string content_type; // empty: not to be transformed (e.g. already encoded)
+  uint64_t length{0};
+};
+
 class StreamInfo {
 public:
   MonotonicTime start_time;
@@ -111,6 +119,7 @@ public:
   uint32_t response_flags{0};
   RequestId request_id;
   bool skip_access_log{false};
+  std::optional<NotModifiedRepresentation> not_modified;
 
   // Named durations for Server-Timing ("app", "queue", ...), in insertion order. The usual
   // two live inside the stream (no allocation per request).

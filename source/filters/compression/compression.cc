@@ -250,18 +250,33 @@ bool CompressionFilter::shouldCompress(http::ResponseHeaders& headers, bool end_
 
 void CompressionFilter::notModified(http::ResponseHeaders& headers, bool compressible_type,
                                     bool has_vary) const {
-  // A 304 usually has no Content-Type. Its 200 was compressed for this client if the client
-  // holds the weakened tag of it (W/"x", which only this filter makes of "x") and would
-  // still get an encoding: then the 304 names that tag, so a cache can match it to what it
-  // stored (RFC 9111 §4.3.4), and keeps the Vary.
+  // A 304 must carry the ETag and Vary its 200 would have had (RFC 9110 §15.4.5), so that
+  // a cache can match it to what it stored (RFC 9111 §4.3.4). It usually has no
+  // Content-Type: the filter that answered it may say what it stands for (static_files).
   const http::RequestHeaders& request = encoder_callbacks_->requestHeaders();
+  const auto& represents = encoder_callbacks_->streamInfo().not_modified;
+  if (!compressible_type && represents && !represents->content_type.empty()) {
+    compressible_type = config_->compressible(represents->content_type);
+  }
+  const AcceptEncoding accept = AcceptEncoding::fromHeaders(request);
+  auto wouldEncode = [&] {
+    return accept.choose(config_->encodings.data(), config_->encodings.size()).has_value();
+  };
   const auto etag = headers.get("etag");
   const auto if_none_match = request.get("if-none-match");
   bool weaken = false;
-  if (etag && etag->size() >= 2 && etag->front() == '"' && if_none_match &&
-      listsWeakened(*if_none_match, *etag)) {
-    const AcceptEncoding accept = AcceptEncoding::fromHeaders(request);
-    weaken = accept.choose(config_->encodings.data(), config_->encodings.size()).has_value();
+  if (etag && etag->size() >= 2 && etag->front() == '"') {
+    if (if_none_match && listsWeakened(*if_none_match, *etag)) {
+      // The client holds W/"x", which only this filter makes of "x": its 200 was
+      // compressed, and is again if it still gets an encoding.
+      weaken = wouldEncode();
+    } else if (compressible_type && represents && (!if_none_match || trim(*if_none_match) == "*")) {
+      // The client's copy is not named (If-Modified-Since, If-None-Match: *): the 304 names
+      // what this request's 200 would be, compressed when it would be.
+      const bool small =
+          represents->length < config_->min_bytes && AcceptEncoding::identityAcceptableIn(request);
+      weaken = !small && wouldEncode();
+    }
   }
   if (weaken) {
     const std::string weak = cat("W/", *etag);

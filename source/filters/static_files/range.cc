@@ -7,6 +7,27 @@
 
 namespace pounce::filters::static_files {
 
+namespace {
+
+// A byte position: one or more digits. A value past 2^64-1 is taken as 2^64-1 (any file is
+// shorter), so "bytes=0-99999999999999999999" is the rest of the file, not a bad header.
+bool parsePosition(std::string_view text, uint64_t& out) {
+  if (text.empty()) {
+    return false;
+  }
+  out = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') {
+      return false;
+    }
+    const auto digit = static_cast<uint64_t>(c - '0');
+    out = out > (UINT64_MAX - digit) / 10 ? UINT64_MAX : out * 10 + digit;
+  }
+  return true;
+}
+
+} // namespace
+
 RangeStatus evaluateRange(std::string_view value, uint64_t size, size_t max_ranges,
                           std::vector<ByteRange>& ranges) {
   ranges.clear();
@@ -17,6 +38,8 @@ RangeStatus evaluateRange(std::string_view value, uint64_t size, size_t max_rang
   }
   size_t specs = 0;
   bool any = false;
+  // The request's order of each range (its position in the header), kept through merging.
+  std::vector<size_t> order;
   for (std::string_view spec : split(value.substr(eq + 1), ',')) {
     spec = trim(spec);
     if (spec.empty()) {
@@ -37,22 +60,28 @@ RangeStatus evaluateRange(std::string_view value, uint64_t size, size_t max_rang
     if (a.empty()) {
       // Suffix range: the last N bytes.
       uint64_t n = 0;
-      if (!parseUint(b, n)) {
+      if (!parsePosition(b, n)) {
         return RangeStatus::Ignore;
       }
       any = true;
-      if (n == 0 || size == 0) {
+      if (n > 0 && size == 0) {
+        // Satisfiable (RFC 9110 §14.1.1), but no 206 can say "bytes 0 to -1": the whole,
+        // empty, representation is the answer.
+        ranges.clear();
+        return RangeStatus::Ignore;
+      }
+      if (n == 0) {
         continue;
       }
       first = size - std::min(n, size);
       last = size - 1;
     } else {
-      if (!parseUint(a, first)) {
+      if (!parsePosition(a, first)) {
         return RangeStatus::Ignore;
       }
       if (b.empty()) {
         last = UINT64_MAX;
-      } else if (!parseUint(b, last) || last < first) {
+      } else if (!parsePosition(b, last) || last < first) {
         return RangeStatus::Ignore;
       }
       any = true;
@@ -62,6 +91,7 @@ RangeStatus evaluateRange(std::string_view value, uint64_t size, size_t max_rang
       last = std::min(last, size - 1);
     }
     ranges.push_back({first, last});
+    order.push_back(specs);
   }
   if (!any) {
     return RangeStatus::Ignore;
@@ -69,17 +99,29 @@ RangeStatus evaluateRange(std::string_view value, uint64_t size, size_t max_rang
   if (ranges.empty()) {
     return RangeStatus::Unsatisfiable;
   }
-  std::sort(ranges.begin(), ranges.end(),
-            [](const ByteRange& x, const ByteRange& y) { return x.first < y.first; });
-  size_t out = 0;
-  for (size_t i = 1; i < ranges.size(); ++i) {
-    if (ranges[i].first <= ranges[out].last + 1) {
-      ranges[out].last = std::max(ranges[out].last, ranges[i].last);
+  // Overlapping and adjacent ranges become one, which takes the place of the earliest
+  // requested of them; otherwise the parts go in the order asked (RFC 9110 §15.3.7.2).
+  std::vector<size_t> by_start(ranges.size());
+  for (size_t i = 0; i < by_start.size(); ++i) {
+    by_start[i] = i;
+  }
+  std::sort(by_start.begin(), by_start.end(),
+            [&](size_t x, size_t y) { return ranges[x].first < ranges[y].first; });
+  std::vector<std::pair<size_t, ByteRange>> merged; // (request order, range)
+  for (size_t i : by_start) {
+    if (!merged.empty() && ranges[i].first <= merged.back().second.last + 1) {
+      merged.back().second.last = std::max(merged.back().second.last, ranges[i].last);
+      merged.back().first = std::min(merged.back().first, order[i]);
     } else {
-      ranges[++out] = ranges[i];
+      merged.push_back({order[i], ranges[i]});
     }
   }
-  ranges.resize(out + 1);
+  std::sort(merged.begin(), merged.end(),
+            [](const auto& x, const auto& y) { return x.first < y.first; });
+  ranges.clear();
+  for (const auto& m : merged) {
+    ranges.push_back(m.second);
+  }
   return RangeStatus::Satisfiable;
 }
 

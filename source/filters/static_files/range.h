@@ -19,7 +19,8 @@ enum class RangeStatus {
   Ignore,
   // Valid, but no range overlaps the file: 416 with "Content-Range: bytes */size".
   Unsatisfiable,
-  // `ranges` holds the satisfiable ranges, sorted, overlapping and adjacent ones merged.
+  // `ranges` holds the satisfiable ranges in the order asked, overlapping and adjacent ones
+  // merged (in the place of the first of them).
   Satisfiable,
 };
 
@@ -30,7 +31,10 @@ enum class RangeStatus {
 //   "bytes=900-"        -> Satisfiable [900-999]
 //   "bytes=990-2000"    -> Satisfiable [990-999]      (clamped to the end)
 //   "bytes=0-10,5-20"   -> Satisfiable [0-20]         (merged)
+//   "bytes=500-599,0-9" -> Satisfiable [500-599, 0-9] (the order asked)
+//   "bytes=0-99999999999999999999" -> Satisfiable [0-999] (a huge last position)
 //   "bytes=1000-"       -> Unsatisfiable
+//   "bytes=-5" of an empty file -> Ignore            (the whole, empty, file)
 //   "bytes=5-1", "items=0-1", "bytes=x" -> Ignore
 RangeStatus evaluateRange(std::string_view value, uint64_t size, size_t max_ranges,
                           std::vector<ByteRange>& ranges);

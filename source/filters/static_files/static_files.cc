@@ -419,6 +419,10 @@ http::FilterStatus StaticFilesFilter::serve(const http::RequestHeaders& headers,
   if (not_modified) {
     response->setStatus(304);
     add_validators(*response);
+    // A 304 carries no Content-Type or length; later filters that must give it the fields
+    // its 200 would have had (compression: ETag and Vary) learn them here.
+    decoder_callbacks_->streamInfo().not_modified = http::NotModifiedRepresentation{
+        std::string(encoding ? std::string_view() : content_type), encoding ? 0 : size};
     decoder_callbacks_->encodeHeaders(std::move(response), true);
     return http::FilterStatus::StopIteration;
   }
@@ -432,6 +436,12 @@ http::FilterStatus StaticFilesFilter::serve(const http::RequestHeaders& headers,
         range_status = evaluateRange(*range, size, config_->max_ranges, ranges);
       }
     }
+  }
+  if (encoding && range_status == RangeStatus::Satisfiable && ranges.size() > 1) {
+    // Parts of a compressed sibling under one Content-Encoding would be a body no client
+    // can decode (the coding applies to the whole multipart body, RFC 9110 §8.4): the
+    // whole sibling instead, as nginx's gzip_static does.
+    range_status = RangeStatus::Ignore;
   }
   if (range_status == RangeStatus::Unsatisfiable) {
     const std::string content_range = cat("bytes */", size);

@@ -83,5 +83,47 @@ TEST_F(StaticSiteChain, RangesStayFileRangesEvenForCompressingClients) {
   EXPECT_FALSE(h->response.headers.has("content-encoding"));
 }
 
+TEST_F(StaticSiteChain, A304CarriesTheETagAndVaryOfThe200ItStandsFor) {
+  // RFC 9110 §15.4.5. The 200 a gzip client gets is compressed: W/"x" and Vary.
+  auto full = get("/page-5k.html", {{"accept-encoding", "gzip"}}, "precompressed: false");
+  ASSERT_EQ(full->response.status, 200);
+  const std::string weak(full->response.headers.getOr("etag"));
+  ASSERT_EQ(weak.rfind("W/\"", 0), 0u) << weak;
+  const std::string strong = weak.substr(2);
+  const std::string modified(full->response.headers.getOr("last-modified"));
+
+  // By date or by "*", the client's copy is not named: the 304 names the 200 it would get.
+  for (const auto& condition : std::vector<std::pair<std::string, std::string>>{
+           {"if-modified-since", modified}, {"if-none-match", "*"}, {"if-none-match", weak}}) {
+    auto h = get("/page-5k.html", {{"accept-encoding", "gzip"}, condition}, "precompressed: false");
+    EXPECT_EQ(h->response.status, 304) << condition.first;
+    EXPECT_EQ(h->response.headers.getOr("etag"), weak) << condition.first;
+    EXPECT_EQ(h->response.headers.getOr("vary"), "accept-encoding") << condition.first;
+  }
+  // A client that names the identity copy, or takes no coding, gets the strong tag; the
+  // Vary stays (another Accept-Encoding would get another body).
+  for (const auto& headers : std::vector<std::vector<std::pair<std::string, std::string>>>{
+           {{"accept-encoding", "gzip"}, {"if-none-match", strong}},
+           {{"if-modified-since", modified}}}) {
+    auto h = get("/page-5k.html", headers, "precompressed: false");
+    EXPECT_EQ(h->response.status, 304);
+    EXPECT_EQ(h->response.headers.getOr("etag"), strong);
+    EXPECT_EQ(h->response.headers.getOr("vary"), "accept-encoding");
+  }
+}
+
+TEST_F(StaticSiteChain, ManyRangesOfAPrecompressedSiblingGetTheWholeSibling) {
+  const std::string gz = "not really gzip, but a sibling all the same";
+  std::ofstream(root_ + "/page-5k.html.gz", std::ios::binary) << gz;
+  auto h = get("/page-5k.html", {{"accept-encoding", "gzip"}, {"range", "bytes=0-3,10-12"}});
+  EXPECT_EQ(h->response.status, 200);
+  EXPECT_EQ(h->response.headers.getOr("content-encoding"), "gzip");
+  EXPECT_EQ(h->response.body, gz);
+  // One range of it is fine: the coding applies to the range's whole body.
+  h = get("/page-5k.html", {{"accept-encoding", "gzip"}, {"range", "bytes=0-3"}});
+  EXPECT_EQ(h->response.status, 206);
+  EXPECT_EQ(h->response.body, gz.substr(0, 4));
+}
+
 } // namespace
 } // namespace pounce::filters::static_files

@@ -24,7 +24,16 @@ TEST(Range, WorkedExamples) {
   EXPECT_EQ(ranges("bytes=-5000", 1000, RangeStatus::Satisfiable), (V{{0, 999}}));
   EXPECT_EQ(ranges("bytes=0-10,5-20", 1000, RangeStatus::Satisfiable), (V{{0, 20}}));
   EXPECT_EQ(ranges("bytes=0-9,10-19", 1000, RangeStatus::Satisfiable), (V{{0, 19}}));
-  EXPECT_EQ(ranges("bytes=500-599, 0-9", 1000, RangeStatus::Satisfiable), (V{{0, 9}, {500, 599}}));
+  // Parts go in the order asked (RFC 9110 §15.3.7.2); a merged range takes the place of the
+  // first of its pieces.
+  EXPECT_EQ(ranges("bytes=500-599, 0-9", 1000, RangeStatus::Satisfiable), (V{{500, 599}, {0, 9}}));
+  EXPECT_EQ(ranges("bytes=900-999,5-20,0-9", 1000, RangeStatus::Satisfiable),
+            (V{{900, 999}, {0, 20}}));
+  EXPECT_EQ(ranges("bytes=300-399,500-599,350-520", 1000, RangeStatus::Satisfiable),
+            (V{{300, 599}}));
+  // A last position past 2^64-1 is still "to the end".
+  EXPECT_EQ(ranges("bytes=350-99999999999999999999", 360, RangeStatus::Satisfiable),
+            (V{{350, 359}}));
   EXPECT_EQ(ranges(" Bytes = 1-2 ,, ", 1000, RangeStatus::Satisfiable), (V{{1, 2}}));
   // Unsatisfiable ranges are dropped while others remain.
   EXPECT_EQ(ranges("bytes=2000-3000,0-0", 1000, RangeStatus::Satisfiable), (V{{0, 0}}));
@@ -34,14 +43,15 @@ TEST(Range, UnsatisfiableAndIgnored) {
   ranges("bytes=1000-", 1000, RangeStatus::Unsatisfiable);
   ranges("bytes=-0", 1000, RangeStatus::Unsatisfiable);
   ranges("bytes=0-", 0, RangeStatus::Unsatisfiable);
-  ranges("bytes=-1", 0, RangeStatus::Unsatisfiable);
+  // A suffix of an empty file: the whole (empty) file, as no 206 can name its bytes.
+  ranges("bytes=-1", 0, RangeStatus::Ignore);
   ranges("bytes=5-1", 1000, RangeStatus::Ignore);
   ranges("items=0-1", 1000, RangeStatus::Ignore);
   ranges("bytes=x", 1000, RangeStatus::Ignore);
   ranges("bytes=1-2-3", 1000, RangeStatus::Ignore);
   ranges("bytes=", 1000, RangeStatus::Ignore);
   ranges("bytes=+1-2", 1000, RangeStatus::Ignore);
-  ranges("bytes=99999999999999999999-", 1000, RangeStatus::Ignore);
+  ranges("bytes=99999999999999999999-", 1000, RangeStatus::Unsatisfiable);
   ranges("bytes=0-1,2-3,4-5", 1000, RangeStatus::Ignore, 2);
 }
 
