@@ -237,6 +237,11 @@ void ActiveStream::maybeSendContinue() {
 
 void ActiveStream::decodeData(Buffer& data, bool end_stream) {
   info_.bytes_received += data.length();
+  if (request_deadline_ != MonotonicTime{} && !response_started_ && data.length() > 0) {
+    // A body still arriving is not a request waiting for its answer: request_timeout runs
+    // from its latest bytes, so a long upload is not cut while a stalled one still ends.
+    request_deadline_ = parent_.streamDispatcher().now() + parent_.streamSettings().request_timeout;
+  }
   if (end_stream) {
     request_complete_ = true;
   }
@@ -670,6 +675,11 @@ void ActiveStream::onRequestTimeout() {
     return;
   }
   info_.setFlag(ResponseFlag::RequestTimeout);
+  POUNCE_LOG(
+      Http, Warning, "%s %s: no response within request_timeout (%lld ms); answering 504",
+      std::string(request_headers_ != nullptr ? request_headers_->method() : "-"),
+      std::string(request_headers_ != nullptr ? request_headers_->path().substr(0, 200) : "-"),
+      static_cast<long long>(parent_.streamSettings().request_timeout.count()));
   // Answer as if from the terminal filter: every filter before it encodes the 504.
   const int from = static_cast<int>(filter_count_) - 2;
   sendLocalReply(from, 504, "Gateway Timeout\n", nullptr);

@@ -283,6 +283,27 @@ TEST(FilterChain, RequestTimeoutAnswers504AndDestroysTheTerminal) {
   EXPECT_TRUE(h.info().hasFlag(ResponseFlag::RequestTimeout));
 }
 
+TEST(FilterChain, RequestTimeoutRunsFromTheLatestBodyBytes) {
+  // A long upload is not a slow answer: the timeout counts from the body's latest bytes.
+  HttpSettings settings;
+  settings.request_timeout = std::chrono::seconds(10);
+  FilterHarness h({[]() { return std::make_unique<SlowTerminal>(); }}, settings);
+  h.sendHeaders(FilterHarness::request("POST", "/"), false);
+  for (int i = 0; i < 5; ++i) {
+    h.time.advance(std::chrono::seconds(8));
+    h.sendData("chunk", false);
+    h.checkRequestTimeout();
+    EXPECT_EQ(h.response.status, 0) << "40 s of upload, 8 s between chunks";
+  }
+  h.sendData("", true);
+  h.time.advance(std::chrono::seconds(9));
+  h.checkRequestTimeout();
+  EXPECT_EQ(h.response.status, 0);
+  h.time.advance(std::chrono::seconds(2));
+  h.checkRequestTimeout();
+  EXPECT_EQ(h.response.status, 504) << "10 s after the last bytes";
+}
+
 // Final filters that each handle a few events; the stream calls only those.
 class HoldsHeaders final : public StreamFilter {
 public:

@@ -107,6 +107,11 @@ void FilterHarness::onRequestDeadline(http::ActiveStream& stream, MonotonicTime 
   deadline_timer_->enableTimer(std::max(delay, std::chrono::milliseconds(1)));
 }
 
+void FilterHarness::checkRequestTimeout() {
+  stream_->checkRequestTimeout(time.monotonicTime());
+  runPending();
+}
+
 void FilterHarness::sendHeaders(http::RequestHeadersPtr headers, bool end_stream) {
   stream_->decodeHeaders(std::move(headers), end_stream);
   runPending();

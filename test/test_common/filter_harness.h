@@ -89,6 +89,8 @@ public:
   void clientReset();
   // Runs deferred and posted work on the harness's dispatcher.
   void runPending();
+  // Lets the stream check its request_timeout against the (simulated) time now.
+  void checkRequestTimeout();
 
   static http::RequestHeadersPtr
   request(std::string method, std::string path,
