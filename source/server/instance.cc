@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "source/common/logger.h"
+#include "source/common/reopen.h"
 #include "source/common/strings.h"
 #include "source/common/version.h"
 #include "source/network/listen_socket.h"
@@ -182,7 +183,7 @@ int Instance::run() {
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);
   ::signal(SIGPIPE, SIG_IGN);
-  for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) {
     auto* ev = evsignal_new(
         main_dispatcher_->base(), sig,
         [](int s, short, void* arg) { static_cast<Instance*>(arg)->onSignal(s); }, this);
@@ -220,6 +221,16 @@ int Instance::run() {
 }
 
 void Instance::onSignal(int sig) {
+  if (sig == SIGUSR1) {
+    const std::vector<std::string> problems = reopenFiles();
+    for (const auto& p : problems) {
+      POUNCE_LOG(Main, Error, "SIGUSR1: %s", p);
+    }
+    if (problems.empty()) {
+      POUNCE_LOG(Main, Info, "SIGUSR1: log files reopened");
+    }
+    return;
+  }
   if (sig == SIGHUP) {
     if (reload_handler_) {
       reload_handler_();

@@ -31,6 +31,7 @@ sigset_t supervisedSignals() {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGUSR1);
   sigaddset(&set, SIGCHLD);
   return set;
 }
@@ -286,7 +287,7 @@ void Supervisor::spawn(uint32_t id, std::function<void(bool)> on_started) {
       keep.insert(listener.begin(), listener.end());
     }
     closeInheritedFds(keep);
-    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE}) {
+    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGCHLD, SIGPIPE}) {
       ::signal(sig, SIG_DFL);
     }
     sigset_t none;
@@ -511,6 +512,9 @@ void Supervisor::onSignals() {
       }
     } else if (sig == SIGHUP && !stopping_) {
       reload("SIGHUP", [](admin::ApplyResult) {});
+    } else if (sig == SIGUSR1) {
+      reopenLogs(
+          [](std::vector<std::string> problems) { admin::logReopened("SIGUSR1", problems); });
     }
   }
 }
@@ -995,6 +999,22 @@ void Supervisor::drain(bool graceful, std::function<void()> done) {
   request.mutable_drain()->set_graceful(graceful);
   tellStarting(request);
   broadcast(request, kReadTimeout, [done](Responses) { done(); });
+}
+
+void Supervisor::reopenLogs(std::function<void(std::vector<std::string>)> done) {
+  admin::ControlRequest request;
+  request.set_reopen_logs(true);
+  broadcast(request, kReadTimeout, [done](Responses responses) {
+    std::vector<std::string> problems;
+    for (const auto& r : responses) {
+      if (!r) {
+        problems.push_back("a worker process did not answer");
+      } else if (!r->ok()) {
+        problems.push_back(r->message());
+      }
+    }
+    done(std::move(problems));
+  });
 }
 
 void Supervisor::quit() {

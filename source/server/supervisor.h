@@ -93,6 +93,7 @@ public:
   void reload(std::string source, admin::ApplyCallback done) override;
   void setHealthCheckFailed(bool failed, std::function<void()> done) override;
   void drain(bool graceful, std::function<void()> done) override;
+  void reopenLogs(std::function<void(std::vector<std::string>)> done) override;
   void quit() override;
   void setLogLevel(std::string_view component, log::Level level) override;
 

@@ -177,6 +177,66 @@ listeners:
     assert second["status"] == 400 and "protocol_error" in second["flags"]
 
 
+def _rotating_log_config(log, extra=""):
+    return f"""{extra}
+listeners:
+- name: main
+  address: {{socket_address: {{address: 127.0.0.1, port_value: @PORT@}}}}
+  filter_chain:
+  - name: pounce.filters.access_log
+    typed_config: {{"@type": type.googleapis.com/pounce.filters.access_log.v1.AccessLog, path: {log}, flush_interval: 0s}}
+  - name: pounce.filters.direct_response
+    typed_config: {{"@type": type.googleapis.com/pounce.filters.direct_response.v1.DirectResponse, body: "ok"}}
+"""
+
+
+def _logged_get(s, path):
+    c = RawConnection(s.connect())
+    c.send(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert c.response()[0] == 200
+    c.close()
+
+
+def test_sigusr1_reopens_the_access_log_after_rotation(pounce, tmp_path):
+    log = tmp_path / "access.log"
+    s = pounce(_rotating_log_config(log))
+    _logged_get(s, "/before")
+    wait_for(lambda: log.exists() and "/before" in log.read_text(), what="the first line")
+    rotated = tmp_path / "access.log.1"
+    log.rename(rotated)  # logrotate without copytruncate
+    _logged_get(s, "/between")
+    wait_for(lambda: "/between" in rotated.read_text(), what="a line in the renamed file")
+    s.signal(signal.SIGUSR1)
+    wait_for(lambda: log.exists(), what="the log file made again")
+    _logged_get(s, "/after")
+    wait_for(lambda: "/after" in log.read_text(), what="the line in the new file")
+    assert "/after" not in rotated.read_text()
+    assert "log files reopened" in s.log()
+
+
+def test_admin_reopen_logs_in_process_mode(pounce, tmp_path):
+    from admin_helpers import Admin
+    log = tmp_path / "access.log"
+    admin_port = free_port()
+    s = pounce(_rotating_log_config(
+        log, f"workers: {{mode: process, count: 2}}\n"
+             f"admin: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {admin_port}}}}}}}"))
+    admin = Admin(admin_port)
+    wait_for(lambda: len(admin.json("GET", "/server_info")["workers"]) == 2, what="2 workers")
+    log.rename(tmp_path / "access.log.1")
+    status, _, body = admin.post("/reopen_logs")
+    assert (status, body) == (200, b"OK\n")
+    for i in range(20):  # new connections: both workers take some
+        _logged_get(s, f"/after-{i}")
+    wait_for(lambda: log.exists() and log.read_text().count("/after-") == 20,
+             what="every worker's lines in the new file")
+    # A path that cannot be opened again is reported, and the old file kept.
+    log.unlink()
+    (tmp_path / "access.log").mkdir()
+    status, _, body = admin.post("/reopen_logs")
+    assert status == 500 and b"cannot open it again" in body, body
+
+
 def test_sigterm_drains_in_flight_requests_and_closes_idle(pounce, tmp_path):
     big = tmp_path / "big.bin"
     payload = os.urandom(8 << 20)

@@ -14,6 +14,7 @@
 
 #include "source/common/byte_set.h"
 #include "source/common/json.h"
+#include "source/common/reopen.h"
 #include "source/common/strings.h"
 #include "source/common/swar.h"
 #include "source/http/headers.h"
@@ -286,6 +287,38 @@ absl::StatusOr<SinkSharedPtr> Sink::open(const std::string& path) {
   sinks()[key] = sink;
   return sink;
 }
+
+std::vector<std::string> Sink::reopenAll() {
+  std::vector<SinkSharedPtr> live;
+  {
+    std::lock_guard<std::mutex> lock(g_sinks_lock);
+    for (const auto& [path, weak] : sinks()) {
+      if (auto sink = weak.lock(); sink != nullptr && sink->owns_) {
+        live.push_back(std::move(sink));
+      }
+    }
+  }
+  std::vector<std::string> problems;
+  for (const auto& sink : live) {
+    const int fd = ::open(sink->path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0) {
+      problems.push_back(cat("access log '", sink->path_, "': cannot open it again (",
+                             std::strerror(errno), "); lines go on to the old file"));
+      continue;
+    }
+    // The new file takes the old descriptor's number in one step: a write on another I/O
+    // thread goes wholly to one file or the other, and nothing else needs to change.
+    if (::dup2(fd, sink->fd_) < 0) {
+      problems.push_back(cat("access log '", sink->path_, "': ", std::strerror(errno)));
+    }
+    ::close(fd);
+  }
+  return problems;
+}
+
+namespace {
+[[maybe_unused]] const bool kReopenRegistered = (addReopenHook(&Sink::reopenAll), true);
+} // namespace
 
 Sink::~Sink() {
   if (owns_) {

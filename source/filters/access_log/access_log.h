@@ -3,6 +3,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "source/common/buffer.h"
@@ -19,6 +20,9 @@ class Sink : public std::enable_shared_from_this<Sink> {
 public:
   // "" or "-" = stdout, "stderr", or a file (appended, created 0640).
   static absl::StatusOr<std::shared_ptr<Sink>> open(const std::string& path);
+  // Opens every file sink's path again (log rotation renamed the file); returns a line per
+  // file that could not be (it keeps writing to the old one). See source/common/reopen.h.
+  static std::vector<std::string> reopenAll();
   ~Sink();
 
   void write(event::Dispatcher& dispatcher, std::string_view line,

@@ -192,6 +192,8 @@ const std::vector<AdminApi::Route>& AdminApi::routes() {
       {"/logging", true, "GET,POST", &AdminApi::logging,
        "GET the log levels; POST ?level=L, ?COMPONENT=L or ?paths=c:L,c:L"},
       {"/reload", true, "POST", &AdminApi::reload, "re-read the config file (as SIGHUP)"},
+      {"/reopen_logs", true, "POST", &AdminApi::reopenLogs,
+       "open the access log files again after rotation (as SIGUSR1)"},
       {"/quitquitquit", true, "POST", &AdminApi::quit, "drain, then exit"},
   };
   return table;
@@ -579,6 +581,21 @@ void AdminApi::rollback(AdminRequest& request, Responder& respond) {
 void AdminApi::healthFail(AdminRequest&, Responder& respond) {
   POUNCE_LOG(Admin, Info, "health check failed by the admin API: health filters answer 503");
   control_.setHealthCheckFailed(true, [respond] { respond(text(200, "OK\n")); });
+}
+
+void AdminApi::reopenLogs(AdminRequest&, Responder& respond) {
+  control_.reopenLogs([respond](std::vector<std::string> problems) {
+    logReopened("POST /reopen_logs", problems);
+    if (problems.empty()) {
+      respond(text(200, "OK\n"));
+      return;
+    }
+    std::string body;
+    for (const auto& p : problems) {
+      body += p + "\n";
+    }
+    respond(text(500, body));
+  });
 }
 
 void AdminApi::healthOk(AdminRequest&, Responder& respond) {

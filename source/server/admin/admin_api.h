@@ -87,6 +87,7 @@ private:
   void history(AdminRequest& request, Responder& respond);
   void rollback(AdminRequest& request, Responder& respond);
   void healthFail(AdminRequest& request, Responder& respond);
+  void reopenLogs(AdminRequest& request, Responder& respond);
   void healthOk(AdminRequest& request, Responder& respond);
   void drainListeners(AdminRequest& request, Responder& respond);
   void logging(AdminRequest& request, Responder& respond);

@@ -60,6 +60,16 @@ ApplyResult ApplyResult::invalid(const config::ConfigErrors& errors, std::string
   return r;
 }
 
+void logReopened(const std::string& source, const std::vector<std::string>& problems) {
+  if (problems.empty()) {
+    POUNCE_LOG(Main, Info, "%s: log files reopened", source);
+    return;
+  }
+  for (const auto& p : problems) {
+    POUNCE_LOG(Main, Error, "%s: %s", source, p);
+  }
+}
+
 ApplyResult ApplyResult::failure(int status, std::string message) {
   ApplyResult r;
   r.status = status;

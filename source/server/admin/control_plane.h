@@ -54,6 +54,8 @@ using RereadConfig = std::function<absl::StatusOr<Bootstrap>(config::ConfigError
 
 // Logs the outcome of a change (every change is logged, whoever asked for it).
 void logApplyResult(const std::string& source, const ApplyResult& result);
+// Logs the outcome of reopening the log files (ControlPlane::reopenLogs).
+void logReopened(const std::string& source, const std::vector<std::string>& problems);
 
 // The callback that ends one queued change: gives the result the current config version if
 // it has none, logs it, answers the caller (`done`) and lets the operation queue go on
@@ -103,6 +105,9 @@ public:
   // Drains every listener (see docs/admin.md, POST /drain_listeners). The process stays up
   // until quit(). `done` runs once every process took it.
   virtual void drain(bool graceful, std::function<void()> done) = 0;
+  // Opens the access log files of every process again (log rotation: SIGUSR1, POST
+  // /reopen_logs); `done` gets a line per file that could not be.
+  virtual void reopenLogs(std::function<void(std::vector<std::string>)> done) = 0;
   // Drains, then exits.
   virtual void quit() = 0;
   // `component` empty: every component.

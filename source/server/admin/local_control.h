@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "source/common/reopen.h"
 #include "source/server/admin/control_plane.h"
 #include "source/server/admin/operation_queue.h"
 #include "source/server/instance.h"
@@ -36,6 +37,9 @@ public:
   void drain(bool graceful, std::function<void()> done) override {
     instance_.drain(graceful);
     done();
+  }
+  void reopenLogs(std::function<void(std::vector<std::string>)> done) override {
+    done(reopenFiles());
   }
   void quit() override { instance_.drainAndExit(); }
   void setLogLevel(std::string_view component, log::Level level) override;

@@ -1,6 +1,7 @@
 #include "source/server/admin/worker_control.h"
 
 #include "source/common/logger.h"
+#include "source/common/reopen.h"
 #include "source/common/strings.h"
 #include "source/server/admin/stats_snapshot.h"
 
@@ -83,6 +84,18 @@ void WorkerControl::onRequest(const ControlRequest& request,
   case ControlRequest::kDrain:
     instance_.drain(request.drain().graceful());
     break;
+  case ControlRequest::kReopenLogs: {
+    const std::vector<std::string> problems = reopenFiles();
+    if (!problems.empty()) {
+      response.set_ok(false);
+      std::string message;
+      for (const auto& p : problems) {
+        message += message.empty() ? p : "\n" + p;
+      }
+      response.set_message(std::move(message));
+    }
+    break;
+  }
   case ControlRequest::kSetLogLevels:
     for (const auto& l : request.set_log_levels().levels()) {
       log::Level level;
