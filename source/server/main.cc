@@ -1,3 +1,5 @@
+#include <signal.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -61,6 +63,8 @@ int fail(const std::string& message, int code = 1) {
 } // namespace
 
 int main(int argc, char** argv) {
+  // SIGUSR1 reopens the log files once the server runs; until then it must not end it.
+  ::signal(SIGUSR1, SIG_IGN);
   auto options = pounce::server::parseOptions(argc, argv);
   if (!options.ok()) {
     return fail(std::string(options.status().message()), 2);

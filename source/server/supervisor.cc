@@ -287,9 +287,12 @@ void Supervisor::spawn(uint32_t id, std::function<void(bool)> on_started) {
       keep.insert(listener.begin(), listener.end());
     }
     closeInheritedFds(keep);
-    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGCHLD, SIGPIPE}) {
+    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE}) {
       ::signal(sig, SIG_DFL);
     }
+    // (Ignored until the worker serves and handles it: a rotation during its start-up,
+    // `systemctl kill -s USR1` reaching every process, must not end it.)
+    ::signal(SIGUSR1, SIG_IGN);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
