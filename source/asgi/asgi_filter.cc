@@ -166,6 +166,14 @@ http::FilterStatus AsgiFilter::decodeHeaders(http::RequestHeaders& headers, bool
     s->ws = websocket_->takeStreamState();
     s->request_has_body = false;
     websocket_->attach(stream_, *loop_);
+  } else if (!end_stream && info.protocol != http::Protocol::Http2 &&
+             http::equalsIgnoreCase(headers.getOr("expect"), "100-continue")) {
+    // HTTP/1.1: the 100 waits for the app's first receive(), as uvicorn does: an app that
+    // answers without reading the body (401, 413...) spares the client the upload. (Over
+    // HTTP/2 it goes out at once: curl 7.88 reports an early answer there as no answer,
+    // and a stream's unread body costs one RST_STREAM anyway.)
+    s->expects_continue = true;
+    decoder_callbacks_->holdContinue();
   }
   decoder_callbacks_->addDownstreamWatermarkCallbacks(*this);
   handed_over_ = decoder_callbacks_->dispatcher().now();
@@ -356,6 +364,9 @@ bool AsgiFilter::apply(OutEvent& ev, OutEvent* next) {
     return false;
   case OutEvent::Kind::Reset:
     decoder_callbacks_->resetStream();
+    return false;
+  case OutEvent::Kind::Continue:
+    decoder_callbacks_->sendContinue();
     return false;
   case OutEvent::Kind::ResumeRead:
     if (websocket_ != nullptr) {

@@ -91,6 +91,7 @@ public:
   http::RequestId request_id;
   std::shared_ptr<const network::TlsInfo> tls;
   bool request_has_body{false};
+  bool expects_continue{false}; // Expect: 100-continue, and the 100 waits for receive()
   uint32_t buffer_limit{1 << 20};
   std::shared_ptr<IoChannel> io;
   LoopThread* loop{nullptr};
@@ -121,7 +122,8 @@ public:
   bool response_complete{false};
   bool trailers_expected{false};
   bool app_done{false};
-  int py_holders{0}; // Python objects referring to this stream
+  bool continue_asked{false}; // receive() asked the I/O thread for the 100
+  int py_holders{0};          // Python objects referring to this stream
   // The futures of receive() calls waiting for an event, oldest first. Each event goes to
   // one call (the disconnect, which lasts, to all of them); a call that was cancelled is
   // skipped, and its event stays for the next call.
@@ -209,6 +211,7 @@ struct OutEvent {
     Error,      // the app failed before starting a response: send `status` with body
     Reset,      // the app failed after starting: reset the stream
     ResumeRead, // the app consumed the body (or WebSocket messages) it had: read more
+    Continue,   // the app asks for a body its client holds back (Expect: 100-continue)
     WsAccept,   // websocket.accept: subprotocol in `body` (empty: none), extra `headers`
     WsSend,     // websocket.send: payload in `body`, `more` = text
     WsClose,    // websocket.close: code in `status`, reason in `body`

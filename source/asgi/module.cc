@@ -260,6 +260,13 @@ PyObject* receiveCall(PyObject* self, PyObject* args, PyObject* kwargs) {
   if (s.disconnected || (s.body_delivered && s.response_complete)) {
     return newMessage(disconnectMessageCopy());
   }
+  if (s.expects_continue && !s.continue_asked && !s.body_complete) {
+    s.continue_asked = true;
+    OutEvent ev;
+    ev.kind = OutEvent::Kind::Continue;
+    ev.stream = StreamRef(&s);
+    c->loop->addOut(std::move(ev));
+  }
   return newReceiveWaiter(*c->loop, s);
 }
 

@@ -96,6 +96,8 @@ public:
       stream_.encoder_.readDisable(false);
     }
   }
+  void holdContinue() override { stream_.continue_held_ = true; }
+  void sendContinue() override { stream_.maybeSendContinue(); }
   uint32_t bufferLimit() const override {
     return stream_.parent_.streamSettings().limits.buffer_limit;
   }
@@ -219,7 +221,7 @@ void ActiveStream::iterateDecodeHeaders() {
       return;
     }
   }
-  if (headers_next_ >= filter_count_) {
+  if (headers_next_ >= filter_count_ && !continue_held_) {
     maybeSendContinue();
   }
 }
@@ -443,6 +445,12 @@ void ActiveStream::sendHeadersToCodec() {
   body_on_wire_ = status >= 200 && status != 204 && status != 304 &&
                   (request_headers_ == nullptr || request_headers_->method() != "HEAD");
   info_.response_start_time = dispatcher_.now();
+  if (continue_held_ && !continue_sent_ && !request_complete_ &&
+      info_.protocol != Protocol::Http2) {
+    // Answered before the 100: an HTTP/1.1 client may send its body anyway or never; only a
+    // close leaves no doubt where the next request starts. (HTTP/2 resets the stream.)
+    response_headers_->set("connection", "close");
+  }
   encoder_.encodeHeaders(*response_headers_, response_headers_end_);
   if (response_headers_end_) {
     onResponseComplete();

@@ -130,6 +130,7 @@ private:
   bool request_paused_{false};
   int body_pause_count_{0};
   bool continue_sent_{false};
+  bool continue_held_{false}; // the terminal filter sends the 100 when it wants the body
 
   // Encode state.
   int encode_from_{-1}; // first encoder of the response (index of producer - 1)

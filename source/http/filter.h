@@ -97,6 +97,14 @@ public:
   // reading from the client (reference counted).
   virtual void pauseRequestBody(bool pause) = 0;
   virtual uint32_t bufferLimit() const = 0;
+
+  // Expect: 100-continue. The 100 goes out once the request's headers reach the terminal
+  // filter, unless that filter reads the body on demand: it calls holdContinue() while it
+  // handles the headers, then sendContinue() when it first wants the body. An answer before
+  // then spares the client the upload (RFC 9110 §10.1.1): the 100 is never sent, and
+  // HTTP/1.1 closes the connection after the answer (the body may or may not follow).
+  virtual void holdContinue() = 0;
+  virtual void sendContinue() = 0;
 };
 
 class EncoderFilterCallbacks : public StreamFilterCallbacks {

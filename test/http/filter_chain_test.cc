@@ -246,6 +246,44 @@ TEST(FilterChain, ExpectContinueSentWhenRequestReachesTerminal) {
   EXPECT_EQ(h.response.informational, std::vector<int>{100});
 }
 
+// A terminal that sends the 100 only when it wants the body (as the ASGI filter does).
+class OnDemandTerminal : public StreamFilter {
+public:
+  FilterStatus decodeHeaders(RequestHeaders&, bool) override {
+    decoder_callbacks_->holdContinue();
+    return FilterStatus::StopIteration;
+  }
+  DecoderFilterCallbacks* decoder() { return decoder_callbacks_; }
+};
+
+TEST(FilterChain, AHeldContinueGoesOutWhenTheTerminalWantsTheBody) {
+  OnDemandTerminal* terminal = nullptr;
+  FilterHarness h({[&]() {
+    auto t = std::make_unique<OnDemandTerminal>();
+    terminal = t.get();
+    return t;
+  }});
+  h.sendHeaders(FilterHarness::request("POST", "/", {{"expect", "100-continue"}}), false);
+  EXPECT_TRUE(h.response.informational.empty());
+  terminal->decoder()->sendContinue();
+  terminal->decoder()->sendContinue();
+  EXPECT_EQ(h.response.informational, std::vector<int>{100}) << "once";
+}
+
+TEST(FilterChain, AnAnswerBeforeAHeldContinueClosesTheConnection) {
+  OnDemandTerminal* terminal = nullptr;
+  FilterHarness h({[&]() {
+    auto t = std::make_unique<OnDemandTerminal>();
+    terminal = t.get();
+    return t;
+  }});
+  h.sendHeaders(FilterHarness::request("POST", "/", {{"expect", "100-continue"}}), false);
+  terminal->decoder()->sendLocalReply(401, "no\n");
+  EXPECT_EQ(h.response.status, 401);
+  EXPECT_TRUE(h.response.informational.empty());
+  EXPECT_EQ(h.response.headers.getOr("connection"), "close");
+}
+
 TEST(FilterChain, ProtocolErrorAnswersWithoutRunningFilters) {
   Chain c;
   FilterHarness h(c.factories(1));

@@ -3,6 +3,7 @@
 
 import json
 import socket
+import subprocess
 import time
 from urllib.parse import quote
 
@@ -247,6 +248,26 @@ def test_expect_100_continue_with_an_asgi_app_that_reads_the_body(pounce):
     status, _, body = c.response()
     assert status == 200 and body == b"hello world"
     c.close()
+
+
+def test_expect_100_continue_waits_for_the_app_to_ask_for_the_body(pounce):
+    """As uvicorn: the 100 goes out at the app's first receive(). An app that answers
+    without reading (here /scope) spares the client the upload; the connection then closes,
+    as the client may or may not send the body."""
+    s = pounce(asgi_config())
+    c = conn(s)
+    c.send(b"POST /scope HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+    c.sock.settimeout(5)
+    head = recv_until(c.sock, b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    assert b"connection: close" in head.lower()
+    assert b"100 Continue" not in read_all(c.sock)
+    c.close()
+    # Over HTTP/2 the same app gets the same answer, with no 100 either.
+    r = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "-H", "Expect: 100-continue",
+                        "--data-binary", "hello", "-o", "/dev/null", "-w", "%{http_code}",
+                        s.url("/scope")], capture_output=True, text=True, timeout=30)
+    assert r.stdout == "200", r
 
 
 def read_all(sock, timeout=5.0):
