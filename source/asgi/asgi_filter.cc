@@ -3,6 +3,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include "source/common/logger.h"
 #include "source/common/strings.h"
 
@@ -25,8 +28,7 @@ thread_local ThreadChannels t_channels;
 
 } // namespace
 
-IoChannel::IoChannel(event::Dispatcher& dispatcher) : dispatcher_(dispatcher) {
-  efd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+IoChannel::IoChannel(event::Dispatcher& dispatcher, int efd) : dispatcher_(dispatcher), efd_(efd) {
   event_ = dispatcher_.createFileEvent(
       efd_, [this](uint32_t) { drain(); }, /*edge=*/false, event::FileReadyType::Read);
 }
@@ -39,7 +41,14 @@ std::shared_ptr<IoChannel> IoChannel::forThread(event::Dispatcher& dispatcher) {
       return c;
     }
   }
-  auto channel = std::make_shared<IoChannel>(dispatcher);
+  const int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (efd < 0) {
+    // (Not remembered: once descriptors are free again the next request makes it.)
+    POUNCE_LOG(Asgi, Warning, "cannot create the I/O thread's ASGI channel: eventfd: %s",
+               std::strerror(errno));
+    return nullptr;
+  }
+  auto channel = std::make_shared<IoChannel>(dispatcher, efd);
   t_channels.channels.emplace_back(&dispatcher, channel);
   event::Dispatcher* key = &dispatcher;
   // A channel may outlive its dispatcher (Python may still hold streams): detach it from
@@ -127,6 +136,13 @@ void IoChannel::drain() {
 AsgiFilter::~AsgiFilter() { onDestroy(); }
 
 http::FilterStatus AsgiFilter::decodeHeaders(http::RequestHeaders& headers, bool end_stream) {
+  std::shared_ptr<IoChannel> io = IoChannel::forThread(decoder_callbacks_->dispatcher());
+  if (io == nullptr) {
+    decoder_callbacks_->sendLocalReply(503, "Service Unavailable\n", [](http::ResponseHeaders& h) {
+      h.addLowercase("retry-after", "1");
+    });
+    return http::FilterStatus::StopIteration;
+  }
   // A WebSocket handshake never ends the request stream (its body is the tunnel), so the
   // common bodyless request skips the header lookup.
   if (!end_stream && http::websocket::isWebSocketRequest(headers)) {
@@ -158,7 +174,7 @@ http::FilterStatus AsgiFilter::decodeHeaders(http::RequestHeaders& headers, bool
   }
   s->request_has_body = !end_stream;
   s->buffer_limit = decoder_callbacks_->bufferLimit();
-  s->io = IoChannel::forThread(decoder_callbacks_->dispatcher());
+  s->io = std::move(io);
   s->filter = this;
   loop_ = &app_->pick();
   s->loop = loop_;

@@ -232,10 +232,12 @@ struct OutEvent {
 // serves an ASGI stream; Python threads push batches into it from anywhere.
 class IoChannel : public std::enable_shared_from_this<IoChannel> {
 public:
-  explicit IoChannel(event::Dispatcher& dispatcher);
+  // `efd`: the eventfd that wakes the I/O thread (the channel closes it).
+  IoChannel(event::Dispatcher& dispatcher, int efd);
   ~IoChannel();
 
-  // The channel of the calling I/O thread.
+  // The channel of the calling I/O thread, or null when it cannot be made now (no file
+  // descriptor left for its eventfd; the next call tries again).
   static std::shared_ptr<IoChannel> forThread(event::Dispatcher& dispatcher);
 
   // Any thread.

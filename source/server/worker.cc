@@ -36,6 +36,7 @@ Worker::~Worker() {
   for (auto* list : {&listeners_, &retired_}) {
     for (auto& l : *list) {
       l->accept_event.reset();
+      l->accept_retry_timer.reset();
       l->shutdown_timer.reset();
       if (l->owns_fd && l->fd >= 0) {
         ::close(l->fd);
@@ -109,7 +110,9 @@ void Worker::onAccept(ActiveListener& listener) {
       if (errno == EINTR) {
         continue;
       }
-      if (errno != EAGAIN && errno != ECONNABORTED) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        pauseAccepting(listener, errno);
+      } else if (errno != EAGAIN && errno != ECONNABORTED) {
         POUNCE_LOG(Conn, Warning, "accept on %s failed: %s",
                    listener.shared->config.address.asString(), std::strerror(errno));
       }
@@ -143,6 +146,28 @@ void Worker::onAccept(ActiveListener& listener) {
     active_connections_.fetch_add(1, std::memory_order_relaxed);
     connection.start();
   }
+}
+
+void Worker::pauseAccepting(ActiveListener& listener, int error) {
+  // The socket stays readable while connections wait: a level-triggered accept would spin
+  // (and log) at full speed until descriptors free up. Pause, as nginx does, and try again
+  // shortly; the waiting connections stay in the backlog meanwhile.
+  constexpr std::chrono::milliseconds kRetry{100};
+  POUNCE_LOG(Conn, Warning, "accept on %s failed: %s; accepting again in %d ms",
+             listener.shared->config.address.asString(), std::strerror(error),
+             static_cast<int>(kRetry.count()));
+  // (Destroyed after this callback returns: it is the event running now.)
+  dispatcher_->defer(
+      [old = std::shared_ptr<event::FileEvent>(std::move(listener.accept_event))] {});
+  ActiveListener* raw = &listener;
+  if (listener.accept_retry_timer == nullptr) {
+    listener.accept_retry_timer = dispatcher_->createTimer([this, raw] {
+      if (!draining_ && raw->accept_event == nullptr && raw->fd >= 0) {
+        startAccepting(*raw);
+      }
+    });
+  }
+  listener.accept_retry_timer->enableTimer(kRetry);
 }
 
 void Worker::reject(int fd, ActiveListener& listener) {
@@ -205,6 +230,7 @@ void Worker::eraseRetired(ActiveListener* listener) {
 
 void Worker::retire(std::unique_ptr<ActiveListener> listener) {
   listener->accept_event.reset();
+  listener->accept_retry_timer.reset();
   if (listener->owns_fd && listener->fd >= 0) {
     ::close(listener->fd);
   }
@@ -248,6 +274,7 @@ void Worker::retire(std::unique_ptr<ActiveListener> listener) {
 void Worker::stopAccepting() {
   for (auto& l : listeners_) {
     l->accept_event.reset();
+    l->accept_retry_timer.reset();
     if (l->owns_fd && l->fd >= 0) {
       ::close(l->fd);
       l->fd = -1;

@@ -80,6 +80,9 @@ private:
     int fd{-1};
     bool owns_fd{false};
     event::FileEventPtr accept_event;
+    // Out of file descriptors: accepting pauses (level-triggered, it would spin) and this
+    // timer starts it again.
+    event::TimerPtr accept_retry_timer;
     uint64_t connections{0};        // this worker's connections on this listener
     event::TimerPtr shutdown_timer; // a removed listener: closes what is left
   };
@@ -95,6 +98,7 @@ private:
     ActiveListener* owner{nullptr};
   };
 
+  void pauseAccepting(ActiveListener& listener, int error);
   static std::unique_ptr<ActiveListener> makeListener(std::shared_ptr<ListenerShared> shared,
                                                       http::FilterChainSharedPtr chain, int fd,
                                                       bool owns_fd);

@@ -456,3 +456,82 @@ def test_quick_mode_print_config_serves_the_same_app_from_anywhere(pounce, tmp_p
     c.close()
     assert status == 200, body
     assert json.loads(body)["path"] == "/scope"
+
+
+def test_running_out_of_file_descriptors_pauses_accepting_and_recovers(tmp_path):
+    """With the descriptor limit reached, accept() fails: the listener pauses (instead of
+    spinning and logging at full speed) and tries again; the app is served again as soon
+    as descriptors free up, also when its first request came while there were none."""
+    import resource
+    import subprocess
+    from conftest import BINARY
+    port = free_port()
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"""
+concurrency: 1
+listeners:
+- name: main
+  address: {{socket_address: {{address: 127.0.0.1, port_value: {port}}}}}
+  filter_chain:
+  - name: pounce.filters.asgi
+    typed_config:
+      "@type": type.googleapis.com/pounce.filters.asgi.v1.Asgi
+      app: "probe:app"
+      app_dir: [{APPS}]
+""")
+    log = open(tmp_path / "pounce.log", "wb")
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    proc = subprocess.Popen([str(BINARY), "--config-yaml", str(cfg)], stdout=log,
+                            stderr=subprocess.STDOUT, preexec_fn=limit)
+    held = []
+    try:
+        def ready():
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return True
+            except OSError:
+                return False
+        wait_for(ready, timeout=30, what="pounce to listen")
+        # More connections than descriptors; each asks the app (the first app requests of
+        # this I/O thread come while none are left).
+        for _ in range(90):
+            held.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        time.sleep(0.5)  # the server accepts until no descriptor is left
+        for c in held:
+            c.sendall(b"GET /scope HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(1.0)
+        text = (tmp_path / "pounce.log").read_text(errors="replace")
+        assert "accepting again in 100 ms" in text, text[-2000:]
+        assert text.count("accept on") < 100, "paused, not spinning"
+        # The app's channel to this I/O thread could not be made: 503, not a hang.
+        assert "cannot create the I/O thread's ASGI channel" in text, text[-2000:]
+        for c in held:
+            c.close()
+        held.clear()
+
+        def served():
+            try:
+                c = RawConnection(socket.create_connection(("127.0.0.1", port), timeout=2))
+                c.sock.settimeout(2)
+                c.send(b"GET /scope HTTP/1.1\r\nHost: x\r\n\r\n")
+                status = c.response()[0]
+                c.close()
+                return status == 200
+            except OSError:
+                return False
+        wait_for(served, timeout=15, what="the app to be served again")
+        for _ in range(5):
+            assert served()
+    finally:
+        for c in held:
+            c.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()

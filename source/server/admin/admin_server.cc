@@ -113,22 +113,26 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::create(event::Dispatch
   server->runtime_ = std::make_unique<http::ListenerRuntime>(
       settings, std::make_shared<http::FilterChain>(std::move(entries), 1),
       http::ListenerStats::create(stats::Store::global(), "_admin"));
-  AdminServer* raw = server.get();
-  server->accept_event_ = dispatcher.createFileEvent(
-      server->fd_,
-      [raw](uint32_t events) {
-        if (events & event::FileReadyType::Read) {
-          raw->onAccept();
-        }
-      },
-      /*edge=*/false, event::FileReadyType::Read);
+  server->startAccepting();
   POUNCE_LOG(Admin, Info, "admin API on %s%s", server->address_.isPipe() ? "" : "http://",
              server->address_.asString());
   return server;
 }
 
+void AdminServer::startAccepting() {
+  accept_event_ = dispatcher_.createFileEvent(
+      fd_,
+      [this](uint32_t events) {
+        if (events & event::FileReadyType::Read) {
+          onAccept();
+        }
+      },
+      /*edge=*/false, event::FileReadyType::Read);
+}
+
 AdminServer::~AdminServer() {
   accept_event_.reset();
+  accept_retry_timer_.reset();
   connections_.clear();
   if (fd_ >= 0) {
     ::close(fd_);
@@ -147,6 +151,21 @@ void AdminServer::onAccept() {
     if (fd < 0) {
       if (errno == EINTR) {
         continue;
+      }
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // Level-triggered, the socket would wake this loop at full speed until descriptors
+        // free up: pause accepting briefly instead (the worker listeners do the same).
+        POUNCE_LOG(Admin, Warning, "admin accept failed: %s; accepting again in 100 ms",
+                   std::strerror(errno));
+        dispatcher_.defer([old = std::shared_ptr<event::FileEvent>(std::move(accept_event_))] {});
+        if (accept_retry_timer_ == nullptr) {
+          accept_retry_timer_ = dispatcher_.createTimer([this] {
+            if (accept_event_ == nullptr) {
+              startAccepting();
+            }
+          });
+        }
+        accept_retry_timer_->enableTimer(std::chrono::milliseconds(100));
       }
       return;
     }

@@ -35,6 +35,7 @@ private:
 
   AdminServer(event::Dispatcher& dispatcher, ControlPlane& control, const AdminOptions& options);
   void onAccept();
+  void startAccepting();
   void onClosed(uint64_t id);
 
   event::Dispatcher& dispatcher_;
@@ -46,6 +47,7 @@ private:
   uint64_t pipe_inode_{0};
   int fd_{-1};
   event::FileEventPtr accept_event_;
+  event::TimerPtr accept_retry_timer_;
   std::unordered_map<uint64_t, std::unique_ptr<ActiveConnection>> connections_;
 };
 
