@@ -683,14 +683,25 @@ void ActiveStream::onRequestTimeout() {
     return;
   }
   info_.setFlag(ResponseFlag::RequestTimeout);
+  // The client stopped sending its body: that is its timeout (408, RFC 9110 §15.5.9), and
+  // the connection closes (the rest of the body may never come). Otherwise the app did not
+  // answer in time (504).
+  const bool client_stalled = !request_complete_;
   POUNCE_LOG(
-      Http, Warning, "%s %s: no response within request_timeout (%lld ms); answering 504",
+      Http, Warning, "%s %s: %s within request_timeout (%lld ms); answering %d",
       std::string(request_headers_ != nullptr ? request_headers_->method() : "-"),
       std::string(request_headers_ != nullptr ? request_headers_->path().substr(0, 200) : "-"),
-      static_cast<long long>(parent_.streamSettings().request_timeout.count()));
-  // Answer as if from the terminal filter: every filter before it encodes the 504.
+      client_stalled ? "no more request body" : "no response",
+      static_cast<long long>(parent_.streamSettings().request_timeout.count()),
+      client_stalled ? 408 : 504);
+  // Answer as if from the terminal filter: every filter before it encodes it.
   const int from = static_cast<int>(filter_count_) - 2;
-  sendLocalReply(from, 504, "Gateway Timeout\n", nullptr);
+  if (client_stalled) {
+    sendLocalReply(from, 408, "Request Timeout\n",
+                   [](ResponseHeaders& h) { h.set("connection", "close"); });
+  } else {
+    sendLocalReply(from, 504, "Gateway Timeout\n", nullptr);
+  }
 }
 
 void ActiveStream::reset(bool notify_codec) {

@@ -342,6 +342,19 @@ TEST(FilterChain, RequestTimeoutRunsFromTheLatestBodyBytes) {
   EXPECT_EQ(h.response.status, 504) << "10 s after the last bytes";
 }
 
+TEST(FilterChain, ABodyThatStopsComingGets408AndClose) {
+  HttpSettings settings;
+  settings.request_timeout = std::chrono::seconds(10);
+  FilterHarness h({[]() { return std::make_unique<SlowTerminal>(); }}, settings);
+  h.sendHeaders(FilterHarness::request("POST", "/"), false);
+  h.sendData("part", false);
+  h.time.advance(std::chrono::seconds(11));
+  h.checkRequestTimeout();
+  EXPECT_EQ(h.response.status, 408);
+  EXPECT_EQ(h.response.headers.getOr("connection"), "close");
+  EXPECT_TRUE(h.info().hasFlag(ResponseFlag::RequestTimeout));
+}
+
 // Final filters that each handle a few events; the stream calls only those.
 class HoldsHeaders final : public StreamFilter {
 public:
