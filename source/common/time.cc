@@ -45,7 +45,10 @@ std::string formatDuration(std::chrono::nanoseconds d) {
   return out;
 }
 
-bool parseDuration(std::string_view text, std::chrono::nanoseconds& out) {
+bool parseDuration(std::string_view text, std::chrono::nanoseconds& out, bool* too_long) {
+  if (too_long != nullptr) {
+    *too_long = false;
+  }
   size_t i = 0;
   while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) {
     ++i;
@@ -80,7 +83,10 @@ bool parseDuration(std::string_view text, std::chrono::nanoseconds& out) {
     return false;
   }
   const double ns = value * scale;
-  if (ns > 315576000000.0 * 1e9) { // protobuf Duration's range: 10,000 years
+  if (ns >= 9.2e18) { // what nanoseconds in 64 bits hold: about 292 years
+    if (too_long != nullptr) {
+      *too_long = true;
+    }
     return false;
   }
   out = std::chrono::nanoseconds(static_cast<long long>(std::llround(ns)));

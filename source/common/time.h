@@ -32,7 +32,8 @@ std::string_view httpDate(TimeSource& time_source);
 // Formats a duration the way configs write it: "10s", "0.500s".
 std::string formatDuration(std::chrono::nanoseconds d);
 
-// Parses "10s", "1.5s", "250ms", "2m", "1h", "100us". Returns false on anything else.
-bool parseDuration(std::string_view text, std::chrono::nanoseconds& out);
+// Parses "10s", "1.5s", "250ms", "2m", "1h", "100us". Returns false on anything else, and on
+// a duration of 292 years or more (`too_long` then says so).
+bool parseDuration(std::string_view text, std::chrono::nanoseconds& out, bool* too_long = nullptr);
 
 } // namespace pounce

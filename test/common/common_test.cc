@@ -102,6 +102,16 @@ TEST(Duration, ParsesAndFormats) {
   EXPECT_FALSE(parseDuration("s", d));
   EXPECT_FALSE(parseDuration("-1s", d));
   EXPECT_FALSE(parseDuration("1.2.3s", d));
+  // 64-bit nanoseconds hold about 292 years; longer is refused, never wrapped.
+  bool too_long = false;
+  ASSERT_TRUE(parseDuration("9000000000s", d, &too_long));
+  EXPECT_EQ(d, std::chrono::seconds(9000000000));
+  EXPECT_FALSE(too_long);
+  EXPECT_FALSE(parseDuration("10000000000s", d, &too_long));
+  EXPECT_TRUE(too_long);
+  EXPECT_FALSE(parseDuration("1e30s", d, &too_long));
+  EXPECT_FALSE(parseDuration("3000000h", d, &too_long));
+  EXPECT_TRUE(too_long);
   EXPECT_EQ(formatDuration(std::chrono::seconds(10)), "10s");
   EXPECT_EQ(formatDuration(std::chrono::milliseconds(250)), "0.25s");
 }

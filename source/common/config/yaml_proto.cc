@@ -121,9 +121,12 @@ void setScalar(const YAML::Node& node, pb::Message& message, const pb::FieldDesc
 void fillDuration(const YAML::Node& node, pb::Message& message, const std::string& path,
                   ConfigErrors& errors) {
   std::chrono::nanoseconds d;
-  if (!node.IsScalar() || !parseDuration(node.Scalar(), d)) {
-    errors.addAt(node.Mark(), path,
-                 cat("expected a duration such as \"10s\" or \"250ms\", got ", kindName(node)));
+  bool too_long = false;
+  if (!node.IsScalar() || !parseDuration(node.Scalar(), d, &too_long)) {
+    errors.addAt(
+        node.Mark(), path,
+        too_long ? cat("'", node.Scalar(), "' is too long (at most 292 years)")
+                 : cat("expected a duration such as \"10s\" or \"250ms\", got ", kindName(node)));
     return;
   }
   const auto* desc = message.GetDescriptor();

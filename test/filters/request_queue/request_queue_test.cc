@@ -415,6 +415,9 @@ TEST_F(RequestQueueConfigTest, RejectsBadValues) {
   EXPECT_NE(error("").find("max_concurrent"), std::string::npos);
   EXPECT_NE(error("max_concurrent: 1\nmax_wait: 0s").find("max_wait"), std::string::npos);
   EXPECT_NE(error("max_concurrent: 1\nmax_queued: 2000000").find("max_queued"), std::string::npos);
+  // Long durations are long, not wrapped into negative ones.
+  auto huge = build("max_concurrent: 1\nmax_wait: 2000000000s\nretry_after: 2000000000s");
+  EXPECT_TRUE(huge.ok()) << huge.status();
 }
 
 TEST_F(RequestQueueConfigTest, DefaultQueueIsAsLongAsTheConcurrency) {
