@@ -442,7 +442,7 @@ void ActiveStream::sendHeadersToCodec() {
   // Body bytes of a HEAD, 1xx, 204 or 304 response never reach the client (the codec drops
   // them), so they are not counted as sent.
   const int status = info_.response_code;
-  body_on_wire_ = status >= 200 && status != 204 && status != 304 &&
+  body_on_wire_ = status >= 200 && status != 204 && status != 205 && status != 304 &&
                   (request_headers_ == nullptr || request_headers_->method() != "HEAD");
   info_.response_start_time = dispatcher_.now();
   if (continue_held_ && !continue_sent_ && !request_complete_ &&

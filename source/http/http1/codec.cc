@@ -411,7 +411,10 @@ void ServerConnectionImpl::encodeHeaders(const ResponseHeaders& headers, bool en
   const int status = headers.status();
   const bool upgrade = status == 101 && upgrade_request_;
   const bool bodyless_status = (status >= 100 && status < 200) || status == 204 || status == 304;
-  response_has_body_ = !bodyless_status && !is_head_request_;
+  // 205 Reset Content: no content (RFC 9110 §15.3.6), said with Content-Length: 0 (unlike
+  // 204 and 304, its framing is not implied), whatever the app sends.
+  const bool reset_content = status == 205;
+  response_has_body_ = !bodyless_status && !reset_content && !is_head_request_;
 
   // Built in a per-thread scratch string (no allocation once warm), then queued in one go.
   thread_local std::string out;
@@ -428,10 +431,11 @@ void ServerConnectionImpl::encodeHeaders(const ResponseHeaders& headers, bool en
   // control bytes, which must be exactly each line's CR LF. Anything else (a CR, LF or NUL
   // smuggled into a value, or a legal HTAB) sends the fields again, checked one by one.
   const size_t fields_start = out.size();
-  FieldScan scan = appendFields(headers, out, upgrade, status, bodyless_status, false);
+  FieldScan scan =
+      appendFields(headers, out, upgrade, status, bodyless_status, false, reset_content);
   if (countControlBytes(std::string_view(out).substr(fields_start)) != 2 * scan.lines) {
     out.resize(fields_start);
-    scan = appendFields(headers, out, upgrade, status, bodyless_status, true);
+    scan = appendFields(headers, out, upgrade, status, bodyless_status, true, reset_content);
   }
   if (scan.content_length.count > 1 || scan.content_length.bad) [[unlikely]] {
     // RFC 9110 §8.6: one value, of digits. Disagreeing or malformed values are all dropped
@@ -483,7 +487,9 @@ void ServerConnectionImpl::encodeHeaders(const ResponseHeaders& headers, bool en
     return;
   }
 
-  if (!bodyless_status && !has_content_length) {
+  if (reset_content) {
+    out += "content-length: 0\r\n";
+  } else if (!bodyless_status && !has_content_length) {
     if (end_stream) {
       if (!is_head_request_) {
         out += "content-length: 0\r\n";

@@ -290,7 +290,8 @@ void ServerConnectionImpl::Stream::encodeHeaders(const ResponseHeaders& headers,
   }
   response_started_ = true;
   const int status = headers.status();
-  has_body_ = !is_head_ && status != 204 && status != 304;
+  // (205 Reset Content has no content either: RFC 9110 §15.3.6.)
+  has_body_ = !is_head_ && status != 204 && status != 205 && status != 304;
   char code[3] = {static_cast<char>('0' + (status / 100) % 10),
                   static_cast<char>('0' + (status / 10) % 10),
                   static_cast<char>('0' + status % 10)};
@@ -818,7 +819,7 @@ void ServerConnectionImpl::appendFields(const HeaderMap& headers, int status, bo
       continue;
     }
     if (name == "content-length") {
-      if (trailers || status < 200 || status == 204) {
+      if (trailers || status < 200 || status == 204 || status == 205) {
         continue; // (framing fields have no place in trailers: RFC 9110 §6.5.1)
       }
       content_length_.add(value);

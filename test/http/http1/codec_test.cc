@@ -760,6 +760,23 @@ TEST(Http1Codec, ABodyShorterThanItsContentLengthCloses) {
   EXPECT_NE(drain(head.output).find("content-length: 5\r\n"), std::string::npos);
 }
 
+TEST(Http1Codec, ResetContentHasNoContentWhateverTheAppSends) {
+  // RFC 9110 §15.3.6: a 205 has no content, and (unlike 204) says so with Content-Length: 0.
+  Manual m;
+  m.feed("POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+  ResponseHeaders h(205);
+  h.add("content-length", "8");
+  m.encoder().encodeHeaders(h, false);
+  Buffer b("BODYBODY");
+  m.encoder().encodeData(b, true);
+  const std::string out = drain(m.output);
+  EXPECT_NE(out.find("content-length: 0\r\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("content-length: 8"), std::string::npos) << out;
+  EXPECT_EQ(out.find("BODY"), std::string::npos) << out;
+  EXPECT_EQ(out.substr(out.size() - 4), "\r\n\r\n");
+  EXPECT_FALSE(m.recorder.closed);
+}
+
 TEST(Http1Codec, RepeatedOrInvalidResponseContentLengths) {
   auto run = [](std::vector<std::string> values) {
     Manual m;
