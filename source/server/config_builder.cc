@@ -228,6 +228,12 @@ void validateBootstrap(const Bootstrap& bootstrap, config::ConfigErrors& errors)
     if (!names.insert(name).second) {
       errors.add(path + ".name", cat("listener name '", name, "' is used twice"));
     }
+    if (!name.empty() && name[0] == '_') {
+      // The admin API's own listener is "_admin" in logs and metrics.
+      errors.add(path + ".name", cat("listener name '", name,
+                                     "' starts with '_', which is reserved for the server's "
+                                     "own listeners"));
+    }
     if (!l.has_address()) {
       errors.add(path + ".address", "is required");
     } else {

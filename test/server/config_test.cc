@@ -188,6 +188,14 @@ workers: {count: 100000, restart_window: 0s}
   EXPECT_NE(e.find("listeners[0].http.max_request_bytes: must be at least 1"), std::string::npos)
       << e;
   EXPECT_NE(e.find("workers.count: must be at most 4096"), std::string::npos) << e;
+  EXPECT_EQ(e.find("listeners[0].name"), std::string::npos) << e;
+  EXPECT_NE(errorsOf(R"(listeners:
+- name: _admin
+  address: {socket_address: {port_value: 1}}
+  filter_chain: [{name: pounce.filters.direct_response}]
+)")
+                .find("listeners[0].name: listener name '_admin' starts with '_'"),
+            std::string::npos);
   EXPECT_NE(e.find("workers.restart_window: must be at least 1ms"), std::string::npos) << e;
   EXPECT_EQ(errorsOf(R"(listeners:
 - address: {socket_address: {port_value: 1}}

@@ -27,6 +27,32 @@ public:
             cat("header_name: '", proto.header_name(), "' is not a valid header name"));
       }
       config->header_name = toLower(proto.header_name());
+      // The id is written into both the request and the response: a field that frames,
+      // routes or controls either would break them.
+      static constexpr std::string_view kReserved[] = {"host",
+                                                       "content-length",
+                                                       "transfer-encoding",
+                                                       "connection",
+                                                       "keep-alive",
+                                                       "upgrade",
+                                                       "te",
+                                                       "trailer",
+                                                       "expect",
+                                                       "proxy-connection",
+                                                       "content-type",
+                                                       "content-encoding",
+                                                       "cookie",
+                                                       "set-cookie",
+                                                       "authorization",
+                                                       "date",
+                                                       "server"};
+      for (std::string_view reserved : kReserved) {
+        if (config->header_name == reserved) {
+          return absl::InvalidArgumentError(cat("header_name: '", proto.header_name(),
+                                                "' is a field the server or the HTTP framing "
+                                                "needs; choose another (default X-Request-ID)"));
+        }
+      }
     }
     switch (proto.trust_incoming()) {
     case ProtoConfig::ALWAYS:

@@ -263,6 +263,12 @@ TEST(RequestIdConfig, RejectsBadHeaderName) {
       {{"pounce.filters.request_id", "header_name: 'x request id'"}}, server);
   ASSERT_FALSE(f.ok());
   EXPECT_NE(f.status().message().find("header_name"), std::string::npos);
+  for (const char* reserved : {"Host", "content-length", "Transfer-Encoding", "connection"}) {
+    auto r = FilterHarness::factoriesFromYaml(
+        {{"pounce.filters.request_id", std::string("header_name: ") + reserved}}, server);
+    ASSERT_FALSE(r.ok()) << reserved;
+    EXPECT_NE(r.status().message().find("choose another"), std::string::npos) << reserved;
+  }
 }
 
 } // namespace
