@@ -239,14 +239,76 @@ async def worker_scope(app, kind, worker_id, thread_id, timeout):
         return f"ignored: {type(exc).__name__}: {exc}"
 
 
-_SENSITIVE = ("password", "secret", "token", "api_key", "apikey", "private_key", "authorization")
+_SENSITIVE = ("password", "passwd", "secret", "token", "api_key", "apikey", "private_key",
+              "authorization", "auth", "cookie", "session", "credential", "csrf", "signature")
+
+
+def _sensitive(name):
+    """Does a variable, header, key or query parameter of this name hold a credential?
+    (x-api-key, X_API_KEY and apiKey alike.)"""
+    if isinstance(name, bytes):
+        name = name.decode("latin-1")
+    if not isinstance(name, str):
+        return False
+    name = name.lower().replace("-", "_")
+    return any(s in name for s in _SENSITIVE)
+
+
+def _redact_query(query):
+    """A query string (str or bytes) with the values of credential-like parameters hidden."""
+    as_bytes = isinstance(query, bytes)
+    text = query.decode("latin-1") if as_bytes else query
+    parts = []
+    for part in text.split("&"):
+        key, eq, _ = part.partition("=")
+        parts.append(f"{key}=<redacted>" if eq and _sensitive(key) else part)
+    out = "&".join(parts)
+    return out.encode("latin-1") if as_bytes else out
+
+
+def _redact_path(path):
+    target, q, query = path.partition("?")
+    return target + q + _redact_query(query) if q else path
+
+
+def _redacted(value, depth=0):
+    """`value` with credentials hidden: dict entries under credential-like keys, the values
+    of such headers in ASGI header lists, and such parameters in a query string."""
+    if depth > 3:
+        return value
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if _sensitive(k):
+                out[k] = "<redacted>"
+            elif k in ("query_string", "raw_path", "path") and isinstance(v, (str, bytes)):
+                out[k] = _redact_query(v) if k == "query_string" else _redact_path_any(v)
+            else:
+                out[k] = _redacted(v, depth + 1)
+        return out
+    if isinstance(value, (list, tuple)):
+        items = []
+        for item in value:
+            if (isinstance(item, (list, tuple)) and len(item) == 2 and
+                    isinstance(item[0], (bytes, str)) and _sensitive(item[0])):
+                items.append(type(item)((item[0], "<redacted>")))
+            else:
+                items.append(_redacted(item, depth + 1))
+        return type(value)(items) if isinstance(value, tuple) else items
+    return value
+
+
+def _redact_path_any(path):
+    if isinstance(path, bytes):
+        return _redact_path(path.decode("latin-1")).encode("latin-1")
+    return _redact_path(path)
 
 
 def _safe_repr(name, value):
-    if any(s in name.lower() for s in _SENSITIVE):
+    if _sensitive(name):
         return "<redacted>"
     try:
-        text = repr(value)
+        text = repr(_redacted(value))
     except Exception:
         text = "<unrepresentable>"
     return text if len(text) <= 200 else text[:200] + "..."
@@ -281,9 +343,7 @@ def debug_page(exc, method, path, headers):
             f"<table>{local_rows}</table></section>")
     header_rows = "".join(
         f"<tr><td>{html.escape(k.decode('latin-1'))}</td><td>{html.escape(v.decode('latin-1'))}</td></tr>"
-        for k, v in headers
-        if k.lower() not in (b"authorization", b"cookie", b"proxy-authorization")
-        and b"token" not in k.lower())
+        for k, v in headers if not _sensitive(k))
     title = html.escape(f"{type(exc).__name__}: {exc}")
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>500 " + title + "</title>"
@@ -291,7 +351,7 @@ def debug_page(exc, method, path, headers):
         "h1{color:#f66}pre{background:#1c1c1c;padding:.5em;overflow:auto}.hit{background:#402020}"
         "td{border-bottom:1px solid #333;padding:2px 8px;vertical-align:top}span{color:#777}"
         "</style></head><body>"
-        f"<h1>{title}</h1><p>{html.escape(method)} {html.escape(path)}</p>"
+        f"<h1>{title}</h1><p>{html.escape(method)} {html.escape(_redact_path(path))}</p>"
         "<h2>Traceback (most recent call last)</h2>" + "".join(parts) +
         f"<h2>Request headers</h2><table>{header_rows}</table>"
         "<footer><p>pounce debug page: debug is on. Not shown in production.</p></footer>"

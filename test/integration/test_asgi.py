@@ -262,12 +262,18 @@ def test_app_returning_without_response_is_500(probe):
 
 def test_debug_page_shows_the_traceback(pounce):
     s = pounce(asgi_config(extra="      debug: true"))
-    r = get(s, "/error-before", headers={"Authorization": "Bearer secret-token"})
+    r = get(s, "/error-before?token=QSECRET&page=2&password=QPW",
+            headers={"Authorization": "Bearer secret-token", "X-Api-Key": "HDRKEY",
+                     "Cookie": "session=COOKIEVAL"})
     assert r.status_code == 500
     assert r.headers["content-type"] == "text/html; charset=utf-8"
     assert "RuntimeError: boom before start" in r.text
     assert "probe.py" in r.text
-    assert "secret-token" not in r.text
+    # Credentials appear nowhere: not in the header table, the request line, nor the repr
+    # of the `scope` local.
+    for secret in ("secret-token", "HDRKEY", "COOKIEVAL", "QSECRET", "QPW"):
+        assert secret not in r.text, secret
+    assert "page=2" in r.text
 
 
 def test_request_timeout_answers_504(pounce):
