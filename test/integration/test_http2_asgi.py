@@ -44,6 +44,7 @@ def test_scope_over_http2(probe):
     assert scope["scheme"] == "http"
     headers = dict(scope["headers"])
     assert headers["host"] == "localhost"
+    assert scope["headers"][0] == ["host", "localhost"], "the authority leads, as Host does in HTTP/1.1"
     assert headers["x-custom"] == "v"
 
 

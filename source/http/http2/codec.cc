@@ -193,7 +193,7 @@ public:
   uint64_t header_bytes_{0};
   uint32_t header_count_{0};
   uint32_t cookie_count_{0};
-  uint32_t host_count_{0};
+  bool host_from_authority_{false}; // the request's leading host field is its :authority
   int header_error_{0};
   const char* header_error_details_{""};
   RequestDecoder* decoder_{nullptr};
@@ -1027,6 +1027,12 @@ int ServerConnectionImpl::header(const nghttp2_frame& frame, std::string_view na
       h.setScheme(value);
     } else if (name == ":authority") {
       h.setAuthority(value);
+      if (!value.empty()) {
+        // HTTP/1.1 code reads the authority from Host: it leads the fields, as it usually
+        // does in HTTP/1.1 (pseudo-fields come first, so nothing is there yet).
+        h.addLowercase("host", value);
+        s->host_from_authority_ = true;
+      }
     } else if (name == ":protocol") {
       h.setConnectProtocol(value);
     }
@@ -1039,8 +1045,15 @@ int ServerConnectionImpl::header(const nghttp2_frame& frame, std::string_view na
   }
   if (name == "cookie") {
     ++s->cookie_count_;
-  } else if (name == "host") {
-    ++s->host_count_;
+  } else if (name == "host" && s->host_from_authority_) {
+    // RFC 9113 §8.3.1: a Host that differs from :authority makes the request malformed
+    // (routing by Host and an app reading the authority would disagree); one that agrees
+    // is already there. (nghttp2 itself resets a stream with two Host fields.)
+    if (!equalsIgnoreCase(value, h.authority())) {
+      s->header_error_ = 400;
+      s->header_error_details_ = "Host and :authority differ";
+    }
+    return 0;
   }
   h.addLowercase(name, value);
   return 0;
@@ -1155,24 +1168,11 @@ int ServerConnectionImpl::frameRecv(const nghttp2_frame& frame) {
       }
     }
   }
-  // (nghttp2 itself resets a stream with two Host fields.)
-  if (status == 0 && s->host_count_ == 1 && !headers->authority().empty()) {
-    // RFC 9113 §8.3.1: a Host that differs from :authority makes the request malformed;
-    // otherwise filters routing by Host and an app reading :authority would disagree.
-    if (!equalsIgnoreCase(*headers->get("host"), headers->authority())) {
-      status = 400;
-      details = "Host and :authority differ";
-    }
-  }
   if (status != 0) {
     s->discard_body_ = true;
     headers.reset();
     decoder.onProtocolError(status, details);
     return 0;
-  }
-  if (s->host_count_ == 0 && !headers->authority().empty()) {
-    const std::string authority(headers->authority());
-    headers->addLowercase("host", authority);
   }
   if (s->cookie_count_ > 1) {
     // RFC 9113 §8.2.3: crumbs are joined with "; " before HTTP/1.1-style processing.
