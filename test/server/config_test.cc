@@ -155,6 +155,28 @@ TEST(ConfigLoader, FilterConfigErrorsGetTheFullPath) {
       << e;
 }
 
+TEST(ConfigLoader, DirectResponseRefusesFramingHeadersAndBodiesOfBodylessStatuses) {
+  auto error = [](const std::string& fields) {
+    return errorsOf(R"(listeners:
+- name: main
+  address: {socket_address: {port_value: 1}}
+  filter_chain:
+  - name: pounce.filters.direct_response
+    typed_config:
+      "@type": type.googleapis.com/pounce.filters.direct_response.v1.DirectResponse
+      )" + fields + "\n");
+  };
+  for (const char* name : {"Keep-Alive", "upgrade", "proxy-connection", "TE", "content-length"}) {
+    EXPECT_NE(error(std::string("headers: [{name: ") + name + ", value: x}]")
+                  .find("is set by the server"),
+              std::string::npos)
+        << name;
+  }
+  EXPECT_NE(error("status: 205\n      body: hi").find("a 205 response cannot have a body"),
+            std::string::npos);
+  EXPECT_EQ(error("status: 205"), "");
+}
+
 TEST(ConfigLoader, ReportsEveryErrorInOneRun) {
   const std::string e = errorsOf(R"(listeners:
 - name: a

@@ -58,7 +58,9 @@ public:
             cat("headers[", i, "].value: contains characters not allowed in a header"));
       }
       const std::string lname = toLower(h.name());
-      if (lname == "content-length" || lname == "transfer-encoding" || lname == "connection") {
+      if (lname == "content-length" || lname == "transfer-encoding" || lname == "connection" ||
+          lname == "keep-alive" || lname == "upgrade" || lname == "proxy-connection" ||
+          lname == "te" || lname == "trailer") {
         return absl::InvalidArgumentError(
             cat("headers[", i, "].name: '", h.name(), "' is set by the server"));
       }
@@ -68,7 +70,7 @@ public:
     if (!has_content_type && !config->body.empty()) {
       config->headers.addLowercase("content-type", "text/plain; charset=utf-8");
     }
-    const bool bodyless = config->status == 204 || config->status == 304;
+    const bool bodyless = config->status == 204 || config->status == 205 || config->status == 304;
     if (bodyless && !config->body.empty()) {
       return absl::InvalidArgumentError(
           cat("body: a ", config->status, " response cannot have a body"));
