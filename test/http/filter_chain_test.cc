@@ -256,14 +256,23 @@ public:
   DecoderFilterCallbacks* decoder() { return decoder_callbacks_; }
 };
 
+// A POST with Expect: 100-continue sent through an OnDemandTerminal (`terminal`).
+struct HeldContinue {
+  HeldContinue()
+      : h({[this]() {
+          auto t = std::make_unique<OnDemandTerminal>();
+          terminal = t.get();
+          return t;
+        }}) {
+    h.sendHeaders(FilterHarness::request("POST", "/", {{"expect", "100-continue"}}), false);
+  }
+  OnDemandTerminal* terminal{nullptr};
+  FilterHarness h;
+};
+
 TEST(FilterChain, AHeldContinueGoesOutWhenTheTerminalWantsTheBody) {
-  OnDemandTerminal* terminal = nullptr;
-  FilterHarness h({[&]() {
-    auto t = std::make_unique<OnDemandTerminal>();
-    terminal = t.get();
-    return t;
-  }});
-  h.sendHeaders(FilterHarness::request("POST", "/", {{"expect", "100-continue"}}), false);
+  HeldContinue held;
+  auto& [terminal, h] = held;
   EXPECT_TRUE(h.response.informational.empty());
   terminal->decoder()->sendContinue();
   terminal->decoder()->sendContinue();
@@ -271,13 +280,8 @@ TEST(FilterChain, AHeldContinueGoesOutWhenTheTerminalWantsTheBody) {
 }
 
 TEST(FilterChain, AnAnswerBeforeAHeldContinueClosesTheConnection) {
-  OnDemandTerminal* terminal = nullptr;
-  FilterHarness h({[&]() {
-    auto t = std::make_unique<OnDemandTerminal>();
-    terminal = t.get();
-    return t;
-  }});
-  h.sendHeaders(FilterHarness::request("POST", "/", {{"expect", "100-continue"}}), false);
+  HeldContinue held;
+  auto& [terminal, h] = held;
   terminal->decoder()->sendLocalReply(401, "no\n");
   EXPECT_EQ(h.response.status, 401);
   EXPECT_TRUE(h.response.informational.empty());

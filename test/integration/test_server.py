@@ -307,13 +307,14 @@ listeners:
 APPS = ROOT / "test/integration/apps"
 
 
-def test_shutdown_timeout_cuts_off_requests_still_in_flight(pounce):
-    cfg = f"""
+def _probe_config(port="@PORT@", http="{}"):
+    """One listener on `port` serving the probe app, one I/O thread."""
+    return f"""
 concurrency: 1
 listeners:
 - name: main
-  address: {{socket_address: {{address: 127.0.0.1, port_value: @PORT@}}}}
-  http: {{shutdown_timeout: 1s}}
+  address: {{socket_address: {{address: 127.0.0.1, port_value: {port}}}}}
+  http: {http}
   filter_chain:
   - name: pounce.filters.asgi
     typed_config:
@@ -321,6 +322,10 @@ listeners:
       app: "probe:app"
       app_dir: [{APPS}]
 """
+
+
+def test_shutdown_timeout_cuts_off_requests_still_in_flight(pounce):
+    cfg = _probe_config(http="{shutdown_timeout: 1s}")
     s = pounce(cfg)
     c = RawConnection(s.connect(timeout=10))
     c.send(b"GET /sleep?s=30 HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -467,18 +472,7 @@ def test_running_out_of_file_descriptors_pauses_accepting_and_recovers(tmp_path)
     from conftest import BINARY
     port = free_port()
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"""
-concurrency: 1
-listeners:
-- name: main
-  address: {{socket_address: {{address: 127.0.0.1, port_value: {port}}}}}
-  filter_chain:
-  - name: pounce.filters.asgi
-    typed_config:
-      "@type": type.googleapis.com/pounce.filters.asgi.v1.Asgi
-      app: "probe:app"
-      app_dir: [{APPS}]
-""")
+    cfg.write_text(_probe_config(port))
     log = open(tmp_path / "pounce.log", "wb")
 
     def limit():
