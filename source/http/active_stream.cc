@@ -686,7 +686,10 @@ void ActiveStream::onRequestTimeout() {
   // The client stopped sending its body: that is its timeout (408, RFC 9110 §15.5.9), and
   // the connection closes (the rest of the body may never come). Otherwise the app did not
   // answer in time (504).
-  const bool client_stalled = !request_complete_;
+  // (A WebSocket handshake's request never completes: its "body" is the tunnel.)
+  const bool tunnel = request_headers_ != nullptr &&
+                      (request_headers_->method() == "CONNECT" || request_headers_->has("upgrade"));
+  const bool client_stalled = !request_complete_ && !tunnel;
   POUNCE_LOG(
       Http, Warning, "%s %s: %s within request_timeout (%lld ms); answering %d",
       std::string(request_headers_ != nullptr ? request_headers_->method() : "-"),
