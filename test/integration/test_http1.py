@@ -355,3 +355,36 @@ def test_absolute_form_targets_name_the_host(pounce):
     assert scope["server"] is not None
     c.send(b"GET * HTTP/1.1\r\nHost: x\r\n\r\n")
     assert c.response()[0] == 400
+
+
+def _rss_mb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+def test_a_client_that_pipelines_and_never_reads_cannot_grow_memory(pounce):
+    """Each answer is 1 MiB and the client reads none: the server must stop taking its
+    pipelined requests once the connection's output is above its high watermark, not queue
+    200 MiB of answers."""
+    s = pounce(asgi_config())
+    c = conn(s)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    request = b"GET /stream?n=16&size=65536 HTTP/1.1\r\nHost: x\r\n\r\n"
+    before = _rss_mb(s.proc.pid)
+    c.sock.settimeout(5)
+    c.send(request * 200)
+    peak = before
+    for _ in range(30):  # 3 s
+        time.sleep(0.1)
+        peak = max(peak, _rss_mb(s.proc.pid))
+    assert peak - before < 64, f"RSS grew from {before} to {peak} MiB"
+    # The connection is still good: reading resumes the pipeline.
+    c.sock.settimeout(30)
+    got = 0
+    while got < 3 * (1 << 20):
+        chunk = c.sock.recv(1 << 20)
+        assert chunk, "the server closed the connection"
+        got += len(chunk)
+    c.close()

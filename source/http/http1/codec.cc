@@ -112,9 +112,12 @@ bool ServerConnectionImpl::dispatch(Buffer& data) {
       data.clear();
       break;
     }
-    if (state_ == State::WaitResponse) {
+    if (state_ == State::WaitResponse ||
+        (state_ == State::Head && above_high_watermark_ && requests_ > 0)) {
       // A pipelined request (or early bytes of one): it waits in the connection's buffer
-      // until the current response is complete. Stop reading meanwhile.
+      // until the current response is complete, and, when earlier answers still wait to be
+      // written (a client that pipelines and does not read), until they are: otherwise one
+      // client could queue answer after answer in memory. Stop reading meanwhile.
       if (!reading_paused_) {
         reading_paused_ = true;
         callbacks_.readDisable(true);
@@ -367,10 +370,11 @@ void ServerConnectionImpl::finishRequestCycle() {
   response_close_delimited_ = false;
   response_length_known_ = false;
   response_remaining_ = 0;
-  if (reading_paused_) {
+  if (reading_paused_ && !above_high_watermark_) {
     reading_paused_ = false;
     callbacks_.readDisable(false);
   }
+  // (Above the watermark it stays paused; onBelowWriteBufferLowWatermark() resumes it.)
 }
 
 void ServerConnectionImpl::encode1xxHeaders(const ResponseHeaders& headers) {
@@ -697,6 +701,11 @@ void ServerConnectionImpl::onBelowWriteBufferLowWatermark() {
   above_high_watermark_ = false;
   if (stream_callbacks_ != nullptr) {
     stream_callbacks_->onBelowWriteBufferLowWatermark();
+  }
+  if (reading_paused_ && state_ == State::Head) {
+    // The next pipelined request waited for earlier answers to be written.
+    reading_paused_ = false;
+    callbacks_.readDisable(false);
   }
 }
 

@@ -760,6 +760,26 @@ TEST(Http1Codec, ABodyShorterThanItsContentLengthCloses) {
   EXPECT_NE(drain(head.output).find("content-length: 5\r\n"), std::string::npos);
 }
 
+TEST(Http1Codec, APipelinedRequestWaitsWhileEarlierAnswersAreUnwritten) {
+  // A client that pipelines and never reads must not make the server queue answer after
+  // answer: above the high watermark the next request is not taken until output drains.
+  Manual m;
+  m.feed("GET /1 HTTP/1.1\r\nHost: x\r\n\r\n");
+  m.codec.onAboveWriteBufferHighWatermark(); // the client is not reading
+  answer(m.encoder(), "one");
+  const std::string second = "GET /2 HTTP/1.1\r\nHost: x\r\n\r\n";
+  Buffer next(second);
+  m.codec.dispatch(next);
+  EXPECT_EQ(m.recorder.events.size(), 1u) << "request 2 waits";
+  EXPECT_EQ(next.length(), second.size()) << "its bytes stay in the connection's buffer";
+  EXPECT_GT(m.recorder.read_disabled, 0);
+  m.codec.onBelowWriteBufferLowWatermark(); // written: reading resumes
+  EXPECT_EQ(m.recorder.read_disabled, 0);
+  m.codec.dispatch(next);
+  ASSERT_EQ(m.recorder.events.size(), 2u);
+  EXPECT_EQ(m.recorder.events[1].rfind("headers GET /2", 0), 0u) << m.recorder.events[1];
+}
+
 TEST(Http1Codec, ResetContentHasNoContentWhateverTheAppSends) {
   // RFC 9110 §15.3.6: a 205 has no content, and (unlike 204) says so with Content-Length: 0.
   Manual m;
