@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -1123,24 +1124,29 @@ PyObject* serverTuple(const AsgiStream& s) {
 uint64_t versionOf(PyObject* dict) { return reinterpret_cast<PyDictObject*>(dict)->ma_version_tag; }
 #endif
 
-// A new extensions dict: the template's keys, each with a new empty dict, and `id` (when
-// not null) as its request_id.
-PyObject* newExtensions(PyObject* id) {
+// A new extensions dict: the template's keys, each with a new empty dict (stored, borrowed,
+// in `inner` when given: at most ExtensionsRing::kInner), and `id` (when not null) as its
+// request_id.
+PyObject* newExtensions(PyObject* id, PyObject** inner = nullptr) {
   PyObject* d = PyDict_New();
   if (d == nullptr) {
     return nullptr;
   }
   Py_ssize_t pos = 0;
+  size_t n = 0;
   PyObject* key;
   PyObject* value;
   while (PyDict_Next(N.extensions_template, &pos, &key, &value)) {
-    PyObject* inner = PyDict_New();
-    if (inner == nullptr || PyDict_SetItem(d, key, inner) != 0) {
-      Py_XDECREF(inner);
+    PyObject* empty = PyDict_New();
+    if (empty == nullptr || PyDict_SetItem(d, key, empty) != 0) {
+      Py_XDECREF(empty);
       Py_DECREF(d);
       return nullptr;
     }
-    Py_DECREF(inner);
+    Py_DECREF(empty); // (`d` holds it)
+    if (inner != nullptr && n < ExtensionsRing::kInner) {
+      inner[n++] = empty;
+    }
   }
   if (id != nullptr && PyDict_SetItem(d, N.request_id_key, id) != 0) {
     Py_DECREF(d);
@@ -1182,28 +1188,20 @@ PyObject* extensionsFor(PyObject* id) {
     return used;
   }
 #endif
-  PyObject* d = newExtensions(id);
+#ifdef POUNCE_RECYCLE_EXTENSIONS
+  PyObject* inner[ExtensionsRing::kInner] = {}; // (a null one is never reused)
+  PyObject* d = newExtensions(id, inner);
   if (d == nullptr) {
     return nullptr;
   }
-#ifdef POUNCE_RECYCLE_EXTENSIONS
   Py_INCREF(d);
   Py_XSETREF(ring.dicts[at], d); // (a dict still in use stays alive with its holders)
   ring.versions[at] = versionOf(d);
-  size_t n = 0;
-  Py_ssize_t pos = 0;
-  PyObject* key;
-  PyObject* value;
-  while (PyDict_Next(d, &pos, &key, &value)) {
-    if (PyDict_CheckExact(value) && n < ExtensionsRing::kInner) {
-      ring.inner[at][n++] = value;
-    }
-  }
-  while (n < ExtensionsRing::kInner) {
-    ring.inner[at][n++] = nullptr; // (never reused: reusable() wants all of them)
-  }
-#endif
+  std::copy(std::begin(inner), std::end(inner), ring.inner[at]);
   return d;
+#else
+  return newExtensions(id);
+#endif
 }
 
 } // namespace

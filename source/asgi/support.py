@@ -254,19 +254,28 @@ def _sensitive(name):
     return any(s in name for s in _SENSITIVE)
 
 
+def _latin1(redact):
+    """`redact` (str -> str) taking and giving bytes too, as latin-1."""
+    def either(value):
+        if isinstance(value, bytes):
+            return redact(value.decode("latin-1")).encode("latin-1")
+        return redact(value)
+    return either
+
+
+@_latin1
 def _redact_query(query):
-    """A query string (str or bytes) with the values of credential-like parameters hidden."""
-    as_bytes = isinstance(query, bytes)
-    text = query.decode("latin-1") if as_bytes else query
+    """A query string with the values of credential-like parameters hidden."""
     parts = []
-    for part in text.split("&"):
+    for part in query.split("&"):
         key, eq, _ = part.partition("=")
         parts.append(f"{key}=<redacted>" if eq and _sensitive(key) else part)
-    out = "&".join(parts)
-    return out.encode("latin-1") if as_bytes else out
+    return "&".join(parts)
 
 
+@_latin1
 def _redact_path(path):
+    """A request target with its query redacted (see _redact_query)."""
     target, q, query = path.partition("?")
     return target + q + _redact_query(query) if q else path
 
@@ -282,7 +291,7 @@ def _redacted(value, depth=0):
             if _sensitive(k):
                 out[k] = "<redacted>"
             elif k in ("query_string", "raw_path", "path") and isinstance(v, (str, bytes)):
-                out[k] = _redact_query(v) if k == "query_string" else _redact_path_any(v)
+                out[k] = _redact_query(v) if k == "query_string" else _redact_path(v)
             else:
                 out[k] = _redacted(v, depth + 1)
         return out
@@ -296,12 +305,6 @@ def _redacted(value, depth=0):
                 items.append(_redacted(item, depth + 1))
         return type(value)(items) if isinstance(value, tuple) else items
     return value
-
-
-def _redact_path_any(path):
-    if isinstance(path, bytes):
-        return _redact_path(path.decode("latin-1")).encode("latin-1")
-    return _redact_path(path)
 
 
 def _safe_repr(name, value):

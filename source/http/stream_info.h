@@ -80,16 +80,18 @@ private:
 };
 static_assert(RequestId::kMaxSize <= UINT8_MAX);
 
-// What is known about one request as it moves through the filter chain. Filters read it,
-// add to it (request id, client address from proxy headers, timings), and the access log
-// and metrics read it when the stream completes.
 // What a 304 stands for, which the 304 itself does not say: set by the filter that answers
 // it (static_files), for filters that must give the 304 the fields its 200 would have had.
 struct NotModifiedRepresentation {
-  std::string content_type; // empty: not to be transformed (e.g. already encoded)
+  // Empty: not to be transformed (e.g. already encoded). Points into the answering filter's
+  // config, which its stream holds until the stream is done.
+  std::string_view content_type;
   uint64_t length{0};
 };
 
+// What is known about one request as it moves through the filter chain. Filters read it,
+// add to it (request id, client address from proxy headers, timings), and the access log
+// and metrics read it when the stream completes.
 class StreamInfo {
 public:
   MonotonicTime start_time;

@@ -138,4 +138,19 @@ void removeSocketFile(const Address& address, uint64_t inode) {
   }
 }
 
+bool acceptOutOfResources(int error) {
+  return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
+}
+
+void pauseAccepting(event::Dispatcher& dispatcher, event::FileEventPtr& accept_event,
+                    event::TimerPtr& retry_timer, std::function<void()> restart,
+                    std::chrono::milliseconds delay) {
+  // (The event may be the one running now: it goes once that callback has returned.)
+  dispatcher.defer([old = std::shared_ptr<event::FileEvent>(std::move(accept_event))] {});
+  if (retry_timer == nullptr) {
+    retry_timer = dispatcher.createTimer(std::move(restart));
+  }
+  retry_timer->enableTimer(delay);
+}
+
 } // namespace pounce::network

@@ -1,8 +1,11 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 
 #include "absl/status/statusor.h"
+#include "source/common/event/dispatcher.h"
 #include "source/network/address.h"
 
 namespace pounce::network {
@@ -24,5 +27,17 @@ absl::Status checkAddressFree(const Address& address);
 // Removes a Unix socket file if it is still the one this process created.
 void removeSocketFile(const Address& address, uint64_t inode);
 uint64_t socketFileInode(const Address& address);
+
+// Did accept() fail for want of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM)?
+// The connection then stays in the backlog and a level-triggered listen socket stays
+// readable: watched, it would wake its loop (and log) at full speed.
+bool acceptOutOfResources(int error);
+
+// Stops watching a listen socket for `delay`, as nginx does after such a failure:
+// `accept_event` is released once the callback running now returns, and `retry_timer`
+// (made on first use) calls `restart`, which watches it again, after `delay`.
+void pauseAccepting(event::Dispatcher& dispatcher, event::FileEventPtr& accept_event,
+                    event::TimerPtr& retry_timer, std::function<void()> restart,
+                    std::chrono::milliseconds delay);
 
 } // namespace pounce::network

@@ -41,8 +41,6 @@ bool parseSeconds(const std::string& text, google::protobuf::Duration& out) {
   return true;
 }
 
-// Sets string field `field` of the ASGI filter config held in `any` (through reflection,
-// so the CLI does not depend on the ASGI filter's proto).
 // A path given on the command line, made absolute against the working directory: "./x/../y"
 // and "y" both become "/cwd/y", "." becomes "/cwd".
 std::string absolutePath(const std::string& path) {
@@ -53,6 +51,8 @@ std::string absolutePath(const std::string& path) {
   return out;
 }
 
+// Sets field `field` of the ASGI filter config held in `any` (through reflection, so the CLI
+// does not depend on the ASGI filter's proto); a repeated field gets this one value.
 absl::Status setAsgiField(pb::Any& any, const std::string& field, const std::string& value) {
   const auto* factory = http::FilterRegistry::get().findByName(kAsgi);
   if (factory == nullptr) {
@@ -68,7 +68,6 @@ absl::Status setAsgiField(pb::Any& any, const std::string& field, const std::str
     return absl::InternalError(cat("ASGI config has no field ", field));
   }
   if (f->is_repeated()) {
-    // A repeated field (app_dir) is set to this one value.
     config->GetReflection()->ClearField(config.get(), f);
     config->GetReflection()->AddString(config.get(), f, value);
   } else {

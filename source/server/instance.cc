@@ -13,6 +13,7 @@
 #include "source/common/version.h"
 #include "source/network/listen_socket.h"
 #include "source/server/admin/config_state.h"
+#include "source/server/admin/control_plane.h"
 #include "source/server/cpu.h"
 
 namespace pounce::server {
@@ -222,13 +223,7 @@ int Instance::run() {
 
 void Instance::onSignal(int sig) {
   if (sig == SIGUSR1) {
-    const std::vector<std::string> problems = reopenFiles();
-    for (const auto& p : problems) {
-      POUNCE_LOG(Main, Error, "SIGUSR1: %s", p);
-    }
-    if (problems.empty()) {
-      POUNCE_LOG(Main, Info, "SIGUSR1: log files reopened");
-    }
+    admin::logReopened("SIGUSR1", reopenFiles());
     return;
   }
   if (sig == SIGHUP) {

@@ -12,6 +12,7 @@
 
 #include "source/common/logger.h"
 #include "source/common/strings.h"
+#include "source/network/listen_socket.h"
 
 namespace pounce::server {
 
@@ -110,7 +111,7 @@ void Worker::onAccept(ActiveListener& listener) {
       if (errno == EINTR) {
         continue;
       }
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+      if (network::acceptOutOfResources(errno)) {
         pauseAccepting(listener, errno);
       } else if (errno != EAGAIN && errno != ECONNABORTED) {
         POUNCE_LOG(Conn, Warning, "accept on %s failed: %s",
@@ -156,18 +157,15 @@ void Worker::pauseAccepting(ActiveListener& listener, int error) {
   POUNCE_LOG(Conn, Warning, "accept on %s failed: %s; accepting again in %d ms",
              listener.shared->config.address.asString(), std::strerror(error),
              static_cast<int>(kRetry.count()));
-  // (Destroyed after this callback returns: it is the event running now.)
-  dispatcher_->defer(
-      [old = std::shared_ptr<event::FileEvent>(std::move(listener.accept_event))] {});
   ActiveListener* raw = &listener;
-  if (listener.accept_retry_timer == nullptr) {
-    listener.accept_retry_timer = dispatcher_->createTimer([this, raw] {
-      if (!draining_ && raw->accept_event == nullptr && raw->fd >= 0) {
-        startAccepting(*raw);
-      }
-    });
-  }
-  listener.accept_retry_timer->enableTimer(kRetry);
+  network::pauseAccepting(
+      *dispatcher_, listener.accept_event, listener.accept_retry_timer,
+      [this, raw] {
+        if (!draining_ && raw->accept_event == nullptr && raw->fd >= 0) {
+          startAccepting(*raw);
+        }
+      },
+      kRetry);
 }
 
 void Worker::reject(int fd, ActiveListener& listener) {

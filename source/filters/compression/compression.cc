@@ -258,8 +258,8 @@ void CompressionFilter::notModified(http::ResponseHeaders& headers, bool compres
   if (!compressible_type && represents && !represents->content_type.empty()) {
     compressible_type = config_->compressible(represents->content_type);
   }
-  const AcceptEncoding accept = AcceptEncoding::fromHeaders(request);
   auto wouldEncode = [&] {
+    const AcceptEncoding accept = AcceptEncoding::fromHeaders(request);
     return accept.choose(config_->encodings.data(), config_->encodings.size()).has_value();
   };
   const auto etag = headers.get("etag");

@@ -26,6 +26,39 @@ bool parsePosition(std::string_view text, uint64_t& out) {
   return true;
 }
 
+// Overlapping and adjacent ranges become one, which takes the place of the first asked of
+// them; otherwise the parts stay in the order asked (RFC 9110 §15.3.7.2).
+void mergeInRequestOrder(std::vector<ByteRange>& ranges) {
+  struct Part {
+    ByteRange range;
+    size_t asked; // position in the header
+  };
+  std::vector<Part> parts;
+  parts.reserve(ranges.size());
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    parts.push_back({ranges[i], i});
+  }
+  std::sort(parts.begin(), parts.end(),
+            [](const Part& x, const Part& y) { return x.range.first < y.range.first; });
+  size_t out = 0;
+  for (size_t i = 1; i < parts.size(); ++i) {
+    Part& merged = parts[out];
+    if (parts[i].range.first <= merged.range.last + 1) {
+      merged.range.last = std::max(merged.range.last, parts[i].range.last);
+      merged.asked = std::min(merged.asked, parts[i].asked);
+    } else {
+      parts[++out] = parts[i];
+    }
+  }
+  parts.resize(out + 1);
+  std::sort(parts.begin(), parts.end(),
+            [](const Part& x, const Part& y) { return x.asked < y.asked; });
+  ranges.clear();
+  for (const Part& p : parts) {
+    ranges.push_back(p.range);
+  }
+}
+
 } // namespace
 
 RangeStatus evaluateRange(std::string_view value, uint64_t size, size_t max_ranges,
@@ -38,8 +71,6 @@ RangeStatus evaluateRange(std::string_view value, uint64_t size, size_t max_rang
   }
   size_t specs = 0;
   bool any = false;
-  // The request's order of each range (its position in the header), kept through merging.
-  std::vector<size_t> order;
   for (std::string_view spec : split(value.substr(eq + 1), ',')) {
     spec = trim(spec);
     if (spec.empty()) {
@@ -91,7 +122,6 @@ RangeStatus evaluateRange(std::string_view value, uint64_t size, size_t max_rang
       last = std::min(last, size - 1);
     }
     ranges.push_back({first, last});
-    order.push_back(specs);
   }
   if (!any) {
     return RangeStatus::Ignore;
@@ -99,28 +129,8 @@ RangeStatus evaluateRange(std::string_view value, uint64_t size, size_t max_rang
   if (ranges.empty()) {
     return RangeStatus::Unsatisfiable;
   }
-  // Overlapping and adjacent ranges become one, which takes the place of the earliest
-  // requested of them; otherwise the parts go in the order asked (RFC 9110 §15.3.7.2).
-  std::vector<size_t> by_start(ranges.size());
-  for (size_t i = 0; i < by_start.size(); ++i) {
-    by_start[i] = i;
-  }
-  std::sort(by_start.begin(), by_start.end(),
-            [&](size_t x, size_t y) { return ranges[x].first < ranges[y].first; });
-  std::vector<std::pair<size_t, ByteRange>> merged; // (request order, range)
-  for (size_t i : by_start) {
-    if (!merged.empty() && ranges[i].first <= merged.back().second.last + 1) {
-      merged.back().second.last = std::max(merged.back().second.last, ranges[i].last);
-      merged.back().first = std::min(merged.back().first, order[i]);
-    } else {
-      merged.push_back({order[i], ranges[i]});
-    }
-  }
-  std::sort(merged.begin(), merged.end(),
-            [](const auto& x, const auto& y) { return x.first < y.first; });
-  ranges.clear();
-  for (const auto& m : merged) {
-    ranges.push_back(m.second);
+  if (ranges.size() > 1) {
+    mergeInRequestOrder(ranges);
   }
   return RangeStatus::Satisfiable;
 }

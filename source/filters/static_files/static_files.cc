@@ -422,7 +422,7 @@ http::FilterStatus StaticFilesFilter::serve(const http::RequestHeaders& headers,
     // A 304 carries no Content-Type or length; later filters that must give it the fields
     // its 200 would have had (compression: ETag and Vary) learn them here.
     decoder_callbacks_->streamInfo().not_modified = http::NotModifiedRepresentation{
-        std::string(encoding ? std::string_view() : content_type), encoding ? 0 : size};
+        encoding ? std::string_view() : content_type, encoding ? 0 : size};
     decoder_callbacks_->encodeHeaders(std::move(response), true);
     return http::FilterStatus::StopIteration;
   }

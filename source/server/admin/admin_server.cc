@@ -152,20 +152,17 @@ void AdminServer::onAccept() {
       if (errno == EINTR) {
         continue;
       }
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-        // Level-triggered, the socket would wake this loop at full speed until descriptors
-        // free up: pause accepting briefly instead (the worker listeners do the same).
+      if (network::acceptOutOfResources(errno)) {
         POUNCE_LOG(Admin, Warning, "admin accept failed: %s; accepting again in 100 ms",
                    std::strerror(errno));
-        dispatcher_.defer([old = std::shared_ptr<event::FileEvent>(std::move(accept_event_))] {});
-        if (accept_retry_timer_ == nullptr) {
-          accept_retry_timer_ = dispatcher_.createTimer([this] {
-            if (accept_event_ == nullptr) {
-              startAccepting();
-            }
-          });
-        }
-        accept_retry_timer_->enableTimer(std::chrono::milliseconds(100));
+        network::pauseAccepting(
+            dispatcher_, accept_event_, accept_retry_timer_,
+            [this] {
+              if (accept_event_ == nullptr) {
+                startAccepting();
+              }
+            },
+            std::chrono::milliseconds(100));
       }
       return;
     }
