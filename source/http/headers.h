@@ -257,6 +257,13 @@ size_t countControlBytes(std::string_view bytes);
 // ASCII case-insensitive equality.
 bool equalsIgnoreCase(std::string_view a, std::string_view b);
 
+// A connection-specific field (RFC 9110 §7.6.1; RFC 9113 §8.2.2): it describes one hop, so
+// a codec writes it (or drops it) and no filter or app may set it. `name` is lowercase.
+inline bool isConnectionSpecificField(std::string_view name) {
+  return name == "connection" || name == "keep-alive" || name == "transfer-encoding" ||
+         name == "proxy-connection" || name == "upgrade" || name == "te";
+}
+
 // Removes from a request's trailers the fields that only mean something before the content
 // (RFC 9110 §6.5.1: framing, routing, authentication, request modifiers, content format),
 // so no filter can take a late Host or Authorization for the head's. Returns how many.

@@ -58,9 +58,8 @@ public:
             cat("headers[", i, "].value: contains characters not allowed in a header"));
       }
       const std::string lname = toLower(h.name());
-      if (lname == "content-length" || lname == "transfer-encoding" || lname == "connection" ||
-          lname == "keep-alive" || lname == "upgrade" || lname == "proxy-connection" ||
-          lname == "te" || lname == "trailer") {
+      if (lname == "content-length" || lname == "trailer" ||
+          http::isConnectionSpecificField(lname)) {
         return absl::InvalidArgumentError(
             cat("headers[", i, "].name: '", h.name(), "' is set by the server"));
       }

@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "pounce/filters/request_id/v1/request_id.pb.h"
 #include "source/common/strings.h"
 #include "source/filters/request_id/request_id.h"
@@ -29,29 +31,15 @@ public:
       config->header_name = toLower(proto.header_name());
       // The id is written into both the request and the response: a field that frames,
       // routes or controls either would break them.
-      static constexpr std::string_view kReserved[] = {"host",
-                                                       "content-length",
-                                                       "transfer-encoding",
-                                                       "connection",
-                                                       "keep-alive",
-                                                       "upgrade",
-                                                       "te",
-                                                       "trailer",
-                                                       "expect",
-                                                       "proxy-connection",
-                                                       "content-type",
-                                                       "content-encoding",
-                                                       "cookie",
-                                                       "set-cookie",
-                                                       "authorization",
-                                                       "date",
-                                                       "server"};
-      for (std::string_view reserved : kReserved) {
-        if (config->header_name == reserved) {
-          return absl::InvalidArgumentError(cat("header_name: '", proto.header_name(),
-                                                "' is a field the server or the HTTP framing "
-                                                "needs; choose another (default X-Request-ID)"));
-        }
+      static constexpr std::string_view kReserved[] = {
+          "host",   "content-length", "trailer",       "expect", "content-type", "content-encoding",
+          "cookie", "set-cookie",     "authorization", "date",   "server"};
+      if (http::isConnectionSpecificField(config->header_name) ||
+          std::find(std::begin(kReserved), std::end(kReserved), config->header_name) !=
+              std::end(kReserved)) {
+        return absl::InvalidArgumentError(cat("header_name: '", proto.header_name(),
+                                              "' is a field the server or the HTTP framing "
+                                              "needs; choose another (default X-Request-ID)"));
       }
     }
     switch (proto.trust_incoming()) {

@@ -20,11 +20,6 @@ void appendHex(std::string& out, uint64_t n) {
   out.append(buf + i, static_cast<size_t>(16 - i));
 }
 
-bool isHopByHop(std::string_view name) {
-  return name == "connection" || name == "keep-alive" || name == "transfer-encoding" ||
-         name == "proxy-connection" || name == "upgrade";
-}
-
 // What the response's own fields say about the head the codec completes.
 struct FieldScan {
   bool has_date{false};
@@ -52,7 +47,7 @@ FieldScan appendFields(const ResponseHeaders& headers, std::string& out, bool up
                  std::string(name.substr(0, 64)));
       continue;
     }
-    if (isHopByHop(name)) {
+    if (isConnectionSpecificField(name)) {
       if (name == "connection" && hasToken(value, "close")) {
         scan.app_wants_close = true;
       }

@@ -13,11 +13,6 @@ namespace pounce::http::http2 {
 
 namespace {
 
-bool isConnectionSpecific(std::string_view name) {
-  return name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
-         name == "transfer-encoding" || name == "upgrade";
-}
-
 bool hasUppercase(std::string_view name) {
   for (char c : name) {
     if (c >= 'A' && c <= 'Z') {
@@ -813,7 +808,7 @@ void ServerConnectionImpl::appendFields(const HeaderMap& headers, int status, bo
       }
       name = lowered;
     }
-    if (isConnectionSpecific(name) || name == "te") {
+    if (isConnectionSpecificField(name)) {
       POUNCE_LOG(Http2, Debug, "dropped connection-specific response header: %s",
                  std::string(name));
       continue;
