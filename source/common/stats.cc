@@ -183,13 +183,11 @@ uint64_t Series::count() const {
 
 namespace pounce::stats {
 
-Family& Store::family(std::string_view name, std::string_view help, Type type,
-                      std::vector<std::string> label_names, std::vector<double> buckets) {
-  std::lock_guard<std::mutex> lock(lock_);
-  auto it = by_name_.find(std::string(name));
-  if (it != by_name_.end()) {
-    return *it->second;
-  }
+namespace {
+
+std::unique_ptr<Family> makeFamily(std::string_view name, std::string_view help, Type type,
+                                   std::vector<std::string> label_names,
+                                   std::vector<double> buckets) {
   auto family = std::make_unique<Family>();
   family->name = std::string(name);
   family->help = std::string(help);
@@ -197,10 +195,46 @@ Family& Store::family(std::string_view name, std::string_view help, Type type,
   family->label_names = std::move(label_names);
   std::sort(buckets.begin(), buckets.end());
   family->buckets = std::move(buckets);
+  return family;
+}
+
+} // namespace
+
+Family& Store::family(std::string_view name, std::string_view help, Type type,
+                      std::vector<std::string> label_names, std::vector<double> buckets) {
+  std::lock_guard<std::mutex> lock(lock_);
+  auto it = by_name_.find(std::string(name));
+  if (it != by_name_.end()) {
+    return *it->second;
+  }
+  auto family = makeFamily(name, help, type, std::move(label_names), std::move(buckets));
   Family& ref = *family;
   by_name_.emplace(ref.name, &ref);
   families_.push_back(std::move(family));
   return ref;
+}
+
+Family* Store::replaceUnheld(std::string_view name, std::string_view help, Type type,
+                             std::vector<std::string> label_names, std::vector<double> buckets) {
+  std::lock_guard<std::mutex> lock(lock_);
+  auto it = by_name_.find(std::string(name));
+  if (it == by_name_.end()) {
+    return nullptr;
+  }
+  if (it->second->holders.load(std::memory_order_acquire) != 0) {
+    return nullptr;
+  }
+  auto family = makeFamily(name, help, type, std::move(label_names), std::move(buckets));
+  Family& ref = *family;
+  for (auto& slot : families_) {
+    if (slot.get() == it->second) {
+      replaced_.push_back(std::move(slot));
+      slot = std::move(family); // same place in the creation order
+      break;
+    }
+  }
+  it->second = &ref;
+  return &ref;
 }
 
 const Series& Store::series(Family& family, const std::vector<std::string>& label_values) {

@@ -60,6 +60,9 @@ struct Family {
   Type type;
   std::vector<std::string> label_names;
   std::vector<double> buckets; // histogram upper bounds, ascending, without +Inf
+  // Configs that write this family's series (see Store::replaceUnheld). Kept by the
+  // families that can change shape across config changes; 0 for the others.
+  std::atomic<uint32_t> holders{0};
   // Series in creation order.
   std::vector<std::unique_ptr<Series>> series;
   std::unordered_map<std::string, Series*> by_key;
@@ -73,6 +76,12 @@ public:
   // (type, labels and buckets of the first call win).
   Family& family(std::string_view name, std::string_view help, Type type,
                  std::vector<std::string> label_names = {}, std::vector<double> buckets = {});
+  // Replaces family `name` by a new one of this shape when no config holds it (its
+  // `holders` is 0), so a later config can give a histogram other buckets. The old
+  // family's series start again at zero; the old objects stay allocated (pointers taken
+  // before stay valid) but are no longer listed. Null when the family is held.
+  Family* replaceUnheld(std::string_view name, std::string_view help, Type type,
+                        std::vector<std::string> label_names, std::vector<double> buckets);
   // Finds or creates the series with these label values (slow path: takes a lock).
   const Series& series(Family& family, const std::vector<std::string>& label_values = {});
   // Convenience for unlabelled metrics.
@@ -117,6 +126,7 @@ private:
 
   mutable std::mutex lock_;
   std::vector<std::unique_ptr<Family>> families_;
+  std::vector<std::unique_ptr<Family>> replaced_; // kept for readers that still hold them
   std::unordered_map<std::string, Family*> by_name_;
   std::vector<ThreadBlock*> blocks_;
   std::atomic<uint32_t> next_slot_{0};

@@ -276,6 +276,38 @@ def test_invalid_chains_are_rejected_with_the_field_path(pounce, tmp_path):
     assert "not applied (400)" in s.log()
 
 
+def test_metrics_buckets_change_once_no_metrics_filter_is_left(pounce, tmp_path):
+    """A failed PUT leaves nothing behind: not even the buckets its metrics filter named."""
+    s, admin = start(pounce)
+    metrics = ('- name: pounce.filters.metrics\n'
+               '  typed_config:\n'
+               '    "@type": type.googleapis.com/pounce.filters.metrics.v1.Metrics\n'
+               '    buckets: [{}]\n')
+    failing = (metrics.format("0.1, 1") +
+               '- name: pounce.filters.static_files\n'
+               '  typed_config:\n'
+               '    "@type": type.googleapis.com/pounce.filters.static_files.v1.StaticFiles\n'
+               f'    mounts: [{{prefix: /, directory: {tmp_path}/missing}}]\n' +
+               direct_chain("two", indent=""))
+    assert admin.put_chain(failing, expect=400)["errors"][0]["path"].endswith("directory")
+    # Other buckets than the failed PUT named are taken.
+    assert admin.put_chain(metrics.format("0.2, 2") + direct_chain("two", indent=""))["version"] == 2
+    assert get_body(s.port) == (200, b"two")
+    text = get_body(s.port, "/metrics")[1].decode()
+    assert 'http_request_duration_seconds_bucket{listener="main",le="0.2"} 1' in text, text
+    # While a metrics filter serves, other buckets are refused, with the reason.
+    refused = admin.put_chain(metrics.format("0.3") + direct_chain("three", indent=""), expect=400)
+    assert "only when no metrics filter is running" in refused["errors"][0]["message"], refused
+    # Without one (the old chain is released after its last request), they are taken.
+    assert admin.put_chain(direct_chain("three", indent=""))["version"] == 3
+    wait_for(lambda: admin.call("PUT", "/listeners/main/filter_chain",
+                                body=metrics.format("0.3") + direct_chain("four", indent=""))[0] == 200,
+             what="the metrics filter of version 2 to be released")
+    assert get_body(s.port) == (200, b"four")
+    text = get_body(s.port, "/metrics")[1].decode()
+    assert 'le="0.3"' in text and 'le="0.2"' not in text, text
+
+
 def test_swap_is_seen_by_the_next_request_on_an_open_keepalive_connection(pounce):
     s, admin = start(pounce)
     conn = RawConnection(s.connect())

@@ -66,8 +66,8 @@ public:
               "] differ from the buckets http_request_duration_seconds already uses in this "
               "process ([",
               formatBuckets(existing),
-              "]); every metrics filter must use the same buckets, and changing them needs a "
-              "restart"));
+              "]); the metrics filters of a process share one histogram, whose buckets can "
+              "change only when no metrics filter is running (remove them first, or restart)"));
     }
     auto config =
         std::make_shared<const Config>(store, context.listenerName(), path, proto.log_scrapes());

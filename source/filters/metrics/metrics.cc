@@ -104,14 +104,21 @@ const std::vector<double>& defaultBuckets() {
 
 bool registerFamilies(stats::Store& store, const std::vector<double>& buckets) {
   requestsFamily(store);
-  const stats::Family& duration =
-      store.family(kDuration, "Time from the start of a request to the end of its response.",
-                   stats::Type::Histogram, {"listener"}, buckets);
+  constexpr std::string_view kDurationHelp =
+      "Time from the start of a request to the end of its response.";
+  const stats::Family* duration =
+      &store.family(kDuration, kDurationHelp, stats::Type::Histogram, {"listener"}, buckets);
+  if (duration->buckets != buckets) {
+    // Other buckets are fine when no metrics filter writes the histogram any more (the
+    // last one went with an old chain, or was built by a config that then failed).
+    duration = store.replaceUnheld(kDuration, kDurationHelp, stats::Type::Histogram, {"listener"},
+                                   buckets);
+  }
   store.family(kInFlight, "Requests that have started and not yet finished.", stats::Type::Gauge,
                {"listener"});
   store.family(kRequestBytes, "Request body bytes received.", stats::Type::Counter, {"listener"});
   store.family(kResponseBytes, "Response body bytes sent.", stats::Type::Counter, {"listener"});
-  return duration.buckets == buckets;
+  return duration != nullptr;
 }
 
 Config::Config(stats::Store& store, std::string listener, std::string path, bool log_scrapes)
@@ -122,7 +129,9 @@ Config::Config(stats::Store& store, std::string listener, std::string path, bool
     // Registered by registerFamilies(); the help and type given here are not used.
     return store_.family(name, "", stats::Type::Counter);
   };
-  duration_ = &store_.series(family(kDuration), {listener_});
+  duration_family_ = &family(kDuration);
+  duration_family_->holders.fetch_add(1, std::memory_order_acq_rel);
+  duration_ = &store_.series(*duration_family_, {listener_});
   in_flight_ = &store_.series(family(kInFlight), {listener_});
   request_bytes_ = &store_.series(family(kRequestBytes), {listener_});
   response_bytes_ = &store_.series(family(kResponseBytes), {listener_});
@@ -130,6 +139,8 @@ Config::Config(stats::Store& store, std::string listener, std::string path, bool
     requests_[i].store(nullptr, std::memory_order_relaxed);
   }
 }
+
+Config::~Config() { duration_family_->holders.fetch_sub(1, std::memory_order_acq_rel); }
 
 const stats::Series& Config::requests(Method method, int status) const {
   const bool known = status >= 100 && status <= 599;

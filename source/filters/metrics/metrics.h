@@ -27,6 +27,10 @@ const std::vector<double>& defaultBuckets();
 class Config {
 public:
   Config(stats::Store& store, std::string listener, std::string path, bool log_scrapes);
+  // Lets the duration histogram take other buckets once no config holds it.
+  ~Config();
+  Config(const Config&) = delete;
+  Config& operator=(const Config&) = delete;
 
   const std::string& path() const { return path_; }
   bool logScrapes() const { return log_scrapes_; }
@@ -53,6 +57,7 @@ private:
   const std::string path_;
   const bool log_scrapes_;
   stats::Family& requests_family_;
+  stats::Family* duration_family_;
   const stats::Series* duration_;
   const stats::Series* in_flight_;
   const stats::Series* request_bytes_;
@@ -63,7 +68,8 @@ private:
 using ConfigSharedPtr = std::shared_ptr<const Config>;
 
 // Registers the families of the metrics filter with these buckets. Returns false when
-// http_request_duration_seconds already exists with other buckets.
+// http_request_duration_seconds already has other buckets and a metrics filter still
+// writes it; with no such filter left, the histogram takes the new buckets (from zero).
 bool registerFamilies(stats::Store& store, const std::vector<double>& buckets);
 
 // Counts each stream in onStreamComplete (so local replies of later filters and protocol

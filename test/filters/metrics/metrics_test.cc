@@ -306,9 +306,44 @@ TEST(MetricsConfig, RejectsBadPathsAndBuckets) {
   check("path: /m?x=1", "must be a plain path");
   check("buckets: [0.1, 0.1]", "buckets[1]: bucket bounds must be strictly ascending");
   check("buckets: [0.5, 0.1]", "buckets[1]: bucket bounds must be strictly ascending");
-  // The defaults are registered by the other tests of this process.
-  ASSERT_TRUE(registerFamilies(stats::Store::global(), defaultBuckets()));
-  check("buckets: [1, 2, 3]", "differ from the buckets http_request_duration_seconds");
+}
+
+TEST(MetricsConfig, BucketsChangeOnlyWhenNoMetricsFilterHoldsTheHistogram) {
+  test::FakeServerContext server;
+  const auto build = [&](const std::string& yaml) {
+    return FilterHarness::factoriesFromYaml({{"pounce.filters.metrics", yaml}}, server);
+  };
+  const auto buckets = [] {
+    return stats::Store::global()
+        .family("http_request_duration_seconds", "", stats::Type::Histogram)
+        .buckets;
+  };
+  {
+    auto held = build("path: /metrics"); // the default buckets, held while `held` lives
+    ASSERT_TRUE(held.ok()) << held.status();
+    auto refused = build("buckets: [1, 2, 3]");
+    ASSERT_FALSE(refused.ok());
+    EXPECT_NE(std::string(refused.status().message())
+                  .find("differ from the buckets http_request_duration_seconds"),
+              std::string::npos)
+        << refused.status();
+    EXPECT_EQ(buckets(), defaultBuckets());
+  }
+  // The last filter is gone (as after a chain swap, or a config that failed after building
+  // it): other buckets are taken, and the histogram starts again from them.
+  {
+    auto other = build("buckets: [1, 2, 3]");
+    ASSERT_TRUE(other.ok()) << other.status();
+    EXPECT_EQ(buckets(), (std::vector<double>{1, 2, 3}));
+    EXPECT_FALSE(build("path: /metrics").ok()); // the defaults differ now, and [1, 2, 3] is held
+    const std::string text = stats::Store::global().prometheusText();
+    EXPECT_NE(text.find("http_request_duration_seconds_bucket{listener=\"test\",le=\"3\"} 0"),
+              std::string::npos)
+        << text;
+    EXPECT_EQ(text.find("le=\"0.005\""), std::string::npos) << "the old family is still listed";
+  }
+  ASSERT_TRUE(registerFamilies(stats::Store::global(), defaultBuckets())); // for other tests
+  EXPECT_EQ(buckets(), defaultBuckets());
 }
 
 } // namespace
