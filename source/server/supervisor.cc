@@ -346,9 +346,15 @@ void Supervisor::started(Child& child, bool ok) {
     }
   });
   child.ready_fd = -1;
-  if (ok && child.state == Child::State::Starting) {
-    child.state = Child::State::Ready;
-    syncState(child);
+  if (child.state == Child::State::Starting) {
+    if (ok) {
+      child.state = Child::State::Ready;
+      syncState(child);
+    } else {
+      // Its exit is expected now: whoever started it decides what a failed start means
+      // (a reload keeps the old workers; a crash restart counts it as another crash).
+      child.state = Child::State::Retiring;
+    }
   }
   if (auto cb = std::move(child.on_started)) {
     child.on_started = nullptr;
@@ -413,7 +419,7 @@ void Supervisor::maybeExit() {
   }
 }
 
-void Supervisor::onCrash(uint32_t id, int status) {
+void Supervisor::onCrash(uint32_t id, const std::string& what) {
   const auto now = std::chrono::steady_clock::now();
   crashes_.push_back(now);
   while (!crashes_.empty() && now - crashes_.front() > options_.restart_window) {
@@ -422,8 +428,8 @@ void Supervisor::onCrash(uint32_t id, int status) {
   if (crashes_.size() > options_.max_restarts) {
     POUNCE_LOG(Main, Critical,
                "worker %d %s; %d crashes within %ds exceed the restart budget (%d): stopping", id,
-               describeExit(status), crashes_.size(),
-               static_cast<int>(options_.restart_window.count() / 1000), options_.max_restarts);
+               what, crashes_.size(), static_cast<int>(options_.restart_window.count() / 1000),
+               options_.max_restarts);
     failed_ = true;
     exit_code_ = 1;
     stopping_ = true;
@@ -432,15 +438,14 @@ void Supervisor::onCrash(uint32_t id, int status) {
     return;
   }
   if (drain_ == Drain::Stop) {
-    POUNCE_LOG(Main, Warning, "worker %d %s; not restarted: the listeners are drained", id,
-               describeExit(status));
+    POUNCE_LOG(Main, Warning, "worker %d %s; not restarted: the listeners are drained", id, what);
     return;
   }
   // Back off a little more with each recent crash.
   const auto backoff = std::chrono::milliseconds(
       std::min<int64_t>(5000, 100LL << std::min<size_t>(crashes_.size() - 1, 6)));
-  POUNCE_LOG(Main, Warning, "worker %d %s; restarting it in %dms (%d/%d in the window)", id,
-             describeExit(status), backoff.count(), crashes_.size(), options_.max_restarts);
+  POUNCE_LOG(Main, Warning, "worker %d %s; restarting it in %dms (%d/%d in the window)", id, what,
+             backoff.count(), crashes_.size(), options_.max_restarts);
   auto timer = dispatcher_->createTimer([this, id] {
     if (stopping_) {
       return;
@@ -450,9 +455,9 @@ void Supervisor::onCrash(uint32_t id, int status) {
         done();
         return;
       }
-      spawn(id, [id, done](bool ok) {
-        if (!ok) {
-          POUNCE_LOG(Main, Error, "restarted worker %d did not become ready", id);
+      spawn(id, [this, id, done](bool ok) {
+        if (!ok && !stopping_) {
+          onCrash(id, "did not start again");
         }
         done();
       });
@@ -490,7 +495,7 @@ void Supervisor::reap() {
       }
       POUNCE_LOG(Main, Debug, "worker %d (pid %d) %s", child->id, pid, describeExit(status));
     } else {
-      onCrash(child->id, status);
+      onCrash(child->id, describeExit(status));
     }
   }
   maybeExit();

@@ -134,7 +134,7 @@ private:
   Child* find(pid_t pid);
   void onSignals();
   void reap();
-  void onCrash(uint32_t id, int status);
+  void onCrash(uint32_t id, const std::string& what);
   void stopAll(int sig);
   void maybeExit();
   std::vector<Child*> ready();

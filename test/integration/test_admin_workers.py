@@ -183,6 +183,35 @@ def test_sighup_rolling_reload_of_an_asgi_app_under_load(pounce):
     assert pids & served and new & served, "old and new workers both served during the reload"
 
 
+def test_failed_reloads_keep_the_old_workers_and_are_not_crashes(pounce):
+    # A new worker that cannot start (its app does not import) fails the reload; it is not
+    # restarted, not charged to the crash budget (5 in 60 s), and leaves no extra worker.
+    s, admin = start(pounce, chain=ASGI)
+    pids = sorted(w["pid"] for w in admin.json("GET", "/server_info")["workers"])
+    good = s.config_path.read_text()
+    s.config_path.write_text(good.replace('"probe:app"', '"broken_import:app"'))
+    for attempt in range(7):
+        result = admin.json("POST", "/reload", expect=500)
+        assert "the old workers" in result["message"], result
+    time.sleep(0.5)  # a restart would come 100 ms after the failed worker's exit
+    assert sorted(w["pid"] for w in admin.json("GET", "/server_info")["workers"]) == pids
+    assert len([p for p in os.listdir("/proc") if p.isdigit() and _parent(p) == s.proc.pid]) == 2
+    assert "restarting it" not in s.log() and "restart budget" not in s.log()
+    assert s.proc.poll() is None
+    assert get_body(s.port, "/pid")[0] == 200
+    # Fixed, the next reload applies.
+    s.config_path.write_text(good)
+    assert admin.json("POST", "/reload")["status"] == "applied"
+
+
+def _parent(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def test_reload_with_a_moved_listener_binds_before_it_closes(pounce):
     s, admin = start(pounce)
     moved = free_port()
