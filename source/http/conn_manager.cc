@@ -8,6 +8,15 @@
 
 namespace pounce::http {
 
+namespace {
+
+// How long an idle HTTP/1.1 keep-alive connection stays open once a drain began: long
+// enough for a request a client sent as the drain started to arrive, even over a slow
+// path, short enough that a drain is not held up by idle clients.
+constexpr std::chrono::milliseconds kDrainIdleGrace{1000};
+
+} // namespace
+
 ListenerStats ListenerStats::create(stats::Store& store, const std::string& listener) {
   ListenerStats s;
   auto& conns =
@@ -256,12 +265,21 @@ void ConnectionManager::startDrain() {
   if (codec_ != nullptr) {
     codec_->shutdownNotice();
   }
-  // An idle keep-alive connection closes now (left open, its next request would be served
-  // by a listener that is going away). One accepted a moment ago that has not started its
-  // first request is different: that request is most likely on its way, so it is answered
-  // (with Connection: close); the header timeout bounds the wait.
+  // An idle keep-alive connection closes soon (left open, its next request would be served
+  // by a listener that is going away). HTTP/2 closes now: its GOAWAY tells the client which
+  // streams were not processed, so it can send them again. HTTP/1.1 cannot say that, and a
+  // client that reads a response and sends the next request at once (any keep-alive
+  // client under load) would find its request unanswered; most clients do not retry it.
+  // So an HTTP/1.1 connection gets a short grace: a request that comes in it is answered
+  // with Connection: close. (One accepted a moment ago that has not started its first
+  // request is answered the same way; the header timeout bounds that wait.)
   if (idle() && requests_started_ > 0) {
-    closeConnection(true);
+    if (codec_ == nullptr || codec_->protocol() == Protocol::Http2) {
+      closeConnection(true);
+      return;
+    }
+    drain_idle_deadline_ = connection_.dispatcher().now() + kDrainIdleGrace;
+    ensureTimerBy(drain_idle_deadline_);
     return;
   }
   // Long-lived streams (WebSockets) learn it here; a stream may end meanwhile (it stays
@@ -352,7 +370,10 @@ void ConnectionManager::onIdleTimer() {
   }
   const auto timeout =
       requests_started_ == 0 ? settings.header_timeout : settings.keep_alive_timeout;
-  const MonotonicTime deadline = idle_since_ + timeout;
+  MonotonicTime deadline = idle_since_ + timeout;
+  if (drain_idle_deadline_ != MonotonicTime{}) {
+    deadline = std::min(deadline, drain_idle_deadline_);
+  }
   if (now >= deadline) {
     POUNCE_LOG(Conn, Debug, "[C%d] idle timeout", connection_.id());
     if (codec_ != nullptr) {

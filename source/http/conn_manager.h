@@ -131,6 +131,9 @@ private:
   uint64_t close_bytes_sent_{0};
   MonotonicTime close_checked_at_{};
   bool close_requested_{false};
+  // Set when a drain found this HTTP/1.1 connection idle: it closes then, unless a request
+  // came meanwhile (answered with Connection: close).
+  MonotonicTime drain_idle_deadline_{};
   bool draining_{false};
   bool closed_{false};
   bool closed_for_drain_{false}; // this side closed it while the server drained

@@ -501,6 +501,60 @@ def test_reload_replaces_a_listener_whose_settings_changed_on_the_same_socket(po
     assert conn.getresponse().getheader("server") == "second"
 
 
+def test_reloads_fail_no_request_of_busy_keep_alive_clients(pounce):
+    # Clients that send their next request as soon as they read a response (any keep-alive
+    # client under load). A drained HTTP/1.1 connection is not closed under them while idle:
+    # the request they just sent is answered, with Connection: close. A request left
+    # unanswered on a closed keep-alive connection counts as failed here (most clients do
+    # not send it again).
+    s, admin = start(pounce, http="{server_header: s0}")
+    stop = threading.Event()
+    failures, served = [], [0]
+    lock = threading.Lock()
+
+    def client():
+        conn = None
+        deadline = time.monotonic() + 30
+        while not stop.is_set() and time.monotonic() < deadline:
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+                conn.request("GET", "/")
+                r = conn.getresponse()
+                body = r.read()
+                with lock:
+                    served[0] += 1
+                    if (r.status, body) != (200, b"one"):
+                        failures.append((r.status, body))
+                if r.getheader("connection", "").lower() == "close":
+                    conn.close()
+                    conn = None
+            except (OSError, http.client.HTTPException) as e:
+                with lock:
+                    failures.append(repr(e))
+                if conn is not None:
+                    conn.close()
+                conn = None
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(6)]
+    for t in threads:
+        t.start()
+    try:
+        for n in range(1, 4):
+            before = served[0]
+            wait_for(lambda: served[0] >= before + 200, what="requests between reloads")
+            text = s.config_path.read_text()
+            s.config_path.write_text(text.replace(f"server_header: s{n - 1}", f"server_header: s{n}"))
+            assert admin.json("POST", "/reload")["status"] == "applied"
+        before = served[0]
+        wait_for(lambda: served[0] >= before + 200, what="requests after the reloads")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=15)
+    assert failures == [], failures[:5]
+
+
 def test_watch_config_follows_a_configmap_style_symlink_swap(pounce, tmp_path):
     # A ConfigMap volume: config.yaml -> ..data/config.yaml, ..data -> ..<timestamp>/; an
     # update writes a new directory and renames a new ..data symlink over the old one.
