@@ -155,6 +155,27 @@ std::string pythonBuildInfo() {
 
 bool pythonFreeThreaded() { return Interpreter::freeThreaded(); }
 
+void runPythonExitHandlers() {
+  if (!Interpreter::started()) {
+    return;
+  }
+  GilGuard gil;
+  PyRef atexit = PyRef::steal(PyImport_ImportModule("atexit"));
+  // (_run_exitfuncs prints a failing function's traceback itself and goes on to the next.)
+  PyRef ran =
+      atexit ? PyRef::steal(PyObject_CallMethod(atexit.get(), "_run_exitfuncs", nullptr)) : PyRef();
+  if (!ran) {
+    POUNCE_LOG(Asgi, Error, "cannot run the atexit functions: %s", fetchErrorText());
+  }
+  for (const char* name : {"stdout", "stderr"}) {
+    PyObject* stream = PySys_GetObject(name); // borrowed
+    if (stream != nullptr && stream != Py_None) {
+      PyRef flushed = PyRef::steal(PyObject_CallMethod(stream, "flush", nullptr));
+      PyErr_Clear();
+    }
+  }
+}
+
 } // namespace pounce::asgi
 
 // Under LeakSanitizer: CPython keeps allocations alive until the process exits (interned

@@ -253,6 +253,7 @@ int main(int argc, char** argv) {
     pounce::server::Supervisor supervisor(
         std::move(so), *bootstrap, marks,
         [&](pounce::server::Supervisor::WorkerStart start) -> int {
+          pounce::asgi::PythonExitHandlers exit_handlers; // after the instance is gone
           auto instance =
               serveOne(*start.bootstrap, start.marks, start.id, std::move(start.sockets),
                        start.ready_fd, per_worker_concurrency ? 1 : 0, start.config_version,
@@ -283,6 +284,7 @@ int main(int argc, char** argv) {
              mode == v1::Workers::THREAD
                  ? pounce::cat(count, " Python thread", count == 1 ? "" : "s")
                  : std::string("1 worker"));
+  pounce::asgi::PythonExitHandlers exit_handlers; // runs after everything below is gone
   auto instance = serveOne(*bootstrap, marks, 0, {}, -1, 0);
   if (instance == nullptr) {
     return 1;

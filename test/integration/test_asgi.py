@@ -446,6 +446,23 @@ def test_worker_shutdown_scope_runs_on_sigterm(pounce, tmp_path):
     assert marker.read_text() == "pounce.worker.startup:0:0\npounce.worker.shutdown:0:0\n"
 
 
+@pytest.mark.parametrize("workers", ["", "workers: {mode: process, count: 2}"])
+def test_atexit_functions_run_after_lifespan_shutdown_on_sigterm(pounce, tmp_path, workers):
+    # As when a Python process exits (uvicorn's does): logging's flush, tracing exporters.
+    record = tmp_path / "atexit.txt"
+    s = pounce(workers + asgi_config(app="atexit_app:app"), env={"ATEXIT_FILE": str(record)})
+    assert get(s, "/").status_code == 200
+    s.signal(signal.SIGTERM)
+    assert s.wait_exit() == 0
+    by_pid = {}
+    for line in record.read_text().splitlines():
+        pid, event = line.split()
+        by_pid.setdefault(pid, []).append(event)
+    assert len(by_pid) == (2 if workers else 1), by_pid
+    assert all(events == ["lifespan.shutdown", "atexit"] for events in by_pid.values()), by_pid
+    assert "an atexit function that fails" in s.log()
+
+
 def test_timeout_graceful_shutdown_bounds_a_hanging_lifespan_shutdown(pounce):
     s = pounce(asgi_config(extra="      timeout_graceful_shutdown: 1s"),
                env={"PROBE_SHUTDOWN_HANG": "1"})
