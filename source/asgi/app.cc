@@ -1,5 +1,8 @@
 #include "source/asgi/app.h"
 
+#include <signal.h>
+
+#include <cstring>
 #include <thread>
 
 #include "source/common/logger.h"
@@ -36,6 +39,46 @@ PyObject* supportModule() {
   return module;
 }
 
+namespace {
+
+// The process's signals are pounce's (SIGTERM drains, SIGHUP reloads...). An app imported
+// on the main thread may install handlers of its own with signal.signal(); Python's
+// handler only sets a flag for a main thread that never runs Python here, so such an
+// import (a chain swap, a reload) would leave pounce deaf to SIGTERM. Every disposition
+// the import changed is put back, with a warning.
+class KeepSignalDispositions {
+public:
+  explicit KeepSignalDispositions(std::string app) : app_(std::move(app)) {
+    for (int sig = 1; sig < kSignals; ++sig) {
+      saved_ok_[sig] = ::sigaction(sig, nullptr, &saved_[sig]) == 0;
+    }
+  }
+  ~KeepSignalDispositions() {
+    for (int sig = 1; sig < kSignals; ++sig) {
+      struct sigaction now {};
+      if (!saved_ok_[sig] || ::sigaction(sig, nullptr, &now) != 0 ||
+          (now.sa_handler == saved_[sig].sa_handler && now.sa_flags == saved_[sig].sa_flags)) {
+        continue;
+      }
+      ::sigaction(sig, &saved_[sig], nullptr);
+      POUNCE_LOG(Asgi, Warning,
+                 "app %s set a handler for signal %d (%s) when imported; pounce handles the "
+                 "process's signals, so it is not used",
+                 app_, sig, strsignal(sig));
+    }
+  }
+  KeepSignalDispositions(const KeepSignalDispositions&) = delete;
+  KeepSignalDispositions& operator=(const KeepSignalDispositions&) = delete;
+
+private:
+  static constexpr int kSignals = 32; // the standard signals; real-time ones are not used
+  std::string app_;
+  struct sigaction saved_[kSignals] {};
+  bool saved_ok_[kSignals] = {};
+};
+
+} // namespace
+
 absl::StatusOr<std::shared_ptr<AsgiApp>> AsgiApp::create(Options options) {
   auto status = Interpreter::start(options.paths);
   if (!status.ok()) {
@@ -54,8 +97,12 @@ absl::StatusOr<std::shared_ptr<AsgiApp>> AsgiApp::create(Options options) {
       PyRef s = PyRef::steal(PyUnicode_FromString(m.c_str()));
       PyList_Append(middleware.get(), s.get());
     }
-    PyObject* loaded = PyObject_CallMethod(
-        support, "load_app", "sO", app->options_.settings.app_spec.c_str(), middleware.get());
+    PyObject* loaded = nullptr;
+    {
+      KeepSignalDispositions keep(app->options_.settings.app_spec);
+      loaded = PyObject_CallMethod(support, "load_app", "sO",
+                                   app->options_.settings.app_spec.c_str(), middleware.get());
+    }
     if (loaded == nullptr) {
       PyObject *t, *v, *tb;
       PyErr_Fetch(&t, &v, &tb);

@@ -378,6 +378,23 @@ def _versions_chain(app):
             f'    app_dir: [{APPS}]\n')
 
 
+def test_an_app_that_sets_signal_handlers_on_import_leaves_the_signals_to_pounce(pounce):
+    # Imported by a live swap (on the main thread, where signal.signal() works), its SIGTERM
+    # handler would only set a flag for Python code that never runs there: the server would
+    # ignore SIGTERM. Its handlers are undone, with a warning.
+    s, admin = start(pounce)
+    swap = _versions_chain("one").replace("versions:one", "signal_app:app")
+    assert admin.put_chain(swap)["status"] == "applied"
+    assert get_body(s.port) == (200, b"signal app")
+    assert "app signal_app:app set a handler for signal 15" in s.log()
+    assert "for signal 1 (Hangup)" in s.log()
+    s.signal(signal.SIGHUP)  # still a reload (no config change: nothing to apply)
+    wait_for(lambda: "SIGHUP" in s.log().split("set a handler for signal 1")[-1], what="the reload")
+    s.signal(signal.SIGTERM)
+    assert s.wait_exit(timeout=10) == 0
+    assert "SIGTERM: draining" in s.log()
+
+
 def test_app_swap_starts_the_new_lifespan_first_and_stops_the_old_after_its_requests(pounce, tmp_path):
     log = tmp_path / "versions.log"
     chain = "".join("  " + line + "\n" for line in _versions_chain("one").splitlines())
