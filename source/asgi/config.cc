@@ -141,6 +141,7 @@ public:
     s.app_spec = proto.app();
     s.middleware.assign(proto.middleware().begin(), proto.middleware().end());
     s.root_path = proto.root_path();
+    s.root_path_in_path = !proto.has_root_path_in_path() || proto.root_path_in_path();
     s.debug = proto.debug();
     s.lifespan = proto.lifespan() == ProtoConfig::ON    ? AppSettings::Lifespan::On
                  : proto.lifespan() == ProtoConfig::OFF ? AppSettings::Lifespan::Off

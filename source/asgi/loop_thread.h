@@ -21,6 +21,7 @@ struct AppSettings {
   std::string app_spec;
   std::vector<std::string> middleware;
   std::string root_path;
+  bool root_path_in_path{true}; // scope path and raw_path begin with root_path
   bool debug{false};
   enum class Lifespan { Auto, On, Off } lifespan{Lifespan::Auto};
   enum class Loop { Auto, Asyncio, Uvloop } loop{Loop::Auto};

@@ -1231,7 +1231,8 @@ PyObject* buildScope(LoopThread& loop, const AsgiStream& s, PyObject* state) {
   const std::string& root = loop.settings().root_path;
   const std::string_view raw_path = h.pathOnly();
   PyObject* path;
-  if (root.empty()) {
+  PyObject* raw_path_bytes = nullptr; // when it differs from the request's
+  if (root.empty() || !loop.settings().root_path_in_path) {
     path = decodePath(raw_path);
   } else {
     PyRef decoded = PyRef::steal(decodePath(raw_path));
@@ -1247,7 +1248,20 @@ PyObject* buildScope(LoopThread& loop, const AsgiStream& s, PyObject* state) {
     const bool whole =
         starts == 1 && (PyUnicode_GET_LENGTH(decoded.get()) == root_len ||
                         PyUnicode_READ_CHAR(decoded.get(), root_len) == '/' || root.back() == '/');
-    path = whole ? decoded.release() : PyUnicode_Concat(prefix.get(), decoded.get());
+    if (whole) {
+      path = decoded.release();
+    } else {
+      path = PyUnicode_Concat(prefix.get(), decoded.get());
+      // raw_path too, as uvicorn does: both name the same target.
+      std::string prefixed;
+      prefixed.reserve(root.size() + raw_path.size());
+      prefixed.append(root).append(raw_path);
+      raw_path_bytes = bytesOf(prefixed);
+      if (raw_path_bytes == nullptr) {
+        Py_XDECREF(path);
+        return nullptr;
+      }
+    }
   }
   const std::string_view authority = h.authority();
   const bool synth_host = !h.has("host") && !authority.empty();
@@ -1255,6 +1269,7 @@ PyObject* buildScope(LoopThread& loop, const AsgiStream& s, PyObject* state) {
   PyObject* headers = PyList_New(count);
   if (headers == nullptr) {
     Py_XDECREF(path);
+    Py_XDECREF(raw_path_bytes);
     return nullptr;
   }
   Py_ssize_t at = 0;
@@ -1266,6 +1281,7 @@ PyObject* buildScope(LoopThread& loop, const AsgiStream& s, PyObject* state) {
     if (item == nullptr) {
       Py_DECREF(headers);
       Py_XDECREF(path);
+      Py_XDECREF(raw_path_bytes);
       return nullptr;
     }
     PyList_SET_ITEM(headers, at++, item);
@@ -1321,7 +1337,7 @@ PyObject* buildScope(LoopThread& loop, const AsgiStream& s, PyObject* state) {
   }
   put(N.method, methodObject(h.method()));
   put(N.path, path);
-  put(N.raw_path, bytesOf(raw_path));
+  put(N.raw_path, raw_path_bytes != nullptr ? raw_path_bytes : bytesOf(raw_path));
   const std::string_view query = h.query();
   if (!query.empty()) {
     put(N.query_string, bytesOf(query));

@@ -73,7 +73,8 @@ async def app(scope, receive, send):
     query = urllib.parse.parse_qs(scope["query_string"].decode())
 
     if path.endswith("/where"):
-        await _respond(send, 200, json.dumps({"path": path, "root_path": scope["root_path"]}).encode(),
+        await _respond(send, 200, json.dumps({"path": path, "root_path": scope["root_path"],
+                                             "raw_path": scope["raw_path"].decode()}).encode(),
                        b"application/json")
     elif path == "/receive-after-timeout":
         # A receive() cancelled by a timeout before the body came: the next calls still get
