@@ -57,9 +57,14 @@ def test_forwarded_header_when_enabled(pounce, tmp_path):
     request(s, "/f", headers=[("Forwarded", 'for="[2001:db8:cafe::17]:4711";proto=https'),
                               ("X-Forwarded-For", "198.51.100.7")])
     request(s, "/x", headers=[("X-Forwarded-For", "198.51.100.7")])
-    first, second = access_log_lines(tmp_path / "access.log", 2)
+    # A client's garbage on the left (its own field line, which the proxy kept, then the
+    # proxy's): the proxy's element still names the client.
+    request(s, "/g", headers=[("Forwarded", 'for="'), ("Forwarded", "for=203.0.113.7"),
+                              ("X-Forwarded-For", "203.0.113.7")])
+    first, second, third = access_log_lines(tmp_path / "access.log", 3)
     assert first["client"] == "2001:db8:cafe::17"
     assert second["client"] == "198.51.100.7"
+    assert third["client"] == "203.0.113.7"
 
 
 def test_wildcard_is_warned_about_at_startup(pounce, tmp_path):

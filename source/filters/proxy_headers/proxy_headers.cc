@@ -245,7 +245,7 @@ bool isValidForwardedHost(std::string_view host) {
 }
 
 bool parseForwarded(std::string_view value, std::vector<ForwardedElement>& out) {
-  out.clear();
+  bool all_valid = true;
   ForwardedElement element;
   bool has_pair = false; // (RFC 9110 §5.6.1: empty list members are ignored)
   uint8_t seen = 0;      // the parameters of this element so far
@@ -256,52 +256,66 @@ bool parseForwarded(std::string_view value, std::vector<ForwardedElement>& out) 
       ++i;
     }
   };
+  auto endElement = [&] {
+    if (has_pair) {
+      out.push_back(element);
+    }
+    element = ForwardedElement{};
+    has_pair = false;
+    seen = 0;
+  };
+  // A malformed element keeps its place (empty, not valid); parsing resumes at the next
+  // comma after `from`.
+  auto malformed = [&](size_t from) {
+    all_valid = false;
+    element = ForwardedElement{};
+    element.valid = false;
+    has_pair = true;
+    const size_t comma = value.find(',', std::min(from, n));
+    i = comma == std::string_view::npos ? n : comma;
+  };
   skipOws();
   if (i == n) {
-    return false;
+    return false; // an empty field line: no element at all
   }
   while (true) {
     skipOws();
-    if (i < n && value[i] != ';' && value[i] != ',') {
+    if (i < n && value[i] != ';' && value[i] != ',' && element.valid) {
       // forwarded-pair = token "=" value
       const size_t name_start = i;
       while (i < n && http::isTokenChar(static_cast<unsigned char>(value[i]))) {
         ++i;
       }
       const std::string_view name = value.substr(name_start, i - name_start);
-      if (name.empty() || i == n || value[i] != '=') {
-        return false;
-      }
-      ++i;
       std::string_view pair_value;
       bool escaped = false;
-      if (i < n && value[i] == '"') {
+      bool ok = !name.empty() && i < n && value[i] == '=';
+      if (ok) {
         ++i;
-        const size_t start = i;
-        while (i < n && value[i] != '"') {
-          if (value[i] == '\\') {
-            escaped = true;
+        if (i < n && value[i] == '"') {
+          const size_t quote = i++;
+          const size_t start = i;
+          while (i < n && value[i] != '"') {
+            if (value[i] == '\\') {
+              escaped = true;
+              ++i;
+            }
             ++i;
           }
+          if (i >= n) {
+            malformed(quote + 1); // unclosed: resume after the quote
+            continue;
+          }
+          pair_value = value.substr(start, i - start);
           ++i;
+        } else {
+          const size_t start = i;
+          while (i < n && http::isTokenChar(static_cast<unsigned char>(value[i]))) {
+            ++i;
+          }
+          pair_value = value.substr(start, i - start);
+          ok = !pair_value.empty();
         }
-        if (i >= n) {
-          return false;
-        }
-        pair_value = value.substr(start, i - start);
-        ++i;
-      } else {
-        const size_t start = i;
-        while (i < n && http::isTokenChar(static_cast<unsigned char>(value[i]))) {
-          ++i;
-        }
-        pair_value = value.substr(start, i - start);
-        if (pair_value.empty()) {
-          return false;
-        }
-      }
-      if (escaped) {
-        pair_value = {};
       }
       // Each parameter at most once per element (RFC 7239 §4): a second one is malformed,
       // not a choice between the two.
@@ -310,8 +324,12 @@ bool parseForwarded(std::string_view value, std::vector<ForwardedElement>& out) 
                           : http::equalsIgnoreCase(name, "host")  ? 4
                           : http::equalsIgnoreCase(name, "by")    ? 8
                                                                   : 0;
-      if ((seen & bit) != 0) {
-        return false;
+      if (!ok || (seen & bit) != 0) {
+        malformed(i);
+        continue;
+      }
+      if (escaped) {
+        pair_value = {};
       }
       seen |= bit;
       if (bit == 1) {
@@ -324,27 +342,20 @@ bool parseForwarded(std::string_view value, std::vector<ForwardedElement>& out) 
       has_pair = true;
       skipOws();
     }
-    if (i == n) {
-      if (has_pair) {
-        out.push_back(element);
-      }
-      return true;
+    if (i >= n) {
+      endElement();
+      return all_valid;
     }
-    if (value[i] == ';') {
+    if (value[i] == ';' && element.valid) {
       ++i;
       continue;
     }
     if (value[i] == ',') {
       ++i;
-      if (has_pair) {
-        out.push_back(element);
-      }
-      element = ForwardedElement{};
-      has_pair = false;
-      seen = 0;
+      endElement();
       continue;
     }
-    return false;
+    malformed(i);
   }
 }
 
@@ -383,22 +394,31 @@ void ProxyHeadersFilter::strip(http::RequestHeaders& headers, bool underscored_o
 
 bool ProxyHeadersFilter::applyForwarded(http::RequestHeaders& headers,
                                         http::StreamInfo& info) const {
-  std::string storage;
-  const std::string_view value = combinedValue(headers, kForwarded, storage);
-  if (value.empty()) {
+  // Field lines are parsed one by one (a quote cannot run from one into the next), their
+  // elements in order, as if joined.
+  std::vector<ForwardedElement> elements;
+  bool present = false;
+  for (size_t i = 0; i < headers.size(); ++i) {
+    if (headers.nameAt(i) == kForwarded) {
+      present = true;
+      parseForwarded(headers.valueAt(i), elements);
+    }
+  }
+  if (!present) {
     return false;
   }
-  std::vector<ForwardedElement> elements;
-  if (!parseForwarded(value, elements) || elements.empty()) {
-    // A malformed header from a trusted proxy: believe none of it.
-    return true;
+  if (elements.empty()) {
+    return true; // only empty members: nothing to believe, and X-Forwarded-* are not used
   }
   HopList hops;
   for (const auto& e : elements) {
-    hops.push_back(e.for_node);
+    hops.push_back(e.for_node); // (a malformed element's is empty: never a trusted hop)
   }
   const size_t index = selectClientHop(hops, *config_);
   const ForwardedElement& client = elements[index];
+  if (!client.valid) {
+    return true; // the client's place holds garbage: believe none of it
+  }
   if (auto address = parseNode(client.for_node)) {
     info.client_address = std::move(*address);
   }

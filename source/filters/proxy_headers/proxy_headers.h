@@ -52,15 +52,20 @@ std::string_view schemeFromProto(std::string_view proto);
 bool isValidForwardedHost(std::string_view host);
 
 // One element of an RFC 7239 Forwarded header (views into the header value; quoted values
-// are unquoted; a value that needs backslash escapes is treated as absent).
+// are unquoted; a value that needs backslash escapes is treated as absent). A malformed
+// element (bad syntax, a parameter given twice: RFC 7239 §4) is kept as a place in the
+// list with `valid` false and nothing in it.
 struct ForwardedElement {
   std::string_view for_node;
   std::string_view proto;
   std::string_view host;
+  bool valid{true};
 };
-// Parses a Forwarded header value; returns false if it is malformed (then nothing in it is
-// used), including a parameter given twice in one element (RFC 7239 §4). Empty list members
-// are skipped.
+// Parses one Forwarded field line into `out` (appending); returns false if any element is
+// malformed. Parsing goes on after a malformed element, at the next comma (after an
+// unclosed quote: the next comma after the quote), so garbage a client put on the left
+// cannot void the elements its proxies appended on the right. Empty list members are
+// skipped.
 bool parseForwarded(std::string_view value, std::vector<ForwardedElement>& out);
 
 // Applies the proxy-header policy to one request (see the proto for the behaviour).

@@ -397,6 +397,29 @@ TEST_F(ProxyHeadersTest, MalformedOrHiddenForwardedKeepsThePeer) {
   EXPECT_EQ(h->info().request_headers->authority(), "example.com");
 }
 
+TEST_F(ProxyHeadersTest, GarbageOnTheLeftDoesNotVoidWhatTheProxyAppended) {
+  // The client controls the left of the list; its proxy's element on the right is what
+  // the walk reads. Before, the client's garbage voided the whole header, and the client
+  // took the proxy's own address.
+  configure("trusted_hosts: ['10.0.0.1']\nuse_forwarded: true");
+  for (const char* garbage : {"for=\"", "by=x;by=y", "for=1.2.3.4;for=5.6.7.8", "=="}) {
+    auto h = run("10.0.0.1", {{"forwarded", garbage},
+                              {"forwarded", "for=203.0.113.7;proto=https;host=real.example"}});
+    EXPECT_EQ(h->info().client_address.ip(), "203.0.113.7") << garbage;
+    EXPECT_EQ(h->info().request_headers->scheme(), "https") << garbage;
+    EXPECT_EQ(h->info().request_headers->authority(), "real.example") << garbage;
+    // The same on one line, as a proxy that appends with ", " writes it.
+    h = run("10.0.0.1", {{"forwarded", std::string(garbage) +
+                                           ", for=203.0.113.7;proto=https;host=real.example"}});
+    EXPECT_EQ(h->info().client_address.ip(), "203.0.113.7") << garbage;
+  }
+  // Garbage where the client's element should be: nothing in it is believed.
+  auto h = run("10.0.0.1", {{"forwarded", "for=203.0.113.7, for=1.2.3.4;proto=https;proto=http"},
+                            {"x-forwarded-for", "198.51.100.7"}});
+  EXPECT_EQ(h->info().client_address.ip(), "10.0.0.1");
+  EXPECT_EQ(h->info().request_headers->scheme(), "http");
+}
+
 TEST_F(ProxyHeadersTest, ForwardedSkipsEmptyMembersAndTakesObfuscatedPorts) {
   configure("trusted_hosts: ['10.0.0.0/8']\nuse_forwarded: true");
   // RFC 9110 §5.6.1: empty list members are not hops.
@@ -435,10 +458,12 @@ TEST(ForwardedParser, ParsesElementsPairsAndQuotedValues) {
   EXPECT_EQ(e[0].proto, "http");
   EXPECT_EQ(e[1].for_node, "[2001:db8::1]");
   EXPECT_EQ(e[1].host, "a.example");
+  e.clear();
   ASSERT_TRUE(parseForwarded("for=1.2.3.4 ; proto=https ,for=5.6.7.8", e));
   ASSERT_EQ(e.size(), 2u);
   EXPECT_EQ(e[0].proto, "https");
   // A value needing escapes is not used, but the header is well-formed.
+  e.clear();
   ASSERT_TRUE(parseForwarded("for=\"a\\\"b\";proto=https", e));
   EXPECT_TRUE(e[0].for_node.empty());
   EXPECT_EQ(e[0].proto, "https");
@@ -448,13 +473,35 @@ TEST(ForwardedParser, RejectsMalformedHeaders) {
   std::vector<ForwardedElement> e;
   for (const char* bad : {"", "for", "for=", "for=\"1.2.3.4", "=1.2.3.4", "for=1.2.3.4 x",
                           "for=[::1]", "for=1.2.3.4;FOR=5.6.7.8", "by=a;proto=http;by=b"}) {
+    e.clear();
     EXPECT_FALSE(parseForwarded(bad, e)) << bad;
+    for (const auto& element : e) {
+      EXPECT_FALSE(element.valid) << bad;
+    }
   }
   // Empty members are skipped; only commas is well-formed and has no element.
+  e.clear();
   ASSERT_TRUE(parseForwarded(" , ,", e));
   EXPECT_TRUE(e.empty());
   ASSERT_TRUE(parseForwarded("for=a, ,for=b", e));
   EXPECT_EQ(e.size(), 2u);
+}
+
+TEST(ForwardedParser, AMalformedElementKeepsItsPlaceAndParsingGoesOn) {
+  for (const char* value :
+       {"for=\", for=203.0.113.7;proto=https", "by=x;by=y, for=203.0.113.7;proto=https",
+        "for=1.2.3.4 x, for=203.0.113.7;proto=https",
+        "for=[::1];proto=http, for=203.0.113.7;proto=https",
+        "=; for=9.9.9.9 ,for=203.0.113.7;proto=https"}) {
+    std::vector<ForwardedElement> e;
+    EXPECT_FALSE(parseForwarded(value, e)) << value;
+    ASSERT_EQ(e.size(), 2u) << value;
+    EXPECT_FALSE(e[0].valid) << value;
+    EXPECT_TRUE(e[0].for_node.empty() && e[0].proto.empty()) << value;
+    EXPECT_TRUE(e[1].valid) << value;
+    EXPECT_EQ(e[1].for_node, "203.0.113.7") << value;
+    EXPECT_EQ(e[1].proto, "https") << value;
+  }
 }
 
 TEST(ProxyHeadersConfig, RejectsBadEntries) {
