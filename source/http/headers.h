@@ -257,6 +257,22 @@ size_t countControlBytes(std::string_view bytes);
 // ASCII case-insensitive equality.
 bool equalsIgnoreCase(std::string_view a, std::string_view b);
 
+// Whether lowercase `name`, with every '_' read as '-', is `field` (or, with `prefix`, starts
+// with it). Django's META, WSGI and CGI turn both spellings into one key (X_Request_Id and
+// X-Request-Id are both HTTP_X_REQUEST_ID), so a filter that polices a field must police
+// its underscore spelling too.
+inline bool readsAsField(std::string_view name, std::string_view field, bool prefix = false) {
+  if (name.size() < field.size() || (!prefix && name.size() != field.size())) {
+    return false;
+  }
+  for (size_t i = 0; i < field.size(); ++i) {
+    if ((name[i] == '_' ? '-' : name[i]) != field[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
 // A connection-specific field (RFC 9110 §7.6.1; RFC 9113 §8.2.2): it describes one hop, so
 // a codec writes it (or drops it) and no filter or app may set it. `name` is lowercase.
 inline bool isConnectionSpecificField(std::string_view name) {

@@ -17,27 +17,10 @@ constexpr std::string_view kRequestId = "x-request-id";
 
 bool isOws(char c) { return c == ' ' || c == '\t'; }
 
-// Whether lowercase `name`, with every '_' read as '-', starts with `prefix` (or equals it).
-// Frameworks read the two spellings as one field (Django's META, WSGI and CGI environs turn
-// both into HTTP_X_FORWARDED_FOR), so a client's `X_Forwarded_For` must be policed like
-// `X-Forwarded-For`.
-bool readsAs(std::string_view name, std::string_view prefix, bool whole) {
-  if (name.size() < prefix.size() || (whole && name.size() != prefix.size())) {
-    return false;
-  }
-  for (size_t i = 0; i < prefix.size(); ++i) {
-    const char c = name[i] == '_' ? '-' : name[i];
-    if (c != prefix[i]) {
-      return false;
-    }
-  }
-  return true;
-}
-
 // A request field that carries forwarding information (in either spelling).
 bool isForwardingName(std::string_view name, bool use_forwarded) {
-  return readsAs(name, kXForwardedPrefix, false) || readsAs(name, kRequestId, true) ||
-         (use_forwarded && name == kForwarded);
+  return http::readsAsField(name, kXForwardedPrefix, /*prefix=*/true) ||
+         http::readsAsField(name, kRequestId) || (use_forwarded && name == kForwarded);
 }
 
 // A port RFC 7239 hides: "_" then letters, digits, '.', '_' or '-'.

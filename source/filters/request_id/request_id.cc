@@ -14,6 +14,24 @@ bool isSaneRequestId(std::string_view id) {
   return true;
 }
 
+void RequestIdFilter::removeUnderscoreSpellings(http::RequestHeaders& headers) const {
+  // One pass finds none, almost always; each spelling found goes whole (all its fields).
+  while (true) {
+    std::string found;
+    for (size_t i = 0; i < headers.size() && found.empty(); ++i) {
+      const std::string_view name = headers.nameAt(i);
+      if (name.find('_') != std::string_view::npos && name != config_->header_name &&
+          http::readsAsField(name, config_->header_name)) {
+        found.assign(name); // (a copy: removing invalidates views into the map)
+      }
+    }
+    if (found.empty()) {
+      return;
+    }
+    headers.remove(found);
+  }
+}
+
 http::FilterStatus RequestIdFilter::decodeHeaders(http::RequestHeaders& headers, bool) {
   http::StreamInfo& info = decoder_callbacks_->streamInfo();
   bool trusted = false;
@@ -27,6 +45,9 @@ http::FilterStatus RequestIdFilter::decodeHeaders(http::RequestHeaders& headers,
   case TrustIncoming::Never:
     break;
   }
+  // A client's `X_Request_Id` reads as the same field to Django, WSGI and CGI: whatever id
+  // is kept or made below, that spelling must not reach the app beside it.
+  removeUnderscoreSpellings(headers);
   const auto incoming = headers.get(config_->header_name);
   if (trusted && incoming.has_value() && isSaneRequestId(*incoming) &&
       headers.count(config_->header_name) == 1) {

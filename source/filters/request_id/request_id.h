@@ -37,6 +37,9 @@ public:
   http::FilterStatus encodeHeaders(http::ResponseHeaders& headers, bool end_stream) override;
 
 private:
+  // Removes fields that read as header_name with '_' for '-' (`X_Request_Id`).
+  void removeUnderscoreSpellings(http::RequestHeaders& headers) const;
+
   const Config* config_;
 };
 

@@ -211,6 +211,27 @@ TEST_F(RequestIdTest, OnlySaneIncomingIdsAreKept) {
   EXPECT_EQ(h->info().request_headers->count("x-request-id"), 1u);
 }
 
+TEST_F(RequestIdTest, UnderscoreSpellingsOfTheHeaderNeverReachTheApp) {
+  // Django, WSGI and CGI read X_Request_Id as X-Request-Id (HTTP_X_REQUEST_ID): left in,
+  // a client's value would sit beside the id in use.
+  configure("");
+  auto h = run({{"x-request-id", "evil1"}, {"x_request_id", "evil2"}, {"x_request-id", "evil3"}});
+  EXPECT_TRUE(looksLikeUuid4Hex(h->info().request_id));
+  const auto& headers = *h->info().request_headers;
+  EXPECT_FALSE(headers.has("x_request_id"));
+  EXPECT_FALSE(headers.has("x_request-id"));
+  EXPECT_EQ(headers.count("x-request-id"), 1u);
+  // From a trusted peer too: its id is kept, a client's underscore spelling is not.
+  h = run({{"x-request-id", "edge-1"}, {"x_request_id", "evil"}}, /*peer_trusted=*/true);
+  EXPECT_EQ(h->info().request_id, "edge-1");
+  EXPECT_FALSE(h->info().request_headers->has("x_request_id"));
+  // The configured name's spellings, not only the default's; other names are left alone.
+  configure("header_name: X-Correlation-Id");
+  h = run({{"x_correlation_id", "evil"}, {"x_other", "kept"}});
+  EXPECT_FALSE(h->info().request_headers->has("x_correlation_id"));
+  EXPECT_EQ(h->info().request_headers->getOr("x_other"), "kept");
+}
+
 TEST(SaneRequestId, Boundaries) {
   EXPECT_TRUE(isSaneRequestId("!"));
   EXPECT_TRUE(isSaneRequestId("~"));
