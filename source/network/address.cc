@@ -211,8 +211,19 @@ absl::StatusOr<CidrRange> CidrRange::parse(std::string_view text) {
     return absl::InvalidArgumentError(cat("'", text, "': prefix length exceeds ", max));
   }
   range.prefix_len_ = prefix < 0 ? max : prefix;
+  static const unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (range.family_ == AF_INET6 && range.prefix_len_ >= 96 &&
+      std::memcmp(range.bytes_, kMapped, sizeof(kMapped)) == 0) {
+    // ::ffff:a.b.c.d/n is the IPv4 range a.b.c.d/(n-96): an IPv4 peer is in it, as a
+    // mapped peer is in an IPv4 range.
+    std::memmove(range.bytes_, range.bytes_ + 12, 4);
+    std::memset(range.bytes_ + 4, 0, sizeof(range.bytes_) - 4);
+    range.family_ = AF_INET;
+    range.prefix_len_ -= 96;
+  }
+  const int bits = range.family_ == AF_INET ? 32 : 128;
   // Zero the host bits so asString() is canonical.
-  for (int bit = range.prefix_len_; bit < max; ++bit) {
+  for (int bit = range.prefix_len_; bit < bits; ++bit) {
     range.bytes_[bit / 8] &= static_cast<unsigned char>(~(0x80 >> (bit % 8)));
   }
   return range;

@@ -94,5 +94,19 @@ TEST(CidrRange, MatchesV4AndV6) {
   EXPECT_FALSE(CidrRange::parse("nope/8").ok());
 }
 
+TEST(CidrRange, AnIpv4MappedRangeIsItsIpv4Range) {
+  // Written either way, a range holds the same peers: IPv4 ones and their mapped forms.
+  for (const char* text : {"::ffff:127.0.0.1", "::ffff:127.0.0.0/104", "::ffff:7f00:1"}) {
+    auto r = CidrRange::parse(text);
+    ASSERT_TRUE(r.ok()) << text;
+    EXPECT_TRUE(r->contains(*Address::fromIp("127.0.0.1", 0))) << text;
+    EXPECT_TRUE(r->contains(*Address::fromIp("::ffff:127.0.0.1", 0))) << text;
+    EXPECT_FALSE(r->contains(*Address::fromIp("10.0.0.1", 0))) << text;
+  }
+  EXPECT_EQ(CidrRange::parse("::ffff:10.1.2.3/120")->asString(), "10.1.2.0/24");
+  // A range wider than the mapped block stays IPv6.
+  EXPECT_EQ(CidrRange::parse("::ffff:0:0/80")->asString(), "::/80");
+}
+
 } // namespace
 } // namespace pounce::network

@@ -32,6 +32,13 @@ public:
         config->trust_unix = true;
         continue;
       }
+      if (entry == "localhost") {
+        // Both loopback addresses: a proxy on this host may connect over either.
+        for (std::string_view loopback : {"127.0.0.1", "::1"}) {
+          config->trusted_ranges.push_back(*network::CidrRange::parse(loopback));
+        }
+        continue;
+      }
       auto range = network::CidrRange::parse(entry);
       if (!range.ok()) {
         return absl::InvalidArgumentError(

@@ -341,6 +341,13 @@ TEST_F(ProxyHeadersTest, UnixSocketPeersAreTrustedOnlyWhenListed) {
   EXPECT_EQ(h->info().client_address.ip(), "198.51.100.7");
 }
 
+TEST_F(ProxyHeadersTest, LocalhostTrustsBothLoopbackAddresses) {
+  configure("trusted_hosts: [localhost]");
+  EXPECT_EQ(clientFor("127.0.0.1", "198.51.100.7"), "198.51.100.7");
+  EXPECT_EQ(clientFor("::1", "198.51.100.7"), "198.51.100.7");
+  EXPECT_EQ(clientFor("127.0.0.2", "198.51.100.7"), "127.0.0.2");
+}
+
 TEST_F(ProxyHeadersTest, V4MappedPeerMatchesV4Range) {
   configure("trusted_hosts: ['10.0.0.0/8']");
   EXPECT_EQ(clientFor("::ffff:10.1.2.3", "198.51.100.7"), "198.51.100.7");
