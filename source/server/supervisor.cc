@@ -349,6 +349,7 @@ void Supervisor::started(Child& child, bool ok) {
   if (child.state == Child::State::Starting) {
     if (ok) {
       child.state = Child::State::Ready;
+      child.served = true;
       syncState(child);
     } else {
       // Its exit is expected now: whoever started it decides what a failed start means
@@ -486,11 +487,17 @@ void Supervisor::reap() {
     children_.erase(it);
     const Child::State state = child->state;
     if (child->on_started) {
-      POUNCE_LOG(Main, Error, "worker %d (pid %d) %s before it was ready", child->id, pid,
-                 describeExit(status));
+      if (stopping_) {
+        POUNCE_LOG(Main, Info, "worker %d (pid %d) %s before it was ready", child->id, pid,
+                   describeExit(status));
+      } else {
+        POUNCE_LOG(Main, Error, "worker %d (pid %d) %s before it was ready", child->id, pid,
+                   describeExit(status));
+      }
       started(*child, false);
     } else if (state == Child::State::Retiring || stopping_) {
-      if (stopping_ && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+      // (One stopped while it started is not a failed exit: its stop was asked for.)
+      if (stopping_ && child->served && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
         exit_code_ = 1;
       }
       POUNCE_LOG(Main, Debug, "worker %d (pid %d) %s", child->id, pid, describeExit(status));
@@ -589,6 +596,13 @@ void Supervisor::startWorker(uint32_t id, std::function<void()> done) {
     return;
   }
   spawn(id, [this, id, done](bool ok) {
+    if (!ok && stopping_) {
+      // SIGTERM (or SIGINT) during start-up: a stop that was asked for, not a failure.
+      POUNCE_LOG(Main, Info, "stopped during start-up");
+      maybeExit();
+      done();
+      return;
+    }
     if (!ok) {
       std::fprintf(stderr, "pounce: worker %u failed to start\n", id);
       failed_ = true;

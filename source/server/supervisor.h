@@ -103,6 +103,7 @@ private:
     uint32_t id{0};
     pid_t pid{-1};
     enum class State { Starting, Ready, Retiring } state{State::Starting};
+    bool served{false}; // became ready at some point
     int ready_fd{-1};
     event::FileEventPtr ready_event;
     event::TimerPtr startup_timer;

@@ -4,13 +4,14 @@ restart budget, signals, and --reload."""
 import http.client
 import os
 import signal
+import subprocess
 import threading
 import time
 
 import httpx
 import pytest
 
-from conftest import ROOT, run_pounce, wait_for
+from conftest import BINARY, ROOT, run_pounce, wait_for
 from test_asgi import APPS, asgi_config
 
 PROCESS = "workers: {mode: process, count: 2}\n"
@@ -114,6 +115,36 @@ def test_worker_startup_failure_stops_the_supervisor(tmp_path):
     r = run_pounce("-c", cfg, timeout=60)
     assert r.returncode == 1
     assert "database is unreachable" in r.stderr
+
+
+def test_sigterm_during_start_up_is_a_clean_stop(tmp_path):
+    # systemd's stop during a slow start: asked for, so exit 0, not "failed to start".
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(PROCESS + asgi_config(app="slow_import:app").replace("@PORT@", "0"))
+    proc = subprocess.Popen([str(BINARY), "-c", str(cfg)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "SLOW_IMPORT_SECONDS": "3"})
+    try:
+        time.sleep(1)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out
+    assert "failed to start" not in out and "[error]" not in out, out
+    assert "stopped during start-up" in out
+    leftover = [p for p in os.listdir("/proc") if p.isdigit() and _cmdline(p).endswith(str(cfg))]
+    assert leftover == [], "no worker outlives the supervisor"
+
+
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
 
 
 def test_thread_mode_runs_several_loops(pounce):
