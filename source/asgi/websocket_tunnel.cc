@@ -197,7 +197,8 @@ void WebSocketTunnel::accept(OutEvent& event) {
   if (finished_) {
     return;
   }
-  if (draining_ || (server_ != nullptr && server_->draining())) {
+  if (draining_ || callbacks().connectionDraining() ||
+      (server_ != nullptr && server_->draining())) {
     session_->close(ws::close_code::kGoingAway, kGoingAwayReason);
   }
   Buffer none;

@@ -47,6 +47,7 @@ public:
   event::Dispatcher& dispatcher() override { return stream_.dispatcher_; }
   void resetStream() override { stream_.reset(true); }
   const RequestHeaders& requestHeaders() const override { return *stream_.request_headers_; }
+  bool connectionDraining() const override { return stream_.parent_.streamDraining(); }
 
   // DecoderFilterCallbacks
   void continueDecoding() override { stream_.continueDecoding(index_); }

@@ -58,6 +58,10 @@ public:
   virtual void resetStream() = 0;
   // The request head (valid for the stream's life once decodeHeaders ran).
   virtual const RequestHeaders& requestHeaders() const = 0;
+  // The connection carrying the stream drains (the server drains, or its listener is being
+  // replaced): a long-lived stream that starts now should end soon (onDrainStarted() is
+  // called only for streams that exist when the drain begins).
+  virtual bool connectionDraining() const = 0;
 };
 
 // The decoder and encoder callbacks both extend StreamFilterCallbacks without virtual

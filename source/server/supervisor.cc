@@ -457,7 +457,8 @@ void Supervisor::onCrash(uint32_t id, const std::string& what) {
         return;
       }
       spawn(id, [this, id, done](bool ok) {
-        if (!ok && !stopping_) {
+        // (Refused because the listeners were drained meanwhile: not a crash.)
+        if (!ok && !stopping_ && drain_ != Drain::Stop) {
           onCrash(id, "did not start again");
         }
         done();

@@ -183,6 +183,25 @@ def test_sighup_rolling_reload_of_an_asgi_app_under_load(pounce):
     assert pids & served and new & served, "old and new workers both served during the reload"
 
 
+def test_a_restart_refused_by_a_drain_is_not_a_crash(pounce):
+    # A worker crashes; before its restart (100 ms later) the listeners are drained, so the
+    # restart is refused. That refusal is no second crash: with a budget of 1 it would stop
+    # the server, which a drain must not do.
+    s = pounce(config(extra="workers: {mode: process, count: 2, max_restarts: 1}",
+                      concurrency=1))
+    admin = admin_for(s)
+    wait_for(lambda: len(admin.json("GET", "/server_info")["workers"]) == 2, what="2 workers")
+    victim = admin.json("GET", "/server_info")["workers"][0]["pid"]
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: "restarting it in" in s.log(), what="the crash to be seen")
+    assert admin.post("/drain_listeners")[0] == 200
+    wait_for(lambda: "not starting worker" in s.log(), timeout=10, what="the refused restart")
+    time.sleep(0.3)
+    assert s.proc.poll() is None, "the drained server stays up"
+    assert "restart budget" not in s.log() and "did not start again" not in s.log()
+    assert admin.get("/ready")[0] == 503
+
+
 def test_failed_reloads_keep_the_old_workers_and_are_not_crashes(pounce):
     # A new worker that cannot start (its app does not import) fails the reload; it is not
     # restarted, not charged to the crash budget (5 in 60 s), and leaves no extra worker.

@@ -16,7 +16,8 @@ import pytest
 import websockets
 
 from conftest import ROOT, wait_for
-from ws_helpers import BINARY, CLOSE, CONT, PING, PONG, TEXT, WsClient, close_payload, frame
+from ws_helpers import (BINARY, CLOSE, CONT, PING, PONG, TEXT, WsClient, close_payload, frame,
+                        handshake_request)
 
 APPS = ROOT / "test/integration/apps"
 
@@ -781,6 +782,34 @@ def test_sigterm_closes_open_websockets_with_1001(pounce):
     assert c.closed_by_server()
     assert s.wait_exit(timeout=15) == 0
     assert 'WSEVENT {"path": "/echo", "disconnect": 1001' in s.log()
+
+
+def test_a_websocket_opened_on_a_connection_that_drains_is_closed_with_1001(pounce):
+    # An idle keep-alive connection of a listener replaced by a reload stays open for a
+    # short grace; a WebSocket handshake that comes in it is accepted, and told at once
+    # that the server is going away (it would otherwise be cut without a close frame at
+    # the old listener's shutdown_timeout).
+    from admin_helpers import admin_for, config
+    chain = ("  - name: pounce.filters.asgi\n    typed_config:\n"
+             '      "@type": type.googleapis.com/pounce.filters.asgi.v1.Asgi\n'
+             f'      app: "ws_app:app"\n      app_dir: [{APPS}]\n')
+    s = pounce(config(chain=chain, http="{server_header: first}", concurrency=1))
+    admin = admin_for(s)
+    c = WsClient(s.port, connect=False, timeout=5)
+    c.send(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert c.read_head() == 200
+    if "content-length" in c.headers:
+        c.read_body()
+    else:  # chunked: up to the last chunk
+        while not c.buf.endswith(b"0\r\n\r\n"):
+            c.buf += c.sock.recv(65536)
+        c.buf = b""
+    s.config_path.write_text(s.config_path.read_text().replace("server_header: first",
+                                                               "server_header: second"))
+    assert admin.json("POST", "/reload")["status"] == "applied"
+    c.send(handshake_request("/echo"))
+    assert c.read_head() == 101
+    assert c.expect_close(1001) == "server shutting down"
 
 
 def test_sigterm_with_unresponsive_client_ends_within_shutdown_timeout(pounce):

@@ -380,18 +380,13 @@ bool ProxyHeadersFilter::applyForwarded(http::RequestHeaders& headers,
   // Field lines are parsed one by one (a quote cannot run from one into the next), their
   // elements in order, as if joined.
   std::vector<ForwardedElement> elements;
-  bool present = false;
   for (size_t i = 0; i < headers.size(); ++i) {
     if (headers.nameAt(i) == kForwarded) {
-      present = true;
       parseForwarded(headers.valueAt(i), elements);
     }
   }
-  if (!present) {
-    return false;
-  }
   if (elements.empty()) {
-    return true; // only empty members: nothing to believe, and X-Forwarded-* are not used
+    return false; // absent, or only empty members: as if there were none
   }
   HopList hops;
   for (const auto& e : elements) {

@@ -14,6 +14,9 @@ enum class TrustIncoming { TrustedPeers, Always, Never };
 // The validated config: built once, shared by every stream.
 struct Config {
   std::string header_name{"x-request-id"}; // lowercase
+  // header_name with '-' for every '_': every spelling that reads as it (to Django, WSGI
+  // and CGI) reads as this one.
+  std::string dashed_name{"x-request-id"};
   TrustIncoming trust_incoming{TrustIncoming::TrustedPeers};
   bool response_header{true};
   RandomSource* random{&SystemRandom::instance()};

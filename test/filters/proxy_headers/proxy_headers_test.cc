@@ -420,6 +420,11 @@ TEST_F(ProxyHeadersTest, GarbageOnTheLeftDoesNotVoidWhatTheProxyAppended) {
                                            ", for=203.0.113.7;proto=https;host=real.example"}});
     EXPECT_EQ(h->info().client_address.ip(), "203.0.113.7") << garbage;
   }
+  // A Forwarded of empty members only is as none: X-Forwarded-For is used.
+  for (const char* empty : {"", " ", " , ,"}) {
+    auto h = run("10.0.0.1", {{"forwarded", empty}, {"x-forwarded-for", "198.51.100.7"}});
+    EXPECT_EQ(h->info().client_address.ip(), "198.51.100.7") << '"' << empty << '"';
+  }
   // Garbage where the client's element should be: nothing in it is believed.
   auto h = run("10.0.0.1", {{"forwarded", "for=203.0.113.7, for=1.2.3.4;proto=https;proto=http"},
                             {"x-forwarded-for", "198.51.100.7"}});

@@ -230,6 +230,12 @@ TEST_F(RequestIdTest, UnderscoreSpellingsOfTheHeaderNeverReachTheApp) {
   h = run({{"x_correlation_id", "evil"}, {"x_other", "kept"}});
   EXPECT_FALSE(h->info().request_headers->has("x_correlation_id"));
   EXPECT_EQ(h->info().request_headers->getOr("x_other"), "kept");
+  // A configured name with '_': its dashed spelling is the other one.
+  configure("header_name: x_trace_id");
+  h = run({{"x-trace-id", "evil"}, {"x_trace-id", "evil2"}});
+  EXPECT_FALSE(h->info().request_headers->has("x-trace-id"));
+  EXPECT_FALSE(h->info().request_headers->has("x_trace-id"));
+  EXPECT_TRUE(looksLikeUuid4Hex(h->info().request_headers->getOr("x_trace_id")));
 }
 
 TEST(SaneRequestId, Boundaries) {
