@@ -599,6 +599,13 @@ void ActiveStream::encodeTrailers(int from, HeaderMapPtr trailers) {
       return;
     }
   }
+  if (const size_t removed = removeFieldsNotAllowedInTrailers(*trailers, /*response=*/true);
+      removed > 0) {
+    POUNCE_LOG(Http, Warning,
+               "dropped %zu response trailer field(s) that belong in the head (framing, "
+               "routing, cookies, content format; RFC 9110 §6.5.1)",
+               removed);
+  }
   encoder_.encodeTrailers(*trailers);
   onResponseComplete();
 }

@@ -471,7 +471,7 @@ bool isValidHeaderValue(std::string_view value) {
   return true;
 }
 
-size_t removeFieldsNotAllowedInTrailers(HeaderMap& trailers) {
+size_t removeFieldsNotAllowedInTrailers(HeaderMap& trailers, bool response) {
   static constexpr std::string_view kHeadOnly[] = {
       // framing and connection
       "content-length", "transfer-encoding", "trailer", "te", "connection", "keep-alive",
@@ -486,9 +486,19 @@ size_t removeFieldsNotAllowedInTrailers(HeaderMap& trailers) {
       "if-unmodified-since", "max-forwards", "cache-control", "pragma",
       // content format
       "content-type", "content-encoding", "content-range", "content-location"};
+  static constexpr std::string_view kResponseHeadOnly[] = {
+      "set-cookie",   "www-authenticate", "proxy-authenticate",
+      "location",     "retry-after",      "vary",
+      "age",          "expires",          "date",
+      "accept-ranges"};
   size_t removed = 0;
   for (std::string_view name : kHeadOnly) {
     removed += trailers.remove(name);
+  }
+  if (response) {
+    for (std::string_view name : kResponseHeadOnly) {
+      removed += trailers.remove(name);
+    }
   }
   return removed;
 }

@@ -283,7 +283,10 @@ inline bool isConnectionSpecificField(std::string_view name) {
 // Removes from a request's trailers the fields that only mean something before the content
 // (RFC 9110 §6.5.1: framing, routing, authentication, request modifiers, content format),
 // so no filter can take a late Host or Authorization for the head's. Returns how many.
-size_t removeFieldsNotAllowedInTrailers(HeaderMap& trailers);
+// `response`: a response's trailers, which also lose the response's own control data and
+// authentication (Set-Cookie, Location, Vary, Retry-After, WWW-Authenticate...), so both
+// codecs send the same trailers whatever the app put there.
+size_t removeFieldsNotAllowedInTrailers(HeaderMap& trailers, bool response = false);
 
 // The Content-Length fields of a response, as a codec writes its head out: how many, their
 // value, and whether one is not a number or they disagree (RFC 9110 §8.6). Both codecs keep

@@ -242,9 +242,12 @@ def test_disconnect_mid_upload(probe):
              what="http.disconnect during the upload")
 
 
-def test_trailers_reach_a_client_that_accepts_them(probe):
+@pytest.mark.parametrize("path", ["/trailers", "/trailers?bad=1"])
+def test_trailers_reach_a_client_that_accepts_them(probe, path):
+    # Fields that belong in the head (framing, connection, cookies) never go out as
+    # trailers (RFC 9110 §6.5.1), as over HTTP/2.
     c = RawConnection(probe.connect())
-    c.send(b"GET /trailers HTTP/1.1\r\nHost: x\r\nTE: trailers\r\n\r\n")
+    c.send(f"GET {path} HTTP/1.1\r\nHost: x\r\nTE: trailers\r\n\r\n".encode())
     data = b""
     while not data.endswith(b"\r\n\r\n") or b"x-checksum: abc123" not in data:
         chunk = c.sock.recv(65536)
@@ -254,6 +257,8 @@ def test_trailers_reach_a_client_that_accepts_them(probe):
     assert b"transfer-encoding: chunked" in data
     assert b"part1," in data and b"part2" in data
     assert data.endswith(b"0\r\nx-checksum: abc123\r\n\r\n")
+    if "bad" in path:
+        assert "dropped 4 response trailer field(s)" in probe.log()
 
 
 def test_pathsend_serves_the_file(probe, tmp_path):

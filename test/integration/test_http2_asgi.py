@@ -144,9 +144,10 @@ def test_early_hint_over_http2(probe):
     assert status == 200 and body == b"hinted"
 
 
-def test_trailers_over_http2(probe):
+@pytest.mark.parametrize("path", ["/trailers", "/trailers?bad=1"])
+def test_trailers_over_http2(probe, path):
     c = H2Raw(probe)
-    c.send(c.headers(1, request("/trailers") + [("te", "trailers")]))
+    c.send(c.headers(1, request(path) + [("te", "trailers")]))
     status, headers, body = c.response(1)
     assert status == 200 and body == b"part1,part2"
     last = [f for f in c.received if isinstance(f, HeadersFrame) and f.stream_id == 1][-1]

@@ -152,8 +152,11 @@ async def app(scope, receive, send):
                     "headers": [(b"content-type", b"text/plain"), (b"trailer", b"x-checksum")]})
         await send({"type": "http.response.body", "body": b"part1,", "more_body": True})
         await send({"type": "http.response.body", "body": b"part2", "more_body": False})
+        # ?bad=1: fields that belong in the head too (framing, connection, cookies).
+        bad = [(b"content-length", b"5"), (b"transfer-encoding", b"chunked"),
+               (b"connection", b"close"), (b"set-cookie", b"a=b")] if "bad" in query else []
         await send({"type": "http.response.trailers",
-                    "headers": [(b"x-checksum", b"abc123")], "more_trailers": False})
+                    "headers": bad + [(b"x-checksum", b"abc123")], "more_trailers": False})
     elif path == "/pathsend":
         target = query["file"][0]
         size = os.path.getsize(target)
