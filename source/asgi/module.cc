@@ -340,7 +340,7 @@ bool parseHeaders(PyObject* list, http::HeaderMap& out) {
     }
     if (!http::isValidHeaderName(nv) || !http::isValidHeaderValue(vv)) {
       POUNCE_LOG(Asgi, Warning, "dropped a response header with characters not allowed in HTTP: %s",
-                 std::string(nv.substr(0, 64)));
+                 escapeForLog(nv));
     } else {
       out.add(nv, vv);
     }
@@ -517,6 +517,14 @@ PyObject* sendCall(PyObject* self, PyObject* args, PyObject* kwargs) {
       PyErr_SetString(N.client_disconnected, "the response is already complete");
       return nullptr;
     }
+    if (s.response_body_ended) {
+      // (Trailers are expected: the response is not complete, but its body is.)
+      PyErr_SetString(PyExc_RuntimeError, s.trailers_begun
+                                              ? "http.response.body after http.response.trailers"
+                                              : "http.response.body after the last body message "
+                                                "(more_body False)");
+      return nullptr;
+    }
     std::string_view body;
     Py_buffer view{};
     if (!bodyBytes(message, body, view)) {
@@ -540,6 +548,7 @@ PyObject* sendCall(PyObject* self, PyObject* args, PyObject* kwargs) {
     }
     s.queued_out_bytes.fetch_add(static_cast<int64_t>(body.size()), std::memory_order_relaxed);
     c->loop->addOut(std::move(ev));
+    s.response_body_ended = !more;
     if (!more && !s.trailers_expected) {
       s.response_complete = true;
       c->loop->resolveReceive(s);
@@ -554,6 +563,12 @@ PyObject* sendCall(PyObject* self, PyObject* args, PyObject* kwargs) {
                       "http.response.trailers without 'trailers': True in http.response.start");
       return nullptr;
     }
+    if (!s.response_body_ended) {
+      // (The ASGI trailers extension: after the last http.response.body.)
+      PyErr_SetString(PyExc_RuntimeError, "http.response.trailers before the body ended (send "
+                                          "http.response.body with more_body False first)");
+      return nullptr;
+    }
     auto trailers = std::make_unique<http::HeaderMap>();
     PyObject* h = PyDict_GetItemWithError(message, N.headers);
     if (h == nullptr && PyErr_Occurred()) {
@@ -566,6 +581,7 @@ PyObject* sendCall(PyObject* self, PyObject* args, PyObject* kwargs) {
     if (!flag(message, N.more_trailers, more)) {
       return nullptr;
     }
+    s.trailers_begun = true;
     OutEvent ev;
     ev.kind = OutEvent::Kind::Trailers;
     ev.stream = StreamRef(&s);
@@ -580,8 +596,9 @@ PyObject* sendCall(PyObject* self, PyObject* args, PyObject* kwargs) {
     return g_done;
   }
   if (is(N.response_pathsend)) {
-    if (!s.response_started || s.response_complete) {
-      PyErr_SetString(PyExc_RuntimeError, "http.response.pathsend must follow http.response.start");
+    if (!s.response_started || s.response_complete || s.response_body_ended) {
+      PyErr_SetString(PyExc_RuntimeError, "http.response.pathsend must follow http.response.start "
+                                          "(and is the whole body)");
       return nullptr;
     }
     PyObject* p = PyDict_GetItemWithError(message, N.path);
@@ -619,6 +636,7 @@ PyObject* sendCall(PyObject* self, PyObject* args, PyObject* kwargs) {
     ev.file_size = static_cast<uint64_t>(st.st_size);
     ev.trailers = s.trailers_expected;
     c->loop->addOut(std::move(ev));
+    s.response_body_ended = true;
     if (!s.trailers_expected) {
       s.response_complete = true;
       c->loop->resolveReceive(s);
@@ -646,13 +664,22 @@ PyObject* sendCall(PyObject* self, PyObject* args, PyObject* kwargs) {
           return nullptr;
         }
         const std::string_view v(PyBytes_AS_STRING(l), PyBytes_GET_SIZE(l));
-        if (http::isValidHeaderValue(v)) {
+        if (http::isValidHeaderValue(v) && !v.empty()) {
           headers->add("link", v);
+        } else {
+          POUNCE_LOG(Asgi, Warning,
+                     "dropped an early hint link with characters not allowed "
+                     "in HTTP: %s",
+                     escapeForLog(v));
         }
       }
       Py_DECREF(seq);
     } else if (PyErr_Occurred()) {
       return nullptr;
+    }
+    if (headers->size() == 0) {
+      Py_INCREF(g_done); // no link left to hint: a 103 would say nothing (RFC 8297)
+      return g_done;
     }
     OutEvent ev;
     ev.kind = OutEvent::Kind::EarlyHint;

@@ -132,8 +132,13 @@ class Lifespan:
         try:
             await self.app(scope, self._receive, self._send)
             if not self._started.is_set():
-                # Returned without answering startup: no lifespan support.
-                self.supported = False
+                # Returned without answering startup: no lifespan support, which `on` does
+                # not accept.
+                if self.mode == "auto":
+                    self.supported = False
+                else:
+                    self.startup_failed = ("lifespan: on, but the app returned without "
+                                           "answering lifespan.startup")
         except BaseException as exc:
             if not self._started.is_set():
                 if self.startup_failed is not None:

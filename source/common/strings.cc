@@ -1,5 +1,6 @@
 #include "source/common/strings.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
@@ -58,6 +59,32 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
     out.push_back(s.substr(pos, next - pos));
     pos = next + 1;
   }
+}
+
+std::string escapeForLog(std::string_view s, size_t max) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(std::min(s.size(), max) + 8);
+  for (size_t i = 0; i < s.size() && i < max; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c > 0x7e || c == '\\') {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (s.size() > max) {
+    out += "...";
+  }
+  return out;
 }
 
 std::string toLower(std::string_view s) {

@@ -90,6 +90,10 @@ inline std::string_view trim(std::string_view s) {
 }
 std::vector<std::string_view> split(std::string_view s, char sep);
 std::string toLower(std::string_view s);
+// At most `max` bytes of `s` for a log line: control bytes, '\\' and bytes over 0x7e written
+// as \xHH (\r, \n and \t by name), and "..." when cut. Text a client or an app chose
+// cannot start a log line of its own or put raw bytes in the log.
+std::string escapeForLog(std::string_view s, size_t max = 64);
 namespace detail {
 // `n` bytes, `sizeof(Word)` <= n <= 2 * sizeof(Word), as two words that may overlap.
 template <class Word>

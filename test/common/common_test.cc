@@ -122,6 +122,14 @@ TEST(Json, EscapesAndReplacesInvalidUtf8) {
   EXPECT_EQ(json::quote("bad\xff"), "\"bad\xef\xbf\xbd\"");
 }
 
+TEST(Strings, EscapeForLogKeepsALogLineOneLine) {
+  EXPECT_EQ(escapeForLog("x-plain"), "x-plain");
+  EXPECT_EQ(escapeForLog(std::string_view("a\r\nb\tc\0d\\e\x7f\xff", 12)),
+            "a\\r\\nb\\tc\\x00d\\x5ce\\x7f\\xff");
+  EXPECT_EQ(escapeForLog("abcdef", 4), "abcd...");
+  EXPECT_EQ(escapeForLog("", 4), "");
+}
+
 TEST(Strings, ParseUintIsStrict) {
   uint64_t v;
   EXPECT_TRUE(parseUint("42", v));

@@ -261,6 +261,42 @@ def test_trailers_reach_a_client_that_accepts_them(probe, path):
         assert "dropped 4 response trailer field(s)" in probe.log()
 
 
+def _raw_response(server, path):
+    c = RawConnection(server.connect())
+    c.send(f"GET {path} HTTP/1.1\r\nHost: x\r\nTE: trailers\r\nConnection: close\r\n\r\n".encode())
+    data = b""
+    while True:
+        chunk = c.sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def test_messages_out_of_order_raise_and_leave_the_response_whole(pounce):
+    # ASGI trailers extension: trailers come after the last body message; nothing after them.
+    s = pounce(asgi_config(app="send_order:app"))
+    assert _raw_response(s, "/body_after_trailers").endswith(b"5\r\nearly\r\n0\r\nx-t: 1\r\nx-t: 1\r\n\r\n")
+    assert _raw_response(s, "/trailers_early").endswith(b"1\r\na\r\n1\r\nb\r\n0\r\nx-t: 1\r\n\r\n")
+    assert _raw_response(s, "/body_after_last").endswith(b"3\r\nall\r\n0\r\nx-t: 1\r\n\r\n")
+    assert get(s, "/errors").json() == [
+        "http.response.body after http.response.trailers",
+        "http.response.trailers before the body ended (send http.response.body with more_body "
+        "False first)",
+        "http.response.body after the last body message (more_body False)"]
+
+
+def test_bad_values_from_the_app_are_logged_escaped_and_send_nothing_empty(pounce):
+    s = pounce(asgi_config(app="send_order:app"))
+    # A hint whose only link is invalid: no empty 103 goes out.
+    assert _raw_response(s, "/hint_bad").startswith(b"HTTP/1.1 200 OK\r\n")
+    assert "dropped an early hint link with characters not allowed in HTTP: </a>\\r\\nx-evil: 1" in s.log()
+    # A header name with CR/LF cannot start a log line of its own.
+    assert get(s, "/bad_name").text == "ok"
+    log = s.log()
+    assert "characters not allowed in HTTP: x\\r\\n2026-01-01T00:00:00.000Z [error] FAKE" in log
+    assert not any(line.startswith("2026-01-01T00:00:00.000Z [error] FAKE") for line in log.splitlines())
+
+
 def test_pathsend_serves_the_file(probe, tmp_path):
     f = tmp_path / "blob.bin"
     data = os.urandom(3 << 20)
@@ -460,6 +496,17 @@ def test_lifespan_on_with_an_app_without_lifespan_exits_1(tmp_path):
     assert r.returncode == 1
     assert "ASGI lifespan startup failed" in r.stderr, r.stderr
     assert "only http, not lifespan" in r.stderr, r.stderr
+    # Returning without an answer is no lifespan support either: refused with `on`, served
+    # with `auto`.
+    cfg.write_text(asgi_config(app="lifespan_fail:returns_from_lifespan", extra='      lifespan: "ON"')
+                   .replace("@PORT@", "0"))
+    r = run_pounce("-c", cfg, timeout=30)
+    assert r.returncode == 1 and "returned without answering lifespan.startup" in r.stderr, r.stderr
+
+
+def test_lifespan_auto_serves_an_app_that_returns_from_lifespan(pounce):
+    s = pounce(asgi_config(app="lifespan_fail:returns_from_lifespan"))
+    assert get(s, "/").text == "served"
 
 
 def test_two_threads_run_lifespan_per_loop_and_both_serve(pounce):
@@ -494,6 +541,8 @@ def test_atexit_functions_run_after_lifespan_shutdown_on_sigterm(pounce, tmp_pat
     # As when a Python process exits (uvicorn's does): logging's flush, tracing exporters.
     record = tmp_path / "atexit.txt"
     s = pounce(workers + asgi_config(app="atexit_app:app"), env={"ATEXIT_FILE": str(record)})
+    if workers:
+        wait_for(lambda: "all 2 workers ready" in s.log(), what="both workers")
     assert get(s, "/").status_code == 200
     s.signal(signal.SIGTERM)
     assert s.wait_exit() == 0

@@ -44,7 +44,7 @@ FieldScan appendFields(const ResponseHeaders& headers, std::string& out, bool up
     const std::string_view value = headers.valueAt(i);
     if (!isValidHeaderName(name) || (check_values && !isValidHeaderValue(value))) {
       POUNCE_LOG(Http, Warning, "dropped response header with invalid characters: %s",
-                 std::string(name.substr(0, 64)));
+                 escapeForLog(name));
       continue;
     }
     if (isConnectionSpecificField(name)) {

@@ -794,7 +794,7 @@ void ServerConnectionImpl::appendFields(const HeaderMap& headers, int status, bo
     std::string_view value = headers.valueAt(i);
     if (name.empty() || name[0] == ':' || !isValidHeaderName(name) || !isValidHeaderValue(value)) {
       POUNCE_LOG(Http2, Warning, "dropped response header with invalid characters: %s",
-                 std::string(name.substr(0, 64)));
+                 escapeForLog(name));
       continue;
     }
     // RFC 9113 §8.2.1: no whitespace around a value (HTTP/1.1 readers drop it anyway).

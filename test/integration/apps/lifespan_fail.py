@@ -15,6 +15,14 @@ async def no_lifespan(scope, receive, send):
     await send({"type": "http.response.body", "body": b"no lifespan here"})
 
 
+async def returns_from_lifespan(scope, receive, send):
+    """Returns from the lifespan scope without answering it (Starlette-less apps often do)."""
+    if scope["type"] == "lifespan":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"served"})
+
+
 class Asgi2:
     """An ASGI 2 (double-callable) app."""
 
