@@ -563,12 +563,10 @@ PyObject* sendCall(PyObject* self, PyObject* args, PyObject* kwargs) {
                       "http.response.trailers without 'trailers': True in http.response.start");
       return nullptr;
     }
-    if (!s.response_body_ended) {
-      // (The ASGI trailers extension: after the last http.response.body.)
-      PyErr_SetString(PyExc_RuntimeError, "http.response.trailers before the body ended (send "
-                                          "http.response.body with more_body False first)");
-      return nullptr;
-    }
+    // Trailers while the body is still open end it (the extension puts them after the
+    // last body message, but gRPC-over-ASGI apps send a status in trailers straight after
+    // streamed messages, or with no body at all, and Hypercorn takes that too).
+    s.response_body_ended = true;
     auto trailers = std::make_unique<http::HeaderMap>();
     PyObject* h = PyDict_GetItemWithError(message, N.headers);
     if (h == nullptr && PyErr_Occurred()) {

@@ -604,6 +604,14 @@ void Supervisor::startWorker(uint32_t id, std::function<void()> done) {
       done();
       return;
     }
+    if (!ok && drain_ == Drain::Stop) {
+      // The listeners were drained during start-up: the workers that serve stay (drained,
+      // as the admin API asked); the others are not started.
+      POUNCE_LOG(Main, Info, "listeners drained during start-up: workers %d to %d not started", id,
+                 options_.workers - 1);
+      done();
+      return;
+    }
     if (!ok) {
       std::fprintf(stderr, "pounce: worker %u failed to start\n", id);
       failed_ = true;

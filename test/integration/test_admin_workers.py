@@ -202,6 +202,26 @@ def test_a_restart_refused_by_a_drain_is_not_a_crash(pounce):
     assert admin.get("/ready")[0] == 503
 
 
+def test_a_drain_during_start_up_keeps_the_started_workers(pounce):
+    # Each worker takes 1 s to import its app; the listeners are drained as worker 0 is
+    # ready. Worker 1 is then either refused (not started) or drained once ready, by the
+    # race between the two; either way the server stays up, drained, and nothing fails.
+    chain = ASGI.replace('"probe:app"', '"slow_import:app"')
+    s = pounce(config(chain=chain, extra=PROCESS, concurrency=1),
+               env={"SLOW_IMPORT_SECONDS": "1"})
+    admin = admin_for(s)
+    wait_for(lambda: "w0 [info] [main] ready" in s.log(), timeout=20, what="worker 0")
+    assert admin.post("/drain_listeners")[0] == 200
+    wait_for(lambda: ("listeners drained during start-up" in s.log() or
+                      "all 2 workers ready" in s.log()), timeout=20,
+             what=f"the start-up to end:\n{s.log()}")
+    time.sleep(0.3)
+    assert s.proc.poll() is None and "failed to start" not in s.log()
+    assert admin.get("/ready")[0] == 503
+    s.signal(signal.SIGTERM)
+    assert s.wait_exit(timeout=20) == 0
+
+
 def test_failed_reloads_keep_the_old_workers_and_are_not_crashes(pounce):
     # A new worker that cannot start (its app does not import) fails the reload; it is not
     # restarted, not charged to the crash budget (5 in 60 s), and leaves no extra worker.

@@ -36,9 +36,13 @@ public:
       static constexpr std::string_view kReserved[] = {
           "host",   "content-length", "trailer",       "expect", "content-type", "content-encoding",
           "cookie", "set-cookie",     "authorization", "date",   "server"};
-      if (http::isConnectionSpecificField(config->header_name) ||
-          std::find(std::begin(kReserved), std::end(kReserved), config->header_name) !=
-              std::end(kReserved)) {
+      // (Checked as dashed too: the filter removes every spelling that reads as the name,
+      // so `content_type` would take the client's Content-Type away.)
+      auto reserved = [&](std::string_view name) {
+        return http::isConnectionSpecificField(name) ||
+               std::find(std::begin(kReserved), std::end(kReserved), name) != std::end(kReserved);
+      };
+      if (reserved(config->header_name) || reserved(config->dashed_name)) {
         return absl::InvalidArgumentError(cat("header_name: '", proto.header_name(),
                                               "' is a field the server or the HTTP framing "
                                               "needs; choose another (default X-Request-ID)"));

@@ -238,6 +238,17 @@ TEST_F(RequestIdTest, UnderscoreSpellingsOfTheHeaderNeverReachTheApp) {
   EXPECT_TRUE(looksLikeUuid4Hex(h->info().request_headers->getOr("x_trace_id")));
 }
 
+TEST(RequestIdConfig, ANameThatReadsAsAReservedFieldIsRefused) {
+  // The filter removes every spelling that reads as its name: `content_type` would take
+  // the client's Content-Type away.
+  test::FakeServerContext server;
+  for (const char* name : {"content_type", "Content_Length", "transfer_encoding", "x-request-id"}) {
+    auto f = FilterHarness::factoriesFromYaml(
+        {{"pounce.filters.request_id", std::string("header_name: ") + name}}, server);
+    EXPECT_EQ(f.ok(), std::string(name) == "x-request-id") << name;
+  }
+}
+
 TEST(SaneRequestId, Boundaries) {
   EXPECT_TRUE(isSaneRequestId("!"));
   EXPECT_TRUE(isSaneRequestId("~"));

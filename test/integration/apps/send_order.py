@@ -41,11 +41,13 @@ async def app(scope, receive, send):
         await _try(send, _body(b"late"))
         await send(_trailers())
     elif path == "/trailers_early":
+        # gRPC-over-ASGI: streamed messages, then the status in trailers.
         await send(_start(trailers=True))
         await send(_body(b"a", more=True))
         await _try(send, _trailers())
-        await send(_body(b"b"))
-        await send(_trailers())
+    elif path == "/only_trailers":
+        await send(_start(trailers=True))
+        await _try(send, _trailers())
     elif path == "/body_after_last":
         await send(_start(trailers=True))
         await send(_body(b"all"))
