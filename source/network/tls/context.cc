@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <set>
 
 #include "source/common/logger.h"
 #include "source/common/strings.h"
@@ -380,6 +381,7 @@ absl::StatusOr<std::shared_ptr<const TlsContext>> TlsContext::create(const TlsCo
     context->alpn_wire_ += p;
   }
 
+  std::set<std::string> configured_names; // names some certificate's server_names listed
   for (size_t i = 0; i < config.certificates.size(); ++i) {
     const CertificateConfig& cert = config.certificates[i];
     const std::string field = cat("certificates[", i, "]");
@@ -488,14 +490,23 @@ absl::StatusOr<std::shared_ptr<const TlsContext>> TlsContext::create(const TlsCo
     loaded.pem = toPem(leaf);
     const size_t index = context->certificates_.size();
     // The first certificate that lists a name serves it. Names from the certificates may
-    // overlap (the default one often covers everything); names configured twice are a
-    // mistake worth reporting.
+    // overlap (the default one often covers everything); a name in `server_names` wins
+    // over one read from another certificate; a name in two `server_names` is a mistake
+    // worth reporting.
     auto add_name = [&](const std::string& name, const std::string& name_field) {
       const bool wildcard = startsWith(name, "*.");
       auto& map = wildcard ? context->wildcard_names_ : context->exact_names_;
       auto [it, inserted] = map.emplace(wildcard ? name.substr(2) : name, index);
-      if (!inserted && !name_field.empty()) {
-        fail(name_field, cat("'", name, "' is already served by certificates[", it->second, "]"));
+      const bool listed = !name_field.empty();
+      if (!inserted && listed) {
+        if (configured_names.count(name) != 0) {
+          fail(name_field, cat("'", name, "' is already served by certificates[", it->second, "]"));
+        } else {
+          it->second = index;
+        }
+      }
+      if (listed) {
+        configured_names.insert(name);
       }
       loaded.names.push_back(name);
     };

@@ -231,6 +231,22 @@ TEST(TlsContext, ServerNamesFromConfigAreCheckedAndUnique) {
             "wildcard like *.example.com");
 }
 
+TEST(TlsContext, AListedNameWinsOverTheSameNameReadFromAnEarlierCertificate) {
+  // A broad default first (its own name, read from it) does not block a specific
+  // certificate after it that lists the name; in either order the listed one serves it.
+  TestCertificates certs;
+  auto apex = certs.selfSigned("apex", "example.test", {"example.test", "*.example.test"});
+  auto specific = certs.selfSigned("specific", "specific.example.test");
+  for (bool apex_first : {true, false}) {
+    TlsConfig config = apex_first ? configWith({apex, specific}) : configWith({specific, apex});
+    config.certificates[apex_first ? 1 : 0].server_names = {"example.test", "*.example.test"};
+    auto context = TlsContext::create(config);
+    ASSERT_TRUE(context.ok()) << context.status();
+    EXPECT_EQ((*context)->selectCertificate("example.test"), apex_first ? 1u : 0u);
+    EXPECT_EQ((*context)->selectCertificate("www.example.test"), apex_first ? 1u : 0u);
+  }
+}
+
 TEST(TlsContext, SelectsCertificatesByExactNameThenWildcardElseTheFirst) {
   TestCertificates certs;
   auto fallback = certs.selfSigned("default", "default.test");
