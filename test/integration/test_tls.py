@@ -351,16 +351,18 @@ def test_handshake_timeout_closes_silent_clients(pounce, certs):
 
 def test_plain_http_on_the_tls_port_is_answered_and_closed(pounce, certs):
     server = pounce(tls_config([certs.localhost]))
-    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
-        s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    assert data.startswith(b"HTTP/1.1 400 Bad Request\r\n"), data
-    assert b"use https://" in data
+    # Any method (OpenSSL itself recognises only GET, POST, HEAD, PUT and CONNECT).
+    for method in ("GET", "DELETE", "OPTIONS", "PATCH", "CONNECT"):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+            s.sendall(f"{method} / HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+            data = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        assert data.startswith(b"HTTP/1.1 400 Bad Request\r\n"), (method, data)
+        assert b"use https://" in data
     # Garbage that is not HTTP either: closed, and the server keeps serving.
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
         s.sendall(os.urandom(512))

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "source/common/logger.h"
 #include "source/common/strings.h"
@@ -60,8 +61,28 @@ int bioRead(BIO* bio, char* data, int len) {
   if (n < 0 && errno == EAGAIN) {
     BIO_set_retry_read(bio);
   }
+  if (n > 0 && state->first_len < sizeof(state->first)) {
+    const size_t take = std::min(sizeof(state->first) - state->first_len, static_cast<size_t>(n));
+    std::memcpy(state->first + state->first_len, data, take);
+    state->first_len = static_cast<uint8_t>(state->first_len + take);
+  }
   state->drained = n < len;
   return static_cast<int>(n);
+}
+
+// A request line's start: a method of 1 to 7 capital letters, then a space. A TLS record
+// starts with its type (0x16 for a handshake), so the two cannot be confused. OpenSSL
+// itself recognises only GET, POST, HEAD, PUT and CONNECT.
+bool looksLikePlainHttp(const char* first, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    if (first[i] == ' ') {
+      return i > 0;
+    }
+    if (first[i] < 'A' || first[i] > 'Z') {
+      return false;
+    }
+  }
+  return false;
 }
 
 long bioCtrl(BIO*, int cmd, long, void*) {
@@ -226,8 +247,11 @@ bool TlsSocket::continueHandshake(IoResult& result) {
 void TlsSocket::onHandshakeError(int ssl_error) {
   handshake_timer_.reset();
   const unsigned long e = ERR_peek_last_error();
-  if (ssl_error == SSL_ERROR_SSL && ERR_GET_LIB(e) == ERR_LIB_SSL &&
-      ERR_GET_REASON(e) == SSL_R_HTTP_REQUEST) {
+  const bool openssl_says_http =
+      ERR_GET_LIB(e) == ERR_LIB_SSL &&
+      (ERR_GET_REASON(e) == SSL_R_HTTP_REQUEST || ERR_GET_REASON(e) == SSL_R_HTTPS_PROXY_REQUEST);
+  if (ssl_error == SSL_ERROR_SSL &&
+      (openssl_says_http || looksLikePlainHttp(bio_.first, bio_.first_len))) {
     // Plain HTTP on a TLS port. OpenSSL sent nothing; answer in plain HTTP so the user sees
     // why, after taking in what the client sent (so the close is not a reset).
     const int fd = callbacks_->fd();

@@ -56,6 +56,9 @@ public:
     int fd{-1};
     // The last read(2) returned less than asked (or nothing): the socket is drained for now.
     bool drained{false};
+    // The connection's first bytes (a failed handshake looks at them for plain HTTP).
+    char first[8] = {};
+    uint8_t first_len{0};
   };
 
   // Plaintext a file segment is read into before encryption, at most this many bytes.
