@@ -528,6 +528,22 @@ def test_extended_connect_is_accepted(pounce):
     assert status == 200 and body == b"hello\n"
 
 
+def test_extended_connect_that_opens_no_websocket_tunnel_is_refused(pounce):
+    # RFC 8441: a 2xx would open a tunnel for the protocol; only WebSocket tunnels are served,
+    # and a request that ends with its head has no tunnel to carry (RFC 9110 §9.3.6: a 2xx
+    # to CONNECT has no Content-Length, which such a 200 had).
+    s = pounce(config())
+    c = H2Raw(s)
+    connect = [(":method", "CONNECT"), (":scheme", "http"), (":path", "/t"), (":authority", "x")]
+    c.send(c.headers(1, connect + [(":protocol", "foo")], end_stream=False))
+    assert c.response(1)[0] == 501
+    c.send(c.headers(3, connect + [(":protocol", "websocket"), ("sec-websocket-version", "13")],
+                     end_stream=True))
+    assert c.response(3)[0] == 400
+    c.send(c.headers(5))
+    assert c.response(5)[0] == 200, "the connection goes on"
+
+
 def test_plain_connect_gets_501(pounce):
     s = pounce(config())
     c = H2Raw(s)

@@ -1149,6 +1149,17 @@ int ServerConnectionImpl::frameRecv(const nghttp2_frame& frame) {
     status = 501;
     details = "CONNECT is not supported";
   }
+  if (status == 0 && s->tunnel_) {
+    // RFC 8441: a 2xx opens a tunnel for the named protocol. Only WebSocket tunnels are
+    // served; and a request that ends with its head has no tunnel to carry.
+    if (!equalsIgnoreCase(headers->connectProtocol(), "websocket")) {
+      status = 501;
+      details = "extended CONNECT for a protocol other than websocket";
+    } else if (end_stream) {
+      status = 400;
+      details = "extended CONNECT that ends with its head";
+    }
+  }
   if (status == 0) {
     if (auto cl = headers->get("content-length")) {
       uint64_t length = 0;
