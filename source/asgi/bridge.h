@@ -121,8 +121,7 @@ public:
   bool response_started{false};
   bool response_complete{false};
   bool trailers_expected{false};
-  bool response_body_ended{false}; // (with trailers) the last body message was sent
-  bool trailers_begun{false};
+  bool response_body_ended{false}; // (with trailers) the last body message or trailers sent
   bool app_done{false};
   bool continue_asked{false}; // receive() asked the I/O thread for the 100
   int py_holders{0};          // Python objects referring to this stream

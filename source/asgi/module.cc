@@ -519,10 +519,8 @@ PyObject* sendCall(PyObject* self, PyObject* args, PyObject* kwargs) {
     }
     if (s.response_body_ended) {
       // (Trailers are expected: the response is not complete, but its body is.)
-      PyErr_SetString(PyExc_RuntimeError, s.trailers_begun
-                                              ? "http.response.body after http.response.trailers"
-                                              : "http.response.body after the last body message "
-                                                "(more_body False)");
+      PyErr_SetString(PyExc_RuntimeError, "http.response.body after the body ended (a body "
+                                          "message with more_body False, or trailers)");
       return nullptr;
     }
     std::string_view body;
@@ -579,7 +577,6 @@ PyObject* sendCall(PyObject* self, PyObject* args, PyObject* kwargs) {
     if (!flag(message, N.more_trailers, more)) {
       return nullptr;
     }
-    s.trailers_begun = true;
     OutEvent ev;
     ev.kind = OutEvent::Kind::Trailers;
     ev.stream = StreamRef(&s);
@@ -666,8 +663,8 @@ PyObject* sendCall(PyObject* self, PyObject* args, PyObject* kwargs) {
           headers->add("link", v);
         } else {
           POUNCE_LOG(Asgi, Warning,
-                     "dropped an early hint link with characters not allowed "
-                     "in HTTP: %s",
+                     "dropped an empty early hint link, or one with characters "
+                     "not allowed in HTTP: '%s'",
                      escapeForLog(v));
         }
       }
@@ -1277,11 +1274,7 @@ PyObject* buildScope(LoopThread& loop, const AsgiStream& s, PyObject* state) {
       path = decoded.release();
     } else {
       path = PyUnicode_Concat(prefix.get(), decoded.get());
-      // raw_path too, as uvicorn does: both name the same target.
-      std::string prefixed;
-      prefixed.reserve(root.size() + raw_path.size());
-      prefixed.append(root).append(raw_path);
-      raw_path_bytes = bytesOf(prefixed);
+      raw_path_bytes = bytesOf(cat(root, raw_path)); // as uvicorn: both name one target
       if (raw_path_bytes == nullptr) {
         Py_XDECREF(path);
         return nullptr;

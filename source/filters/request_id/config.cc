@@ -31,6 +31,7 @@ public:
       config->header_name = toLower(proto.header_name());
       config->dashed_name = config->header_name;
       std::replace(config->dashed_name.begin(), config->dashed_name.end(), '_', '-');
+      config->name_has_underscore = config->dashed_name != config->header_name;
       // The id is written into both the request and the response: a field that frames,
       // routes or controls either would break them.
       static constexpr std::string_view kReserved[] = {

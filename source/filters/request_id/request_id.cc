@@ -20,10 +20,7 @@ void RequestIdFilter::removeUnderscoreSpellings(http::RequestHeaders& headers) c
     std::string found;
     for (size_t i = 0; i < headers.size() && found.empty(); ++i) {
       const std::string_view name = headers.nameAt(i);
-      // (A name without '_' reads as header_name only if it is it, unless header_name
-      // itself has one.)
-      const bool maybe =
-          name.find('_') != std::string_view::npos || config_->dashed_name != config_->header_name;
+      const bool maybe = config_->name_has_underscore || name.find('_') != std::string_view::npos;
       if (maybe && name != config_->header_name && http::readsAsField(name, config_->dashed_name)) {
         found.assign(name); // (a copy: removing invalidates views into the map)
       }

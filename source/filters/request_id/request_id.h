@@ -17,6 +17,9 @@ struct Config {
   // header_name with '-' for every '_': every spelling that reads as it (to Django, WSGI
   // and CGI) reads as this one.
   std::string dashed_name{"x-request-id"};
+  // header_name has a '_' of its own: its dashed spelling has none, so names without one
+  // are candidates too (otherwise only names with a '_' can be other spellings).
+  bool name_has_underscore{false};
   TrustIncoming trust_incoming{TrustIncoming::TrustedPeers};
   bool response_header{true};
   RandomSource* random{&SystemRandom::instance()};
