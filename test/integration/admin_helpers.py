@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 
-from conftest import free_port
+from conftest import free_port, recv_to_close
 
 DIRECT_TYPE = "type.googleapis.com/pounce.filters.direct_response.v1.DirectResponse"
 
@@ -187,12 +187,7 @@ def unix_get(path, url, timeout=5):
     s.settimeout(timeout)
     s.connect(path)
     s.sendall(f"GET {url} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode())
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
+    data = recv_to_close(s)
     s.close()
     head, _, body = data.partition(b"\r\n\r\n")
     return int(head.split(b" ")[1]), body

@@ -151,6 +151,16 @@ def run_pounce(*args, timeout=60, cwd=None, env=None):
 
 # --- raw HTTP/1.1 over a socket -----------------------------------------------------------
 
+def recv_to_close(sock):
+    """Everything the peer sends until it closes the connection."""
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
 def recv_until(sock, marker, limit=1 << 24):
     data = b""
     while marker not in data:

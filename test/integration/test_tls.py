@@ -19,7 +19,7 @@ import time
 import pytest
 
 from admin_helpers import Admin
-from conftest import BINARY, ROOT, free_port, run_pounce, wait_for
+from conftest import BINARY, ROOT, free_port, recv_to_close, run_pounce, wait_for
 
 DIRECT = "type.googleapis.com/pounce.filters.direct_response.v1.DirectResponse"
 
@@ -355,12 +355,7 @@ def test_plain_http_on_the_tls_port_is_answered_and_closed(pounce, certs):
     for method in ("GET", "DELETE", "OPTIONS", "PATCH", "CONNECT"):
         with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
             s.sendall(f"{method} / HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
-            data = b""
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+            data = recv_to_close(s)
         assert data.startswith(b"HTTP/1.1 400 Bad Request\r\n"), (method, data)
         assert b"use https://" in data
     # Garbage that is not HTTP either: closed, and the server keeps serving.
