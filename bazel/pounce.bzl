@@ -10,6 +10,7 @@ ZLIB = ["-lz"]
 BROTLI = ["-lbrotlienc", "-lbrotlidec"]
 ZSTD = ["-lzstd"]
 LIBDEFLATE = ["-ldeflate"]
+ISAL = ["-lisal"]
 PROTOBUF = ["-lprotobuf"]
 YAML_CPP = ["-lyaml-cpp"]
 ABSL = [

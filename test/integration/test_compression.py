@@ -131,6 +131,8 @@ def test_levels_are_configurable(pounce, tmp_path):
     _, _, fast = get(s, headers=[("Accept-Encoding", "gzip")])
     assert fast[8] == 4, "gzip header XFL: fastest level"
     assert DECODERS["gzip"](fast) == expected
+    # Level 1 is igzip's level 1: never larger than zlib's (nginx's default level).
+    assert len(fast) <= len(gzip.compress(expected, 1))
     for encoding in ("br", "zstd"):
         _, headers, body = get(s, headers=[("Accept-Encoding", encoding)])
         assert DECODERS[encoding](body) == expected

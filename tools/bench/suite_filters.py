@@ -131,19 +131,23 @@ def run(bench, tmp, duration, results):
     results.append(("full chain overhead %", {"ratio": overhead, "cpu": cpu_overhead}))
 
     gzip = ("Accept-Encoding: gzip",)
-    gz = _chain(_filter("compression", "Compression", "encodings: [gzip]\ngzip_level: 6"),
-                _filter("static_files", "StaticFiles",
-                        f"mounts: [{{prefix: /, directory: {root}}}]\nprecompressed: false"),
-                miss)
-    for file, label in (("data.json", "32KB JSON"), ("api.json", "60KB varied JSON")):
-        size = (root / file).stat().st_size
-        mine, theirs = f"pounce gzip {label}", f"nginx gzip {label}"
-        out = bench.compare(f"filters: gzip level 6 of a {label} file (pounce compression vs nginx gzip)",
-                            [bench.pounce_side(mine, tmp, gz, f"/{file}", headers=gzip),
-                             bench.nginx_side(theirs, tmp, f"/{file}", headers=gzip,
-                                              static_root=root, gzip=True, extra="gzip_comp_level 6;")],
-                            results, duration)
-        for name in (mine, theirs):
-            print(f"  {name.split()[0]} compresses {out[name]['rps'] * size / 1e6:.1f} MB/s of JSON",
-                  flush=True)
-        bench.compared_ratio(f"pounce / nginx (gzip MB/s, {label})", out, mine, theirs, results)
+    # Level 6 on both, and level 1: nginx's gzip_comp_level default, what `gzip on` alone gives.
+    for level in (6, 1):
+        gz = _chain(_filter("compression", "Compression", f"encodings: [gzip]\ngzip_level: {level}"),
+                    _filter("static_files", "StaticFiles",
+                            f"mounts: [{{prefix: /, directory: {root}}}]\nprecompressed: false"),
+                    miss)
+        for file, label in (("data.json", "32KB JSON"), ("api.json", "60KB varied JSON")):
+            size = (root / file).stat().st_size
+            mine, theirs = f"pounce gzip-{level} {label}", f"nginx gzip-{level} {label}"
+            out = bench.compare(f"filters: gzip level {level} of a {label} file (pounce compression vs nginx gzip)",
+                                [bench.pounce_side(mine, tmp, gz, f"/{file}", headers=gzip),
+                                 bench.nginx_side(theirs, tmp, f"/{file}", headers=gzip,
+                                                  static_root=root, gzip=True,
+                                                  extra=f"gzip_comp_level {level};")],
+                                results, duration)
+            for name in (mine, theirs):
+                print(f"  {name.split()[0]} compresses {out[name]['rps'] * size / 1e6:.1f} MB/s of JSON",
+                      flush=True)
+            bench.compared_ratio(f"pounce / nginx (gzip-{level} MB/s, {label})", out, mine, theirs,
+                                 results)

@@ -7,8 +7,6 @@
 #include "source/common/buffer.h"
 #include "source/filters/common/accept_encoding.h"
 
-struct libdeflate_compressor;
-
 namespace pounce::filters::compression {
 
 // One streaming compression of one response body.
@@ -50,30 +48,25 @@ using CompressorPtr = std::unique_ptr<Compressor>;
 //   WholeBodyCompressor* w = WholeBodyCompressor::forThread(Encoding::Gzip, levels);
 //   if (w != nullptr) w->compress(body, out); // out: a complete gzip member
 //
-// Only gzip has one: libdeflate (same levels as zlib's 1-9) sees the whole input at once
-// and chooses its blocks for it, and needs no per-response set-up. brotli's and zstd's
-// one-shot calls measured no faster than their streaming encoders given the whole body in
-// one finishing call (which is what Compressor does then), so they have none.
+// Only gzip has one, which sees the whole input at once and needs no per-response set-up:
+// at level 1 ISA-L's igzip (its level 1: about twice libdeflate's level-1 speed, output
+// no larger than zlib's level 1), at levels 2-9 libdeflate (the same levels as zlib's).
+// brotli's and zstd's one-shot calls measured no faster than their streaming encoders
+// given the whole body in one finishing call (which is what Compressor does then), so
+// they have none.
 class WholeBodyCompressor {
 public:
   // This thread's compressor for `encoding` at its level in `levels`, made on first use
-  // and kept for the thread's life (one per gzip level in use, about 650 KiB each).
-  // nullptr when the encoding has no one-shot path or the library cannot allocate one.
-  // The pointer is for this thread only.
+  // and kept for the thread's life (one per gzip level in use: about 360 KiB for level 1,
+  // 650 KiB for the others). nullptr when the encoding has no one-shot path or the
+  // library cannot allocate one. The pointer is for this thread only.
   static WholeBodyCompressor* forThread(Encoding encoding, const Compressor::Levels& levels);
 
-  WholeBodyCompressor(const WholeBodyCompressor&) = delete;
-  WholeBodyCompressor& operator=(const WholeBodyCompressor&) = delete;
-  ~WholeBodyCompressor();
+  virtual ~WholeBodyCompressor() = default;
 
   // Appends the complete compressed form of `in` (gzip header, data and trailer) to `out`.
   // Returns false if the library failed; nothing is appended then.
-  bool compress(std::string_view in, Buffer& out);
-
-private:
-  explicit WholeBodyCompressor(libdeflate_compressor* c) : c_(c) {}
-
-  libdeflate_compressor* c_;
+  virtual bool compress(std::string_view in, Buffer& out) = 0;
 };
 
 } // namespace pounce::filters::compression
