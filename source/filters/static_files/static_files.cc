@@ -101,8 +101,12 @@ bool etagListMatches(std::string_view list, std::string_view etag, bool strong) 
   return false;
 }
 
-// If-Range (RFC 9110 §13.1.5): an entity tag must match strongly, a date exactly.
-bool ifRangeMatches(std::string_view value, std::string_view etag, time_t mtime) {
+// If-Range (RFC 9110 §13.1.5): an entity tag must match strongly, a date exactly and only
+// when Last-Modified is a strong validator (§8.8.2.2): at least a second older than now. A
+// file written twice within the second its Last-Modified names has two versions under one
+// date, and a part of the second joined to a part of the first is a body that never
+// existed; the whole file is sent instead.
+bool ifRangeMatches(std::string_view value, std::string_view etag, time_t mtime, time_t now) {
   value = trim(value);
   if (!value.empty() && value[0] == '"') {
     return value == etag;
@@ -111,7 +115,7 @@ bool ifRangeMatches(std::string_view value, std::string_view etag, time_t mtime)
     return false; // weak tags never match strongly
   }
   time_t date;
-  return parseHttpDate(value, date) && date == mtime;
+  return parseHttpDate(value, date) && date == mtime && mtime < now;
 }
 
 bool fieldsMatchEtag(const http::HeaderMap& headers, std::string_view name, std::string_view etag,
@@ -432,7 +436,9 @@ http::FilterStatus StaticFilesFilter::serve(const http::RequestHeaders& headers,
   if (!head) {
     if (auto range = headers.get("range")) {
       auto if_range = headers.get("if-range");
-      if (!if_range || ifRangeMatches(*if_range, etag, mtime)) {
+      const time_t now = std::chrono::system_clock::to_time_t(
+          decoder_callbacks_->dispatcher().timeSource().systemTime());
+      if (!if_range || ifRangeMatches(*if_range, etag, mtime, now)) {
         range_status = evaluateRange(*range, size, config_->max_ranges, ranges);
       }
     }

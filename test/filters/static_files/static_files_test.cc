@@ -553,6 +553,7 @@ TEST_P(StaticFilesTest, InvalidOrIgnoredRangesServeTheWholeFile) {
 }
 
 TEST_P(StaticFilesTest, IfRangeDecidesBetweenPartAndWhole) {
+  setMtime(root_ + "/style.css", 1700000000); // Tue, 14 Nov 2023 22:13:20 GMT
   const auto full = get("/static/style.css");
   const std::string etag(full->response.headers.getOr("etag"));
   const std::string modified(full->response.headers.getOr("last-modified"));
@@ -569,6 +570,29 @@ TEST_P(StaticFilesTest, IfRangeDecidesBetweenPartAndWhole) {
   h = get("/static/style.css",
           {{"range", "bytes=0-3"}, {"if-range", "Thu, 01 Jan 1970 00:00:00 GMT"}});
   EXPECT_EQ(h->response.status, 200);
+}
+
+// RFC 9110 §13.1.5, §8.8.2.2: a date is a strong validator only once its second is over; a
+// file modified in the current second may change again under the same date, so a range
+// asked for with that date gets the whole file.
+TEST_P(StaticFilesTest, IfRangeWithADateOfTheCurrentSecondSendsTheWholeFile) {
+  const std::string file = root_ + "/fresh.txt";
+  writeFile(file, "OLD-CONTENT-0123456789\n");
+  // Stamped ahead of the clock: Last-Modified is now, the second that is not over yet.
+  setMtime(file, ::time(nullptr) + 86400);
+  const auto full = get("/static/fresh.txt");
+  const std::string modified(full->response.headers.getOr("last-modified"));
+  auto h = get("/static/fresh.txt", {{"range", "bytes=10-"}, {"if-range", modified}});
+  EXPECT_EQ(h->response.status, 200);
+  EXPECT_EQ(h->response.body, "OLD-CONTENT-0123456789\n");
+  // The same file with a date of the past: the part.
+  setMtime(file, 1700000000);
+  const auto later = get("/static/fresh.txt");
+  h = get("/static/fresh.txt",
+          {{"range", "bytes=10-"},
+           {"if-range", std::string(later->response.headers.getOr("last-modified"))}});
+  EXPECT_EQ(h->response.status, 206);
+  EXPECT_EQ(h->response.body, "T-0123456789\n");
 }
 
 // Splits a multipart/byteranges body into (headers, data) parts.
