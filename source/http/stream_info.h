@@ -80,9 +80,10 @@ private:
 };
 static_assert(RequestId::kMaxSize <= UINT8_MAX);
 
-// What a 304 stands for, which the 304 itself does not say: set by the filter that answers
-// it (static_files), for filters that must give the 304 the fields its 200 would have had.
-struct NotModifiedRepresentation {
+// What a response whose head does not describe the representation stands for (a 304, a
+// multipart/byteranges 206): set by the filter that answers it (static_files), for filters
+// that must give it the fields the 200 would have had (compression: Vary, and a 304's ETag).
+struct Representation {
   // Empty: not to be transformed (e.g. already encoded). Points into the answering filter's
   // config, which its stream holds until the stream is done.
   std::string_view content_type;
@@ -121,7 +122,7 @@ public:
   uint32_t response_flags{0};
   RequestId request_id;
   bool skip_access_log{false};
-  std::optional<NotModifiedRepresentation> not_modified;
+  std::optional<Representation> represents;
 
   // Named durations for Server-Timing ("app", "queue", ...), in insertion order. The usual
   // two live inside the stream (no allocation per request).

@@ -213,11 +213,18 @@ bool CompressionFilter::shouldCompress(http::ResponseHeaders& headers, bool end_
     notModified(headers, has_type && config_->compressible(content_type), has_vary);
     return false;
   }
-  if (!has_type || !config_->compressible(content_type)) {
+  if (partial) {
+    // A multipart 206's own type is multipart/byteranges; the filter that answered it may
+    // say what its parts are of.
+    const auto& represents = encoder_callbacks_->streamInfo().represents;
+    if ((has_type && config_->compressible(content_type)) ||
+        (represents && !represents->content_type.empty() &&
+         config_->compressible(represents->content_type))) {
+      addVary(headers, has_vary);
+    }
     return false;
   }
-  if (partial) {
-    addVary(headers, has_vary);
+  if (!has_type || !config_->compressible(content_type)) {
     return false;
   }
   uint64_t declared = 0;
@@ -254,7 +261,7 @@ void CompressionFilter::notModified(http::ResponseHeaders& headers, bool compres
   // a cache can match it to what it stored (RFC 9111 §4.3.4). It usually has no
   // Content-Type: the filter that answered it may say what it stands for (static_files).
   const http::RequestHeaders& request = encoder_callbacks_->requestHeaders();
-  const auto& represents = encoder_callbacks_->streamInfo().not_modified;
+  const auto& represents = encoder_callbacks_->streamInfo().represents;
   if (!compressible_type && represents && !represents->content_type.empty()) {
     compressible_type = config_->compressible(represents->content_type);
   }

@@ -425,8 +425,8 @@ http::FilterStatus StaticFilesFilter::serve(const http::RequestHeaders& headers,
     add_validators(*response);
     // A 304 carries no Content-Type or length; later filters that must give it the fields
     // its 200 would have had (compression: ETag and Vary) learn them here.
-    decoder_callbacks_->streamInfo().not_modified = http::NotModifiedRepresentation{
-        encoding ? std::string_view() : content_type, encoding ? 0 : size};
+    decoder_callbacks_->streamInfo().represents =
+        http::Representation{encoding ? std::string_view() : content_type, encoding ? 0 : size};
     decoder_callbacks_->encodeHeaders(std::move(response), true);
     return http::FilterStatus::StopIteration;
   }
@@ -465,6 +465,8 @@ http::FilterStatus StaticFilesFilter::serve(const http::RequestHeaders& headers,
     response->addLowercase("content-encoding", encodingName(*encoding));
   }
   if (range_status == RangeStatus::Satisfiable && ranges.size() > 1) {
+    // (Never a sibling's parts, above.)
+    decoder_callbacks_->streamInfo().represents = http::Representation{content_type, size};
     file_ = file.handle;
     ranges_ = std::move(ranges);
     sendMultipart(std::move(response), content_type, size, file.bytes.get());

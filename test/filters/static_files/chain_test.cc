@@ -83,6 +83,24 @@ TEST_F(StaticSiteChain, RangesStayFileRangesEvenForCompressingClients) {
   EXPECT_FALSE(h->response.headers.has("content-encoding"));
 }
 
+TEST_F(StaticSiteChain, A206CarriesTheVaryOfThe200ItIsPartOf) {
+  // RFC 9110 §15.3.7. One range: the 206 is text/html itself; several: multipart/byteranges,
+  // whose parts are of text/html. Either way another Accept-Encoding gets another 200.
+  for (const char* range : {"bytes=0-9", "bytes=0-9,20-29"}) {
+    auto h = get("/page-5k.html", {{"accept-encoding", "gzip"}, {"range", range}},
+                 "precompressed: false");
+    EXPECT_EQ(h->response.status, 206) << range;
+    EXPECT_EQ(h->response.headers.getOr("vary"), "accept-encoding") << range;
+    EXPECT_FALSE(h->response.headers.has("content-encoding")) << range;
+  }
+  // Parts of a type the filter does not compress: no Vary.
+  std::ofstream(root_ + "/blob.bin", std::ios::binary) << page_;
+  auto h = get("/blob.bin", {{"accept-encoding", "gzip"}, {"range", "bytes=0-9,20-29"}},
+               "precompressed: false");
+  EXPECT_EQ(h->response.status, 206);
+  EXPECT_FALSE(h->response.headers.has("vary"));
+}
+
 TEST_F(StaticSiteChain, A304CarriesTheETagAndVaryOfThe200ItStandsFor) {
   // RFC 9110 §15.4.5. The 200 a gzip client gets is compressed: W/"x" and Vary.
   auto full = get("/page-5k.html", {{"accept-encoding", "gzip"}}, "precompressed: false");
