@@ -151,6 +151,12 @@ bool ServerConnectionImpl::dispatch(Buffer& data) {
         protocolError(431, "request trailers too large");
         break;
       }
+      // A chunk that would take the body over the limit is refused before it is uploaded.
+      if (body_received_ + chunk.size() + chunk_decoder_.chunkBytesAhead() >
+          limits_.max_request_bytes) {
+        protocolError(413, "request body too large");
+        break;
+      }
       if (!chunk.empty()) {
         onBody(chunk, false);
       }

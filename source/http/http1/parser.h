@@ -80,15 +80,21 @@ struct RequestHead {
 // or Transfer-Encoding ending in a single "chunked" (never both, never on HTTP/1.0).
 ParseError parseRequestHead(std::string_view head, const CodecLimits& limits, RequestHead& out);
 
+// Is `host` a valid Host field value or absolute-form authority: uri-host [":" port] (RFC 9110
+// §4.2.4, §7.2), a reg-name or IPv4 address (RFC 3986 unreserved, sub-delims, %XX) or a
+// bracketed IP literal, and a port of at most 65535? Empty is valid (a Host without one).
+bool isValidHost(std::string_view host);
+
 // Parses the trailer section of a chunked body: field lines, each ending in CRLF, without
 // the final empty line (what ChunkDecoder collected). `field_count` is the head's count,
 // which the trailers add to against limits.max_headers.
 ParseError parseTrailers(std::string_view lines, const CodecLimits& limits, uint32_t& field_count,
                          HeaderMap& trailers);
 
-// Takes a chunked body apart (RFC 9112 §7.1): sizes in hex (at most 15 digits), chunk
-// extensions (skipped, at most 4 KiB), CRLF after every size line and every chunk, and the
-// trailer section. Anything else is an error.
+// Takes a chunked body apart (RFC 9112 §7.1): sizes in hex (below 2^60: at most 15
+// significant digits, after leading zeros, 64 digits in all), chunk extensions (skipped, at
+// most 4 KiB), CRLF after every size line and every chunk, and the trailer section.
+// Anything else is an error.
 class ChunkDecoder {
 public:
   // Consumes bytes from the front of `in`: framing, then (when it gets there) chunk data,
@@ -98,6 +104,10 @@ public:
   bool done() const { return state_ == State::Done; }
   // The trailer lines seen so far, each with its CRLF.
   const std::string& trailers() const { return trailers_; }
+  // The bytes of the current chunk that decode() has not returned yet: all of a chunk whose
+  // size line just ended (so a caller can refuse a chunk larger than it will take before
+  // any of it arrives).
+  uint64_t chunkBytesAhead() const { return state_ == State::Data ? size_ : 0; }
   void reset() { *this = ChunkDecoder(); }
 
 private:

@@ -252,6 +252,26 @@ TEST(RequestHeadParser, HostRules) {
   EXPECT_EQ(statusOf("GET / HTTP/1.0\r\n\r\n"), 0);
   EXPECT_EQ(statusOf("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"), 400);
   EXPECT_EQ(statusOf("GET / HTTP/1.1\r\nHost: [::1]:8000\r\n\r\n"), 0);
+  // One rule for the Host field and an absolute-form authority (RFC 9110 §4.2.4, §7.2).
+  for (const char* bad : {"[zz", "[]", "[::1", "h:abc", "h:99999", "h:123456", "h<x>", "h\"", "h{}",
+                          "h|", "h^", "h`", "\xc3\xa9vil", "a%0", "a%zz", "u@h", "h#", "h\\x"}) {
+    EXPECT_FALSE(isValidHost(bad)) << bad;
+    EXPECT_EQ(statusOf(std::string("GET / HTTP/1.1\r\nHost: ") + bad + "\r\n\r\n"), 400) << bad;
+    EXPECT_EQ(statusOf(std::string("GET http://") + bad + "/x HTTP/1.1\r\nHost: h\r\n\r\n"), 400)
+        << bad;
+  }
+  for (const char* good :
+       {"example.com", "EXAMPLE.com:8080", "h:", "h:65535", "10.0.0.1:80", "[::1]", "[fe80::1]:443",
+        "a-b_c~d", "a,b", "h%41", "xn--bcher-kva.ch", "!$&'()*+;="}) {
+    EXPECT_TRUE(isValidHost(good)) << good;
+    EXPECT_EQ(statusOf(std::string("GET / HTTP/1.1\r\nHost: ") + good + "\r\n\r\n"), 0) << good;
+    EXPECT_EQ(statusOf(std::string("GET http://") + good + "/x HTTP/1.1\r\nHost: h\r\n\r\n"), 0)
+        << good;
+  }
+  EXPECT_TRUE(isValidHost("")) << "an empty Host (RFC 9110 §7.2)";
+  EXPECT_EQ(statusOf("GET / HTTP/1.1\r\nHost:\r\n\r\n"), 0);
+  EXPECT_EQ(statusOf("GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+  EXPECT_EQ(statusOf("GET http://:80/x HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
 }
 
 TEST(RequestHeadParser, FieldCountLimit) {
@@ -410,6 +430,21 @@ TEST(ChunkDecoder, RefusesMalformedFraming) {
     EXPECT_EQ(decodeChunked(body, 1000), "error") << testing::PrintToString(body);
   }
   EXPECT_EQ(decodeChunked("5 ;a=b\r\nhello\r\n0\r\n\r\n", 1000), "hello");
+}
+
+TEST(ChunkDecoder, SizesMayHaveLeadingZerosButNotMoreThan15SignificantDigits) {
+  // RFC 9112 §7.1: chunk-size = 1*HEXDIG; what is limited is the value.
+  EXPECT_EQ(decodeChunked("0000000000000005\r\nhello\r\n0\r\n\r\n", 1000), "hello");
+  EXPECT_EQ(decodeChunked(std::string(63, '0') + "5\r\nhello\r\n0\r\n\r\n", 1000), "hello");
+  EXPECT_EQ(decodeChunked(std::string(64, '0') + "5\r\nhello\r\n0\r\n\r\n", 1000), "error");
+  EXPECT_EQ(decodeChunked("00000000000000000\r\n\r\n", 1000), "");
+  // 15 significant digits are a size (cut short here); 16 are not.
+  ChunkDecoder d;
+  std::string_view data;
+  EXPECT_EQ(d.decode("0fffffffffffffff\r\nab", data), 20);
+  EXPECT_EQ(data, "ab");
+  EXPECT_EQ(d.chunkBytesAhead(), 0xfffffffffffffffu - 2);
+  EXPECT_EQ(decodeChunked("1000000000000000\r\n", 1000), "error");
 }
 
 } // namespace
