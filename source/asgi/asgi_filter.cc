@@ -182,12 +182,9 @@ http::FilterStatus AsgiFilter::decodeHeaders(http::RequestHeaders& headers, bool
     s->ws = websocket_->takeStreamState();
     s->request_has_body = false;
     websocket_->attach(stream_, *loop_);
-  } else if (!end_stream && info.protocol != http::Protocol::Http2 &&
-             http::equalsIgnoreCase(headers.getOr("expect"), "100-continue")) {
-    // HTTP/1.1: the 100 waits for the app's first receive(), as uvicorn does: an app that
-    // answers without reading the body (401, 413...) spares the client the upload. (Over
-    // HTTP/2 it goes out at once: curl 7.88 reports an early answer there as no answer,
-    // and a stream's unread body costs one RST_STREAM anyway.)
+  } else if (!end_stream && http::equalsIgnoreCase(headers.getOr("expect"), "100-continue")) {
+    // The 100 waits for the app's first receive(), as uvicorn does: an app that answers
+    // without reading the body (401, 413...) spares the client the upload.
     s->expects_continue = true;
     decoder_callbacks_->holdContinue();
   }

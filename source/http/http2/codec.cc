@@ -200,6 +200,13 @@ public:
   bool read_disabled_{false};
   bool remote_closed_{false};
   bool discard_body_{false};
+  // Expect: 100-continue, and no 100 sent: the client holds its body back.
+  bool awaits_continue_{false};
+  // The response ended while the client still held its body back for a 100 that never
+  // came: RST_STREAM(NO_ERROR) waits for a first DATA frame that does not end the stream
+  // (RFC 9113 §8.1), if any comes. A client should not send the body after a final status;
+  // curl 7.88 takes a RST_STREAM that comes with the response as no response at all.
+  bool unwanted_body_{false};
   bool is_head_{false};
   bool tunnel_{false}; // extended CONNECT: DATA is a tunnel's byte stream
 
@@ -273,6 +280,9 @@ void ServerConnectionImpl::Stream::encode1xxHeaders(const ResponseHeaders& heade
   const int rv = nghttp2_submit_headers(codec_.session_, NGHTTP2_FLAG_NONE, id_, nullptr,
                                         nva.data(), nva.size(), nullptr);
   codec_.clearFieldScratch();
+  if (status == 100) {
+    awaits_continue_ = false;
+  }
   if (rv != 0) {
     POUNCE_LOG(Http2, Debug, "stream %d: 1xx response not sent: %s", id_, nghttp2_strerror(rv));
   }
@@ -712,7 +722,7 @@ void ServerConnectionImpl::afterTopLevel() {
        (remote_half_closed_ && open_streams_ == 0))) {
     closing_ = true;
   }
-  if (!close_requested_ && (closing_ || (draining_ && open_streams_ == 0))) {
+  if (!close_requested_ && (closing_ || (draining_ && open_streams_ == unwanted_bodies_))) {
     close_requested_ = true;
     callbacks_.closeConnection(true);
   }
@@ -1072,6 +1082,9 @@ int ServerConnectionImpl::frameRecv(const nghttp2_frame& frame) {
     }
     if (end_stream) {
       s->remote_closed_ = true;
+    } else if (s->unwanted_body_ && !s->closed_ && !s->reset_by_encoder_) {
+      s->reset_by_encoder_ = true;
+      nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
     }
     const size_t n = s->body_.length();
     if (s->decoder_ != nullptr && !s->discard_body_) {
@@ -1193,6 +1206,7 @@ int ServerConnectionImpl::frameRecv(const nghttp2_frame& frame) {
     }
     headers->set("cookie", joined);
   }
+  s->awaits_continue_ = !end_stream && equalsIgnoreCase(headers->getOr("expect"), "100-continue");
   decoder.decodeHeaders(std::move(headers), end_stream);
   return 0;
 }
@@ -1211,13 +1225,13 @@ int ServerConnectionImpl::dataChunk(int32_t stream_id, std::string_view data) {
   if (s == nullptr) {
     return 0;
   }
+  s->body_received_ += data.size();
   if (s->decoder_ == nullptr || s->discard_body_) {
     if (!s->closed_) {
       nghttp2_session_consume_stream(session_, stream_id, data.size());
     }
     return 0;
   }
-  s->body_received_ += data.size();
   if (s->body_received_ > limits_.max_request_bytes && !s->tunnel_) {
     s->discard_body_ = true;
     s->body_.clear();
@@ -1243,6 +1257,9 @@ int ServerConnectionImpl::streamClose(int32_t stream_id, uint32_t error_code) {
   }
   s->closed_ = true;
   --open_streams_;
+  if (s->unwanted_body_) {
+    --unwanted_bodies_;
+  }
   s->pending_.clear();
   s->staged_.clear();
   s->body_.clear();
@@ -1295,8 +1312,14 @@ int ServerConnectionImpl::onFrameSend(nghttp2_session*, const nghttp2_frame* fra
       s->end_sent_ = true;
       if (!s->remote_closed_) {
         // The response is complete; the rest of the request is not wanted (RFC 9113 §8.1).
-        nghttp2_submit_rst_stream(c.session_, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
-                                  NGHTTP2_NO_ERROR);
+        // A client still waiting for a 100 is told so only if it sends the body anyway.
+        if (s->awaits_continue_ && s->body_received_ == 0 && s->body_.empty()) {
+          s->unwanted_body_ = true;
+          ++c.unwanted_bodies_;
+        } else {
+          nghttp2_submit_rst_stream(c.session_, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                    NGHTTP2_NO_ERROR);
+        }
       }
     }
   }

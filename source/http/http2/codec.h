@@ -63,7 +63,7 @@ public:
   bool dispatch(Buffer& data) override;
   Protocol protocol() const override { return Protocol::Http2; }
   void shutdownNotice() override;
-  bool idle() const override { return open_streams_ == 0; }
+  bool idle() const override { return open_streams_ == unwanted_bodies_; }
   bool readingHead() const override { return !preface_received_ || in_header_block_; }
   bool wantsClose() const override { return closing_; }
   void onRemoteHalfClose() override;
@@ -160,6 +160,10 @@ private:
   std::list<Stream> streams_;
   std::vector<Stream*> dead_;
   size_t open_streams_{0};
+  // Open streams whose response is complete and whose request body is not wanted (see
+  // Stream::unwanted_body_): they keep neither the connection from being idle nor a drain
+  // from ending.
+  size_t unwanted_bodies_{0};
   int depth_{0};
 
   // Frames written into output_ and not yet on the wire: the cumulative byte offset where

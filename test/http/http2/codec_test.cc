@@ -731,6 +731,62 @@ TEST(Http2Codec, CountedBodyOverLimitGets413ThenReset) {
   EXPECT_EQ(client.response(next).status, 200);
 }
 
+// An answer before the body, to a client that holds its body back for a 100 that never came:
+// no RST_STREAM with the answer (curl 7.88 takes that as no answer at all); the stream waits
+// for the client, without keeping the connection busy, and is reset (NO_ERROR) only if a
+// body comes after all.
+TEST(Http2Codec, AnAnswerBeforeA100LeavesTheClientItsStream) {
+  Harness h;
+  h.auto_respond = false;
+  h.configure = [](TestStream& s) { s.on_headers = [](TestStream& t) { t.respond(401, "no"); }; };
+  TestClient client;
+  const int32_t id = client.request({{":method", "POST"},
+                                     {":path", "/"},
+                                     {":scheme", "http"},
+                                     {":authority", "x"},
+                                     {"expect", "100-continue"},
+                                     {"content-length", "100000"}},
+                                    nullptr, {}, /*end_stream=*/false);
+  h.pump(client);
+  EXPECT_EQ(client.response(id).status, 401);
+  EXPECT_TRUE(client.response(id).complete);
+  EXPECT_TRUE(client.response(id).informational.empty()) << "no 100";
+  EXPECT_FALSE(client.response(id).reset);
+  EXPECT_EQ(h.codec->activeStreams(), 1u);
+  EXPECT_TRUE(h.codec->idle()) << "a stream that waits for the client keeps nothing busy";
+  // The client sends the body anyway: it is told to stop.
+  client.sendData(id, std::string(1000, 'x'), false);
+  h.pump(client);
+  EXPECT_TRUE(client.response(id).reset);
+  EXPECT_EQ(client.response(id).error_code, NGHTTP2_NO_ERROR);
+  EXPECT_EQ(h.codec->activeStreams(), 0u);
+
+  // A client that gives up its body ends the stream itself.
+  const int32_t second = client.request({{":method", "POST"},
+                                         {":path", "/"},
+                                         {":scheme", "http"},
+                                         {":authority", "x"},
+                                         {"expect", "100-continue"}},
+                                        nullptr, {}, /*end_stream=*/false);
+  h.pump(client);
+  EXPECT_EQ(client.response(second).status, 401);
+  EXPECT_FALSE(client.response(second).reset);
+  client.sendData(second, "", true);
+  h.pump(client);
+  EXPECT_FALSE(client.response(second).reset);
+  EXPECT_EQ(h.codec->activeStreams(), 0u);
+
+  // Without Expect, a client sends its body at once: the answer ends it (RFC 9113 §8.1).
+  const int32_t third = client.request(
+      {{":method", "POST"}, {":path", "/"}, {":scheme", "http"}, {":authority", "x"}}, nullptr, {},
+      /*end_stream=*/false);
+  h.pump(client);
+  EXPECT_EQ(client.response(third).status, 401);
+  EXPECT_TRUE(client.response(third).reset);
+  EXPECT_EQ(client.response(third).error_code, NGHTTP2_NO_ERROR);
+  EXPECT_FALSE(h.closed);
+}
+
 TEST(Http2Codec, BodyOverLimitAfterResponseStartedCancelsTheStream) {
   CodecLimits limits;
   limits.max_request_bytes = 1000;
