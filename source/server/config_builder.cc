@@ -74,7 +74,8 @@ absl::StatusOr<Bootstrap> loadBootstrapText(std::string_view text, const std::st
   return bootstrap;
 }
 
-absl::StatusOr<Bootstrap> loadBootstrapFile(const std::string& path, config::ConfigErrors* marks) {
+absl::StatusOr<Bootstrap> loadBootstrapFile(const std::string& path, config::ConfigErrors* marks,
+                                            const std::function<absl::Status(Bootstrap&)>& adjust) {
   auto node = config::parseYamlFile(path);
   if (!node.ok()) {
     return node.status();
@@ -83,6 +84,11 @@ absl::StatusOr<Bootstrap> loadBootstrapFile(const std::string& path, config::Con
   config::ConfigErrors local(path);
   config::ConfigErrors& errors = marks != nullptr ? *marks : local;
   config::yamlToMessage(*node, bootstrap, "", errors);
+  if (errors.empty() && adjust) {
+    if (auto status = adjust(bootstrap); !status.ok()) {
+      return status;
+    }
+  }
   if (errors.empty()) {
     validateBootstrap(bootstrap, errors);
   }

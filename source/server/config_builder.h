@@ -2,6 +2,7 @@
 
 #include <google/protobuf/repeated_ptr_field.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -23,9 +24,12 @@ using Bootstrap = pounce::config::v1::Bootstrap;
 // Reads a YAML (or JSON) config file into a Bootstrap, strictly. Errors carry the file,
 // line, column and field path of every problem found.
 // `marks`, if given, keeps where each field was in the file so later errors (from building
-// filter chains) can point at the right line too.
-absl::StatusOr<Bootstrap> loadBootstrapFile(const std::string& path,
-                                            config::ConfigErrors* marks = nullptr);
+// filter chains) can point at the right line too. `adjust`, if given, changes the config
+// read before it is checked (command-line flags that override the file, so that a flag can
+// replace a section the file got wrong); an error from it is returned as it is.
+absl::StatusOr<Bootstrap>
+loadBootstrapFile(const std::string& path, config::ConfigErrors* marks = nullptr,
+                  const std::function<absl::Status(Bootstrap&)>& adjust = nullptr);
 absl::StatusOr<Bootstrap> loadBootstrapText(std::string_view text, const std::string& source,
                                             config::ConfigErrors* marks = nullptr);
 

@@ -82,20 +82,18 @@ int main(int argc, char** argv) {
   auto marks = std::make_shared<pounce::config::ConfigErrors>(
       options->config_path.empty() ? "command line" : options->config_path);
   if (!options->config_path.empty()) {
-    bootstrap = pounce::server::loadBootstrapFile(options->config_path, marks.get());
-    if (bootstrap.ok()) {
-      auto status = pounce::server::applyOverrides(*options, *bootstrap);
-      if (!status.ok()) {
-        // A flag's value is wrong: a usage error (exit 2), as without a config file.
-        return fail(std::string(status.message()),
-                    status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1);
-      }
-      // Flags may have changed what the file said: check again.
-      pounce::config::ConfigErrors errors(options->config_path);
-      pounce::server::validateBootstrap(*bootstrap, errors);
-      if (!errors.empty()) {
-        return fail(errors.text());
-      }
+    // The flags apply on top of the file before it is checked, so a flag can replace what
+    // the file got wrong (--admin-port 0 for a bad admin section).
+    absl::Status flags = absl::OkStatus();
+    bootstrap =
+        pounce::server::loadBootstrapFile(options->config_path, marks.get(), [&](Bootstrap& b) {
+          flags = pounce::server::applyOverrides(*options, b);
+          return flags;
+        });
+    if (!flags.ok()) {
+      // A flag's value is wrong: a usage error (exit 2), as without a config file.
+      return fail(std::string(flags.message()),
+                  flags.code() == absl::StatusCode::kInvalidArgument ? 2 : 1);
     }
   } else {
     bootstrap = pounce::server::quickModeBootstrap(*options);
@@ -144,19 +142,9 @@ int main(int argc, char** argv) {
   if (!config_path.empty()) {
     reread = [options =
                   *options](pounce::config::ConfigErrors& positions) -> absl::StatusOr<Bootstrap> {
-      auto fresh = pounce::server::loadBootstrapFile(options.config_path, &positions);
-      if (!fresh.ok()) {
-        return fresh.status();
-      }
-      auto status = pounce::server::applyOverrides(options, *fresh);
-      if (!status.ok()) {
-        return status;
-      }
-      pounce::server::validateBootstrap(*fresh, positions);
-      if (!positions.empty()) {
-        return positions.status();
-      }
-      return fresh;
+      return pounce::server::loadBootstrapFile(
+          options.config_path, &positions,
+          [&options](Bootstrap& b) { return pounce::server::applyOverrides(options, b); });
     };
   }
   pounce::server::admin::AdminOptions admin_options;

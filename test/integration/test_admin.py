@@ -260,6 +260,9 @@ def test_invalid_chains_are_rejected_with_the_field_path(pounce, tmp_path):
         ('{name: pounce.filters.direct_response}', "listeners[0].name", 1, "unknown field 'name'"),
         ('[]', "listeners[0].filter_chain", 1, "must have at least one filter"),
         ('"just a string"', "listeners[0].filter_chain", 1, "expected a list of filters"),
+        # yaml-cpp stops reading at a NUL: what came before it would be applied alone
+        ('- name: pounce.filters.direct_response\n\x00garbage: [ unclosed', "", 2,
+         "a NUL byte"),
     ]
     for body, path, line, message in cases:
         result = admin.put_chain(body, expect=400)

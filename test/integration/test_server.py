@@ -72,6 +72,23 @@ def test_print_config_applies_flag_overrides(tmp_path):
     assert run_pounce("-c", printed, "--mode", "validate").returncode == 0
 
 
+def test_admin_port_flag_replaces_an_admin_section_the_file_got_wrong(tmp_path):
+    """Flags apply before the file is checked: --admin-port can move or turn off an admin
+    section that would not pass (here: a non-loopback address without allow_remote)."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("admin: {address: {socket_address: {address: 0.0.0.0, port_value: 9901}}}\n" +
+                   DIRECT.replace("@PORT@", "1234"))
+    r = run_pounce("-c", cfg, "--mode", "validate")
+    assert r.returncode == 1 and "is not a loopback address" in r.stderr, r.stderr
+    r = run_pounce("-c", cfg, "--admin-port", "0", "--print-config")
+    assert r.returncode == 0, r.stderr
+    assert "admin" not in r.stdout
+    r = run_pounce("-c", cfg, "--admin-port", "9902", "--print-config")
+    assert r.returncode == 0, r.stderr
+    assert "address: 127.0.0.1" in r.stdout and "port_value: 9902" in r.stdout
+    assert run_pounce("-c", cfg, "--admin-port", "9902", "--mode", "validate").returncode == 0
+
+
 def test_validate_binds_nothing(tmp_path):
     cfg = tmp_path / "c.yaml"
     port = 1  # privileged: binding would fail, validation must not try
@@ -79,6 +96,17 @@ def test_validate_binds_nothing(tmp_path):
     r = run_pounce("-c", cfg, "--mode", "validate")
     assert r.returncode == 0, r.stderr
     assert "configuration is valid" in r.stdout
+
+
+def test_a_config_file_with_a_nul_byte_is_refused_where_the_byte_is(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    text = DIRECT.replace("@PORT@", "1234")
+    cut = text.index("listeners:")
+    cfg.write_bytes(text[:cut].encode() + b"\x00" + text[cut:].encode())
+    line = text[:cut].count("\n") + 1
+    r = run_pounce("-c", cfg, "--mode", "validate")
+    assert r.returncode == 1, r.stdout
+    assert f"c.yaml:{line}:1: a NUL byte" in r.stderr, r.stderr
 
 
 def configs():

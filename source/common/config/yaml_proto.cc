@@ -373,7 +373,25 @@ absl::Status ConfigErrors::status() const {
   return absl::InvalidArgumentError(t);
 }
 
+std::optional<YAML::Mark> findNulByte(std::string_view text) {
+  const size_t at = text.find('\0');
+  if (at == std::string_view::npos) {
+    return std::nullopt;
+  }
+  YAML::Mark mark;
+  mark.pos = static_cast<int>(at);
+  const std::string_view before = text.substr(0, at);
+  mark.line = static_cast<int>(std::count(before.begin(), before.end(), '\n'));
+  const size_t line_start = before.rfind('\n');
+  mark.column = static_cast<int>(line_start == std::string_view::npos ? at : at - line_start - 1);
+  return mark;
+}
+
 absl::StatusOr<YAML::Node> parseYaml(std::string_view text, const std::string& source) {
+  if (auto nul = findNulByte(text)) {
+    return absl::InvalidArgumentError(
+        cat(source, ":", nul->line + 1, ":", nul->column + 1, ": ", kNulByteProblem));
+  }
   try {
     YAML::Node node = YAML::Load(std::string(text));
     return node;

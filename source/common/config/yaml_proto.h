@@ -3,6 +3,7 @@
 #include <google/protobuf/message.h>
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -51,7 +52,15 @@ private:
   std::map<std::string, std::pair<int, int>> marks_;
 };
 
-// Parses YAML (JSON is accepted as well). Syntax errors are reported with line and column.
+// Where `text` holds a NUL byte, as a YAML mark (0-based line and column), or nullopt. YAML
+// text cannot hold one (YAML 1.2 §5.1), and yaml-cpp reads a string only up to it: what
+// follows would be silently dropped.
+std::optional<YAML::Mark> findNulByte(std::string_view text);
+inline constexpr std::string_view kNulByteProblem =
+    "a NUL byte: YAML text cannot hold one (is this a binary file?)";
+
+// Parses YAML (JSON is accepted as well). Syntax errors, and NUL bytes, are reported with
+// line and column.
 absl::StatusOr<YAML::Node> parseYaml(std::string_view text, const std::string& source);
 absl::StatusOr<YAML::Node> parseYamlFile(const std::string& path);
 

@@ -102,6 +102,10 @@ std::optional<FilterList> parseChainBody(std::string_view body, int listener_ind
                                          config::ConfigErrors& errors) {
   const std::string listener_path = cat("listeners[", listener_index, "]");
   const std::string chain_path = listener_path + ".filter_chain";
+  if (auto nul = config::findNulByte(body)) {
+    errors.addAt(*nul, "", config::kNulByteProblem);
+    return std::nullopt;
+  }
   YAML::Node node;
   try {
     node = YAML::Load(std::string(body));
