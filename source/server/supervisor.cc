@@ -486,6 +486,7 @@ void Supervisor::reap() {
     }
     std::unique_ptr<Child> child = std::move(*it);
     children_.erase(it);
+    retireStats(pid);
     const Child::State state = child->state;
     if (child->on_started) {
       if (stopping_) {
@@ -701,30 +702,90 @@ void Supervisor::broadcast(const admin::ControlRequest& request, std::chrono::mi
 }
 
 void Supervisor::stats(std::function<void(std::vector<admin::StatsSnapshotProto>)> done) {
-  admin::ControlRequest request;
-  request.set_stats(true);
-  broadcast(request, kReadTimeout, [done](Responses responses) {
-    std::vector<admin::StatsSnapshotProto> out;
-    for (auto& r : responses) {
-      if (r && r->ok()) {
-        // A worker's copy of the admin listener's series came with fork(): drop it, the
-        // supervisor's own count is added below.
-        for (auto& family : *r->mutable_stats()->mutable_families()) {
-          auto* series = family.mutable_series();
-          for (int i = series->size() - 1; i >= 0; --i) {
-            const auto& labels = (*series)[i].label_values();
-            if (family.label_names_size() > 0 && family.label_names(0) == "listener" &&
-                !labels.empty() && labels[0] == "_admin") {
-              series->DeleteSubrange(i, 1);
-            }
+  // Every worker with a control channel answers, draining ones too. The answer is merged
+  // from each worker's latest report (an old one for a worker too busy to answer now) and
+  // what exited workers reported last: a counter here never goes back, which Prometheus
+  // would read as a reset.
+  struct Gather {
+    std::vector<pid_t> pids;
+    Responses responses;
+    size_t left{0};
+  };
+  auto gather = std::make_shared<Gather>();
+  std::vector<Child*> targets;
+  for (auto& c : children_) {
+    if (c->state != Child::State::Starting && c->control != nullptr && c->control->open()) {
+      targets.push_back(c.get());
+      gather->pids.push_back(c->pid);
+    }
+  }
+  gather->responses.resize(targets.size());
+  gather->left = targets.size();
+  auto finish = [this, gather, done]() {
+    for (size_t i = 0; i < gather->pids.size(); ++i) {
+      auto& r = gather->responses[i];
+      const pid_t pid = gather->pids[i];
+      const bool running = std::any_of(children_.begin(), children_.end(),
+                                       [pid](const auto& c) { return c->pid == pid; });
+      if (!r || !r->ok() || !running) {
+        continue; // (a worker reaped meanwhile counts with what it reported before)
+      }
+      // A worker's copy of the admin listener's series came with fork(): drop it, the
+      // supervisor's own count is added below.
+      for (auto& family : *r->mutable_stats()->mutable_families()) {
+        auto* series = family.mutable_series();
+        for (int j = series->size() - 1; j >= 0; --j) {
+          const auto& labels = (*series)[j].label_values();
+          if (family.label_names_size() > 0 && family.label_names(0) == "listener" &&
+              !labels.empty() && labels[0] == "_admin") {
+            series->DeleteSubrange(j, 1);
           }
         }
-        out.push_back(std::move(*r->mutable_stats()));
       }
+      last_stats_[pid] = std::move(*r->mutable_stats());
+    }
+    std::vector<admin::StatsSnapshotProto> out;
+    out.reserve(last_stats_.size() + 2);
+    for (const auto& [pid, snapshot] : last_stats_) {
+      out.push_back(snapshot);
+    }
+    if (retired_stats_.families_size() > 0) {
+      out.push_back(retired_stats_);
     }
     out.push_back(admin::snapshotStats(stats::Store::global()));
     done(std::move(out));
-  });
+  };
+  if (targets.empty()) {
+    finish();
+    return;
+  }
+  admin::ControlRequest request;
+  request.set_stats(true);
+  for (size_t i = 0; i < targets.size(); ++i) {
+    targets[i]->control->call(request, kReadTimeout,
+                              [gather, i, finish](std::optional<admin::ControlResponse> response) {
+                                gather->responses[i] = std::move(response);
+                                if (--gather->left == 0) {
+                                  finish();
+                                }
+                              });
+  }
+}
+
+void Supervisor::retireStats(pid_t pid) {
+  auto it = last_stats_.find(pid);
+  if (it == last_stats_.end()) {
+    return;
+  }
+  // Gauges (connections, requests in flight) ended with the process; counts stay.
+  admin::StatsSnapshotProto counts;
+  for (auto& family : *it->second.mutable_families()) {
+    if (family.type() != admin::StatsSnapshotProto::GAUGE) {
+      *counts.add_families() = std::move(family);
+    }
+  }
+  last_stats_.erase(it);
+  admin::mergeStats(retired_stats_, counts);
 }
 
 void Supervisor::status(std::function<void(std::vector<pounce::admin::v1::WorkerStatus>)> done) {

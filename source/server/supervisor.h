@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -172,6 +173,12 @@ private:
   admin::ChainVersions bootstrap_chain_versions_;
   std::vector<BoundListener> bound_;
   std::vector<std::unique_ptr<Child>> children_;
+  // What each running worker last reported to stats() (by pid), and what the workers that
+  // exited reported last (counters and histograms only), so the merged counts never go
+  // back when a worker is replaced, crashes, drains or is too busy to answer.
+  std::map<pid_t, admin::StatsSnapshotProto> last_stats_;
+  admin::StatsSnapshotProto retired_stats_;
+  void retireStats(pid_t pid);
   std::deque<std::chrono::steady_clock::time_point> crashes_;
   admin::OperationQueue queue_;
   std::vector<event::TimerPtr> backoff_timers_;

@@ -90,6 +90,34 @@ def test_reads_are_gathered_from_every_worker(pounce):
     assert {get_body(s.port, "/healthz")[0] for _ in range(20)} == {200}
 
 
+def test_merged_counters_never_go_back_when_workers_are_replaced(pounce):
+    """Prometheus reads a counter that goes down as a reset (a false spike in rate()): the
+    counts of a worker that crashed or was replaced stay in the merged /stats."""
+    s, admin = start(pounce)
+
+    def total():
+        stats = {f["name"]: f for f in admin.json("GET", "/stats?format=json")["stats"]}
+        series = stats["pounce_listener_requests_total"]["series"]
+        return sum(x["value"] for x in series if x["labels"].get("listener") == "main")
+
+    for _ in range(30):
+        assert get_body(s.port)[0] == 200
+    assert total() == 30
+    victim = admin.json("GET", "/server_info")["workers"][0]["pid"]
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: (w := admin.json("GET", "/server_info")["workers"]) and len(w) == 2
+             and victim not in {x["pid"] for x in w}, timeout=15, what="a replacement worker")
+    assert total() == 30, "the crashed worker's counts stay"
+    for _ in range(10):
+        assert get_body(s.port)[0] == 200
+    assert total() == 40
+    assert admin.json("POST", "/reload")["status"] == "applied"
+    assert total() == 40, "the replaced workers' counts stay"
+    for _ in range(5):
+        assert get_body(s.port)[0] == 200
+    assert total() == 45
+
+
 def test_a_respawned_worker_starts_with_the_swapped_chain(pounce):
     s, admin = start(pounce)
     admin.put_chain(direct_chain("swapped", indent=""))

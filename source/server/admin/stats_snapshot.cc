@@ -133,8 +133,11 @@ void mergeStats(StatsSnapshot& into, const StatsSnapshot& from) {
       continue;
     }
     auto* target = into.mutable_families(it->second);
-    if (target->type() != f.type() || target->bounds_size() != f.bounds_size()) {
-      continue; // a different binary's metric of the same name: keep the first
+    if (target->type() != f.type() || !std::equal(target->bounds().begin(), target->bounds().end(),
+                                                  f.bounds().begin(), f.bounds().end())) {
+      // A different binary's metric of the same name, or a histogram whose buckets changed
+      // (it starts again): keep the first.
+      continue;
     }
     std::unordered_map<std::string, int> series;
     for (int i = 0; i < target->series_size(); ++i) {
