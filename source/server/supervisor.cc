@@ -703,7 +703,8 @@ void Supervisor::broadcast(const admin::ControlRequest& request, std::chrono::mi
 
 void Supervisor::stats(std::function<void(std::vector<admin::StatsSnapshotProto>)> done) {
   // Every worker with a control channel answers, draining ones too. The answer is merged
-  // from each worker's latest report (an old one for a worker too busy to answer now) and
+  // from each worker's latest report (the previous one for a worker busy with another call
+  // or too slow to answer) and
   // what exited workers reported last: a counter here never goes back, which Prometheus
   // would read as a reset.
   struct Gather {
@@ -714,10 +715,16 @@ void Supervisor::stats(std::function<void(std::vector<admin::StatsSnapshotProto>
   auto gather = std::make_shared<Gather>();
   std::vector<Child*> targets;
   for (auto& c : children_) {
-    if (c->state != Child::State::Starting && c->control != nullptr && c->control->open()) {
-      targets.push_back(c.get());
-      gather->pids.push_back(c->pid);
+    if (c->state == Child::State::Starting || c->control == nullptr || !c->control->open()) {
+      continue;
     }
+    if (c->control->outstanding() > 0 && last_stats_.count(c->pid) != 0) {
+      // Busy with an earlier call (building a chain: importing an app can take a minute):
+      // its previous report, rather than a scrape that waits for it.
+      continue;
+    }
+    targets.push_back(c.get());
+    gather->pids.push_back(c->pid);
   }
   gather->responses.resize(targets.size());
   gather->left = targets.size();

@@ -5,6 +5,8 @@ from every worker; SIGHUP and POST /reload replace the workers one at a time."""
 import os
 import signal
 import socket
+import textwrap
+import threading
 import time
 
 import httpx
@@ -116,6 +118,33 @@ def test_merged_counters_never_go_back_when_workers_are_replaced(pounce):
     for _ in range(5):
         assert get_body(s.port)[0] == 200
     assert total() == 45
+
+
+def test_stats_answer_at_once_while_workers_build_a_slow_chain(pounce):
+    """A worker busy importing an app for a chain swap counts with its previous report:
+    a Prometheus scrape of /stats does not wait for the import (it waited up to 5 s)."""
+    s = pounce(config(extra=PROCESS, concurrency=1), env={"SLOW_IMPORT_SECONDS": "3"})
+    admin = admin_for(s)
+    wait_for(lambda: len(admin.json("GET", "/server_info")["workers"]) == 2, what="2 workers")
+    for _ in range(10):
+        assert get_body(s.port)[0] == 200
+    stats = admin.json("GET", "/stats?format=json")["stats"]
+    result = {}
+    swap = threading.Thread(target=lambda: result.update(
+        admin.put_chain(textwrap.dedent(ASGI.replace('"probe:app"', '"slow_import:app"')))))
+    swap.start()
+    try:
+        time.sleep(0.5)  # the swap has begun: both workers are importing the app
+        started = time.monotonic()
+        stats = {f["name"]: f for f in admin.json("GET", "/stats?format=json")["stats"]}
+        took = time.monotonic() - started
+        assert swap.is_alive(), "the swap is still importing"
+    finally:
+        swap.join(timeout=30)
+    assert took < 1.5, took
+    series = stats["pounce_listener_requests_total"]["series"]
+    assert sum(x["value"] for x in series if x["labels"].get("listener") == "main") == 10
+    assert result.get("status") == "applied", result
 
 
 def test_a_respawned_worker_starts_with_the_swapped_chain(pounce):

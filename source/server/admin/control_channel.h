@@ -39,6 +39,8 @@ public:
   ControlChannel& operator=(const ControlChannel&) = delete;
 
   bool open() const { return fd_ >= 0; }
+  // Calls sent and not yet answered (nor timed out).
+  size_t outstanding() const { return pending_.size(); }
   // Sends a request; `done` gets the response, or nullopt after `timeout` or when the
   // channel closes first.
   void call(const ControlRequest& request, std::chrono::milliseconds timeout,
