@@ -503,6 +503,62 @@ size_t removeFieldsNotAllowedInTrailers(HeaderMap& trailers, bool response) {
   return removed;
 }
 
+namespace {
+
+// RFC 3986 §3.2.2 reg-name bytes, without '%' (pct-encoded, checked apart): unreserved and
+// sub-delims.
+constexpr ByteSet kRegNameByte = ByteSet::of([](unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         std::string_view("-._~!$&'()*+,;=").find(static_cast<char>(c)) != std::string_view::npos;
+});
+
+} // namespace
+
+bool isValidHost(std::string_view host) {
+  size_t i = 0;
+  if (!host.empty() && host[0] == '[') {
+    const size_t close = host.find(']');
+    if (close == std::string_view::npos || close == 1) {
+      return false;
+    }
+    for (i = 1; i < close; ++i) {
+      if (host[i] != ':' && !kRegNameByte.has(static_cast<unsigned char>(host[i]))) {
+        return false;
+      }
+    }
+    i = close + 1;
+  } else {
+    for (; i < host.size() && host[i] != ':'; ++i) {
+      if (host[i] == '%') {
+        if (i + 2 >= host.size() || hexDigitValue(host[i + 1]) < 0 ||
+            hexDigitValue(host[i + 2]) < 0) {
+          return false;
+        }
+        i += 2;
+      } else if (!kRegNameByte.has(static_cast<unsigned char>(host[i]))) {
+        return false;
+      }
+    }
+    if (i == 0 && i < host.size()) {
+      return false; // ":80": a port without a host (RFC 9110 §4.2.1)
+    }
+  }
+  if (i == host.size()) {
+    return true;
+  }
+  if (host[i] != ':' || host.size() - i - 1 > 5) {
+    return false;
+  }
+  uint32_t port = 0;
+  for (++i; i < host.size(); ++i) {
+    if (host[i] < '0' || host[i] > '9') {
+      return false;
+    }
+    port = port * 10 + static_cast<uint32_t>(host[i] - '0');
+  }
+  return port <= 65535;
+}
+
 bool equalsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) {
     return false;

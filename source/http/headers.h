@@ -257,6 +257,12 @@ size_t countControlBytes(std::string_view bytes);
 // ASCII case-insensitive equality.
 bool equalsIgnoreCase(std::string_view a, std::string_view b);
 
+// Is `host` a valid Host field value or request authority: uri-host [":" port] (RFC 9110
+// §4.2.4, §7.2; RFC 3986 §3.2.2-3), a reg-name or IPv4 address (unreserved, sub-delims,
+// %XX) or a bracketed IP literal, then optionally ":" and a port up to 65535. No userinfo,
+// path or non-ASCII byte. Empty is valid (a Host without one); a port without a host is not.
+bool isValidHost(std::string_view host);
+
 // Whether lowercase `name`, with every '_' read as '-', is `field` (or, with `prefix`, starts
 // with it). Django's META, WSGI and CGI turn both spellings into one key (X_Request_Id and
 // X-Request-Id are both HTTP_X_REQUEST_ID), so a filter that polices a field must police

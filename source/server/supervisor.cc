@@ -90,6 +90,7 @@ Supervisor::Supervisor(Options options, Bootstrap bootstrap,
 }
 
 Supervisor::~Supervisor() {
+  alive_.reset();
   signal_event_.reset();
   if (signal_fd_ >= 0) {
     ::close(signal_fd_);
@@ -728,7 +729,10 @@ void Supervisor::stats(std::function<void(std::vector<admin::StatsSnapshotProto>
   }
   gather->responses.resize(targets.size());
   gather->left = targets.size();
-  auto finish = [this, gather, done]() {
+  auto finish = [this, alive = std::weak_ptr<char>(alive_), gather, done]() {
+    if (alive.expired()) {
+      return; // (the supervisor is gone: nobody waits for the answer)
+    }
     for (size_t i = 0; i < gather->pids.size(); ++i) {
       auto& r = gather->responses[i];
       const pid_t pid = gather->pids[i];

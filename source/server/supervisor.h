@@ -177,6 +177,8 @@ private:
   // exited reported last (counters and histograms only), so the merged counts never go
   // back when a worker is replaced, crashes, drains or is too busy to answer.
   std::map<pid_t, admin::StatsSnapshotProto> last_stats_;
+  // Expires when the supervisor goes: answers that arrive after it find nothing to update.
+  std::shared_ptr<char> alive_{std::make_shared<char>()};
   admin::StatsSnapshotProto retired_stats_;
   void retireStats(pid_t pid);
   std::deque<std::chrono::steady_clock::time_point> crashes_;

@@ -282,10 +282,18 @@ public:
   bool compress(std::string_view in, Buffer& out) override {
     // Room for the input as stored blocks (5 bytes of header per 65 535 bytes) plus the
     // gzip header and trailer: igzip writes stored blocks when compressing would not fit,
-    // so this always suffices. The stateless call takes 32-bit lengths.
+    // so this always suffices. The stateless call takes 32-bit lengths: a body of 4 GiB or
+    // more in one piece goes to libdeflate's level 1.
     const size_t bound = in.size() + 5 * (in.size() / 65535 + 1) + 64;
     if (bound > UINT32_MAX) {
-      return false;
+      if (large_ == nullptr) {
+        libdeflate_compressor* c = libdeflate_alloc_compressor(1);
+        if (c == nullptr) {
+          return false;
+        }
+        large_ = std::make_unique<LibdeflateCompressor>(c);
+      }
+      return large_->compress(in, out);
     }
     isal_deflate_stateless_init(&stream_);
     stream_.level = 1;
@@ -313,6 +321,7 @@ public:
 private:
   isal_zstream stream_{};
   std::unique_ptr<uint8_t[]> level_buf_;
+  std::unique_ptr<LibdeflateCompressor> large_;
 };
 
 } // namespace

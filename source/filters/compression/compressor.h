@@ -50,7 +50,8 @@ using CompressorPtr = std::unique_ptr<Compressor>;
 //
 // Only gzip has one, which sees the whole input at once and needs no per-response set-up:
 // at level 1 ISA-L's igzip (its level 1: about twice libdeflate's level-1 speed, output
-// no larger than zlib's level 1), at levels 2-9 libdeflate (the same levels as zlib's).
+// about zlib level 1's size: smaller on bodies of a few KB and up, a few bytes larger on
+// small ones), at levels 2-9 libdeflate (the same levels as zlib's).
 // brotli's and zstd's one-shot calls measured no faster than their streaming encoders
 // given the whole body in one finishing call (which is what Compressor does then), so
 // they have none.

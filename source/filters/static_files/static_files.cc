@@ -105,7 +105,9 @@ bool etagListMatches(std::string_view list, std::string_view etag, bool strong) 
 // when Last-Modified is a strong validator (§8.8.2.2): at least a second older than now. A
 // file written twice within the second its Last-Modified names has two versions under one
 // date, and a part of the second joined to a part of the first is a body that never
-// existed; the whole file is sent instead.
+// existed. This refuses the date while that second lasts; a client that got the first
+// version within that second and asks later still gets a part of the second (the server
+// cannot know when the client's copy was made): clients with the ETag should send it.
 bool ifRangeMatches(std::string_view value, std::string_view etag, time_t mtime, time_t now) {
   value = trim(value);
   if (!value.empty() && value[0] == '"') {

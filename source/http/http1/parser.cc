@@ -35,13 +35,6 @@ constexpr std::array<char, 256> kNameByte = [] {
 constexpr bool isMethodByte(char c) { return (c >= 'A' && c <= 'Z') || c == '-' || c == '_'; }
 constexpr size_t kMaxMethod = 32;
 
-// RFC 3986 §3.2.2 reg-name bytes, without '%' (pct-encoded, checked apart): unreserved and
-// sub-delims.
-constexpr ByteSet kRegNameByte = ByteSet::of([](unsigned char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         std::string_view("-._~!$&'()*+,;=").find(static_cast<char>(c)) != std::string_view::npos;
-});
-
 // Both scans below stop at a byte every line has (the CR of its CRLF, or the SP after a
 // request target), and read in blocks of 16: the bytes they are given lie in a header
 // map's copy, which has HeaderMap::kScanPadding readable bytes past its end.
@@ -171,56 +164,7 @@ bool nameIs(std::string_view name, std::string_view known) {
   return name.size() == known.size() && std::memcmp(name.data(), known.data(), known.size()) == 0;
 }
 
-} // namespace
-
 // --- parseRequestHead ---------------------------------------------------------------------
-
-// uri-host [":" port] (RFC 9110 §4.2.4, §7.2; RFC 3986 §3.2.2-3): a reg-name or IPv4 address
-// (unreserved, sub-delims, %XX), or an IP literal in brackets, then optionally a port of at
-// most 65535. No userinfo, no path, nothing outside ASCII.
-bool isValidHost(std::string_view host) {
-  size_t i = 0;
-  if (!host.empty() && host[0] == '[') {
-    const size_t close = host.find(']');
-    if (close == std::string_view::npos || close == 1) {
-      return false;
-    }
-    for (i = 1; i < close; ++i) {
-      if (host[i] != ':' && !kRegNameByte.has(static_cast<unsigned char>(host[i]))) {
-        return false;
-      }
-    }
-    i = close + 1;
-  } else {
-    for (; i < host.size() && host[i] != ':'; ++i) {
-      if (host[i] == '%') {
-        if (i + 2 >= host.size() || hexDigitValue(host[i + 1]) < 0 ||
-            hexDigitValue(host[i + 2]) < 0) {
-          return false;
-        }
-        i += 2;
-      } else if (!kRegNameByte.has(static_cast<unsigned char>(host[i]))) {
-        return false;
-      }
-    }
-  }
-  if (i == host.size()) {
-    return true;
-  }
-  if (host[i] != ':' || host.size() - i - 1 > 5) {
-    return false;
-  }
-  uint32_t port = 0;
-  for (++i; i < host.size(); ++i) {
-    if (host[i] < '0' || host[i] > '9') {
-      return false;
-    }
-    port = port * 10 + static_cast<uint32_t>(host[i] - '0');
-  }
-  return port <= 65535;
-}
-
-namespace {
 
 bool startsWithIgnoreCase(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && equalsIgnoreCase(s.substr(0, prefix.size()), prefix);
@@ -240,7 +184,7 @@ ParseError parseAbsoluteForm(std::string_view target, RequestHeaders& headers,
   }
   const size_t end = rest.find_first_of("/?");
   authority = rest.substr(0, end);
-  if (authority.empty() || authority.front() == ':' || !isValidHost(authority)) {
+  if (authority.empty() || !isValidHost(authority)) {
     return {400, "invalid authority in the request target"};
   }
   if (end == std::string_view::npos) {

@@ -80,11 +80,6 @@ struct RequestHead {
 // or Transfer-Encoding ending in a single "chunked" (never both, never on HTTP/1.0).
 ParseError parseRequestHead(std::string_view head, const CodecLimits& limits, RequestHead& out);
 
-// Is `host` a valid Host field value or absolute-form authority: uri-host [":" port] (RFC 9110
-// §4.2.4, §7.2), a reg-name or IPv4 address (RFC 3986 unreserved, sub-delims, %XX) or a
-// bracketed IP literal, and a port of at most 65535? Empty is valid (a Host without one).
-bool isValidHost(std::string_view host);
-
 // Parses the trailer section of a chunked body: field lines, each ending in CRLF, without
 // the final empty line (what ChunkDecoder collected). `field_count` is the head's count,
 // which the trailers add to against limits.max_headers.

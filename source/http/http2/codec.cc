@@ -1031,6 +1031,10 @@ int ServerConnectionImpl::header(const nghttp2_frame& frame, std::string_view na
     } else if (name == ":scheme") {
       h.setScheme(value);
     } else if (name == ":authority") {
+      if (!isValidHost(value)) {
+        s->header_error_ = 400;
+        s->header_error_details_ = "invalid :authority";
+      }
       h.setAuthority(value);
       if (!value.empty()) {
         // HTTP/1.1 code reads the authority from Host: it leads the fields, as it usually
@@ -1059,6 +1063,9 @@ int ServerConnectionImpl::header(const nghttp2_frame& frame, std::string_view na
       s->header_error_details_ = "Host and :authority differ";
     }
     return 0;
+  } else if (name == "host" && !isValidHost(value)) {
+    s->header_error_ = 400;
+    s->header_error_details_ = "invalid Host header";
   }
   h.addLowercase(name, value);
   return 0;
@@ -1152,6 +1159,9 @@ int ServerConnectionImpl::frameRecv(const nghttp2_frame& frame) {
   RequestDecoder& decoder = callbacks_.newStream(*s);
   s->decoder_ = &decoder;
 
+  // (Known before any early answer below: a 413 for a declared length is the usual answer
+  // to a client that waits for a 100.)
+  s->awaits_continue_ = !end_stream && equalsIgnoreCase(headers->getOr("expect"), "100-continue");
   int status = s->header_error_;
   const char* details = s->header_error_details_;
   if (status == 0 && headers->path().size() > limits_.max_uri_bytes) {
@@ -1206,7 +1216,6 @@ int ServerConnectionImpl::frameRecv(const nghttp2_frame& frame) {
     }
     headers->set("cookie", joined);
   }
-  s->awaits_continue_ = !end_stream && equalsIgnoreCase(headers->getOr("expect"), "100-continue");
   decoder.decodeHeaders(std::move(headers), end_stream);
   return 0;
 }

@@ -253,8 +253,9 @@ TEST(RequestHeadParser, HostRules) {
   EXPECT_EQ(statusOf("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"), 400);
   EXPECT_EQ(statusOf("GET / HTTP/1.1\r\nHost: [::1]:8000\r\n\r\n"), 0);
   // One rule for the Host field and an absolute-form authority (RFC 9110 §4.2.4, §7.2).
-  for (const char* bad : {"[zz", "[]", "[::1", "h:abc", "h:99999", "h:123456", "h<x>", "h\"", "h{}",
-                          "h|", "h^", "h`", "\xc3\xa9vil", "a%0", "a%zz", "u@h", "h#", "h\\x"}) {
+  for (const char* bad :
+       {"[zz", "[]", "[::1", "h:abc", "h:99999", "h:123456", "h<x>", "h\"", "h{}", "h|", "h^", "h`",
+        "\xc3\xa9vil", "a%0", "a%zz", "u@h", "h#", "h\\x", ":80"}) {
     EXPECT_FALSE(isValidHost(bad)) << bad;
     EXPECT_EQ(statusOf(std::string("GET / HTTP/1.1\r\nHost: ") + bad + "\r\n\r\n"), 400) << bad;
     EXPECT_EQ(statusOf(std::string("GET http://") + bad + "/x HTTP/1.1\r\nHost: h\r\n\r\n"), 400)

@@ -776,6 +776,20 @@ TEST(Http2Codec, AnAnswerBeforeA100LeavesTheClientItsStream) {
   EXPECT_FALSE(client.response(second).reset);
   EXPECT_EQ(h.codec->activeStreams(), 0u);
 
+  // The usual early answer to a client that waits for a 100: 413 for its declared length.
+  const int32_t large = client.request({{":method", "POST"},
+                                        {":path", "/"},
+                                        {":scheme", "http"},
+                                        {":authority", "x"},
+                                        {"expect", "100-continue"},
+                                        {"content-length", "999999999999"}},
+                                       nullptr, {}, /*end_stream=*/false);
+  h.pump(client);
+  EXPECT_EQ(client.response(large).status, 413);
+  EXPECT_FALSE(client.response(large).reset);
+  client.sendData(large, "", true);
+  h.pump(client);
+
   // Without Expect, a client sends its body at once: the answer ends it (RFC 9113 §8.1).
   const int32_t third = client.request(
       {{":method", "POST"}, {":path", "/"}, {":scheme", "http"}, {":authority", "x"}}, nullptr, {},
@@ -784,6 +798,40 @@ TEST(Http2Codec, AnAnswerBeforeA100LeavesTheClientItsStream) {
   EXPECT_EQ(client.response(third).status, 401);
   EXPECT_TRUE(client.response(third).reset);
   EXPECT_EQ(client.response(third).error_code, NGHTTP2_NO_ERROR);
+  EXPECT_FALSE(h.closed);
+}
+
+TEST(Http2Codec, AuthorityAndHostFollowTheHttp11Rule) {
+  Harness h;
+  TestClient client;
+  // Refused with 400, or reset by nghttp2 itself (its own check catches "h/x", "h<x>").
+  auto refused = [&](int32_t id) {
+    return client.response(id).status == 400 ||
+           (client.response(id).reset && client.response(id).error_code == NGHTTP2_PROTOCOL_ERROR);
+  };
+  for (const char* bad : {"u@h", "h:99999", "[zz", ":80", "h/x"}) {
+    const int32_t id = client.request(
+        {{":method", "GET"}, {":path", "/"}, {":scheme", "http"}, {":authority", bad}});
+    h.pump(client);
+    EXPECT_TRUE(refused(id)) << bad;
+  }
+  for (const char* bad : {"h:99999", "u@h", "h<x>"}) {
+    const int32_t id =
+        client.request({{":method", "GET"}, {":path", "/"}, {":scheme", "http"}, {"host", bad}});
+    h.pump(client);
+    EXPECT_TRUE(refused(id)) << bad;
+  }
+  // What nghttp2 lets through, pounce's rule refuses with 400.
+  for (const char* bad : {"u@h", "h:99999"}) {
+    const int32_t id = client.request(
+        {{":method", "GET"}, {":path", "/"}, {":scheme", "http"}, {":authority", bad}});
+    h.pump(client);
+    EXPECT_EQ(client.response(id).status, 400) << bad;
+  }
+  const int32_t good = client.request(
+      {{":method", "GET"}, {":path", "/"}, {":scheme", "http"}, {":authority", "[::1]:8443"}});
+  h.pump(client);
+  EXPECT_EQ(client.response(good).status, 200);
   EXPECT_FALSE(h.closed);
 }
 
