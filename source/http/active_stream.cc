@@ -382,6 +382,19 @@ void ActiveStream::onProtocolError(int status, std::string_view details) {
   sendLocalReply(-1, status, body, [](ResponseHeaders& h) { h.set("connection", "close"); });
 }
 
+void ActiveStream::onRequestRefused(RequestHeadersPtr headers, int status,
+                                    std::string_view details) {
+  if (request_headers_ == nullptr && headers != nullptr) {
+    request_headers_ = std::move(headers);
+    const std::string_view scheme = info_.tls != nullptr ? "https" : "http";
+    if (request_headers_->scheme() != scheme) {
+      request_headers_->setScheme(scheme);
+    }
+    info_.request_headers = request_headers_.get();
+  }
+  onProtocolError(status, details);
+}
+
 // --- encoding -----------------------------------------------------------------------------
 
 void ActiveStream::sendLocalReply(int from, int status, std::string_view body,
@@ -441,9 +454,11 @@ void ActiveStream::sendHeadersToCodec() {
   response_head_sent_ = true;
   info_.response_code = response_headers_->status();
   // Body bytes of a HEAD, 1xx, 204 or 304 response never reach the client (the codec drops
-  // them), so they are not counted as sent.
+  // them), so they are not counted as sent. After a 101 the bytes are the upgraded
+  // protocol's (WebSocket frames), counted as the request's are.
   const int status = info_.response_code;
-  body_on_wire_ = status >= 200 && status != 204 && status != 205 && status != 304 &&
+  body_on_wire_ = (status >= 200 || status == 101) && status != 204 && status != 205 &&
+                  status != 304 &&
                   (request_headers_ == nullptr || request_headers_->method() != "HEAD");
   info_.response_start_time = dispatcher_.now();
   if (continue_held_ && !continue_sent_ && !request_complete_ &&

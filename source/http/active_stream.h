@@ -53,6 +53,7 @@ public:
   void decodeData(Buffer& data, bool end_stream) override;
   void decodeTrailers(HeaderMapPtr trailers) override;
   void onProtocolError(int status, std::string_view details) override;
+  void onRequestRefused(RequestHeadersPtr headers, int status, std::string_view details) override;
 
   // StreamCallbacks (from the codec)
   void onResetStream(StreamResetReason reason) override;

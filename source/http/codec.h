@@ -57,6 +57,13 @@ public:
   // The request is malformed or over a limit; answer with `status` (400, 408, 413, 414,
   // 431, 505...) if the response has not started, then the connection closes.
   virtual void onProtocolError(int status, std::string_view details) = 0;
+  // As onProtocolError, for a request whose head was read but is refused before any filter
+  // sees it (413 for its declared length, 501 for a transfer coding, a bad Host...): its
+  // headers are kept for the access log and metrics (method, path, user agent).
+  virtual void onRequestRefused(RequestHeadersPtr headers, int status, std::string_view details) {
+    (void)headers;
+    onProtocolError(status, details);
+  }
 };
 
 class ServerConnectionCallbacks {

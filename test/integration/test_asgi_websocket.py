@@ -96,6 +96,30 @@ def test_echo_text_and_bytes_with_websockets_client(server, compression):
     assert wait_event(server, path="/echo")["reason"] == "done"
 
 
+def test_a_session_is_logged_with_its_frames_each_way(pounce, tmp_path):
+    log = tmp_path / "access.json"
+    cfg = ws_config().replace(
+        "  filter_chain:\n",
+        "  filter_chain:\n  - name: pounce.filters.access_log\n    typed_config: "
+        '{"@type": type.googleapis.com/pounce.filters.access_log.v1.AccessLog, '
+        f"path: {log}, format: json, flush_interval: 0s}}\n")
+    s = pounce(cfg)
+
+    async def go():
+        async with websockets.connect(url(s, "/echo"), compression=None) as ws:
+            for _ in range(3):
+                await ws.send(b"x" * 1000)
+                assert await ws.recv() == b"x" * 1000
+    run(go())
+    wait_for(lambda: log.exists() and log.read_text().strip(), what="the access log line")
+    entry = json.loads(log.read_text().splitlines()[0])
+    assert entry["status"] == 101 and entry["path"] == "/echo"
+    # 3 frames of 1000 bytes each way, with their headers (masked from the client), and the
+    # close frames.
+    assert 3 * 1004 <= entry["bytes"] < 3 * 1004 + 64, entry
+    assert 3 * 1008 <= entry["request_bytes"] < 3 * 1008 + 64, entry
+
+
 def test_compression_parameters_negotiated(server):
     async def go():
         from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory

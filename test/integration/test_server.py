@@ -5,6 +5,7 @@ import os
 import pathlib
 import signal
 import socket
+import subprocess
 import stat
 import threading
 import time
@@ -203,6 +204,48 @@ listeners:
     assert first["duration"] >= 0 and first["user_agent"] == "tester/1.0"
     assert "T" in first["time"]
     assert second["status"] == 400 and "protocol_error" in second["flags"]
+    assert second["method"] == "GET" and second["path"] == "/", "the head was read whole"
+
+
+def test_requests_refused_for_their_head_are_logged_with_it(pounce, tmp_path):
+    """A request refused as a whole (413 for its declared length, 501 for a coding) is logged
+    and counted with its method, path and user agent; one whose head does not parse with -."""
+    json_log = tmp_path / "access.json"
+    s = pounce(f"""
+listeners:
+- name: main
+  address: {{socket_address: {{address: 127.0.0.1, port_value: @PORT@}}}}
+  http: {{max_request_bytes: 100}}
+  filter_chain:
+  - name: pounce.filters.access_log
+    typed_config: {{"@type": type.googleapis.com/pounce.filters.access_log.v1.AccessLog, path: {json_log}, format: json, flush_interval: 0s}}
+  - name: pounce.filters.metrics
+  - name: pounce.filters.direct_response
+""")
+    for request, status in [
+            (b"POST /big HTTP/1.1\r\nHost: x\r\nUser-Agent: ua1\r\nContent-Length: 500\r\n\r\n", 413),
+            (b"POST /gz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+            (b"GET /bad path HTTP/1.1\r\nHost: x\r\n\r\n", 400)]:
+        c = RawConnection(s.connect())
+        c.send(request)
+        assert c.response()[0] == status
+        c.close()
+    # The same over HTTP/2.
+    r = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "-A", "ua2", "--data-binary",
+                        "x" * 500, "-o", "/dev/null", "-w", "%{http_code}", s.url("/big2")],
+                       capture_output=True, text=True, timeout=30)
+    assert r.stdout == "413", r
+    wait_for(lambda: json_log.exists() and json_log.read_text().count("\n") >= 4, what="log")
+    big, gz, bad, big2 = [json.loads(l) for l in json_log.read_text().splitlines()]
+    assert (big2["status"], big2["method"], big2["path"], big2["protocol"]) == (413, "POST", "/big2", "HTTP/2")
+    assert big2["user_agent"] == "ua2"
+    assert (big["status"], big["method"], big["path"], big["user_agent"]) == (413, "POST", "/big", "ua1")
+    assert (gz["status"], gz["method"], gz["path"]) == (501, "POST", "/gz")
+    assert (bad["status"], bad["method"], bad["path"]) == (400, "-", "-")
+    c = RawConnection(s.connect())
+    c.send(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    metrics = c.response()[2].decode()
+    assert 'http_requests_total{listener="main",method="POST",status="413"} 2' in metrics, metrics
 
 
 def _rotating_log_config(log, extra=""):

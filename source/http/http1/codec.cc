@@ -197,7 +197,8 @@ bool ServerConnectionImpl::dispatch(Buffer& data) {
   return !error_ && state_ != State::Closed;
 }
 
-void ServerConnectionImpl::protocolError(int status, const char* details) {
+void ServerConnectionImpl::protocolError(int status, const char* details,
+                                         RequestHeadersPtr headers) {
   if (error_ || state_ == State::Closed) {
     return;
   }
@@ -219,7 +220,11 @@ void ServerConnectionImpl::protocolError(int status, const char* details) {
     return;
   }
   ensureStream();
-  decoder_->onProtocolError(status, details);
+  if (headers != nullptr) {
+    decoder_->onRequestRefused(std::move(headers), status, details);
+  } else {
+    decoder_->onProtocolError(status, details);
+  }
 }
 
 void ServerConnectionImpl::ensureStream() {
@@ -232,7 +237,8 @@ bool ServerConnectionImpl::onHead(std::string_view head) {
   RequestHead parsed;
   const ParseError error = parseRequestHead(head, limits_, parsed);
   if (error) {
-    protocolError(error.status, error.details);
+    protocolError(error.status, error.details,
+                  parsed.fields_read ? std::move(parsed.headers) : nullptr);
     return false;
   }
   protocol_ = parsed.protocol;

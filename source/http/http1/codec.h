@@ -61,7 +61,8 @@ private:
   void onBody(std::string_view data, bool end);
   void onMessageComplete();
 
-  void protocolError(int status, const char* details);
+  // `headers`: the request's head when it was read whole (kept for the access log).
+  void protocolError(int status, const char* details, RequestHeadersPtr headers = nullptr);
   void ensureStream();
   void onResponseComplete();
   void finishRequestCycle();

@@ -348,6 +348,7 @@ ParseError parseRequestHead(std::string_view head, const CodecLimits& limits, Re
   if (error) {
     return error;
   }
+  out.fields_read = true;
 
   if (host_count > 1 || (host_count == 0 && out.protocol == Protocol::Http11)) {
     return {400, host_count > 1 ? "more than one Host header" : "missing Host header"};

@@ -60,6 +60,9 @@ struct RequestHead {
   bool expect_continue{false};
   bool accepts_trailers{false}; // TE: trailers
   bool is_head{false};
+  // Every field line was read (an error after this is about the request as a whole: its
+  // headers name it in the access log).
+  bool fields_read{false};
 };
 
 // Parses a complete request head: exactly the bytes HeadScanner called complete (so every

@@ -1199,8 +1199,7 @@ int ServerConnectionImpl::frameRecv(const nghttp2_frame& frame) {
   }
   if (status != 0) {
     s->discard_body_ = true;
-    headers.reset();
-    decoder.onProtocolError(status, details);
+    decoder.onRequestRefused(std::move(headers), status, details);
     return 0;
   }
   if (s->cookie_count_ > 1) {
