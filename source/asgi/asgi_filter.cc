@@ -249,9 +249,10 @@ void AsgiFilter::onDestroy() {
     stream_ = StreamRef();
     return;
   }
-  loop_->pushFromIoThread(InEvent{timed_out ? InEvent::Kind::Cancel : InEvent::Kind::Disconnect,
-                                  stream_, Buffer(), false},
-                          decoder_callbacks_->dispatcher());
+  InEvent ev{timed_out ? InEvent::Kind::Cancel : InEvent::Kind::Disconnect, stream_, Buffer(),
+             false};
+  ev.cancel_after = decoder_callbacks_->requestTimeout();
+  loop_->pushFromIoThread(std::move(ev), decoder_callbacks_->dispatcher());
   stream_ = StreamRef();
 }
 

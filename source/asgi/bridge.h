@@ -17,6 +17,7 @@
 #include <Python.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -131,6 +132,7 @@ public:
   absl::InlinedVector<PyObject*, 1> receive_waiters;
   PyObject* send_future{nullptr};
   PyObject* task{nullptr};
+  PyObject* cancel_timer{nullptr}; // the loop's TimerHandle of a cancel_after
 
   // Releases the Python-side references (GIL held).
   void clearPython() {
@@ -140,6 +142,17 @@ public:
     receive_waiters.clear();
     Py_CLEAR(send_future);
     Py_CLEAR(task);
+    cancelTimer();
+  }
+  void cancelTimer() {
+    if (cancel_timer != nullptr) {
+      PyObject* r = PyObject_CallMethod(cancel_timer, "cancel", nullptr);
+      if (r == nullptr) {
+        PyErr_Clear();
+      }
+      Py_XDECREF(r);
+      Py_CLEAR(cancel_timer);
+    }
   }
 
 private:
@@ -199,6 +212,9 @@ struct InEvent {
   Buffer data;
   bool more{false};
   uint16_t code{0}; // WsDisconnect / Cancel of a WebSocket: the close code to report
+  // Disconnect of a request not yet answered: the app's task is cancelled this long after
+  // (request_timeout, which a client that leaves must not escape); 0: never.
+  std::chrono::nanoseconds cancel_after{0};
 };
 
 // Python thread → I/O thread.

@@ -312,6 +312,12 @@ void LoopThread::drainInbox() {
       s.disconnected = true;
       resolveReceive(s);
       failSend(s);
+      if (ev.cancel_after.count() > 0 && !s.response_started && s.task != nullptr &&
+          s.cancel_timer == nullptr) {
+        // The client left before its answer: request_timeout still bounds the app's work
+        // for it, as it would have with the client there (then with a 504).
+        scheduleCancel(s, ev.cancel_after);
+      }
       break;
     case InEvent::Kind::Cancel:
       if (s.ws != nullptr) {
@@ -562,6 +568,20 @@ void LoopThread::onAppFinished(AsgiStream& s, PyObject* exc_type, PyObject* exc_
   }
   Py_CLEAR(s.send_future);
   Py_CLEAR(s.task);
+  s.cancelTimer();
+}
+
+void LoopThread::scheduleCancel(AsgiStream& s, std::chrono::nanoseconds after) {
+  PyRef cancel = PyRef::steal(PyObject_GetAttrString(s.task, "cancel"));
+  PyRef handle = cancel ? PyRef::steal(PyObject_CallMethod(
+                              loop_, "call_later", "dO",
+                              std::chrono::duration<double>(after).count(), cancel.get()))
+                        : PyRef();
+  if (!handle) {
+    PyErr_Clear();
+    return;
+  }
+  s.cancel_timer = handle.release();
 }
 
 void LoopThread::addOut(OutEvent event) {

@@ -68,6 +68,8 @@ public:
   void appFailedWithCurrentError(AsgiStream& stream);
   void resolveReceive(AsgiStream& stream);
   void failSend(AsgiStream& stream);
+  // Cancels the app's task for `stream` after `after`, unless it ends first.
+  void scheduleCancel(AsgiStream& stream, std::chrono::nanoseconds after);
 
 private:
   void run();

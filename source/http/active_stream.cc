@@ -102,6 +102,9 @@ public:
   uint32_t bufferLimit() const override {
     return stream_.parent_.streamSettings().limits.buffer_limit;
   }
+  std::chrono::nanoseconds requestTimeout() const override {
+    return stream_.parent_.streamSettings().request_timeout;
+  }
 
   // EncoderFilterCallbacks
   void continueEncoding() override { stream_.continueEncoding(index_); }

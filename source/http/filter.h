@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -101,6 +102,9 @@ public:
   // reading from the client (reference counted).
   virtual void pauseRequestBody(bool pause) = 0;
   virtual uint32_t bufferLimit() const = 0;
+  // The listener's request_timeout (0: none), for a terminal filter whose work outlives the
+  // stream (the ASGI app after its client left).
+  virtual std::chrono::nanoseconds requestTimeout() const { return {}; }
 
   // Expect: 100-continue. The 100 goes out once the request's headers reach the terminal
   // filter, unless that filter reads the body on demand: it calls holdContinue() while it

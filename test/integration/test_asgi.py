@@ -656,6 +656,28 @@ def test_request_timeout_cancels_the_app(pounce):
         "/sleep-cancellable"]
 
 
+def test_request_timeout_cancels_the_app_of_a_client_that_left(pounce):
+    """A client that leaves before its answer does not take request_timeout with it: the
+    app's task is cancelled at most that long after, as it is with the client there."""
+    s = pounce(asgi_config(http="{request_timeout: 500ms}"))
+    socks = []
+    for _ in range(20):
+        sock = s.connect()
+        sock.sendall(b"GET /sleep-cancellable?s=30 HTTP/1.1\r\nHost: x\r\n\r\n")
+        socks.append(sock)
+    time.sleep(0.2)
+    for sock in socks:
+        sock.close()
+    assert wait_for(lambda: len(get(s, "/cancelled").json()) == 20 or None, timeout=10,
+                    what="the 20 apps to be cancelled")
+    # An app that answers in time after its client left is not cancelled.
+    sock = s.connect()
+    sock.sendall(b"GET /sleep-cancellable?s=0.3 HTTP/1.1\r\nHost: x\r\n\r\n")
+    sock.close()
+    time.sleep(1.0)
+    assert len(get(s, "/cancelled").json()) == 20
+
+
 def test_upload_is_not_buffered_while_the_app_does_not_read(pounce, tmp_path):
     """The app does not call receive(): the client can push only a bounded part of a 64 MB
     body (socket buffers plus one stream buffer); once the app reads, the rest arrives."""
