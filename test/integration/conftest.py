@@ -205,18 +205,23 @@ def read_response(sock, head_only=False):
             received += chunk
         body, rest = bytes(received[:n]), bytes(received[n:])
     elif headers.get("transfer-encoding", [""])[0] == "chunked":
+        def more():
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"connection closed in a chunked body after {body!r}")
+            return chunk
         while True:
             while b"\r\n" not in rest:
-                rest += sock.recv(65536)
+                rest += more()
             size_line, _, rest = rest.partition(b"\r\n")
             size = int(size_line.split(b";")[0], 16)
             if size == 0:
                 while b"\r\n\r\n" not in (b"\r\n" + rest):
-                    rest += sock.recv(65536)
+                    rest += more()
                 trailer, _, rest = (b"\r\n" + rest).partition(b"\r\n\r\n")
                 break
             while len(rest) < size + 2:
-                rest += sock.recv(65536)
+                rest += more()
             body += rest[:size]
             rest = rest[size + 2:]
     else:
