@@ -688,7 +688,7 @@ void ServerConnectionImpl::onRemoteHalfClose() {
     }
     return;
   }
-  // A client's FIN is taken as the client leaving, as nginx and uvicorn take it (a TCP peer
+  // A client's FIN is taken as the client leaving, as nginx does for a proxied request (a TCP peer
   // cannot tell a half-close from a close): a request still being answered is reset, so its
   // app hears http.disconnect at once, and nothing pipelined behind it is read. Answers
   // already queued are still written before the connection closes.
