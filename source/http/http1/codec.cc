@@ -663,13 +663,7 @@ void ServerConnectionImpl::resetStream() {
   decoder_ = nullptr;
   stream_callbacks_ = nullptr;
   state_ = State::Closed;
-  // A response cut short (the app failed after starting it) goes out as far as it got when
-  // its framing shows the client that it is incomplete (chunked, or short of its
-  // Content-Length): the client gets the status and a truncated body, as from uvicorn,
-  // rather than nothing (which clients take as safe to retry). A close-delimited body would
-  // look complete: it is cut without a flush.
-  callbacks_.closeConnection(response_started_ && !response_complete_ &&
-                             !response_close_delimited_);
+  callbacks_.closeConnection(false);
 }
 
 void ServerConnectionImpl::readDisable(bool disable) {

@@ -20,10 +20,7 @@ public:
   }
   void onCodecOutput() override {}
   void readDisable(bool disable) override { read_disabled += disable ? 1 : -1; }
-  void closeConnection(bool flush) override {
-    closed = true;
-    close_flush = flush;
-  }
+  void closeConnection(bool flush) override { closed = true; }
 
   void decodeHeaders(RequestHeadersPtr headers, bool end_stream) override {
     std::string e =
@@ -85,7 +82,6 @@ public:
   int error_status{0};
   int read_disabled{0};
   bool closed{false};
-  bool close_flush{false};
   bool auto_respond{true};
 };
 
@@ -383,37 +379,6 @@ TEST(Http1Codec, HostValueBytesAreCheckedExactly) {
       const bool trimmed = (c == ' ' || c == '\t') && (at == 0 || at == 8);
       const int status = statusOf("GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n");
       EXPECT_EQ(status, refused && !trimmed ? 400 : 0) << "byte " << c << " at " << at;
-    }
-  }
-}
-
-// A response cut short goes out as far as it got when its framing shows it incomplete; a
-// close-delimited one (HTTP/1.0, no length) would look complete and is cut unflushed.
-TEST(Http1Codec, AResetResponseIsFlushedOnlyWhenItsFramingShowsTheCut) {
-  for (const bool http10 : {false, true}) {
-    for (const bool with_length : {false, true}) {
-      test::SimulatedTimeSource time;
-      OutputQueue output;
-      Recorder recorder;
-      recorder.auto_respond = false;
-      CodecLimits limits;
-      ServerConnectionImpl codec(output, recorder, limits, time);
-      Buffer in(http10 ? "GET / HTTP/1.0\r\n\r\n" : "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-      codec.dispatch(in);
-      ResponseHeaders h(200);
-      if (with_length) {
-        h.add("content-length", "100");
-      }
-      recorder.encoder_->encodeHeaders(h, false);
-      Buffer part("partial");
-      recorder.encoder_->encodeData(part, false);
-      recorder.encoder_->resetStream();
-      const bool detectable = with_length || !http10;
-      EXPECT_TRUE(recorder.closed);
-      EXPECT_EQ(recorder.close_flush, detectable) << http10 << with_length;
-      const std::string out = drain(output);
-      EXPECT_NE(out.find("200 OK"), std::string::npos);
-      EXPECT_EQ(out.find("0\r\n\r\n"), std::string::npos) << "no last chunk";
     }
   }
 }
