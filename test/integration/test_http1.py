@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 
-from conftest import RawConnection, recv_until, wait_for
+from conftest import RawConnection, recv_to_close, recv_until, wait_for
 from test_asgi import asgi_config
 
 
@@ -283,12 +283,7 @@ def test_expect_100_continue_waits_for_the_app_to_ask_for_the_body(pounce):
 def read_all(sock, timeout=5.0):
     """Everything the server sends until it closes (bounded by `timeout`)."""
     sock.settimeout(timeout)
-    data = b""
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
+    return recv_to_close(sock)
 
 
 def test_answers_given_before_a_half_close_are_all_written(pounce):
