@@ -740,13 +740,13 @@ TEST(Http2Codec, AnAnswerBeforeA100LeavesTheClientItsStream) {
   h.auto_respond = false;
   h.configure = [](TestStream& s) { s.on_headers = [](TestStream& t) { t.respond(401, "no"); }; };
   TestClient client;
-  const int32_t id = client.request({{":method", "POST"},
-                                     {":path", "/"},
-                                     {":scheme", "http"},
-                                     {":authority", "x"},
-                                     {"expect", "100-continue"},
-                                     {"content-length", "100000"}},
-                                    nullptr, {}, /*end_stream=*/false);
+  // A POST whose HEADERS do not end the stream, with `extra` fields.
+  auto post = [&client](Fields extra) {
+    Fields fields{{":method", "POST"}, {":path", "/"}, {":scheme", "http"}, {":authority", "x"}};
+    fields.insert(fields.end(), extra.begin(), extra.end());
+    return client.request(fields, nullptr, {}, /*end_stream=*/false);
+  };
+  const int32_t id = post({{"expect", "100-continue"}, {"content-length", "100000"}});
   h.pump(client);
   EXPECT_EQ(client.response(id).status, 401);
   EXPECT_TRUE(client.response(id).complete);
@@ -762,12 +762,7 @@ TEST(Http2Codec, AnAnswerBeforeA100LeavesTheClientItsStream) {
   EXPECT_EQ(h.codec->activeStreams(), 0u);
 
   // A client that gives up its body ends the stream itself.
-  const int32_t second = client.request({{":method", "POST"},
-                                         {":path", "/"},
-                                         {":scheme", "http"},
-                                         {":authority", "x"},
-                                         {"expect", "100-continue"}},
-                                        nullptr, {}, /*end_stream=*/false);
+  const int32_t second = post({{"expect", "100-continue"}});
   h.pump(client);
   EXPECT_EQ(client.response(second).status, 401);
   EXPECT_FALSE(client.response(second).reset);
@@ -777,13 +772,7 @@ TEST(Http2Codec, AnAnswerBeforeA100LeavesTheClientItsStream) {
   EXPECT_EQ(h.codec->activeStreams(), 0u);
 
   // The usual early answer to a client that waits for a 100: 413 for its declared length.
-  const int32_t large = client.request({{":method", "POST"},
-                                        {":path", "/"},
-                                        {":scheme", "http"},
-                                        {":authority", "x"},
-                                        {"expect", "100-continue"},
-                                        {"content-length", "999999999999"}},
-                                       nullptr, {}, /*end_stream=*/false);
+  const int32_t large = post({{"expect", "100-continue"}, {"content-length", "999999999999"}});
   h.pump(client);
   EXPECT_EQ(client.response(large).status, 413);
   EXPECT_FALSE(client.response(large).reset);
@@ -791,9 +780,7 @@ TEST(Http2Codec, AnAnswerBeforeA100LeavesTheClientItsStream) {
   h.pump(client);
 
   // Without Expect, a client sends its body at once: the answer ends it (RFC 9113 §8.1).
-  const int32_t third = client.request(
-      {{":method", "POST"}, {":path", "/"}, {":scheme", "http"}, {":authority", "x"}}, nullptr, {},
-      /*end_stream=*/false);
+  const int32_t third = post({});
   h.pump(client);
   EXPECT_EQ(client.response(third).status, 401);
   EXPECT_TRUE(client.response(third).reset);
