@@ -209,17 +209,17 @@ bool CompressionFilter::shouldCompress(http::ResponseHeaders& headers, bool end_
       break;
     }
   }
-  if (not_modified) {
-    notModified(headers, has_type && config_->compressible(content_type), has_vary);
-    return false;
-  }
-  if (partial) {
-    // A multipart 206's own type is multipart/byteranges; the filter that answered it may
-    // say what its parts are of.
+  if (not_modified || partial) {
+    // A 304 usually has no type and a multipart 206's is multipart/byteranges: the filter
+    // that answered may say what they stand for.
+    bool compressible_type = has_type && config_->compressible(content_type);
     const auto& represents = encoder_callbacks_->streamInfo().represents;
-    if ((has_type && config_->compressible(content_type)) ||
-        (represents && !represents->content_type.empty() &&
-         config_->compressible(represents->content_type))) {
+    if (!compressible_type && represents && !represents->content_type.empty()) {
+      compressible_type = config_->compressible(represents->content_type);
+    }
+    if (not_modified) {
+      notModified(headers, compressible_type, has_vary);
+    } else if (compressible_type) {
       addVary(headers, has_vary);
     }
     return false;
@@ -262,9 +262,6 @@ void CompressionFilter::notModified(http::ResponseHeaders& headers, bool compres
   // Content-Type: the filter that answered it may say what it stands for (static_files).
   const http::RequestHeaders& request = encoder_callbacks_->requestHeaders();
   const auto& represents = encoder_callbacks_->streamInfo().represents;
-  if (!compressible_type && represents && !represents->content_type.empty()) {
-    compressible_type = config_->compressible(represents->content_type);
-  }
   auto wouldEncode = [&] {
     const AcceptEncoding accept = AcceptEncoding::fromHeaders(request);
     return accept.choose(config_->encodings.data(), config_->encodings.size()).has_value();
